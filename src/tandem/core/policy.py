@@ -1,0 +1,112 @@
+"""Scheduling policy: execution mode, order of ready tasks, node choice, backfill.
+
+Contract: frozen values and the ready queue; no I/O, no clock. Imports ``tandem.core.pool``.
+
+Order keys (smaller runs first; ties always break on submission order, so decisions are
+deterministic):
+
+- ``FIFO``: submission order.
+- ``PRIORITY``: higher ``priority`` first, then submission order.
+- ``CRITICAL_PATH``: higher ``priority`` first, then the longest estimated path from the task to
+  the end of the graph known so far (its *bottom level*: its own estimate plus the longest
+  bottom level among its dependents), then submission order. Tasks without an estimate count
+  as 0 s.
+
+The ready queue keeps one heap per distinct resource request ("shape"), so a scheduling pass
+costs O(shapes), not O(ready tasks): once one task of a shape does not fit, no other task of
+that shape can fit in the same pass.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from tandem.core.pool import Fit
+from tandem.spec.resources import Resources
+
+
+class Mode(Enum):
+    """``ASYNC``: a task starts when its own dependencies are done. ``BARRIER``: the papers'
+    stage-synchronous execution: a task at DAG level k+1 starts only once every task at level k
+    (and below) has ended."""
+
+    ASYNC = "async"
+    BARRIER = "barrier"
+
+
+class Order(Enum):
+    FIFO = "fifo"
+    PRIORITY = "priority"
+    CRITICAL_PATH = "critical_path"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """How the core schedules. ``backfill``: a ready task that fits may pass one that does not,
+    as long as it does not delay the first blocked task's reservation (EASY backfilling on the
+    duration estimates; a task without an estimate may only use what that reservation leaves
+    spare)."""
+
+    mode: Mode = Mode.ASYNC
+    order: Order = Order.CRITICAL_PATH
+    fit: Fit = Fit.FIRST_FIT
+    backfill: bool = True
+
+
+class Queued(Protocol):
+    """What the queue needs to know of a task."""
+
+    id: int
+    req: Resources
+    key: tuple[float, ...]
+    ready: bool
+
+
+Key = tuple[float, ...]
+
+
+class ReadyQueue:
+    """Ready tasks, one heap per resource shape. Entries go stale (and are skipped) when a task
+    leaves READY or is re-keyed; ``push`` again after changing a task's key."""
+
+    def __init__(self) -> None:
+        # Entries are flat tuples ``(*key, task)``: keys end with the unique task id, so the
+        # task itself is never compared, and flat tuples compare fastest.
+        self.buckets: dict[Resources, list[tuple[Any, ...]]] = {}
+
+    def push(self, t: Queued) -> None:
+        bucket = self.buckets.get(t.req)
+        if bucket is None:
+            bucket = self.buckets[t.req] = []
+        heapq.heappush(bucket, (*t.key, t))
+
+    def peek(self, shape: Resources) -> Queued | None:
+        bucket = self.buckets[shape]
+        while bucket:
+            entry = bucket[0]
+            t = entry[-1]
+            if t.ready and t.key == entry[:-1]:
+                return t  # type: ignore[no-any-return]
+            heapq.heappop(bucket)
+        return None
+
+    def pop(self, shape: Resources) -> None:
+        heapq.heappop(self.buckets[shape])
+
+    def heads(self) -> list[tuple[Key, int, Resources]]:
+        """The best valid entry of each shape, as a heap."""
+        out = []
+        empty = []
+        for shape in self.buckets:
+            t = self.peek(shape)
+            if t is None:
+                empty.append(shape)
+            else:
+                out.append((t.key, t.id, shape))
+        for shape in empty:
+            del self.buckets[shape]
+        heapq.heapify(out)
+        return out

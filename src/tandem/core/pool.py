@@ -1,0 +1,245 @@
+"""The resource pool: which core ids and GPU ids of which node are free.
+
+Contract: pure bookkeeping, no I/O, no clock; imports ``tandem.spec`` and ``tandem.core.values``.
+Invariant: a core or GPU id is handed out to at most one task at a time (never oversubscribed);
+``release`` of something not held raises :class:`TandemInternalError`.
+
+Placement picks the lowest free ids of a node, so decisions are deterministic. ``FIRST_FIT``
+takes the first node (platform order) where a rank fits, ``BEST_FIT`` the node it leaves with
+the fewest free cores (then GPUs). Nodes with free cores and nodes with free GPUs are indexed, so
+placement on a mostly-busy 10,000-node platform does not scan the busy ones.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from enum import Enum
+
+from tandem.core.values import Placement, Slot
+from tandem.errors import TandemInternalError
+from tandem.spec.platform import Platform
+from tandem.spec.resources import Resources
+
+
+class Fit(Enum):
+    """How the pool chooses a node for a rank."""
+
+    FIRST_FIT = "first_fit"
+    BEST_FIT = "best_fit"
+
+
+class _NodeFree:
+    __slots__ = ("cores", "free_cores", "free_gpus", "free_mem", "gpus", "index", "name")
+
+    def __init__(self, index: int, name: str, cores: tuple[int, ...], gpus: tuple[str, ...],
+                 mem: int | None) -> None:
+        self.index = index
+        self.name = name
+        self.cores = cores
+        self.gpus = gpus
+        self.free_cores: list[int] = list(range(len(cores)))   # positions into ``cores``
+        self.free_gpus: list[int] = list(range(len(gpus)))     # positions into ``gpus``
+        self.free_mem = mem
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """When and where the first blocked task is expected to fit, and what is left over there
+    for others at that time (``spare_*``)."""
+
+    at: float
+    node: str
+    spare_cores: int
+    spare_gpus: int
+
+
+class ResourcePool:
+    """Free core and GPU ids per node, with deterministic placement."""
+
+    def __init__(self, platform: Platform, fit: Fit = Fit.FIRST_FIT) -> None:
+        self.platform = platform
+        self.fit = fit
+        self._nodes = [_NodeFree(i, n.name, n.cores, n.gpus, n.memory_mb)
+                       for i, n in enumerate(platform.nodes)]
+        self._by_name = {n.name: n for n in self._nodes}
+        self._with_cores = [n.index for n in self._nodes if n.cores]
+        self._with_gpus = [n.index for n in self._nodes if n.gpus]
+        self.free_cores = platform.total_cores
+        self.free_gpus = platform.total_gpus
+
+    # -- queries ---------------------------------------------------------------------------
+    def can_fit_anything(self) -> bool:
+        return self.free_cores > 0 or self.free_gpus > 0
+
+    def held(self) -> dict[str, tuple[set[int], set[str]]]:
+        """Currently allocated core and GPU ids per node (for checks and tests)."""
+        out: dict[str, tuple[set[int], set[str]]] = {}
+        for n in self._nodes:
+            cores = set(n.cores) - {n.cores[i] for i in n.free_cores}
+            gpus = set(n.gpus) - {n.gpus[i] for i in n.free_gpus}
+            out[n.name] = (cores, gpus)
+        return out
+
+    # -- placement -------------------------------------------------------------------------
+    def _fits(self, n: _NodeFree, req: Resources) -> bool:
+        return (len(n.free_cores) >= req.cores and len(n.free_gpus) >= req.gpus
+                and (req.memory_mb is None or n.free_mem is None
+                     or n.free_mem >= req.memory_mb))
+
+    def _candidates(self, req: Resources) -> list[int]:
+        return self._with_gpus if req.gpus else self._with_cores
+
+    def _choose(self, req: Resources, exclude: set[int] | None = None) -> _NodeFree | None:
+        nodes = self._nodes
+        if self.fit is Fit.FIRST_FIT:
+            for i in self._candidates(req):
+                n = nodes[i]
+                if (exclude is None or i not in exclude) and self._fits(n, req):
+                    return n
+            return None
+        best: _NodeFree | None = None
+        best_key = (0, 0)
+        for i in self._candidates(req):
+            n = nodes[i]
+            if (exclude is None or i not in exclude) and self._fits(n, req):
+                key = (len(n.free_cores) - req.cores, len(n.free_gpus) - req.gpus)
+                if best is None or key < best_key:
+                    best, best_key = n, key
+        return best
+
+    def try_place(self, req: Resources) -> Placement | None:
+        """Take resources for ``req`` now, or return ``None`` if they are not free."""
+        if req.total_cores > self.free_cores or req.total_gpus > self.free_gpus:
+            return None
+        if req.ranks == 1:
+            n = self._choose(req)
+            if n is None:
+                return None
+            return Placement(slots=(self._take(n, req),))
+        # MPI: place ranks one by one, packing each node before moving on.
+        chosen: list[tuple[_NodeFree, int]] = []
+        left = req.ranks
+        one = Resources(cores=req.cores, gpus=req.gpus, memory_mb=req.memory_mb) \
+            if req.cores or req.gpus else req
+        for i in self._candidates(req):
+            n = self._nodes[i]
+            k = _ranks_fitting(n, one)
+            if k:
+                take = min(k, left)
+                chosen.append((n, take))
+                left -= take
+                if not left:
+                    break
+        if left:
+            return None
+        slots = [self._take(n, one) for n, k in chosen for _ in range(k)]
+        return Placement(slots=tuple(slots))
+
+    def _take(self, n: _NodeFree, req: Resources) -> Slot:
+        c, g = req.cores, req.gpus
+        fc, fg = n.free_cores, n.free_gpus
+        if c == 1:
+            cores: tuple[int, ...] = (n.cores[fc.pop(0)],)
+        else:
+            cores = tuple([n.cores[i] for i in fc[:c]])
+            del fc[:c]
+        if g:
+            gpus = tuple([n.gpus[i] for i in fg[:g]])
+            del fg[:g]
+        else:
+            gpus = ()
+        if req.memory_mb is not None and n.free_mem is not None:
+            n.free_mem -= req.memory_mb
+        self.free_cores -= c
+        self.free_gpus -= g
+        if c and not fc:
+            self._drop(self._with_cores, n.index)
+        if g and not fg:
+            self._drop(self._with_gpus, n.index)
+        return Slot(node=n.name, cores=cores, gpus=gpus)
+
+    @staticmethod
+    def _drop(index: list[int], i: int) -> None:
+        k = bisect.bisect_left(index, i)
+        if k < len(index) and index[k] == i:
+            del index[k]
+
+    def release(self, placement: Placement, req: Resources) -> None:
+        """Give back what ``try_place`` took for ``req``."""
+        for slot in placement.slots:
+            n = self._by_name[slot.node]
+            if len(slot.cores) == 1 and not slot.gpus and n.free_cores and req.memory_mb is None:
+                p = n.cores.index(slot.cores[0])
+                fc = n.free_cores
+                k = bisect.bisect_left(fc, p)
+                if k < len(fc) and fc[k] == p:
+                    raise TandemInternalError(f"core {slot.cores[0]} of {n.name} released twice")
+                fc.insert(k, p)
+                self.free_cores += 1
+                continue
+            if slot.cores:
+                had = bool(n.free_cores)
+                pos = n.cores.index
+                for c in slot.cores:
+                    p = pos(c)
+                    k = bisect.bisect_left(n.free_cores, p)
+                    if k < len(n.free_cores) and n.free_cores[k] == p:
+                        raise TandemInternalError(f"core {c} of {n.name} released twice")
+                    n.free_cores.insert(k, p)
+                if not had:
+                    bisect.insort(self._with_cores, n.index)
+                self.free_cores += len(slot.cores)
+            if slot.gpus:
+                had = bool(n.free_gpus)
+                for g in slot.gpus:
+                    p = n.gpus.index(g)
+                    k = bisect.bisect_left(n.free_gpus, p)
+                    if k < len(n.free_gpus) and n.free_gpus[k] == p:
+                        raise TandemInternalError(f"GPU {g} of {n.name} released twice")
+                    n.free_gpus.insert(k, p)
+                if not had:
+                    bisect.insort(self._with_gpus, n.index)
+                self.free_gpus += len(slot.gpus)
+            if req.memory_mb is not None and n.free_mem is not None:
+                n.free_mem += req.memory_mb
+
+    # -- reservations (backfill) -----------------------------------------------------------
+    def reserve(
+        self, req: Resources, releases: list[tuple[float, Placement]], now: float,
+    ) -> Reservation | None:
+        """When ``req`` (one node) fits at the earliest, if running tasks end at the given times
+        (``releases`` sorted by time; ``inf`` when unknown). ``None`` for multi-rank requests."""
+        if req.ranks != 1:
+            return None
+        free = {n.index: [len(n.free_cores), len(n.free_gpus)] for n in self._nodes}
+
+        def fitting(t: float) -> Reservation | None:
+            for n in self._nodes:
+                fc, fg = free[n.index]
+                if fc >= req.cores and fg >= req.gpus:
+                    return Reservation(at=t, node=n.name, spare_cores=fc - req.cores,
+                                       spare_gpus=fg - req.gpus)
+            return None
+
+        found = fitting(now)
+        i = 0
+        while found is None and i < len(releases):
+            t = releases[i][0]
+            while i < len(releases) and releases[i][0] == t:   # all releases of one instant
+                for slot in releases[i][1].slots:
+                    f = free[self._by_name[slot.node].index]
+                    f[0] += len(slot.cores)
+                    f[1] += len(slot.gpus)
+                i += 1
+            found = fitting(t)
+        return found
+
+
+def _ranks_fitting(n: _NodeFree, one: Resources) -> int:
+    by_c = len(n.free_cores) // one.cores if one.cores else 1 << 30
+    by_g = len(n.free_gpus) // one.gpus if one.gpus else 1 << 30
+    if one.memory_mb and n.free_mem is not None:
+        by_m = n.free_mem // one.memory_mb
+        return min(by_c, by_g, by_m)
+    return min(by_c, by_g)

@@ -1,0 +1,41 @@
+"""A task's record: what happened to it and when (separate from the spec and the core state).
+
+Contract: one frozen value; imports only core values and spec types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tandem.core.states import TaskState
+from tandem.core.values import Failure, Placement
+from tandem.spec.resources import Resources
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRecord:
+    """Timestamps are in the driver's clock (seconds); ``None`` where a step did not happen."""
+
+    task_id: int
+    name: str
+    kind: str
+    state: TaskState
+    resources: Resources
+    deps: tuple[int, ...]
+    placement: Placement | None
+    attempts: int
+    failure: Failure | None
+    submitted: float
+    ready: float | None
+    launched: float | None
+    started: float | None
+    ended: float | None
+    level: int
+
+    @property
+    def duration(self) -> float | None:
+        """Running time of the last attempt (launch or start to end)."""
+        begin = self.started if self.started is not None else self.launched
+        if begin is None or self.ended is None:
+            return None
+        return self.ended - begin

@@ -1,0 +1,482 @@
+"""The scheduler: a pure state machine over a growing task graph and a resource pool.
+
+Contract: ``Scheduler.handle(event, now) -> list[Action]`` and ``next_deadline()``. No asyncio,
+no threads, no clock reads, no I/O; ``now`` is whatever clock the driver uses (wall seconds for
+the runtime, virtual seconds for the simulator). Imports ``tandem.spec``, ``tandem.errors`` and
+the other ``tandem.core`` modules only.
+
+Rules:
+
+- every state change goes through the lifecycle table (:mod:`tandem.core.states`);
+- the pool never hands one core or GPU id to two running tasks;
+- a task is launched only after each of its dependencies is ``DONE`` (and, in barrier mode,
+  after every task of a lower DAG level has ended);
+- a failed or timed-out task fails its dependents (``DEPENDENCY_FAILED``, naming the root task
+  and cause); a cancelled task cancels its dependents; both propagate transitively;
+- a killed task keeps its resources until its backend reports ``Exited``;
+- ties break on task id (submission order): the same events give the same actions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import math
+from collections.abc import Callable
+from typing import Any
+
+from tandem.core import states
+from tandem.core.actions import Action, Kill, Launch, Resolve
+from tandem.core.events import (
+    CancelRequested,
+    Exited,
+    Started,
+    Submitted,
+    TimerFired,
+)
+from tandem.core.policy import Mode, Order, Policy, ReadyQueue
+from tandem.core.pool import Reservation, ResourcePool
+from tandem.core.record import TaskRecord
+from tandem.core.states import FINAL, TaskState
+from tandem.core.values import Failure, FailureKind, Placement
+from tandem.errors import SpecError, TandemInternalError
+from tandem.spec.platform import Platform
+from tandem.spec.resources import Resources
+from tandem.spec.task import TaskSpec
+
+S = TaskState
+_INF = math.inf
+
+
+class _Task:
+    """Core bookkeeping of one task (the spec is what was asked; this is where it is)."""
+
+    __slots__ = (
+        "attempt", "bottom", "dependents", "deps", "deps_left", "est", "failure", "id",
+        "key", "kill_reason", "launched", "level", "placement", "ready", "ready_at", "req",
+        "spec", "started", "state", "submitted", "ended",
+    )
+
+    def __init__(self, task_id: int, spec: TaskSpec, deps: tuple[int, ...], now: float) -> None:
+        self.id = task_id
+        self.spec = spec
+        self.req: Resources = spec.resources
+        self.deps = deps
+        self.deps_left = 0
+        self.dependents: list[_Task] = []
+        self.state = S.PENDING
+        self.ready = False          # in the ready queue (READY state)
+        self.key: tuple[float, ...] = ()
+        self.est = spec.estimate or 0.0
+        self.bottom = self.est
+        self.level = 0
+        self.placement: Placement | None = None
+        self.attempt = 0
+        self.kill_reason: str | None = None
+        self.failure: Failure | None = None
+        self.submitted = now
+        self.ready_at: float | None = None
+        self.launched: float | None = None
+        self.started: float | None = None
+        self.ended: float | None = None
+
+
+class Scheduler:
+    """Pure scheduler core. Drive it with :meth:`handle`; wake it at :meth:`next_deadline`."""
+
+    def __init__(self, platform: Platform, policy: Policy | None = None) -> None:
+        self.platform = platform
+        self.policy = policy or Policy()
+        self.pool = ResourcePool(platform, self.policy.fit)
+        self._tasks: dict[int, _Task] = {}
+        self._queue = ReadyQueue()
+        self._running: dict[int, _Task] = {}
+        self._deadlines: list[tuple[float, int, int]] = []   # (deadline, task id, attempt)
+        self._feasible: dict[Resources, bool] = {}
+        self._unfinished = 0
+        self._dirty = False
+        self._cp = self.policy.order is Order.CRITICAL_PATH
+        self._barrier = self.policy.mode is Mode.BARRIER
+        self._level_open: dict[int, int] = {}     # barrier: level -> tasks not yet final
+        self._held: dict[int, list[_Task]] = {}   # barrier: level -> tasks whose deps are done
+        self._handlers: dict[type, Callable[[Any, float, list[Action]], None]] = {
+            Submitted: self._on_submitted,
+            Started: self._on_started,
+            Exited: self._on_exited,
+            CancelRequested: self._on_cancel,
+            TimerFired: self._on_timer,
+        }
+
+    # -- public ----------------------------------------------------------------------------
+    def handle(self, event: object, now: float) -> list[Action]:
+        """Apply one event at time ``now`` and return what the driver must do, in order."""
+        out: list[Action] = []
+        try:
+            handler = self._handlers[type(event)]
+        except KeyError:
+            raise TandemInternalError(f"scheduler got an unknown event {event!r}") from None
+        handler(event, now, out)
+        if self._dirty:
+            self._dirty = False
+            self._schedule(now, out)
+        return out
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which :class:`TimerFired` must be handled (timeouts)."""
+        d = self._deadlines
+        while d:
+            when, tid, attempt = d[0]
+            t = self._tasks[tid]
+            if t.attempt == attempt and t.state in (S.LAUNCHED, S.RUNNING) \
+                    and t.kill_reason is None:
+                return when
+            heapq.heappop(d)
+        return None
+
+    def check_feasible(self, spec: TaskSpec) -> None:
+        """Raise :class:`~tandem.errors.InfeasibleRequest` if ``spec`` can never run here."""
+        req = spec.resources
+        if req not in self._feasible:
+            self.platform.check_feasible(req, task=spec.name)
+            self._feasible[req] = True
+
+    def state(self, task_id: int) -> TaskState:
+        return self._task(task_id).state
+
+    def record(self, task_id: int) -> TaskRecord:
+        t = self._task(task_id)
+        return TaskRecord(
+            task_id=t.id, name=t.spec.name, kind=t.spec.kind, state=t.state,
+            resources=t.req, deps=t.deps, placement=t.placement, attempts=t.attempt,
+            failure=t.failure, submitted=t.submitted, ready=t.ready_at, launched=t.launched,
+            started=t.started, ended=t.ended, level=t.level,
+        )
+
+    @property
+    def unfinished(self) -> int:
+        """How many submitted tasks have not reached a final state."""
+        return self._unfinished
+
+    def counts(self) -> dict[TaskState, int]:
+        out = dict.fromkeys(TaskState, 0)
+        for t in self._tasks.values():
+            out[t.state] += 1
+        return out
+
+    # -- events ----------------------------------------------------------------------------
+    def _on_submitted(self, ev: Submitted, now: float, out: list[Action]) -> None:
+        tid = ev.task_id
+        if tid in self._tasks:
+            raise TandemInternalError(f"task id {tid} submitted twice")
+        spec = ev.spec
+        self.check_feasible(spec)
+        t = _Task(tid, spec, ev.deps, now)
+        tasks = self._tasks
+        for d in ev.deps:
+            if d not in tasks:
+                raise SpecError(f"task {spec.name!r} depends on unknown task id {d}")
+        tasks[tid] = t
+        self._unfinished += 1
+        level = 0
+        upstream_bad: _Task | None = None
+        waiting_on: list[_Task] = []
+        for d in ev.deps:
+            p = tasks[d]
+            if p.level >= level:
+                level = p.level + 1
+            st = p.state
+            if st is S.DONE:
+                continue
+            if st in FINAL:
+                upstream_bad = upstream_bad or p
+            else:
+                waiting_on.append(p)
+        t.level = level
+        if self._barrier:
+            self._level_open[level] = self._level_open.get(level, 0) + 1
+        if upstream_bad is not None:
+            self._end_downstream(t, upstream_bad, now, out)
+            return
+        for p in waiting_on:
+            t.deps_left += 1
+            p.dependents.append(t)
+        if self._cp and t.est:
+            self._raise_bottom(t)
+        if t.deps_left == 0:
+            self._make_ready(t, now)
+
+    def _on_started(self, ev: Started, now: float, out: list[Action]) -> None:
+        t = self._task(ev.task_id)
+        if t.state is S.LAUNCHED:
+            states.check(t.id, t.state, S.RUNNING, "Started")
+            t.state = S.RUNNING
+            t.started = now
+
+    def _on_exited(self, ev: Exited, now: float, out: list[Action]) -> None:
+        t = self._task(ev.task_id)
+        if t.state is not S.LAUNCHED and t.state is not S.RUNNING:
+            raise TandemInternalError(
+                f"task {t.id} ({t.spec.name!r}) reported exited while {t.state.value}"
+            )
+        del self._running[t.id]
+        assert t.placement is not None
+        self.pool.release(t.placement, t.req)
+        self._dirty = True
+        if t.started is None:
+            t.started = t.launched
+        failure = ev.failure
+        reason = t.kill_reason
+        if failure is None and reason is None:
+            self._finish(t, S.DONE, None, now, out)
+            return
+        if reason == "timeout":
+            failure = Failure(
+                kind=FailureKind.TIMEOUT, root_task_id=t.id,
+                message=f"task {t.spec.name!r} ran past its timeout of {t.spec.timeout} s",
+            )
+            if t.attempt <= t.spec.retries:
+                self._retry(t, failure, now)
+                return
+            self._finish(t, S.TIMED_OUT, failure, now, out)
+        elif reason is not None:
+            failure = Failure(kind=FailureKind.CANCELLED, message=reason, root_task_id=t.id)
+            self._finish(t, S.CANCELLED, failure, now, out)
+        else:
+            assert failure is not None
+            if failure.root_task_id is None:
+                failure = _with_root(failure, t.id)
+            if t.attempt <= t.spec.retries:
+                self._retry(t, failure, now)
+                return
+            self._finish(t, S.FAILED, failure, now, out)
+
+    def _on_cancel(self, ev: CancelRequested, now: float, out: list[Action]) -> None:
+        t = self._task(ev.task_id)
+        st = t.state
+        if st in FINAL:
+            return
+        if st is S.LAUNCHED or st is S.RUNNING:
+            if t.kill_reason is None:
+                t.kill_reason = ev.reason
+                out.append(Kill(t.id, ev.reason))
+            return
+        failure = Failure(kind=FailureKind.CANCELLED, message=ev.reason, root_task_id=t.id)
+        self._finish(t, S.CANCELLED, failure, now, out)
+
+    def _on_timer(self, ev: TimerFired, now: float, out: list[Action]) -> None:
+        d = self._deadlines
+        while d and d[0][0] <= now:
+            _, tid, attempt = heapq.heappop(d)
+            t = self._tasks[tid]
+            if t.attempt == attempt and t.kill_reason is None and \
+                    (t.state is S.LAUNCHED or t.state is S.RUNNING):
+                t.kill_reason = "timeout"
+                out.append(Kill(t.id, "timeout"))
+
+    # -- transitions -----------------------------------------------------------------------
+    def _task(self, task_id: int) -> _Task:
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            raise SpecError(f"no task with id {task_id}") from None
+
+    def _make_ready(self, t: _Task, now: float) -> None:
+        if self._barrier and t.level > min(self._level_open):
+            self._held.setdefault(t.level, []).append(t)
+            return
+        states.check(t.id, t.state, S.READY, "dependencies done")
+        t.state = S.READY
+        if t.ready_at is None:
+            t.ready_at = now
+        t.ready = True
+        t.key = self._key(t)
+        self._queue.push(t)
+        self._dirty = True
+
+    def _key(self, t: _Task) -> tuple[float, ...]:
+        order = self.policy.order
+        if order is Order.FIFO:
+            return (t.id,)
+        if order is Order.PRIORITY:
+            return (-t.spec.priority, t.id)
+        return (-t.spec.priority, -t.bottom, t.id)
+
+    def _raise_bottom(self, t: _Task) -> None:
+        """Critical path: ``t`` got a new bottom level; raise its not-yet-started ancestors'."""
+        stack = [t]
+        tasks = self._tasks
+        while stack:
+            c = stack.pop()
+            for d in c.deps:
+                p = tasks[d]
+                if p.state is not S.PENDING and p.state is not S.READY:
+                    continue
+                b = p.est + c.bottom
+                if b > p.bottom:
+                    p.bottom = b
+                    if p.ready:
+                        p.key = self._key(p)
+                        self._queue.push(p)
+                    stack.append(p)
+
+    def _retry(self, t: _Task, failure: Failure, now: float) -> None:
+        t.failure = failure
+        t.placement = None
+        t.started = None
+        states.check(t.id, t.state, S.READY, "retry")
+        t.state = S.READY
+        t.ready = True
+        t.key = self._key(t)
+        self._queue.push(t)
+        self._dirty = True
+
+    def _finish(self, t: _Task, state: TaskState, failure: Failure | None, now: float,
+                out: list[Action]) -> None:
+        states.check(t.id, t.state, state, state.value)
+        t.state = state
+        t.ready = False
+        t.failure = failure
+        t.ended = now
+        self._unfinished -= 1
+        out.append(Resolve(t.id, state, failure))
+        if self._barrier:
+            self._level_done(t.level, now)
+        if state is S.DONE:
+            for c in t.dependents:
+                c.deps_left -= 1
+                if c.deps_left == 0 and c.state is S.PENDING:
+                    self._make_ready(c, now)
+        else:
+            for c in t.dependents:
+                if c.state is S.PENDING:
+                    self._end_downstream(c, t, now, out)
+        t.dependents = []
+
+    def _end_downstream(self, t: _Task, upstream: _Task, now: float, out: list[Action]) -> None:
+        """``upstream`` did not succeed, so ``t`` never runs (and nor do its dependents)."""
+        cause = upstream.failure
+        root_id = cause.root_task_id if cause and cause.root_task_id is not None else upstream.id
+        root = self._tasks[root_id]
+        why = cause.message if cause else upstream.state.value
+        if upstream.state is S.CANCELLED:
+            state = S.CANCELLED
+            failure = Failure(
+                kind=FailureKind.CANCELLED, root_task_id=root_id,
+                message=f"dependency {root.spec.name!r} (task {root_id}) was cancelled: {why}",
+            )
+        else:
+            state = S.DEPENDENCY_FAILED
+            failure = Failure(
+                kind=FailureKind.DEPENDENCY, root_task_id=root_id,
+                message=f"dependency {root.spec.name!r} (task {root_id}) "
+                        f"{root.state.value.replace('_', ' ')}: {why}",
+            )
+        self._finish(t, state, failure, now, out)
+
+    def _level_done(self, level: int, now: float) -> None:
+        lo = self._level_open
+        left = lo[level] - 1
+        if left:
+            lo[level] = left
+            return
+        del lo[level]
+        if not lo or not self._held:
+            return
+        current = min(lo)
+        for lvl in sorted(k for k in self._held if k <= current):
+            for t in self._held.pop(lvl):
+                if t.state is S.PENDING:
+                    self._make_ready(t, now)
+
+    # -- the scheduling pass ---------------------------------------------------------------
+    def _schedule(self, now: float, out: list[Action]) -> None:
+        pool = self.pool
+        q = self._queue
+        if not q.buckets or not pool.can_fit_anything():
+            return
+        if len(q.buckets) == 1:   # one shape waiting: strict order within it, no heap of heads
+            for shape in q.buckets:
+                t = q.peek(shape)
+                while t is not None:
+                    placement = pool.try_place(shape)
+                    if placement is None:
+                        return
+                    q.pop(shape)
+                    self._launch(t, placement, now, out)
+                    t = q.peek(shape)
+            return
+        heads = q.heads()
+        blocked: _Task | None = None
+        reservation: Reservation | None = None
+        reserved = False
+        backfill = self.policy.backfill
+        while heads and pool.can_fit_anything():
+            _, _, shape = heapq.heappop(heads)
+            t: Any = q.peek(shape)
+            if blocked is not None and not reserved:
+                # Where the blocked task will fit, computed before a candidate takes anything.
+                reservation = self._reserve(blocked, now)
+                reserved = True
+            placement = pool.try_place(shape)
+            if placement is not None and blocked is not None:
+                allowed, reservation = _may_backfill(t, placement, reservation, now)
+                if not allowed:
+                    pool.release(placement, shape)
+                    placement = None
+            if placement is None:
+                if blocked is None:
+                    if not backfill:
+                        return
+                    blocked = t
+                continue
+            q.pop(shape)
+            self._launch(t, placement, now, out)
+            nxt = q.peek(shape)
+            if nxt is not None:
+                heapq.heappush(heads, (nxt.key, nxt.id, shape))
+
+    def _launch(self, t: _Task, placement: Placement, now: float, out: list[Action]) -> None:
+        states.check(t.id, t.state, S.LAUNCHED, "placed")
+        t.state = S.LAUNCHED
+        t.ready = False
+        t.placement = placement
+        t.launched = now
+        t.attempt += 1
+        t.kill_reason = None
+        self._running[t.id] = t
+        timeout = t.spec.timeout
+        if timeout is not None:
+            heapq.heappush(self._deadlines, (now + timeout, t.id, t.attempt))
+        out.append(Launch(t.id, placement, t.attempt))
+
+    def _reserve(self, blocked: _Task, now: float) -> Reservation | None:
+        releases = sorted(
+            ((r.launched + r.est if r.est and r.launched is not None else _INF), r.id, r.placement)
+            for r in self._running.values()
+        )
+        return self.pool.reserve(blocked.req, [(e, p) for e, _, p in releases if p], now)
+
+
+def _may_backfill(
+    t: Any, placement: Placement, res: Reservation | None, now: float,
+) -> tuple[bool, Reservation | None]:
+    """EASY backfilling: ``t`` may pass the blocked task if it ends (by its estimate) before the
+    reservation, runs on another node, or fits in what the reservation leaves spare (which it
+    then uses up). Returns whether it may, and the reservation left for the next candidate."""
+    if res is None:
+        return False, res
+    if t.est and now + t.est <= res.at:
+        return True, res
+    if len(placement.slots) == 1 and placement.slots[0].node != res.node:
+        return True, res
+    cores = sum(len(s.cores) for s in placement.slots if s.node == res.node)
+    gpus = sum(len(s.gpus) for s in placement.slots if s.node == res.node)
+    if cores <= res.spare_cores and gpus <= res.spare_gpus:
+        return True, dataclasses.replace(
+            res, spare_cores=res.spare_cores - cores, spare_gpus=res.spare_gpus - gpus)
+    return False, res
+
+
+def _with_root(f: Failure, task_id: int) -> Failure:
+    return Failure(kind=f.kind, message=f.message, exit_code=f.exit_code, signal=f.signal,
+                   stderr_tail=f.stderr_tail, traceback=f.traceback, root_task_id=task_id)

@@ -1,0 +1,79 @@
+"""The task lifecycle, as one table.
+
+Contract: pure data; imports only ``tandem.errors``. Every state change in the core goes through
+:func:`check`, which raises :class:`TandemInternalError` naming the task, both states and the
+event for a move the table does not allow.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from tandem.errors import TandemInternalError
+
+
+class TaskState(Enum):
+    """Where a task is in its life."""
+
+    PENDING = "pending"
+    """Submitted; waiting for its dependencies (or, in barrier mode, for its level's turn)."""
+    READY = "ready"
+    """Every dependency succeeded; waiting for the resources it asked for."""
+    LAUNCHED = "launched"
+    """Placed on specific cores and GPUs; the backend was told to start it."""
+    RUNNING = "running"
+    """The backend reports that its process (or function call) is running."""
+    DONE = "done"
+    """Finished with a result. Final."""
+    FAILED = "failed"
+    """Its own code failed (non-zero exit, exception, crashed worker); no retry left. Final."""
+    TIMED_OUT = "timed_out"
+    """Ran past its timeout; its process tree was ended. Final."""
+    CANCELLED = "cancelled"
+    """Cancelled by the user, by the session closing on an error, or because a dependency was
+    cancelled. Final."""
+    DEPENDENCY_FAILED = "dependency_failed"
+    """Never ran: a task it depends on failed or timed out. Final."""
+
+    # Members are singletons: identity hashing is exact and much cheaper than Enum's default
+    # (which hashes the name in Python) on the scheduler's hot path.
+    __hash__ = object.__hash__
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({
+    TaskState.DONE, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED,
+    TaskState.DEPENDENCY_FAILED,
+})
+
+S = TaskState
+LEGAL: frozenset[tuple[TaskState, TaskState]] = frozenset({
+    (S.PENDING, S.READY),
+    (S.PENDING, S.CANCELLED),
+    (S.PENDING, S.DEPENDENCY_FAILED),
+    (S.READY, S.LAUNCHED),
+    (S.READY, S.CANCELLED),
+    (S.LAUNCHED, S.RUNNING),
+    (S.LAUNCHED, S.DONE),
+    (S.LAUNCHED, S.FAILED),
+    (S.LAUNCHED, S.TIMED_OUT),
+    (S.LAUNCHED, S.CANCELLED),
+    (S.LAUNCHED, S.READY),   # retry after a failed attempt
+    (S.RUNNING, S.DONE),
+    (S.RUNNING, S.FAILED),
+    (S.RUNNING, S.TIMED_OUT),
+    (S.RUNNING, S.CANCELLED),
+    (S.RUNNING, S.READY),    # retry after a failed attempt
+})
+del S
+
+
+def check(task_id: int, old: TaskState, new: TaskState, event: str) -> None:
+    """Raise if ``old -> new`` is not in :data:`LEGAL`."""
+    if (old, new) not in LEGAL:
+        raise TandemInternalError(
+            f"illegal transition of task {task_id}: {old.value} -> {new.value} on {event}"
+        )

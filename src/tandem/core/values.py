@@ -1,0 +1,67 @@
+"""Values the core hands out: where a task was placed, and why a task did not succeed.
+
+Contract: frozen values only; imports only the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Slot:
+    """The exact resources of one rank: a node, its core ids and its GPU ids."""
+
+    node: str
+    cores: tuple[int, ...]
+    gpus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """Where a task runs: one :class:`Slot` per rank (one for a non-MPI task)."""
+
+    slots: tuple[Slot, ...]
+
+    @property
+    def cores(self) -> tuple[int, ...]:
+        """Core ids of the first slot (the only one for non-MPI tasks)."""
+        return self.slots[0].cores
+
+    @property
+    def gpus(self) -> tuple[str, ...]:
+        return self.slots[0].gpus
+
+    @property
+    def node(self) -> str:
+        return self.slots[0].node
+
+
+class FailureKind(Enum):
+    """Why a task did not produce a result."""
+
+    EXIT = "exit"                 # an executable exited non-zero
+    SIGNAL = "signal"             # a process was killed by a signal it did not expect
+    EXCEPTION = "exception"       # a Python function raised
+    WORKER_DIED = "worker_died"   # the worker process running a function died
+    TIMEOUT = "timeout"           # ran past its timeout
+    CANCELLED = "cancelled"       # cancelled (reason in message)
+    DEPENDENCY = "dependency"     # an upstream task did not succeed
+    LAUNCH = "launch"             # could not be started (bad executable, unpicklable function)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """The cause carried by a task that did not succeed.
+
+    ``root_task_id`` is the task that failed first (itself, or an upstream task for
+    ``DEPENDENCY``)."""
+
+    kind: FailureKind
+    message: str
+    exit_code: int | None = None
+    signal: int | None = None
+    stderr_tail: str = ""
+    traceback: str = ""
+    root_task_id: int | None = None

@@ -1,0 +1,102 @@
+"""The backend interface: how placed tasks are executed.
+
+Contract: a backend executes a :class:`LaunchRequest` on exactly the resources of its
+placement and reports what happened through a :class:`Reporter`; it never touches scheduler
+state. Four methods: ``start``, ``launch``, ``kill``, ``shutdown``. ``launch`` and ``kill`` are
+called on the event-loop thread, must not block for long, and never raise for a task's own
+problems: a task that cannot be started is reported as exited with a ``LAUNCH`` failure.
+``shutdown`` ends every process the backend started; none outlives the session.
+
+Remote engines (Slurm job steps inside an allocation, Dask workers) implement the same four
+methods: the core has already decided the node, core ids and GPU ids; they only execute.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tandem.core.values import Failure, Placement
+from tandem.spec.task import Work
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchRequest:
+    """Run ``work`` (dependency results already substituted into its arguments) on
+    ``placement``. ``workdir`` is the task's own directory (it may not exist yet; a backend that
+    writes files there creates it). ``attempt`` counts from 1."""
+
+    task_id: int
+    name: str
+    kind: str
+    work: Work
+    placement: Placement
+    workdir: Path
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a launched task ended: ``failure is None`` means success with ``value`` (for
+    functions; ``None`` for executables)."""
+
+    task_id: int
+    value: Any = None
+    failure: Failure | None = None
+
+
+class Reporter(Protocol):
+    """What a backend calls, on the event-loop thread, as its tasks progress."""
+
+    def started(self, task_id: int) -> None: ...
+
+    def exited(self, outcome: Outcome) -> None: ...
+
+
+class Backend(abc.ABC):
+    """Executes placed tasks. See the module docstring for the rules."""
+
+    name: str = "backend"
+
+    @abc.abstractmethod
+    def accepts(self, work: Work) -> bool:
+        """Whether this backend runs this kind of work."""
+
+    @abc.abstractmethod
+    async def start(self, reporter: Reporter) -> None:
+        """Get ready (spawn warm workers, connect to an engine). Called once before launches."""
+
+    @abc.abstractmethod
+    def launch(self, request: LaunchRequest) -> None:
+        """Start the task now; report ``started`` and later ``exited`` through the reporter."""
+
+    @abc.abstractmethod
+    def kill(self, task_id: int) -> None:
+        """End the task's whole process tree (SIGTERM, grace period, SIGKILL); ``exited`` is
+        reported once it is gone. Killing a task that already ended does nothing."""
+
+    @abc.abstractmethod
+    async def shutdown(self) -> None:
+        """End everything still running and release all processes and files."""
+
+
+def placement_env(placement: Placement) -> Mapping[str, str]:
+    """Environment a task needs to see exactly its placement: its GPU ids (CUDA and ROCm
+    names) and its thread count. For a multi-rank task, the first slot's view."""
+    slot = placement.slots[0]
+    gpus = ",".join(slot.gpus)
+    threads = str(max(1, len(slot.cores)))
+    return {
+        "CUDA_VISIBLE_DEVICES": gpus,
+        "ROCR_VISIBLE_DEVICES": gpus,
+        "HIP_VISIBLE_DEVICES": gpus,
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "TANDEM_CORES": ",".join(map(str, slot.cores)),
+        "TANDEM_GPUS": gpus,
+        "TANDEM_NODE": slot.node,
+    }

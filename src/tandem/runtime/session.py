@@ -1,0 +1,426 @@
+"""The asyncio Session: drives the pure core on real time with real backends.
+
+Contract: the only place that feeds the scheduler core with wall-clock events and carries out
+its actions. Event-driven throughout: backends report exits from loop callbacks, the core's next
+deadline is one ``loop.call_at`` handle, leaving waits on an event; nothing sleeps and scans.
+Imports ``tandem.core``, ``tandem.spec``, ``tandem.trace``, ``tandem.backends`` and the runtime
+helpers. The Session owns one :class:`asyncio.TaskGroup`: coroutines started with
+:meth:`Session.spawn` live in it, and leaving the ``async with`` block awaits (or, on error,
+cancels) everything that was started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tandem.core.actions import Kill, Launch, Resolve
+from tandem.core.events import CancelRequested, Exited, Started, Submitted, TimerFired
+from tandem.core.policy import Mode, Order, Policy
+from tandem.core.scheduler import Scheduler
+from tandem.core.states import TaskState
+from tandem.errors import BackendError, SpecError, TandemError
+from tandem.runtime.args import find_futures, substitute
+from tandem.runtime.backend import Backend, LaunchRequest, Outcome
+from tandem.runtime.failures import to_exception
+from tandem.runtime.future import TaskFuture
+from tandem.spec.platform import Platform
+from tandem.spec.resources import ONE_CORE, Resources
+from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
+from tandem.trace.instrument import Instrument
+from tandem.trace.jsonl import JsonlTrace
+
+log = logging.getLogger("tandem")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class ProcessResult:
+    """What an executable task returns: its exit code and where its output went."""
+
+    __slots__ = ("returncode", "stderr", "stdout", "workdir")
+
+    def __init__(self, workdir: Path) -> None:
+        self.returncode = 0
+        self.workdir = workdir
+        self.stdout = workdir / "stdout"
+        self.stderr = workdir / "stderr"
+
+    def __repr__(self) -> str:
+        return f"ProcessResult(returncode=0, workdir={str(self.workdir)!r})"
+
+
+class Session:
+    """Runs tasks on a platform. Create it with :func:`open_session`."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        run_dir: Path,
+        *,
+        policy: Policy,
+        backends: Sequence[Backend],
+        instruments: Sequence[Instrument] = (),
+        trace: bool = True,
+    ) -> None:
+        self.platform = platform
+        self.run_dir = run_dir
+        self.policy = policy
+        self._core = Scheduler(platform, policy)
+        self._backends = list(backends)
+        self._backend_for: dict[type, Backend] = {}
+        self._instruments: list[Instrument] = list(instruments)
+        self._trace = JsonlTrace(run_dir) if trace else None
+        if self._trace is not None:
+            self._instruments.insert(0, self._trace)
+        self._futures: dict[int, TaskFuture] = {}
+        self._specs: dict[int, TaskSpec] = {}
+        self._values: dict[int, Any] = {}
+        self._inbox: deque[Any] = deque()
+        self._pumping = False
+        self._next_id = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._idle: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._open = False
+        self._time = time.monotonic
+
+    # -- public API ------------------------------------------------------------------------
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        kwargs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        kind: str = "task",
+        cores: int | None = None,
+        gpus: int | None = None,
+        ranks: int | None = None,
+        memory_mb: int | None = None,
+        resources: Resources | None = None,
+        priority: int = 0,
+        timeout: float | None = None,
+        estimate: float | None = None,
+        retries: int = 0,
+        after: Iterable[TaskFuture] = (),
+    ) -> TaskFuture:
+        """Run ``fn(*args, **kwargs)`` in a warm worker process; returns a future at once.
+
+        Futures anywhere in ``args``/``kwargs`` are dependencies, replaced by their results.
+        ``after`` orders without passing data. Resources: ``cores``/``gpus``/``ranks``/
+        ``memory_mb`` or a ready-made ``resources``.
+        """
+        work = FunctionCall(fn=fn, args=args, kwargs=kwargs or {})
+        return self._submit(work, name or work.label, kind, cores, gpus, ranks, memory_mb,
+                            resources, priority, timeout, estimate, retries, after)
+
+    def execute(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        shell: bool = False,
+        name: str | None = None,
+        kind: str = "task",
+        cores: int | None = None,
+        gpus: int | None = None,
+        ranks: int | None = None,
+        memory_mb: int | None = None,
+        resources: Resources | None = None,
+        priority: int = 0,
+        timeout: float | None = None,
+        estimate: float | None = None,
+        retries: int = 0,
+        after: Iterable[TaskFuture] = (),
+    ) -> TaskFuture:
+        """Run an executable (``argv`` list; a command string needs ``shell=True``) in its own
+        process group, pinned to its placed cores. The result is a :class:`ProcessResult`."""
+        work = Executable(argv=argv if isinstance(argv, str) else tuple(argv), env=env or {},
+                          cwd=cwd, shell=shell)
+        return self._submit(work, name or work.label, kind, cores, gpus, ranks, memory_mb,
+                            resources, priority, timeout, estimate, retries, after)
+
+    def submit_spec(self, spec: TaskSpec, *, after: Iterable[TaskFuture] = ()) -> TaskFuture:
+        """Submit a ready-made :class:`TaskSpec`."""
+        return self._enqueue(spec, after)
+
+    def cancel(self, future: TaskFuture, reason: str = "cancelled by the user") -> None:
+        """Cancel a task (and its dependents); a running task's process tree is ended."""
+        self._feed(CancelRequested(future.task_id, reason))
+
+    def spawn(self, coro: Any, *, name: str | None = None) -> asyncio.Task[Any]:
+        """Run a coroutine (steering code) inside the session's task group."""
+        if self._group is None:
+            raise TandemError("Session.spawn: the session is not open")
+        return self._group.create_task(coro, name=name)
+
+    async def wait_all(self) -> None:
+        """Wait until every task submitted so far has ended."""
+        if self._core.unfinished:
+            assert self._idle is not None
+            self._idle.clear()
+            await self._idle.wait()
+
+    @property
+    def unfinished(self) -> int:
+        return self._core.unfinished
+
+    def counts(self) -> dict[TaskState, int]:
+        return self._core.counts()
+
+    # -- submission ------------------------------------------------------------------------
+    def _submit(
+        self, work: Work, name: str, kind: str, cores: int | None, gpus: int | None,
+        ranks: int | None, memory_mb: int | None, resources: Resources | None, priority: int,
+        timeout: float | None, estimate: float | None, retries: int,
+        after: Iterable[TaskFuture],
+    ) -> TaskFuture:
+        if resources is None:
+            if cores is None and gpus is None and ranks is None and memory_mb is None:
+                resources = ONE_CORE
+            else:
+                resources = Resources(
+                    cores=1 if cores is None else cores, gpus=gpus or 0, ranks=ranks or 1,
+                    memory_mb=memory_mb)
+        elif cores is not None or gpus is not None or ranks is not None:
+            raise SpecError(f"task {name!r}: give either resources= or cores=/gpus=/ranks=")
+        spec = TaskSpec(name=name, work=work, kind=kind, resources=resources, priority=priority,
+                        timeout=timeout, estimate=estimate, retries=retries)
+        return self._enqueue(spec, after)
+
+    def _enqueue(self, spec: TaskSpec, after: Iterable[TaskFuture]) -> TaskFuture:
+        if not self._open:
+            raise TandemError("the session is not open: submit inside `async with open_session`")
+        found: list[TaskFuture] = []
+        work = spec.work
+        if type(work) is FunctionCall and (work.args or work.kwargs):
+            find_futures(work.args, found)
+            if work.kwargs:
+                find_futures(work.kwargs.values(), found)
+        for f in after:
+            if type(f) is not TaskFuture:
+                raise SpecError(f"task {spec.name!r}: after= takes task futures, got {f!r}")
+            found.append(f)
+        for f in found:
+            if f._session is not self:
+                raise SpecError(f"task {spec.name!r} depends on {f!r} from another session")
+        self._core.check_feasible(spec)
+        tid = self._next_id
+        self._next_id = tid + 1
+        fut = TaskFuture(self, tid, spec.name)
+        self._futures[tid] = fut
+        self._specs[tid] = spec
+        deps = tuple(dict.fromkeys(f.task_id for f in found)) if found else ()
+        self._feed(Submitted(task_id=tid, spec=spec, deps=deps))
+        return fut
+
+    # -- the driver ------------------------------------------------------------------------
+    def _feed(self, event: Any) -> None:
+        self._inbox.append(event)
+        if not self._pumping:
+            self._pump()
+
+    def _pump(self) -> None:
+        """Hand queued events to the core and carry out its actions, until none is left."""
+        self._pumping = True
+        inbox = self._inbox
+        handle = self._core.handle
+        now_fn = self._time
+        try:
+            while inbox:
+                now = now_fn()
+                for action in handle(inbox.popleft(), now):
+                    tp = type(action)
+                    if tp is Launch:
+                        self._launch(action, now)
+                    elif tp is Resolve:
+                        self._resolve(action)
+                    elif tp is Kill:
+                        self._kill(action)
+        finally:
+            self._pumping = False
+        if self._trace is not None:
+            self._trace.flush()
+        self._arm_timer()
+        if self._idle is not None and not self._core.unfinished:
+            self._idle.set()
+
+    def _arm_timer(self) -> None:
+        at = self._core.next_deadline()
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None and self._loop is not None:
+            # loop.time() and time.monotonic() share a clock on every asyncio loop we run on.
+            self._timer = self._loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._feed(TimerFired())
+
+    def _launch(self, action: Launch, now: float) -> None:
+        tid = action.task_id
+        spec = self._specs[tid]
+        work = spec.work
+        if type(work) is FunctionCall and (work.args or work.kwargs):
+            work = FunctionCall(fn=work.fn, args=substitute(work.args),
+                                kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
+        backend = self._backend_for.get(type(work)) or self._find_backend(work)
+        for ins in self._instruments:
+            ins.task_launched(action, now)
+        backend.launch(LaunchRequest(
+            task_id=tid, name=spec.name, kind=spec.kind, work=work,
+            placement=action.placement, workdir=self._workdir(tid, spec.name),
+            attempt=action.attempt,
+        ))
+
+    def _workdir(self, tid: int, name: str) -> Path:
+        return self.run_dir / "tasks" / f"{tid:06d}-{_SAFE.sub('_', name)[:60]}"
+
+    def _find_backend(self, work: Work) -> Backend:
+        for b in self._backends:
+            if b.accepts(work):
+                self._backend_for[type(work)] = b
+                return b
+        raise BackendError(f"no backend of this session runs {type(work).__name__} tasks")
+
+    def _kill(self, action: Kill) -> None:
+        spec = self._specs[action.task_id]
+        backend = self._backend_for.get(type(spec.work)) or self._find_backend(spec.work)
+        backend.kill(action.task_id)
+
+    def _resolve(self, action: Resolve) -> None:
+        tid = action.task_id
+        fut = self._futures.pop(tid)
+        spec = self._specs.pop(tid)
+        value = self._values.pop(tid, None)
+        if action.state is TaskState.DONE:
+            error = None
+            if type(spec.work) is Executable and value is None:
+                value = ProcessResult(self._workdir(tid, spec.name))
+        else:
+            error = to_exception(action, spec.name, self._core)
+        if self._instruments:
+            record = self._core.record(tid)
+            for ins in self._instruments:
+                ins.task_ended(record)
+        fut._resolve(action.state, value, error)
+
+    # -- reporter (called by backends on the loop thread) ------------------------------------
+    def started(self, task_id: int) -> None:
+        self._feed(Started(task_id))
+
+    def exited(self, outcome: Outcome) -> None:
+        if outcome.failure is None and outcome.value is not None:
+            self._values[outcome.task_id] = outcome.value
+        self._feed(Exited(outcome.task_id, outcome.failure))
+
+    # -- for futures -----------------------------------------------------------------------
+    def _core_state(self, task_id: int) -> TaskState:
+        return self._core.state(task_id)
+
+    def _record(self, task_id: int) -> Any:
+        return self._core.record(task_id)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        now = self._time()
+        desc = f"{self.policy.mode.value}/{self.policy.order.value}"
+        for ins in self._instruments:
+            ins.run_started(self.platform, desc, now, time.time())
+        await asyncio.gather(*(b.start(self) for b in self._backends))
+        self._open = True
+
+    def _cancel_all(self, reason: str) -> None:
+        for tid in list(self._futures):
+            if tid in self._futures:
+                self._feed(CancelRequested(tid, reason))
+
+    async def _close(self) -> None:
+        try:
+            await self.wait_all()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            await asyncio.gather(*(b.shutdown() for b in self._backends),
+                                 return_exceptions=True)
+            self._open = False
+            for ins in self._instruments:
+                ins.run_ended(self._time())
+
+
+def _default_run_dir() -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{os.getpid()}"
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    platform: Platform | None = None,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    mode: Mode | str = Mode.ASYNC,
+    order: Order | str = Order.CRITICAL_PATH,
+    policy: Policy | None = None,
+    backends: Sequence[Backend] | None = None,
+    instruments: Sequence[Instrument] = (),
+    kill_grace: float = 3.0,
+    trace: bool = True,
+) -> AsyncIterator[Session]:
+    """Open a session on ``platform`` (default: this machine, :meth:`Platform.local`).
+
+    Leaving the block waits for every task; on an error (or cancellation) inside it, every
+    unfinished task is cancelled and its process tree ended before the error propagates.
+    """
+    if platform is None:
+        platform = Platform.local()
+    if policy is None:
+        try:
+            policy = Policy(mode=Mode(mode), order=Order(order))
+        except ValueError as e:
+            raise SpecError(f"open_session: {e} (modes: async, barrier; orders: fifo, "
+                            "priority, critical_path)") from None
+    rd = Path(run_dir) if run_dir is not None else _default_run_dir()
+    rd.mkdir(parents=True, exist_ok=True)
+    if backends is None:
+        from tandem.backends.functions import FunctionBackend
+        from tandem.backends.process import ProcessBackend
+
+        backends = [ProcessBackend(kill_grace=kill_grace),
+                    FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace)]
+    session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
+                      trace=trace)
+    await session._start()
+    try:
+        async with asyncio.TaskGroup() as group:
+            session._group = group
+            try:
+                yield session
+            except BaseException:
+                session._cancel_all("the session is closing on an error")
+                raise
+            await session.wait_all()
+    except BaseException:
+        session._cancel_all("the session is closing on an error")
+        await asyncio.shield(session._close())
+        raise
+    else:
+        await session._close()
+    finally:
+        session._group = None

@@ -1,0 +1,11 @@
+"""Frozen, validated value types: what the user asks for.
+
+Contract: pure values, no I/O except ``Platform.local()`` which reads this machine once.
+May import only ``tandem.errors`` and the standard library.
+"""
+
+from tandem.spec.platform import Node, Platform
+from tandem.spec.resources import Resources
+from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
+
+__all__ = ["Executable", "FunctionCall", "Node", "Platform", "Resources", "TaskSpec", "Work"]

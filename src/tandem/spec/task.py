@@ -1,0 +1,133 @@
+"""What a task is: a unit of work (a Python call or an executable) plus how to schedule it.
+
+Contract: frozen values validated on construction; no I/O. Dependencies are not part of the
+spec: the runtime derives them from futures in the arguments and ``after=``, and hands them to
+the core beside the spec.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tandem.errors import SpecError
+from tandem.spec.resources import ONE_CORE, Resources
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class FunctionCall:
+    """Call ``fn(*args, **kwargs)`` in a warm worker process. ``fn`` may be sync or async; it is
+    shipped with cloudpickle, so lambdas and closures work."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise SpecError(f"FunctionCall: fn must be callable, got {self.fn!r}")
+
+    @property
+    def label(self) -> str:
+        name = getattr(self.fn, "__qualname__", None) or getattr(self.fn, "__name__", None)
+        return name if isinstance(name, str) else "function"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Executable:
+    """Run ``argv`` as a process (no shell unless ``shell=True``, then ``argv`` is one command
+    string for ``/bin/sh -c``). ``env`` is added to the inherited environment; ``cwd`` defaults
+    to the task's own directory in the run directory."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    shell: bool = False
+
+    def __post_init__(self) -> None:
+        argv = self.argv
+        if isinstance(argv, str):
+            if not self.shell:
+                raise SpecError(
+                    f"Executable: argv must be a list of strings, got the string {argv!r} "
+                    "(pass shell=True to run it through /bin/sh)"
+                )
+            argv = (argv,)
+        argv = tuple(argv)
+        if not argv:
+            raise SpecError("Executable: argv is empty")
+        for i, a in enumerate(argv):
+            if not isinstance(a, str):
+                raise SpecError(f"Executable: argv[{i}] must be a string, got {a!r}")
+        if self.shell and len(argv) != 1:
+            raise SpecError("Executable: with shell=True, argv must be one command string")
+        object.__setattr__(self, "argv", argv)
+        for k, v in self.env.items():
+            if not isinstance(k, str) or not isinstance(v, str) or not k or "=" in k:
+                raise SpecError(f"Executable: env entry {k!r}={v!r} must map names to strings")
+
+    @property
+    def label(self) -> str:
+        return self.argv[0].rsplit("/", 1)[-1] if not self.shell else "sh"
+
+
+Work = FunctionCall | Executable
+
+
+def _check_seconds(name: str, key: str, value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise SpecError(f"task {name!r}: {key} must be a number of seconds, got {value!r}")
+    if value <= 0 and key == "timeout":
+        raise SpecError(f"task {name!r}: timeout must be > 0 seconds, got {value}")
+    if value < 0:
+        raise SpecError(f"task {name!r}: {key} must be >= 0 seconds, got {value}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class TaskSpec:
+    """One task as the user asked for it.
+
+    - ``name``: for people (need not be unique); ``kind``: a tag such as ``"simulation"``.
+    - ``resources``: what it must be placed on. ``priority``: higher runs first.
+    - ``timeout``: seconds of running before its process tree is ended.
+    - ``estimate``: expected duration in seconds, used by critical-path ordering, backfill and
+      the simulator. ``retries``: how many times a failed run is tried again.
+    """
+
+    name: str
+    work: Work
+    kind: str = "task"
+    resources: Resources = ONE_CORE
+    priority: int = 0
+    timeout: float | None = None
+    estimate: float | None = None
+    retries: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError(f"task: name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.kind, str) or not self.kind:
+            raise SpecError(f"task {self.name!r}: kind must be a non-empty string")
+        if not isinstance(self.work, FunctionCall | Executable):
+            raise SpecError(
+                f"task {self.name!r}: work must be a FunctionCall or an Executable, "
+                f"got {type(self.work).__name__}"
+            )
+        if not isinstance(self.resources, Resources):
+            raise SpecError(
+                f"task {self.name!r}: resources must be tandem.Resources, "
+                f"got {type(self.resources).__name__}"
+            )
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise SpecError(f"task {self.name!r}: priority must be an integer, "
+                            f"got {self.priority!r}")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise SpecError(f"task {self.name!r}: retries must be an integer >= 0, "
+                            f"got {self.retries!r}")
+        if self.timeout is not None or self.estimate is not None:
+            _check_seconds(self.name, "timeout", self.timeout)
+            _check_seconds(self.name, "estimate", self.estimate)

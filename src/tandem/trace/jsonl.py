@@ -1,0 +1,118 @@
+"""The run directory's trace: one JSON object per line, appended as the run goes.
+
+Contract: an :class:`Instrument` that writes ``trace.jsonl`` and a reader. Lines are flushed
+at the end of each scheduling step, so a crash loses at most the step in flight; a torn last
+line is skipped by the reader. Records::
+
+    {"ev": "run", "platform": ..., "policy": ..., "t": now, "epoch": wall}
+    {"ev": "launch", "id": 7, "t": 1.25, "attempt": 1, "slots": [["node", [0], ["0"]]]}
+    {"ev": "end", "id": 7, "name": ..., "kind": ..., "state": "done", "submitted": ..,
+     "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
+     "deps": [..], "cores": 1, "gpus": 0, "slots": [...], "failure": null | {...}}
+    {"ev": "close", "t": ...}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from tandem.core.actions import Launch
+from tandem.core.record import TaskRecord
+from tandem.core.values import Placement
+from tandem.spec.platform import Platform
+from tandem.trace.instrument import Instrument
+
+TRACE_FILE = "trace.jsonl"
+
+
+def _slots(p: Placement | None) -> list[Any]:
+    if p is None:
+        return []
+    return [[s.node, list(s.cores), list(s.gpus)] for s in p.slots]
+
+
+class JsonlTrace(Instrument):
+    """Writes ``run_dir/trace.jsonl``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / TRACE_FILE
+        self._f: IO[str] | None = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
+        self._names: dict[str, str] = {}
+
+    def _name(self, s: str) -> str:
+        enc = self._names.get(s)
+        if enc is None:
+            enc = self._names[s] = json.dumps(s)
+        return enc
+
+    def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
+        nodes = [{"name": n.name, "cores": list(n.cores), "gpus": list(n.gpus),
+                  "virtual_gpus": n.virtual_gpus} for n in platform.nodes]
+        self._write(json.dumps({"ev": "run", "platform": nodes, "policy": policy, "t": now,
+                                "epoch": epoch}))
+
+    def task_launched(self, launch: Launch, now: float) -> None:
+        slots = launch.placement.slots
+        if len(slots) == 1:
+            s = slots[0]
+            cores = ",".join(map(str, s.cores))
+            gpus = ",".join(self._name(g) for g in s.gpus)
+            sl = f'[[{self._name(s.node)},[{cores}],[{gpus}]]]'
+        else:
+            sl = json.dumps(_slots(launch.placement))
+        self._write(f'{{"ev":"launch","id":{launch.task_id},"t":{now!r},'
+                    f'"attempt":{launch.attempt},"slots":{sl}}}')
+
+    def task_ended(self, r: TaskRecord) -> None:
+        f = r.failure
+        failure = "null" if f is None else json.dumps({
+            "kind": f.kind.value, "message": f.message, "exit_code": f.exit_code,
+            "signal": f.signal, "root": f.root_task_id, "stderr_tail": f.stderr_tail[-2000:],
+        })
+        deps = ",".join(map(str, r.deps))
+        self._write(
+            f'{{"ev":"end","id":{r.task_id},"name":{self._name(r.name)},'
+            f'"kind":{self._name(r.kind)},"state":"{r.state.value}","submitted":{r.submitted!r},'
+            f'"ready":{_num(r.ready)},"launched":{_num(r.launched)},'
+            f'"started":{_num(r.started)},"ended":{_num(r.ended)},"attempts":{r.attempts},'
+            f'"level":{r.level},"deps":[{deps}],"cores":{r.resources.total_cores},'
+            f'"gpus":{r.resources.total_gpus},"slots":{json.dumps(_slots(r.placement))},'
+            f'"failure":{failure}}}'
+        )
+
+    def run_ended(self, now: float) -> None:
+        self._write(json.dumps({"ev": "close", "t": now}))
+        self.close()
+
+    def flush(self) -> None:
+        if self._f is not None:
+            self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def _write(self, line: str) -> None:
+        if self._f is not None:
+            self._f.write(line + "\n")
+
+
+def _num(x: float | None) -> str:
+    return "null" if x is None else repr(x)
+
+
+def read_trace(run_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the trace records of a run directory (or a trace file), skipping a torn last line."""
+    p = Path(run_dir)
+    if p.is_dir():
+        p = p / TRACE_FILE
+    with open(p) as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
