@@ -92,6 +92,7 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._group: asyncio.TaskGroup | None = None
         self._open = False
+        self._spawned: set[asyncio.Task[Any]] = set()
         self._time = time.monotonic
 
     # -- public API ------------------------------------------------------------------------
@@ -162,7 +163,10 @@ class Session:
         """Run a coroutine (steering code) inside the session's task group."""
         if self._group is None:
             raise TandemError("Session.spawn: the session is not open")
-        return self._group.create_task(coro, name=name)
+        task = self._group.create_task(coro, name=name)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
 
     async def wait_all(self) -> None:
         """Wait until every task submitted so far has ended."""
@@ -347,10 +351,13 @@ class Session:
         await asyncio.gather(*(b.start(self) for b in self._backends))
         self._open = True
 
-    def _cancel_all(self, reason: str) -> None:
+    def _abort(self, reason: str) -> None:
+        """Cancel every unfinished task and every spawned coroutine."""
         for tid in list(self._futures):
             if tid in self._futures:
                 self._feed(CancelRequested(tid, reason))
+        for task in self._spawned:
+            task.cancel()
 
     async def _close(self) -> None:
         try:
@@ -407,20 +414,30 @@ async def open_session(
     session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
                       trace=trace)
     await session._start()
+    # The task group is entered by hand so that an error raised by the user's block comes out
+    # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still come out
+    # as the group raises them.
+    group = asyncio.TaskGroup()
+    await group.__aenter__()
+    session._group = group
     try:
-        async with asyncio.TaskGroup() as group:
-            session._group = group
-            try:
-                yield session
-            except BaseException:
-                session._cancel_all("the session is closing on an error")
-                raise
+        try:
+            yield session
             await session.wait_all()
-    except BaseException:
-        session._cancel_all("the session is closing on an error")
-        await asyncio.shield(session._close())
-        raise
-    else:
-        await session._close()
+        except BaseException as e:
+            session._abort("the session is closing on an error")
+            if isinstance(e, asyncio.CancelledError):
+                await group.__aexit__(type(e), e, e.__traceback__)
+            else:
+                with contextlib.suppress(BaseException):
+                    await group.__aexit__(None, None, None)
+            raise
+        try:
+            await group.__aexit__(None, None, None)
+        except BaseException:
+            session._abort("a coroutine of the session failed")
+            raise
+        await session.wait_all()
     finally:
         session._group = None
+        await asyncio.shield(session._close())

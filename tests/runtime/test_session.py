@@ -1,0 +1,250 @@
+"""The asyncio Session with real processes: dependencies, placement, failures, cancel, timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tandem
+from tandem import (
+    DependencyFailed,
+    InfeasibleRequest,
+    Platform,
+    SpecError,
+    TaskCancelled,
+    TaskFailed,
+    TaskState,
+    TaskTimedOut,
+)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def plat(gpus: int = 0) -> Platform:
+    return Platform.local(virtual_gpus=gpus)
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def allowed_cpus() -> str:
+    for line in open("/proc/self/status"):
+        if line.startswith("Cpus_allowed_list"):
+            return line.split()[1]
+    return ""
+
+
+def visible() -> tuple[str, str]:
+    return allowed_cpus(), os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+def boom() -> None:
+    raise ValueError("bad input 42")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_futures_as_arguments_are_dependencies(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            a = s.submit(add, 1, 2)
+            b = s.submit(add, a, 10)
+            c = s.submit(sum, [a, b, (a,)][0:2], kwargs={})
+            d = s.submit(lambda m: m["x"] + m["y"][0], {"x": a, "y": [b]})
+            assert await c == 16 and await d == 16
+            assert await b == 13
+            assert b.record.deps == (a.task_id,)
+    run(main())
+
+
+def test_after_orders_without_data_and_state(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            marker = tmp_path / "m"
+            first = s.execute(["sh", "-c", f"sleep 0.2; echo hi > {marker}"])
+            second = s.submit(lambda p: open(p).read(), str(marker), after=[first])
+            assert second.state in (TaskState.PENDING,)
+            assert (await second).strip() == "hi"
+            result = await first
+            assert result.returncode == 0 and result.stdout.exists()
+            assert first.state is TaskState.DONE
+    run(main())
+
+
+def test_function_pinning_and_virtual_gpu_visible(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(gpus=1), run_dir=tmp_path) as s:
+            g = s.submit(visible, cores=1, gpus=1)
+            c = s.submit(visible, cores=1)
+            both = s.submit(visible, cores=2, after=[g, c])
+            (gc, gg), (cc, cg), (bc, _) = await tandem.gather(g, c, both)
+            assert gg == "0" and cg == ""
+            assert {gc, cc} == {"0", "1"}         # two tasks, two distinct cores
+            assert bc == "0-1"
+    run(main())
+
+
+def test_executable_pinning_and_env(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(gpus=1), run_dir=tmp_path) as s:
+            r = await s.execute(
+                ["sh", "-c", "grep Cpus_allowed_list /proc/self/status; "
+                 "echo gpu=$CUDA_VISIBLE_DEVICES omp=$OMP_NUM_THREADS"],
+                cores=2, gpus=1)
+            out = r.stdout.read_text()
+            assert "0-1" in out and "gpu=0 omp=2" in out
+    run(main())
+
+
+def test_failure_carries_cause_and_propagates(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            bad = s.submit(boom, name="parse")
+            child = s.submit(add, bad, 1, name="child")
+            grandchild = s.submit(add, child, 1, name="grandchild")
+            ex = s.execute(["sh", "-c", "echo oops >&2; exit 7"], name="exe")
+            with pytest.raises(TaskFailed) as e:
+                await bad
+            assert "ValueError: bad input 42" in str(e.value)
+            assert "raise ValueError" in e.value.remote_traceback
+            with pytest.raises(DependencyFailed) as d:
+                await grandchild
+            assert d.value.root_task == "parse" and "bad input 42" in d.value.root_cause
+            with pytest.raises(TaskFailed) as x:
+                await ex
+            assert x.value.exit_code == 7 and "oops" in x.value.stderr_tail
+    run(main())
+
+
+def test_timeout_kills_the_tree(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path, kill_grace=0.5) as s:
+            f = s.execute(["sh", "-c", "sleep 100 & echo $! > kid; exec sleep 100"],
+                          timeout=1.0, name="slow")
+            t0 = time.monotonic()
+            with pytest.raises(TaskTimedOut, match="timeout of 1.0 s"):
+                await f
+            assert time.monotonic() - t0 < 10
+            kid = int((s._workdir(f.task_id, "slow") / "kid").read_text())
+            assert not pid_alive(kid)
+            assert f.state is TaskState.TIMED_OUT
+    run(main())
+
+
+def test_cancel_running_function_and_pending_dependents(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path, kill_grace=0.5) as s:
+            slow = s.submit(time.sleep, 100, name="slow")
+            after = s.submit(add, slow, 1, name="after")
+            while slow.state is not TaskState.RUNNING:
+                await asyncio.sleep(0.01)
+            assert slow.cancel("changed my mind")
+            with pytest.raises(TaskCancelled, match="changed my mind"):
+                await slow
+            with pytest.raises(TaskCancelled):
+                await after
+            assert not slow.cancel()
+            assert await s.submit(add, 1, 1) == 2    # the session goes on
+    run(main())
+
+
+def test_error_in_block_cancels_everything(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path, kill_grace=0.5) as s:
+            f = s.execute(["sh", "-c", f"echo $$ > {pid_file}; exec sleep 100"])
+            while f.state is not TaskState.RUNNING or not pid_file.exists():
+                await asyncio.sleep(0.01)
+            raise RuntimeError("user bug")
+
+    with pytest.raises(RuntimeError, match="user bug"):
+        run(main())
+    assert not pid_alive(int(pid_file.read_text()))
+
+
+def test_as_completed_and_wait(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            fs = [s.submit(time.sleep, d, name=f"s{d}") for d in (0.6, 0.05)]
+            order = [f.name async for f in tandem.as_completed(fs)]
+            assert order == ["s0.05", "s0.6"]
+    run(main())
+
+
+def test_bad_inputs_have_clear_messages(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            with pytest.raises(InfeasibleRequest, match="4 cores"):
+                s.submit(add, 1, 2, cores=4, name="greedy")
+            with pytest.raises(InfeasibleRequest, match="GPU"):
+                s.submit(add, 1, 2, gpus=1)
+            with pytest.raises(SpecError, match="list of strings"):
+                s.execute("echo hi")
+            with pytest.raises(SpecError, match="cores must be >= 0"):
+                s.submit(add, 1, 2, cores=-1)
+            with pytest.raises(SpecError, match="timeout must be > 0"):
+                s.submit(add, 1, 2, timeout=0)
+            with pytest.raises(SpecError, match="after= takes task futures"):
+                s.submit(add, 1, 2, after=["x"])  # type: ignore[list-item]
+            with pytest.raises(SpecError, match="either resources= or cores="):
+                s.submit(add, 1, 2, cores=1, resources=tandem.Resources())
+            ghost = s.execute(["definitely-not-a-program-xyz"], name="ghost")
+            with pytest.raises(TaskFailed, match="could not be started.*definitely-not"):
+                await ghost
+    run(main())
+
+
+def test_bad_mode_is_a_spec_error(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path, mode="sideways"):
+            pass
+    with pytest.raises(SpecError, match="sideways"):
+        run(main())
+
+
+def test_barrier_mode_runs_level_by_level(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path, mode="barrier") as s:
+            a = s.submit(time.sleep, 0.05, name="a")
+            b = s.submit(time.sleep, 0.5, name="b")
+            c = s.submit(time.sleep, 0.0, name="c", after=[a])
+            await c
+            assert c.record.launched >= b.record.ended  # type: ignore[operator]
+    run(main())
+
+
+def test_trace_written(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            await s.submit(add, 1, 2, name="one", kind="analysis")
+    run(main())
+    recs = list(tandem.read_trace(tmp_path))
+    kinds = [r["ev"] for r in recs]
+    assert kinds[0] == "run" and "launch" in kinds and kinds[-1] == "close"
+    end = next(r for r in recs if r["ev"] == "end")
+    assert end["name"] == "one" and end["kind"] == "analysis" and end["state"] == "done"
+    assert end["slots"][0][1] in ([0], [1])
+
+
+def test_sync_session(tmp_path: Path) -> None:
+    with tandem.SyncSession(plat(), run_dir=tmp_path) as s:
+        a = s.submit(add, 2, 3)
+        b = s.submit(add, a, 1)
+        assert b.result(timeout=60) == 6
+        with pytest.raises(TaskFailed):
+            s.submit(boom).result(timeout=60)
