@@ -1,36 +1,68 @@
 """tandem: asynchronous, adaptive execution of heterogeneous ML-coupled HPC workflows.
 
-The public API, re-exported; nothing else lives here.
+The public API, re-exported; nothing else lives here. Names are imported on first use
+(PEP 562), so a worker process that imports ``tandem.backends.worker`` does not pay for the
+whole API at start-up.
 """
 
-from tandem.core.policy import Mode, Order, Policy
-from tandem.core.pool import Fit
-from tandem.core.states import TaskState
-from tandem.errors import (
-    BackendError,
-    DependencyFailed,
-    InfeasibleRequest,
-    SpecError,
-    TandemError,
-    TandemInternalError,
-    TaskCancelled,
-    TaskError,
-    TaskFailed,
-    TaskTimedOut,
-)
-from tandem.runtime.future import TaskFuture
-from tandem.runtime.session import ProcessResult, Session, open_session
-from tandem.runtime.sync import SyncSession
-from tandem.runtime.waiting import as_completed, gather
-from tandem.spec import Executable, FunctionCall, Node, Platform, Resources, TaskSpec
-from tandem.trace import Instrument, read_trace
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BackendError", "DependencyFailed", "Executable", "Fit", "FunctionCall", "InfeasibleRequest",
-    "Instrument", "Mode", "Node", "Order", "Platform", "Policy", "ProcessResult", "Resources",
-    "Session", "SpecError", "SyncSession", "TandemError", "TandemInternalError", "TaskCancelled",
-    "TaskError", "TaskFailed", "TaskFuture", "TaskSpec", "TaskState", "TaskTimedOut",
-    "__version__", "as_completed", "gather", "open_session", "read_trace",
-]
+_WHERE = {
+    "Mode": "tandem.core.policy", "Order": "tandem.core.policy", "Policy": "tandem.core.policy",
+    "Fit": "tandem.core.pool", "TaskState": "tandem.core.states",
+    "BackendError": "tandem.errors", "DependencyFailed": "tandem.errors",
+    "InfeasibleRequest": "tandem.errors", "SpecError": "tandem.errors",
+    "TandemError": "tandem.errors", "TandemInternalError": "tandem.errors",
+    "TaskCancelled": "tandem.errors", "TaskError": "tandem.errors",
+    "TaskFailed": "tandem.errors", "TaskTimedOut": "tandem.errors",
+    "TaskFuture": "tandem.runtime.future", "ProcessResult": "tandem.runtime.session",
+    "Session": "tandem.runtime.session", "open_session": "tandem.runtime.session",
+    "SyncSession": "tandem.runtime.sync", "as_completed": "tandem.runtime.waiting",
+    "gather": "tandem.runtime.waiting", "Executable": "tandem.spec", "FunctionCall": "tandem.spec",
+    "Node": "tandem.spec", "Platform": "tandem.spec", "Resources": "tandem.spec",
+    "TaskSpec": "tandem.spec", "Instrument": "tandem.trace", "read_trace": "tandem.trace",
+}
+
+__all__ = [*sorted(_WHERE), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tandem' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from tandem.core.policy import Mode, Order, Policy
+    from tandem.core.pool import Fit
+    from tandem.core.states import TaskState
+    from tandem.errors import (
+        BackendError,
+        DependencyFailed,
+        InfeasibleRequest,
+        SpecError,
+        TandemError,
+        TandemInternalError,
+        TaskCancelled,
+        TaskError,
+        TaskFailed,
+        TaskTimedOut,
+    )
+    from tandem.runtime.future import TaskFuture
+    from tandem.runtime.session import ProcessResult, Session, open_session
+    from tandem.runtime.sync import SyncSession
+    from tandem.runtime.waiting import as_completed, gather
+    from tandem.spec import Executable, FunctionCall, Node, Platform, Resources, TaskSpec
+    from tandem.trace import Instrument, read_trace

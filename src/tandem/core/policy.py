@@ -57,12 +57,13 @@ class Policy:
 
 
 class Queued(Protocol):
-    """What the queue needs to know of a task."""
+    """What the queue needs to know of a task: ``entry`` is its live heap entry (``None`` when
+    it is not queued); an entry that is not the task's live one is stale."""
 
     id: int
     req: Resources
     key: tuple[float, ...]
-    ready: bool
+    entry: tuple[Any, ...] | None
 
 
 Key = tuple[float, ...]
@@ -70,7 +71,7 @@ Key = tuple[float, ...]
 
 class ReadyQueue:
     """Ready tasks, one heap per resource shape. Entries go stale (and are skipped) when a task
-    leaves READY or is re-keyed; ``push`` again after changing a task's key."""
+    leaves the queue (``entry = None``) or is re-keyed; ``push`` again after changing a key."""
 
     def __init__(self) -> None:
         # Entries are flat tuples ``(*key, task)``: keys end with the unique task id, so the
@@ -81,14 +82,16 @@ class ReadyQueue:
         bucket = self.buckets.get(t.req)
         if bucket is None:
             bucket = self.buckets[t.req] = []
-        heapq.heappush(bucket, (*t.key, t))
+        entry = (*t.key, t)
+        t.entry = entry
+        heapq.heappush(bucket, entry)
 
     def peek(self, shape: Resources) -> Queued | None:
         bucket = self.buckets[shape]
         while bucket:
             entry = bucket[0]
             t = entry[-1]
-            if t.ready and t.key == entry[:-1]:
+            if t.entry is entry:
                 return t  # type: ignore[no-any-return]
             heapq.heappop(bucket)
         return None

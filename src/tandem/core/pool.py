@@ -92,10 +92,13 @@ class ResourcePool:
 
     def _choose(self, req: Resources, exclude: set[int] | None = None) -> _NodeFree | None:
         nodes = self._nodes
+        c, g, mem = req.cores, req.gpus, req.memory_mb
         if self.fit is Fit.FIRST_FIT:
-            for i in self._candidates(req):
+            for i in self._with_gpus if g else self._with_cores:
                 n = nodes[i]
-                if (exclude is None or i not in exclude) and self._fits(n, req):
+                if len(n.free_cores) >= c and len(n.free_gpus) >= g \
+                        and (mem is None or n.free_mem is None or n.free_mem >= mem) \
+                        and (exclude is None or i not in exclude):
                     return n
             return None
         best: _NodeFree | None = None
@@ -103,20 +106,22 @@ class ResourcePool:
         for i in self._candidates(req):
             n = nodes[i]
             if (exclude is None or i not in exclude) and self._fits(n, req):
-                key = (len(n.free_cores) - req.cores, len(n.free_gpus) - req.gpus)
+                key = (len(n.free_cores) - c, len(n.free_gpus) - g)
                 if best is None or key < best_key:
                     best, best_key = n, key
         return best
 
     def try_place(self, req: Resources) -> Placement | None:
         """Take resources for ``req`` now, or return ``None`` if they are not free."""
-        if req.total_cores > self.free_cores or req.total_gpus > self.free_gpus:
-            return None
         if req.ranks == 1:
+            if req.cores > self.free_cores or req.gpus > self.free_gpus:
+                return None
             n = self._choose(req)
             if n is None:
                 return None
             return Placement(slots=(self._take(n, req),))
+        if req.total_cores > self.free_cores or req.total_gpus > self.free_gpus:
+            return None
         # MPI: place ranks one by one, packing each node before moving on.
         chosen: list[tuple[_NodeFree, int]] = []
         left = req.ranks

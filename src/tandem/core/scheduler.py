@@ -46,14 +46,15 @@ from tandem.spec.task import TaskSpec
 
 S = TaskState
 _INF = math.inf
+_LEGAL = states.LEGAL
 
 
 class _Task:
     """Core bookkeeping of one task (the spec is what was asked; this is where it is)."""
 
     __slots__ = (
-        "attempt", "bottom", "dependents", "deps", "deps_left", "est", "failure", "id",
-        "key", "kill_reason", "launched", "level", "placement", "ready", "ready_at", "req",
+        "attempt", "bottom", "dependents", "deps", "deps_left", "entry", "est", "failure", "id",
+        "key", "kill_reason", "launched", "level", "placement", "ready_at", "req",
         "spec", "started", "state", "submitted", "ended",
     )
 
@@ -65,7 +66,7 @@ class _Task:
         self.deps_left = 0
         self.dependents: list[_Task] = []
         self.state = S.PENDING
-        self.ready = False          # in the ready queue (READY state)
+        self.entry: tuple[Any, ...] | None = None   # live ready-queue entry (READY state)
         self.key: tuple[float, ...] = ()
         self.est = spec.estimate or 0.0
         self.bottom = self.est
@@ -96,6 +97,8 @@ class Scheduler:
         self._unfinished = 0
         self._dirty = False
         self._cp = self.policy.order is Order.CRITICAL_PATH
+        self._key = {Order.FIFO: self._key_fifo, Order.PRIORITY: self._key_priority,
+                     Order.CRITICAL_PATH: self._key_critical_path}[self.policy.order]
         self._barrier = self.policy.mode is Mode.BARRIER
         self._level_open: dict[int, int] = {}     # barrier: level -> tasks not yet final
         self._held: dict[int, list[_Task]] = {}   # barrier: level -> tasks whose deps are done
@@ -213,7 +216,7 @@ class Scheduler:
             t.started = now
 
     def _on_exited(self, ev: Exited, now: float, out: list[Action]) -> None:
-        t = self._task(ev.task_id)
+        t = self._tasks.get(ev.task_id) or self._task(ev.task_id)
         if t.state is not S.LAUNCHED and t.state is not S.RUNNING:
             raise TandemInternalError(
                 f"task {t.id} ({t.spec.name!r}) reported exited while {t.state.value}"
@@ -284,21 +287,25 @@ class Scheduler:
         if self._barrier and t.level > min(self._level_open):
             self._held.setdefault(t.level, []).append(t)
             return
-        states.check(t.id, t.state, S.READY, "dependencies done")
+        if t.state is not S.PENDING:
+            states.check(t.id, t.state, S.READY, "dependencies done")
         t.state = S.READY
         if t.ready_at is None:
             t.ready_at = now
-        t.ready = True
         t.key = self._key(t)
         self._queue.push(t)
         self._dirty = True
 
-    def _key(self, t: _Task) -> tuple[float, ...]:
-        order = self.policy.order
-        if order is Order.FIFO:
-            return (t.id,)
-        if order is Order.PRIORITY:
-            return (-t.spec.priority, t.id)
+    @staticmethod
+    def _key_fifo(t: _Task) -> tuple[float, ...]:
+        return (t.id,)
+
+    @staticmethod
+    def _key_priority(t: _Task) -> tuple[float, ...]:
+        return (-t.spec.priority, t.id)
+
+    @staticmethod
+    def _key_critical_path(t: _Task) -> tuple[float, ...]:
         return (-t.spec.priority, -t.bottom, t.id)
 
     def _raise_bottom(self, t: _Task) -> None:
@@ -314,7 +321,7 @@ class Scheduler:
                 b = p.est + c.bottom
                 if b > p.bottom:
                     p.bottom = b
-                    if p.ready:
+                    if p.entry is not None:
                         p.key = self._key(p)
                         self._queue.push(p)
                     stack.append(p)
@@ -325,16 +332,16 @@ class Scheduler:
         t.started = None
         states.check(t.id, t.state, S.READY, "retry")
         t.state = S.READY
-        t.ready = True
         t.key = self._key(t)
         self._queue.push(t)
         self._dirty = True
 
     def _finish(self, t: _Task, state: TaskState, failure: Failure | None, now: float,
                 out: list[Action]) -> None:
-        states.check(t.id, t.state, state, state.value)
+        if (t.state, state) not in _LEGAL:
+            states.check(t.id, t.state, state, state.value)
         t.state = state
-        t.ready = False
+        t.entry = None
         t.failure = failure
         t.ended = now
         self._unfinished -= 1
@@ -396,17 +403,17 @@ class Scheduler:
             return
         if len(q.buckets) == 1:   # one shape waiting: strict order within it, no heap of heads
             for shape in q.buckets:
-                t = q.peek(shape)
-                while t is not None:
+                first: Any = q.peek(shape)
+                while first is not None and pool.can_fit_anything():
                     placement = pool.try_place(shape)
                     if placement is None:
                         return
                     q.pop(shape)
-                    self._launch(t, placement, now, out)
-                    t = q.peek(shape)
+                    self._launch(first, placement, now, out)
+                    first = q.peek(shape)
             return
         heads = q.heads()
-        blocked: _Task | None = None
+        blocked: Any = None
         reservation: Reservation | None = None
         reserved = False
         backfill = self.policy.backfill
@@ -436,9 +443,10 @@ class Scheduler:
                 heapq.heappush(heads, (nxt.key, nxt.id, shape))
 
     def _launch(self, t: _Task, placement: Placement, now: float, out: list[Action]) -> None:
-        states.check(t.id, t.state, S.LAUNCHED, "placed")
+        if t.state is not S.READY:
+            states.check(t.id, t.state, S.LAUNCHED, "placed")
         t.state = S.LAUNCHED
-        t.ready = False
+        t.entry = None
         t.placement = placement
         t.launched = now
         t.attempt += 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from tandem.core.values import Failure, Placement
@@ -26,15 +25,15 @@ from tandem.spec.task import Work
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LaunchRequest:
     """Run ``work`` (dependency results already substituted into its arguments) on
-    ``placement``. ``workdir`` is the task's own directory (it may not exist yet; a backend that
-    writes files there creates it). ``attempt`` counts from 1."""
+    ``placement``. ``workdir`` is the path of the task's own directory (it may not exist yet; a
+    backend that writes files there creates it). ``attempt`` counts from 1."""
 
     task_id: int
     name: str
     kind: str
     work: Work
     placement: Placement
-    workdir: Path
+    workdir: str
     attempt: int = 1
 
 

@@ -51,7 +51,8 @@ class TaskFuture:
     @property
     def record(self) -> TaskRecord:
         """Timestamps, placement, attempts and failure of the task so far."""
-        return self._session._record(self.task_id)
+        record: TaskRecord = self._session._record(self.task_id)
+        return record
 
     def done(self) -> bool:
         return self._state in FINAL

@@ -92,6 +92,9 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._group: asyncio.TaskGroup | None = None
         self._open = False
+        self._step_pending = False
+        self._tasks_dir = str(run_dir / "tasks")
+        self._safe_names: dict[str, str] = {}
         self._spawned: set[asyncio.Task[Any]] = set()
         self._time = time.monotonic
 
@@ -146,7 +149,8 @@ class Session:
     ) -> TaskFuture:
         """Run an executable (``argv`` list; a command string needs ``shell=True``) in its own
         process group, pinned to its placed cores. The result is a :class:`ProcessResult`."""
-        work = Executable(argv=argv if isinstance(argv, str) else tuple(argv), env=env or {},
+        argv_: Any = argv if isinstance(argv, str) else tuple(argv)
+        work = Executable(argv=argv_, env=env or {},
                           cwd=cwd, shell=shell)
         return self._submit(work, name or work.label, kind, cores, gpus, ranks, memory_mb,
                             resources, priority, timeout, estimate, retries, after)
@@ -243,6 +247,7 @@ class Session:
         try:
             while inbox:
                 now = now_fn()
+                action: Any
                 for action in handle(inbox.popleft(), now):
                     tp = type(action)
                     if tp is Launch:
@@ -253,6 +258,16 @@ class Session:
                         self._kill(action)
         finally:
             self._pumping = False
+        if not self._step_pending and self._loop is not None:
+            self._step_pending = True
+            self._loop.call_soon(self._end_step)
+        elif self._loop is None:
+            self._end_step()
+
+    def _end_step(self) -> None:
+        """Once per loop iteration in which events were handled: flush the trace, re-arm the
+        deadline timer, wake ``wait_all``."""
+        self._step_pending = False
         if self._trace is not None:
             self._trace.flush()
         self._arm_timer()
@@ -288,12 +303,18 @@ class Session:
             ins.task_launched(action, now)
         backend.launch(LaunchRequest(
             task_id=tid, name=spec.name, kind=spec.kind, work=work,
-            placement=action.placement, workdir=self._workdir(tid, spec.name),
+            placement=action.placement, workdir=self._workdir_str(tid, spec.name),
             attempt=action.attempt,
         ))
 
     def _workdir(self, tid: int, name: str) -> Path:
-        return self.run_dir / "tasks" / f"{tid:06d}-{_SAFE.sub('_', name)[:60]}"
+        return Path(self._workdir_str(tid, name))
+
+    def _workdir_str(self, tid: int, name: str) -> str:
+        safe = self._safe_names.get(name)
+        if safe is None:
+            safe = self._safe_names[name] = _SAFE.sub("_", name)[:60]
+        return f"{self._tasks_dir}/{tid:06d}-{safe}"
 
     def _find_backend(self, work: Work) -> Backend:
         for b in self._backends:

@@ -9,7 +9,7 @@ runtime trace reads a simulation too.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tandem.core.actions import Launch
@@ -58,7 +58,7 @@ def simulate(
     for ins in instruments:
         ins.run_started(platform, "simulated", now, 0.0)
 
-    def act(actions: list[object]) -> None:
+    def act(actions: Iterable[object]) -> None:
         for a in actions:
             if type(a) is Launch:
                 launches.append(a)

@@ -54,17 +54,20 @@ class JsonlTrace(Instrument):
         self._write(json.dumps({"ev": "run", "platform": nodes, "policy": policy, "t": now,
                                 "epoch": epoch}))
 
-    def task_launched(self, launch: Launch, now: float) -> None:
-        slots = launch.placement.slots
+    def _slots(self, placement: Placement | None) -> str:
+        if placement is None:
+            return "[]"
+        slots = placement.slots
         if len(slots) == 1:
             s = slots[0]
             cores = ",".join(map(str, s.cores))
             gpus = ",".join(self._name(g) for g in s.gpus)
-            sl = f'[[{self._name(s.node)},[{cores}],[{gpus}]]]'
-        else:
-            sl = json.dumps(_slots(launch.placement))
+            return f'[[{self._name(s.node)},[{cores}],[{gpus}]]]'
+        return json.dumps(_slots(placement))
+
+    def task_launched(self, launch: Launch, now: float) -> None:
         self._write(f'{{"ev":"launch","id":{launch.task_id},"t":{now!r},'
-                    f'"attempt":{launch.attempt},"slots":{sl}}}')
+                    f'"attempt":{launch.attempt},"slots":{self._slots(launch.placement)}}}')
 
     def task_ended(self, r: TaskRecord) -> None:
         f = r.failure
@@ -79,7 +82,7 @@ class JsonlTrace(Instrument):
             f'"ready":{_num(r.ready)},"launched":{_num(r.launched)},'
             f'"started":{_num(r.started)},"ended":{_num(r.ended)},"attempts":{r.attempts},'
             f'"level":{r.level},"deps":[{deps}],"cores":{r.resources.total_cores},'
-            f'"gpus":{r.resources.total_gpus},"slots":{json.dumps(_slots(r.placement))},'
+            f'"gpus":{r.resources.total_gpus},"slots":{self._slots(r.placement)},'
             f'"failure":{failure}}}'
         )
 

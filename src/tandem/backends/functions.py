@@ -1,0 +1,412 @@
+"""Warm worker processes for Python function tasks (the main-process side).
+
+Contract: ``FunctionBackend`` runs ``FunctionCall`` work in long-lived worker processes
+(``tandem.backends.worker``), so imports and loaded models stay warm between tasks. It may
+import the standard library, ``tandem.errors``, ``tandem.spec``,
+``tandem.core.values``, ``tandem.runtime.backend``, ``tandem.backends.framing`` (wire format)
+and ``tandem.backends.worker_handle`` (one worker process). Rules:
+
+- It only picks a process: placement was decided by the core. A worker is started for one GPU
+  set (its ``CUDA/ROCR/HIP_VISIBLE_DEVICES`` fixed at spawn, empty for CPU-only workers) and
+  only runs tasks placed on exactly that set; cores are pinned per call by the worker. Idle
+  workers are kept per GPU set (one pinned to the same cores is preferred); with none, a worker
+  is spawned and the call waits for its ready message. Beyond ``max_idle`` idle workers, the
+  longest idle of another GPU set is retired.
+- Event-driven only: ``add_reader`` on each worker's result pipe and on its pidfd (exit), a
+  pending buffer plus ``add_writer`` when a pipe is full. No threads polling, no sleeps.
+- ``started`` is reported (``call_soon``) once the call has been written to its worker; for a
+  task queued on a worker still starting, that is when the worker says it is ready.
+- A task's own problems never raise from ``launch``: they are reported as exited
+  (``LAUNCH`` when it could not be sent, ``EXCEPTION`` when it raised, ``WORKER_DIED`` when its
+  worker died, ``SIGNAL`` when killed, ``CANCELLED`` when ``shutdown`` ended it). A dead or
+  killed worker is discarded, never reused; once ``kill`` was called, a late result is dropped.
+- A function object is pickled once (cloudpickle) and cached by identity, so its state is
+  captured at its first launch; each worker receives its bytes once.
+- No worker outlives ``shutdown``; when a worker exits, what is left of its process group is
+  killed before it is reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import sys
+from pathlib import Path
+
+from tandem.backends.framing import (
+    ERROR,
+    FORGET,
+    INIT,
+    OK,
+    PROTOCOL,
+    READY,
+    SETUP,
+    UNPICKLABLE,
+    FunctionPickles,
+    dump_args,
+    frame,
+    pack_header,
+)
+from tandem.backends.worker_handle import BUSY, GONE, IDLE, STARTING, WorkerHandle
+from tandem.core.values import Failure, FailureKind
+from tandem.errors import BackendError
+from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter, placement_env
+from tandem.spec.task import FunctionCall, Work
+
+_WORKER_FNS_MAX = 512  # functions a worker keeps before it is told to forget them
+_FORGET_FRAME = frame(pickle.dumps((FORGET,), PROTOCOL))
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class FunctionBackend(Backend):
+    """Runs ``FunctionCall`` tasks in warm worker processes; see the module docstring.
+
+    ``log_dir`` receives ``worker-<n>.out``/``.err`` of every worker. ``prespawn`` CPU workers
+    (default: one per usable core) are started by ``start``; at most ``max_idle`` workers
+    (default: two per core) are kept idle. A killed task's worker gets SIGTERM, then SIGKILL
+    after ``kill_grace`` seconds.
+    """
+
+    name = "functions"
+
+    def __init__(self, log_dir: str | os.PathLike[str], *, prespawn: int | None = None,
+                 max_idle: int | None = None, kill_grace: float = 3.0,
+                 start_timeout: float = 120.0) -> None:
+        ncores = len(os.sched_getaffinity(0))
+        self._log_dir = Path(log_dir)
+        self._prespawn = ncores if prespawn is None else prespawn
+        self._max_idle = 2 * ncores if max_idle is None else max_idle
+        self._kill_grace = kill_grace
+        self._start_timeout = start_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reporter: Reporter | None = None
+        self._closing = False
+        self._workers: dict[WorkerHandle, None] = {}
+        self._running: dict[int, WorkerHandle] = {}
+        self._idle_slot: dict[tuple[tuple[str, ...], tuple[int, ...] | None],
+                              dict[WorkerHandle, None]] = {}
+        self._idle_key: dict[tuple[str, ...], dict[WorkerHandle, None]] = {}
+        self._n_idle = 0
+        self._seq = 0
+        self._next_index = 0
+        self._pickles = FunctionPickles()
+        self._fns = self._pickles.entries
+        self._init_frame = b""
+
+    # ----------------------------------------------------------------------------- interface
+
+    def accepts(self, work: Work) -> bool:
+        return isinstance(work, FunctionCall)
+
+    async def start(self, reporter: Reporter) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._reporter = reporter
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        self._init_frame = frame(pickle.dumps((INIT, list(sys.path)), PROTOCOL))
+        workers = [self._spawn(()) for _ in range(self._prespawn)]
+        for w in workers:
+            w.ready = self._loop.create_future()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.ready for w in workers if w.ready)),
+                                   self._start_timeout)
+        except TimeoutError:
+            raise BackendError(f"function workers did not start within "
+                               f"{self._start_timeout} s (logs in {self._log_dir})") from None
+        finally:
+            for w in workers:  # nobody awaits them any more
+                if w.ready is not None and w.ready.done() and not w.ready.cancelled():
+                    w.ready.exception()
+                w.ready = None
+
+    def launch(self, request: LaunchRequest) -> None:
+        task_id = request.task_id
+        work = request.work
+        if type(work) is not FunctionCall and not isinstance(work, FunctionCall):
+            self._fail_soon(task_id, f"{request.name}: the function backend runs only "
+                            f"FunctionCall work, got {type(work).__name__}")
+            return
+        if self._closing or self._loop is None:
+            self._fail_soon(task_id, f"{request.name}: the function backend is not running")
+            return
+        fn = work.fn
+        entry = self._fns.get(id(fn))
+        if entry is None:
+            try:
+                entry = self._pickles.add(fn)
+            except Exception as exc:
+                self._fail_soon(task_id, f"{request.name}: could not pickle function "
+                                f"{work.label}: {_why(exc)}")
+                return
+        if work.args or work.kwargs:
+            try:
+                payload: bytes | None = dump_args(work.args, work.kwargs)
+            except Exception as exc:
+                self._fail_soon(task_id, f"{request.name}: could not pickle the arguments of "
+                                f"{work.label}: {_why(exc)}")
+                return
+        else:
+            payload = None
+        slot = request.placement.slots[0]
+        key = slot.gpus
+        cores = slot.cores
+        w = self._take(key, cores)
+        if w is None:
+            try:
+                w = self._spawn(key)
+            except Exception as exc:
+                self._fail_soon(task_id, f"{request.name}: could not start a function worker: "
+                                f"{_why(exc)}")
+                return
+        env = None
+        if cores != w.cores or slot.node != w.node:
+            w.cores = cores
+            w.node = slot.node
+            env = placement_env(request.placement)
+        else:
+            cores = None  # type: ignore[assignment]
+        fn_id = entry[1]
+        known = w.known
+        prefix = b""
+        if fn_id in known:
+            fn_bytes = None
+        else:
+            fn_bytes = entry[2]
+            if len(known) >= _WORKER_FNS_MAX:
+                known.clear()
+                prefix = _FORGET_FRAME
+            known.add(fn_id)
+        body = pickle.dumps((task_id, fn_id, fn_bytes, payload, cores, env), PROTOCOL)
+        data = prefix + pack_header(len(body)) + body
+        w.task_id = task_id
+        w.task_name = request.name
+        self._running[task_id] = w
+        if w.state is STARTING:
+            w.queued = data
+        else:
+            w.state = BUSY
+            w.send(data)
+            self._loop.call_soon(self._reporter.started, task_id)  # type: ignore[union-attr]
+
+    def kill(self, task_id: int) -> None:
+        w = self._running.get(task_id)
+        if w is None or w.kill_reason is not None:
+            return
+        if w.state is STARTING:  # never sent: drop it, the worker stays for later tasks
+            del self._running[task_id]
+            w.queued = None
+            w.task_id = None
+            w.known.clear()  # the dropped call carried its function and placement
+            w.cores = w.node = None
+            failure = Failure(kind=FailureKind.SIGNAL,
+                              message=f"{w.task_name}: killed before it started")
+            self._loop.call_soon(self._report, task_id, failure)  # type: ignore[union-attr]
+            return
+        w.kill_reason = "kill"
+        self._terminate(w)
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        workers = list(self._workers)
+        for w in workers:
+            if w.dead or w.state is GONE:
+                continue
+            if w.task_id is not None:
+                if w.kill_reason is None:
+                    w.kill_reason = "shutdown"
+                    self._terminate(w)
+            else:
+                self._retire(w)
+        if workers:
+            await asyncio.gather(*(w.exited for w in workers))
+
+    # ------------------------------------------------------------------------ observability
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the worker processes not yet reaped."""
+        return [w.pid for w in self._workers]
+
+    def worker_pid(self, task_id: int) -> int | None:
+        """Pid of the worker running (or about to run) ``task_id``."""
+        w = self._running.get(task_id)
+        return None if w is None else w.pid
+
+    # ------------------------------------------------------------------------------ workers
+
+    def _spawn(self, key: tuple[str, ...]) -> WorkerHandle:
+        assert self._loop is not None
+        self._next_index += 1
+        w = WorkerHandle.spawn(self._loop, self._next_index, key, self._log_dir,
+                               self._on_readable, self._on_exit)
+        self._workers[w] = None
+        w.send(self._init_frame)
+        return w
+
+    def _take(self, key: tuple[str, ...], cores: tuple[int, ...]) -> WorkerHandle | None:
+        bucket = self._idle_slot.get((key, cores))
+        if bucket:
+            w = bucket.popitem()[0]
+            del self._idle_key[key][w]
+        else:
+            by_key = self._idle_key.get(key)
+            if not by_key:
+                return None
+            w = by_key.popitem()[0]
+            del self._idle_slot[(key, w.cores)][w]
+        self._n_idle -= 1
+        return w
+
+    def _make_idle(self, w: WorkerHandle) -> None:
+        if self._closing:
+            self._retire(w)
+            return
+        w.state = IDLE
+        self._seq += 1
+        w.seq = self._seq
+        slot_key = (w.key, w.cores)
+        bucket = self._idle_slot.get(slot_key)
+        if bucket is None:
+            bucket = self._idle_slot[slot_key] = {}
+        bucket[w] = None
+        by_key = self._idle_key.get(w.key)
+        if by_key is None:
+            by_key = self._idle_key[w.key] = {}
+        by_key[w] = None
+        self._n_idle += 1
+        if self._n_idle > self._max_idle:
+            self._trim(w.key)
+
+    def _trim(self, keep: tuple[str, ...]) -> None:
+        """Retire the longest-idle worker, preferring one of another GPU set than ``keep``."""
+        while self._n_idle > self._max_idle:
+            oldest: WorkerHandle | None = None
+            for key, bucket in self._idle_key.items():
+                if key != keep and bucket:
+                    first = next(iter(bucket))
+                    if oldest is None or first.seq < oldest.seq:
+                        oldest = first
+            if oldest is None:
+                oldest = next(iter(self._idle_key[keep]))
+            self._retire(oldest)
+
+    def _unidle(self, w: WorkerHandle) -> None:
+        del self._idle_key[w.key][w]
+        del self._idle_slot[(w.key, w.cores)][w]
+        self._n_idle -= 1
+
+    def _retire(self, w: WorkerHandle) -> None:
+        """Let an idle worker exit (end of file on its input); SIGKILL if it lingers."""
+        if w.state is IDLE:
+            self._unidle(w)
+        w.state = GONE
+        w.close_input()
+        assert self._loop is not None
+        w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
+
+    def _terminate(self, w: WorkerHandle) -> None:
+        """SIGTERM to the worker's process group now, SIGKILL after the grace period."""
+        w.signal(signal.SIGTERM)
+        assert self._loop is not None
+        w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
+
+    # ---------------------------------------------------------------------------------- I/O
+
+    def _on_readable(self, w: WorkerHandle) -> None:
+        frames = w.read()
+        if frames:  # None at end of file: the worker is exiting; its pidfd reports the exit
+            for body in frames:
+                self._on_frame(w, body)
+
+    def _on_frame(self, w: WorkerHandle, body: bytes | bytearray) -> None:
+        try:
+            status, value = pickle.loads(body)
+        except Exception as exc:
+            status, value = UNPICKLABLE, f"result could not be unpickled: {_why(exc)}"
+        task_id = w.task_id
+        if status == READY:
+            self._on_ready(w)
+            return
+        if task_id is None or w.kill_reason is not None:  # a kill wins over a late result
+            return
+        w.task_id = None
+        del self._running[task_id]
+        if status == SETUP:  # the worker's placement is unknown now: send it again next time
+            w.cores = None
+        if w.dead:
+            w.state = GONE
+        else:
+            self._make_idle(w)
+        reporter = self._reporter
+        assert reporter is not None
+        if status == OK:
+            reporter.exited(Outcome(task_id, value))
+            return
+        name = w.task_name
+        if status == ERROR:
+            etype, message, tb = value
+            failure = Failure(kind=FailureKind.EXCEPTION, traceback=tb,
+                              message=f"{name}: {etype}: {message}" if message
+                              else f"{name}: {etype}")
+        elif status == SETUP:
+            failure = Failure(kind=FailureKind.LAUNCH, message=f"{name}: {value[0]}",
+                              traceback=value[1])
+        else:
+            failure = Failure(kind=FailureKind.EXCEPTION, message=f"{name}: {value}")
+        reporter.exited(Outcome(task_id, failure=failure))
+
+    def _on_ready(self, w: WorkerHandle) -> None:
+        if w.dead:  # it exited right after saying so: its exit is being handled
+            return
+        if w.ready is not None and not w.ready.done():
+            w.ready.set_result(None)
+        if w.state is not STARTING:
+            return
+        if w.queued is not None:
+            data, w.queued = w.queued, None
+            w.state = BUSY
+            w.send(data)
+            self._reporter.started(w.task_id)  # type: ignore[union-attr,arg-type]
+        else:
+            self._make_idle(w)
+
+    def _on_exit(self, w: WorkerHandle) -> None:
+        w.dead = True
+        try:  # what it wrote before it died comes first (a result beats the death)
+            while w.rfd >= 0:
+                frames = w.read()
+                if not frames:
+                    break
+                for body in frames:
+                    self._on_frame(w, body)
+        finally:  # a reporter that raised must not leave the worker unreaped
+            if w.state is IDLE:
+                self._unidle(w)
+            rc = w.reap()
+            del self._workers[w]
+            task_id = w.task_id
+            w.task_id = None
+            w.queued = None
+            if task_id is not None:
+                del self._running[task_id]
+            if w.ready is not None and not w.ready.done():
+                w.ready.set_exception(BackendError(
+                    f"function worker {w.pid} exited with status {rc} while starting"
+                    f"\n{w.stderr_tail()}"))
+            w.exited.set_result(rc)
+            if task_id is not None:
+                self._report(task_id, w.exit_failure(rc))
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _report(self, task_id: int, failure: Failure) -> None:
+        self._reporter.exited(Outcome(task_id, failure=failure))  # type: ignore[union-attr]
+
+    def _fail_soon(self, task_id: int, message: str) -> None:
+        failure = Failure(kind=FailureKind.LAUNCH, message=message)
+        if self._loop is None:
+            raise BackendError(f"{message} (the backend was not started)")
+        self._loop.call_soon(self._report, task_id, failure)

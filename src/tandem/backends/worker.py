@@ -1,0 +1,241 @@
+"""The warm function worker: a process that runs Python calls sent by ``FunctionBackend``.
+
+Contract: one responsibility, the worker's main loop (``python -m tandem.backends.worker IN OUT
+PARENT``, with ``IN``/``OUT`` the pipe fds passed by the backend and ``PARENT`` its pid).
+Imports only the standard library and ``tandem.backends.framing`` (cloudpickle is imported by
+unpickling, and for results plain pickle refuses). Rules:
+
+- One call at a time, blocking reads of exact sizes; the wire format is in ``framing``.
+- Functions are cached by the id the main side gave them; a function that failed to unpickle
+  is cached as broken, so every later call with that id fails the same way.
+- Before a call whose message carries cores, the worker pins itself (all its threads) to them
+  (``()``: every core it was allowed at start) and sets the placement environment in
+  ``os.environ``; ``TANDEM_TASK_ID`` is set for every call. GPU visibility is fixed for the
+  worker's life by the environment it was started with.
+- Coroutines (and other awaitables) returned by a call are run to completion on one asyncio
+  loop that lives as long as the worker, so loop-bound state stays warm too.
+- Exceptions (``BaseException``: ``sys.exit`` in a task fails the task, not the worker) come
+  back as type name, message and traceback text; the worker goes on.
+- The worker exits on end of file of its input pipe, dies with its parent
+  (``PR_SET_PDEATHSIG``: precisely, with the thread that spawned it, the backend's event-loop
+  thread) and dumps a Python traceback to stderr on a fatal signal (``faulthandler``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import pickle
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from types import CoroutineType, TracebackType
+from typing import Any
+
+from tandem.backends.framing import (
+    ERROR,
+    FORGET,
+    OK,
+    PROTOCOL,
+    READY,
+    SETUP,
+    UNPICKLABLE,
+    BlockingReader,
+    write_frame,
+)
+
+
+class _Broken:
+    """A cached function that could not be unpickled."""
+
+    __slots__ = ("message", "traceback")
+
+    def __init__(self, message: str, tb: str) -> None:
+        self.message = message
+        self.traceback = tb
+
+
+class _SetupError(Exception):
+    pass
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a broken __str__ must not take the worker down
+        return f"<{type(exc).__name__} with an unprintable message>"
+
+
+def _format(exc: BaseException, skip: int = 1) -> str:
+    tb: TracebackType | None = exc.__traceback__
+    for _ in range(skip):  # drop the worker's own frames
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:
+        return f"{type(exc).__name__}: {_describe(exc)}\n"
+
+
+def _pin(cores: set[int]) -> None:
+    """Pin every thread of this process (native thread pools included) to ``cores``."""
+    os.sched_setaffinity(0, cores)
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return
+    if len(tids) > 1:
+        for tid in tids:
+            with contextlib.suppress(OSError):  # the thread may have ended meanwhile
+                os.sched_setaffinity(int(tid), cores)
+
+
+class _Async:
+    """Runs awaitables to completion on one loop kept for the worker's life."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.runner = asyncio.Runner()
+
+    def run(self, value: Awaitable[Any]) -> Any:
+        if type(value) is not CoroutineType:
+            value = _await(value)
+        return self.runner.run(value)
+
+
+async def _await(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+def _dump_result(result: Any) -> bytes:
+    try:
+        return pickle.dumps((OK, result), PROTOCOL)
+    except Exception:
+        pass
+    try:
+        import cloudpickle
+
+        return cloudpickle.dumps((OK, result), protocol=PROTOCOL)  # type: ignore[no-any-return]
+    except Exception as exc:
+        why = f"result of type {type(result).__name__} could not be pickled: " \
+              f"{type(exc).__name__}: {_describe(exc)}"
+        return pickle.dumps((UNPICKLABLE, why), PROTOCOL)
+
+
+def serve(reader: BlockingReader, out_fd: int) -> int:
+    """The main loop; returns the exit status (0 when the main side closes the pipe)."""
+    init = reader.next_frame()
+    if init is None:
+        return 0
+    for entry in reversed(pickle.loads(init)[1]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    write_frame(out_fd, pickle.dumps((READY, os.getpid()), PROTOCOL))
+
+    fns: dict[int, Callable[..., Any] | _Broken] = {}
+    start_mask = os.sched_getaffinity(0)
+    mask = start_mask
+    environ = os.environ
+    loads = pickle.loads
+    dumps = pickle.dumps
+    next_frame = reader.next_frame
+    no_args: Any = ()
+    no_kwargs: Any = {}
+    args: Any
+    kwargs: Any
+    aio: _Async | None = None
+    while True:
+        body = next_frame()
+        if body is None:
+            return 0
+        msg = loads(body)
+        task_id = msg[0]
+        if task_id < 0:
+            if task_id == FORGET:
+                fns.clear()
+            continue
+        _, fn_id, fn_bytes, payload, cores, env = msg
+        try:
+            if fn_bytes is not None:
+                try:
+                    fns[fn_id] = loads(fn_bytes)
+                except BaseException as exc:
+                    fns[fn_id] = _Broken(
+                        f"could not unpickle the function in the worker: "
+                        f"{type(exc).__name__}: {_describe(exc)}", _format(exc, 0))
+            fn: Any = fns[fn_id]
+            if type(fn) is _Broken:
+                raise _SetupError(fn.message, fn.traceback)
+            if payload is None:
+                args, kwargs = no_args, no_kwargs
+            else:
+                try:
+                    args, kwargs = loads(payload)
+                except BaseException as exc:
+                    raise _SetupError(
+                        f"could not unpickle the arguments in the worker: "
+                        f"{type(exc).__name__}: {_describe(exc)}", _format(exc, 0)) from None
+            if cores is not None:
+                want = set(cores) if cores else start_mask
+                if want != mask:
+                    try:
+                        _pin(want)
+                    except OSError as exc:
+                        raise _SetupError(f"could not pin to cores {sorted(want)}: {exc}",
+                                          "") from None
+                    mask = want
+                environ.update(env)
+        except _SetupError as exc:
+            write_frame(out_fd, dumps((SETUP, exc.args), PROTOCOL))
+            continue
+        except BaseException as exc:  # a bug here must not hang the task
+            write_frame(out_fd, dumps((SETUP, (f"worker error: {exc!r}", _format(exc, 0))),
+                                      PROTOCOL))
+            continue
+        environ["TANDEM_TASK_ID"] = str(task_id)
+        result: Any = None
+        try:
+            result = fn(*args, **kwargs)
+            if result is not None and hasattr(result, "__await__"):
+                if aio is None:
+                    aio = _Async()
+                result = aio.run(result)
+        except BaseException as exc:
+            out = dumps((ERROR, (type(exc).__name__, _describe(exc), _format(exc))), PROTOCOL)
+        else:
+            out = _dump_result(result)
+        args = kwargs = result = None  # do not keep the task's objects alive while idle
+        write_frame(out_fd, out)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    in_fd, out_fd, parent = int(args[0]), int(args[1]), int(args[2])
+    os.set_inheritable(in_fd, False)  # children of tasks must not hold our pipes open
+    os.set_inheritable(out_fd, False)
+    _die_with_parent(parent)
+    faulthandler.enable()
+    return serve(BlockingReader(in_fd), out_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

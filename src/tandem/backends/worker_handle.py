@@ -1,0 +1,250 @@
+"""One function worker process seen from the main process: spawn, pipes, signals, reaping.
+
+Contract: one responsibility, the life of a single ``tandem.backends.worker`` process for
+``tandem.backends.functions`` (which decides what runs where). Imports the standard library,
+``tandem`` (for its location), ``tandem.backends.framing`` and ``tandem.core.values``. Rules:
+
+- The worker is started with ``subprocess.Popen`` in its own process group, talking over two
+  ``os.pipe()`` pairs passed with ``pass_fds``; stdout/stderr are appended to
+  ``<log_dir>/worker-<n>.out|err``. Its environment fixes its GPU set for its whole life.
+- Event-driven: the owner's callbacks are registered with ``add_reader`` on the result pipe and
+  on a pidfd that becomes readable when the worker exits (without pidfd, a thread waits
+  without reaping). Writes are non-blocking with a pending buffer and ``add_writer``.
+- ``reap`` runs once, after the exit: it kills what is left of the process group while the
+  zombie still holds the pid (so the signal cannot reach a stranger), then reaps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import tandem
+from tandem.backends.framing import FrameReader
+from tandem.core.values import Failure, FailureKind
+
+STARTING, IDLE, BUSY, GONE = "starting", "idle", "busy", "gone"
+_READ_SIZE = 1 << 16  # a pipe's capacity; larger reads allocate through mmap: slow
+_TAIL_BYTES = 8192
+_TAIL_LINES = 30
+# where this tandem was imported from; a worker gets it on PYTHONPATH (to import the worker
+# module before it learns the main process's sys.path), unless it is an installed location
+# (putting site-packages before the standard library could shadow stdlib modules)
+_SRC = str(Path(tandem.__file__).resolve().parent.parent)
+_SRC_ON_PATH = "" if Path(_SRC).name in ("site-packages", "dist-packages") else _SRC
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+class WorkerHandle:
+    """A worker process plus the owner's bookkeeping about it (state, task, placement)."""
+
+    __slots__ = ("cores", "dead", "err_path", "exited", "frames", "index", "key", "kill_reason",
+                 "kill_timer", "known", "loop", "node", "pending", "pid", "pidfd", "proc",
+                 "queued", "ready", "rfd", "seq", "state", "task_id", "task_name", "wfd")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, index: int, key: tuple[str, ...],
+                 proc: subprocess.Popen[bytes], wfd: int, rfd: int, err_path: Path) -> None:
+        self.loop = loop
+        self.index = index
+        self.key = key                            # the GPU set, fixed for the worker's life
+        self.proc = proc
+        self.pid = proc.pid
+        self.wfd = wfd                            # calls go out here (non-blocking)
+        self.rfd = rfd                            # results come in here (non-blocking)
+        self.pidfd = -1
+        self.err_path = err_path
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self.ready: asyncio.Future[None] | None = None  # set only for awaited (prespawned) ones
+        self.frames = FrameReader()
+        self.pending: list[memoryview] | None = None
+        self.state = STARTING
+        self.dead = False                         # exited (being or already reaped)
+        self.task_id: int | None = None
+        self.task_name = ""
+        self.queued: bytes | None = None          # a call waiting for the worker to be ready
+        self.cores: tuple[int, ...] | None = None  # placement of the last call sent
+        self.node: str | None = None
+        self.known: set[int] = set()              # function ids this worker has received
+        self.kill_reason: str | None = None
+        self.kill_timer: asyncio.TimerHandle | None = None
+        self.seq = 0                              # when it last went idle
+
+    @classmethod
+    def spawn(cls, loop: asyncio.AbstractEventLoop, index: int, key: tuple[str, ...],
+              log_dir: Path, on_readable: Callable[[WorkerHandle], None],
+              on_exit: Callable[[WorkerHandle], None]) -> WorkerHandle:
+        """Start a worker for GPU set ``key``; ``on_readable``/``on_exit`` are called from the
+        loop when results arrive and when the process has exited."""
+        env = dict(os.environ)
+        gpus = ",".join(key)
+        env.update(CUDA_VISIBLE_DEVICES=gpus, ROCR_VISIBLE_DEVICES=gpus,
+                   HIP_VISIBLE_DEVICES=gpus, TANDEM_GPUS=gpus)
+        if _SRC_ON_PATH:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (_SRC_ON_PATH, env.get("PYTHONPATH")) if p)
+        err_path = log_dir / f"worker-{index}.err"
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        try:
+            with open(log_dir / f"worker-{index}.out", "ab") as out, open(err_path, "ab") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "tandem.backends.worker", str(to_r), str(from_w),
+                     str(os.getpid())],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                    pass_fds=(to_r, from_w), process_group=0)
+        except BaseException:
+            os.close(to_w)
+            os.close(from_r)
+            raise
+        finally:
+            os.close(to_r)
+            os.close(from_w)
+        os.set_blocking(to_w, False)
+        os.set_blocking(from_r, False)
+        w = cls(loop, index, key, proc, to_w, from_r, err_path)
+        loop.add_reader(from_r, on_readable, w)
+        try:
+            w.pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):  # no pidfd here: a thread waits, without reaping
+            import threading
+
+            threading.Thread(target=w._wait_exit, args=(on_exit,), daemon=True).start()
+        else:
+            loop.add_reader(w.pidfd, on_exit, w)
+        return w
+
+    def _wait_exit(self, on_exit: Callable[[WorkerHandle], None]) -> None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        self.loop.call_soon_threadsafe(on_exit, self)
+
+    # --------------------------------------------------------------------------------- pipes
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data`` for the worker: one ``os.write`` now, the rest when writable."""
+        if self.pending is not None:
+            self.pending.append(memoryview(data))
+            return
+        if self.wfd < 0:
+            return
+        try:
+            n = os.write(self.wfd, data)
+        except BlockingIOError:
+            n = 0
+        except OSError:  # the worker is gone; its exit is reported through on_exit
+            return
+        if n < len(data):
+            self.pending = [memoryview(data)[n:]]
+            self.loop.add_writer(self.wfd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        pending = self.pending
+        while pending:
+            try:
+                n = os.write(self.wfd, pending[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                break
+            if n < len(pending[0]):
+                pending[0] = pending[0][n:]
+                return
+            pending.pop(0)
+        self.loop.remove_writer(self.wfd)
+        self.pending = None
+
+    def read(self) -> list[bytes | bytearray] | None:
+        """Complete frames available now (maybe none); ``None`` at end of file."""
+        try:
+            data = os.read(self.rfd, _READ_SIZE)
+        except BlockingIOError:
+            return []
+        except OSError:
+            data = b""
+        if not data:
+            self.loop.remove_reader(self.rfd)
+            return None
+        return self.frames.feed(data)
+
+    def close_input(self) -> None:
+        """End of file for the worker: an idle worker exits when it reads it."""
+        if self.wfd >= 0:
+            if self.pending is not None:
+                self.loop.remove_writer(self.wfd)
+                self.pending = None
+            os.close(self.wfd)
+            self.wfd = -1
+
+    # ------------------------------------------------------------------------------ signals
+
+    def signal(self, sig: int) -> None:
+        """Signal the worker's process group (the worker alone if it left its group)."""
+        if self.dead:  # reaped or being reaped: its pid may belong to someone else soon
+            return
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def reap(self) -> int:
+        """After the exit: kill the rest of its process group, reap it, close every fd; the
+        return code (negative: the signal that ended it)."""
+        self.dead = True
+        loop = self.loop
+        if self.pidfd >= 0:
+            loop.remove_reader(self.pidfd)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        rc = self.proc.wait()
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        if self.rfd >= 0:
+            loop.remove_reader(self.rfd)
+            os.close(self.rfd)
+            self.rfd = -1
+        self.close_input()
+        if self.kill_timer is not None:
+            self.kill_timer.cancel()
+            self.kill_timer = None
+        self.state = GONE
+        return rc
+
+    def exit_failure(self, rc: int) -> Failure:
+        """Why the task it was running did not finish, given the worker's return code."""
+        sig = -rc if rc < 0 else None
+        how = f"{_signame(sig)} (signal {sig})" if sig else f"exit code {rc}"
+        name = self.task_name
+        if self.kill_reason == "kill":
+            kind, message = FailureKind.SIGNAL, f"{name}: killed: {how}"
+        elif self.kill_reason == "shutdown":
+            kind, message = FailureKind.CANCELLED, f"{name}: cancelled by backend shutdown"
+        else:
+            kind = FailureKind.WORKER_DIED
+            message = f"{name}: its worker process {self.pid} died: {how}"
+        return Failure(kind=kind, message=message, exit_code=None if sig else rc, signal=sig,
+                       stderr_tail=self.stderr_tail())
+
+    def stderr_tail(self) -> str:
+        """The last lines of the worker's stderr log."""
+        try:
+            with open(self.err_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - _TAIL_BYTES))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-_TAIL_LINES:])
