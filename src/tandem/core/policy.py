@@ -71,45 +71,43 @@ Key = tuple[float, ...]
 
 class ReadyQueue:
     """Ready tasks, one heap per resource shape. Entries go stale (and are skipped) when a task
-    leaves the queue (``entry = None``) or is re-keyed; ``push`` again after changing a key."""
+    leaves the queue (``entry = None``) or is re-keyed; ``push`` again after changing a key.
+    Heaps are found once per task (``bucket_for`` at submit) and kept for the queue's life."""
 
     def __init__(self) -> None:
         # Entries are flat tuples ``(*key, task)``: keys end with the unique task id, so the
         # task itself is never compared, and flat tuples compare fastest.
         self.buckets: dict[Resources, list[tuple[Any, ...]]] = {}
 
-    def push(self, t: Queued) -> None:
-        bucket = self.buckets.get(t.req)
+    def bucket_for(self, shape: Resources) -> list[tuple[Any, ...]]:
+        bucket = self.buckets.get(shape)
         if bucket is None:
-            bucket = self.buckets[t.req] = []
+            bucket = self.buckets[shape] = []
+        return bucket
+
+    @staticmethod
+    def push(t: Queued, bucket: list[tuple[Any, ...]]) -> None:
         entry = (*t.key, t)
         t.entry = entry
         heapq.heappush(bucket, entry)
 
-    def peek(self, shape: Resources) -> Queued | None:
-        bucket = self.buckets[shape]
+    @staticmethod
+    def peek(bucket: list[tuple[Any, ...]]) -> Any:
+        """The best live task of ``bucket``, dropping stale entries; ``None`` if empty."""
         while bucket:
             entry = bucket[0]
             t = entry[-1]
             if t.entry is entry:
-                return t  # type: ignore[no-any-return]
+                return t
             heapq.heappop(bucket)
         return None
 
-    def pop(self, shape: Resources) -> None:
-        heapq.heappop(self.buckets[shape])
-
     def heads(self) -> list[tuple[Key, int, Resources]]:
-        """The best valid entry of each shape, as a heap."""
+        """The best live entry of each shape, as a heap."""
         out = []
-        empty = []
-        for shape in self.buckets:
-            t = self.peek(shape)
-            if t is None:
-                empty.append(shape)
-            else:
+        for shape, bucket in self.buckets.items():
+            t = self.peek(bucket)
+            if t is not None:
                 out.append((t.key, t.id, shape))
-        for shape in empty:
-            del self.buckets[shape]
         heapq.heapify(out)
         return out

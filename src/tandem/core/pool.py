@@ -30,7 +30,8 @@ class Fit(Enum):
 
 
 class _NodeFree:
-    __slots__ = ("cores", "free_cores", "free_gpus", "free_mem", "gpus", "index", "name")
+    __slots__ = ("cores", "free_cores", "free_gpus", "free_mem", "gpus", "index", "name",
+                 "single")
 
     def __init__(self, index: int, name: str, cores: tuple[int, ...], gpus: tuple[str, ...],
                  mem: int | None) -> None:
@@ -41,6 +42,9 @@ class _NodeFree:
         self.free_cores: list[int] = list(range(len(cores)))   # positions into ``cores``
         self.free_gpus: list[int] = list(range(len(gpus)))     # positions into ``gpus``
         self.free_mem = mem
+        # One reusable placement per core for one-core, no-GPU requests (the common case):
+        # placements are frozen values, so sharing them is safe and saves two allocations.
+        self.single = [Placement(slots=(Slot(node=name, cores=(c,), gpus=()),)) for c in cores]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,8 @@ class ResourcePool:
         self._nodes = [_NodeFree(i, n.name, n.cores, n.gpus, n.memory_mb)
                        for i, n in enumerate(platform.nodes)]
         self._by_name = {n.name: n for n in self._nodes}
+        # id of a shared one-core placement -> (node, core position), for a fast release.
+        self._single_pos = {id(pl): (n, p) for n in self._nodes for p, pl in enumerate(n.single)}
         self._with_cores = [n.index for n in self._nodes if n.cores]
         self._with_gpus = [n.index for n in self._nodes if n.gpus]
         self.free_cores = platform.total_cores
@@ -119,6 +125,13 @@ class ResourcePool:
             n = self._choose(req)
             if n is None:
                 return None
+            if req.cores == 1 and not req.gpus and req.memory_mb is None:
+                fc = n.free_cores
+                placement = n.single[fc.pop(0)]
+                self.free_cores -= 1
+                if not fc:
+                    self._drop(self._with_cores, n.index)
+                return placement
             return Placement(slots=(self._take(n, req),))
         if req.total_cores > self.free_cores or req.total_gpus > self.free_gpus:
             return None
@@ -172,17 +185,20 @@ class ResourcePool:
 
     def release(self, placement: Placement, req: Resources) -> None:
         """Give back what ``try_place`` took for ``req``."""
+        hit = self._single_pos.get(id(placement))
+        if hit is not None:
+            n, p = hit
+            fc = n.free_cores
+            k = bisect.bisect_left(fc, p)
+            if k < len(fc) and fc[k] == p:
+                raise TandemInternalError(f"core {n.cores[p]} of {n.name} released twice")
+            if not fc:
+                bisect.insort(self._with_cores, n.index)
+            fc.insert(k, p)
+            self.free_cores += 1
+            return
         for slot in placement.slots:
             n = self._by_name[slot.node]
-            if len(slot.cores) == 1 and not slot.gpus and n.free_cores and req.memory_mb is None:
-                p = n.cores.index(slot.cores[0])
-                fc = n.free_cores
-                k = bisect.bisect_left(fc, p)
-                if k < len(fc) and fc[k] == p:
-                    raise TandemInternalError(f"core {slot.cores[0]} of {n.name} released twice")
-                fc.insert(k, p)
-                self.free_cores += 1
-                continue
             if slot.cores:
                 had = bool(n.free_cores)
                 pos = n.cores.index

@@ -93,6 +93,7 @@ class Session:
         self._group: asyncio.TaskGroup | None = None
         self._open = False
         self._step_pending = False
+        self._pump_soon = False
         self._tasks_dir = str(run_dir / "tasks")
         self._safe_names: dict[str, str] = {}
         self._spawned: set[asyncio.Task[Any]] = set()
@@ -174,6 +175,7 @@ class Session:
 
     async def wait_all(self) -> None:
         """Wait until every task submitted so far has ended."""
+        self._flush()
         if self._core.unfinished:
             assert self._idle is not None
             self._idle.clear()
@@ -181,9 +183,11 @@ class Session:
 
     @property
     def unfinished(self) -> int:
+        self._flush()
         return self._core.unfinished
 
     def counts(self) -> dict[TaskState, int]:
+        self._flush()
         return self._core.counts()
 
     # -- submission ------------------------------------------------------------------------
@@ -229,7 +233,13 @@ class Session:
         self._futures[tid] = fut
         self._specs[tid] = spec
         deps = tuple(dict.fromkeys(f.task_id for f in found)) if found else ()
-        self._feed(Submitted(task_id=tid, spec=spec, deps=deps))
+        # Submissions made in one loop iteration reach the core together (one scheduling pass,
+        # and the policy sees the whole burst); the task starts once the caller next yields.
+        self._inbox.append(Submitted(task_id=tid, spec=spec, deps=deps))
+        if not self._pumping and not self._pump_soon:
+            self._pump_soon = True
+            assert self._loop is not None
+            self._loop.call_soon(self._pump_later)
         return fut
 
     # -- the driver ------------------------------------------------------------------------
@@ -238,17 +248,34 @@ class Session:
         if not self._pumping:
             self._pump()
 
+    def _pump_later(self) -> None:
+        self._pump_soon = False
+        if self._inbox and not self._pumping:
+            self._pump()
+
+    def _flush(self) -> None:
+        """Hand the core what is queued now (before reading its state)."""
+        if self._inbox and not self._pumping:
+            self._pump()
+
     def _pump(self) -> None:
         """Hand queued events to the core and carry out its actions, until none is left."""
         self._pumping = True
         inbox = self._inbox
         handle = self._core.handle
+        handle_many = self._core.handle_many
         now_fn = self._time
         try:
             while inbox:
                 now = now_fn()
+                if len(inbox) == 1:
+                    actions = handle(inbox.popleft(), now)
+                else:
+                    batch = list(inbox)
+                    inbox.clear()
+                    actions = handle_many(batch, now)
                 action: Any
-                for action in handle(inbox.popleft(), now):
+                for action in actions:
                     tp = type(action)
                     if tp is Launch:
                         self._launch(action, now)
@@ -356,9 +383,11 @@ class Session:
 
     # -- for futures -----------------------------------------------------------------------
     def _core_state(self, task_id: int) -> TaskState:
+        self._flush()
         return self._core.state(task_id)
 
     def _record(self, task_id: int) -> Any:
+        self._flush()
         return self._core.record(task_id)
 
     # -- lifecycle -------------------------------------------------------------------------
