@@ -429,7 +429,9 @@ class Scheduler:
         if len(live) == 1:   # one shape waiting: strict order within it, no heap of heads
             bucket = live[0]
             first = peek(bucket)
-            shape = first.req if first is not None else None
+            if first is None:
+                return
+            shape: Resources = first.req
             while first is not None and pool.can_fit_anything():
                 placement = pool.try_place(shape)
                 if placement is None:
