@@ -42,7 +42,7 @@ def test_bad_task_specs_name_the_task() -> None:
         TaskSpec(name="x", work=call, priority=1.5)  # type: ignore[arg-type]
     with pytest.raises(SpecError, match="task 'x': retries must be an integer >= 0"):
         TaskSpec(name="x", work=call, retries=-1)
-    with pytest.raises(SpecError, match="task 'x': work must be a FunctionCall or an Exec"):
+    with pytest.raises(SpecError, match="work must be a FunctionCall, an Exec"):
         TaskSpec(name="x", work=print)  # type: ignore[arg-type]
     with pytest.raises(SpecError, match="task 'x': resources must be tandem.Resources"):
         TaskSpec(name="x", work=call, resources={"cores": 1})  # type: ignore[arg-type]

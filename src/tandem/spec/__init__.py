@@ -6,6 +6,10 @@ May import only ``tandem.errors`` and the standard library.
 
 from tandem.spec.platform import Node, Platform
 from tandem.spec.resources import Resources
-from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
+from tandem.spec.task import Executable, FunctionCall, Mock, TaskSpec, Work
+from tandem.spec.workflow import Duration, TaskSet, Workflow, WorkflowTask
 
-__all__ = ["Executable", "FunctionCall", "Node", "Platform", "Resources", "TaskSpec", "Work"]
+__all__ = [
+    "Duration", "Executable", "FunctionCall", "Mock", "Node", "Platform", "Resources", "TaskSet",
+    "TaskSpec", "Work", "Workflow", "WorkflowTask",
+]

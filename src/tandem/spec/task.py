@@ -73,7 +73,24 @@ class Executable:
         return self.argv[0].rsplit("/", 1)[-1] if not self.shell else "sh"
 
 
-Work = FunctionCall | Executable
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mock:
+    """A stand-in task that holds its placed slots for ``seconds`` and does nothing else (the
+    papers' sleep tasks). Cores and GPUs may be logical slots: nothing is pinned."""
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        s = self.seconds
+        if isinstance(s, bool) or not isinstance(s, int | float) or math.isnan(s) or s < 0:
+            raise SpecError(f"Mock: seconds must be a number >= 0, got {s!r}")
+
+    @property
+    def label(self) -> str:
+        return "mock"
+
+
+Work = FunctionCall | Executable | Mock
 
 
 def _check_seconds(name: str, key: str, value: float | None) -> None:
@@ -112,9 +129,9 @@ class TaskSpec:
             raise SpecError(f"task: name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.kind, str) or not self.kind:
             raise SpecError(f"task {self.name!r}: kind must be a non-empty string")
-        if not isinstance(self.work, FunctionCall | Executable):
+        if not isinstance(self.work, FunctionCall | Executable | Mock):
             raise SpecError(
-                f"task {self.name!r}: work must be a FunctionCall or an Executable, "
+                f"task {self.name!r}: work must be a FunctionCall, an Executable or a Mock, "
                 f"got {type(self.work).__name__}"
             )
         if not isinstance(self.resources, Resources):

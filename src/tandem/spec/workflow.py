@@ -1,0 +1,213 @@
+"""A workflow as the papers describe it: a DAG of task sets on a platform.
+
+Contract: frozen values validated on construction, and :meth:`Workflow.expand`, which turns task
+sets into individual tasks (with durations drawn from a seeded generator). No I/O, no clock.
+Imports ``tandem.spec`` and ``tandem.errors`` only.
+
+A *task set* is ``count`` identical tasks (same resources, same work, durations drawn from one
+:class:`Duration`). An edge ``u -> v`` (``v.depends_on`` names ``u``) means every task of ``v``
+needs every task of ``u`` to have finished. The workflow's ``mode`` is the default execution
+mode (``"async"`` or ``"barrier"``); ``time_scale`` multiplies every duration.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tandem.errors import SpecError
+from tandem.spec.platform import Platform
+from tandem.spec.resources import Resources
+from tandem.spec.task import Mock, TaskSpec, Work
+
+Distribution = Literal["fixed", "normal", "lognormal", "empirical"]
+ModeName = Literal["async", "barrier"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Duration:
+    """How long a task of a set runs, in seconds.
+
+    - ``fixed``: always ``mean``;
+    - ``normal``: N(``mean``, ``sd``), truncated at 0 (the papers' jitter);
+    - ``lognormal``: a lognormal with that mean and standard deviation;
+    - ``empirical``: drawn uniformly from ``samples`` (e.g. measured durations).
+    """
+
+    mean: float
+    sd: float = 0.0
+    distribution: Distribution = "fixed"
+    samples: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        for key in ("mean", "sd"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v) or v < 0:
+                raise SpecError(f"Duration: {key} must be a number >= 0, got {v!r}")
+        if self.distribution not in ("fixed", "normal", "lognormal", "empirical"):
+            raise SpecError(
+                f"Duration: distribution must be fixed, normal, lognormal or empirical, "
+                f"got {self.distribution!r}")
+        if self.distribution == "empirical":
+            if not self.samples:
+                raise SpecError("Duration: an empirical distribution needs samples")
+            if any(x < 0 for x in self.samples):
+                raise SpecError("Duration: empirical samples must be >= 0 seconds")
+            object.__setattr__(self, "samples", tuple(float(x) for x in self.samples))
+        if self.distribution == "fixed" and self.sd:
+            object.__setattr__(self, "distribution", "normal")
+
+    def sample(self, rng: random.Random) -> float:
+        """One duration drawn with ``rng`` (the mean itself for ``fixed``)."""
+        d = self.distribution
+        if d == "fixed" or (d in ("normal", "lognormal") and not self.sd):
+            return float(self.mean)
+        if d == "normal":
+            return max(0.0, rng.gauss(self.mean, self.sd))
+        if d == "lognormal":
+            if self.mean <= 0:
+                return 0.0
+            sigma2 = math.log(1.0 + (self.sd / self.mean) ** 2)
+            return rng.lognormvariate(math.log(self.mean) - sigma2 / 2, math.sqrt(sigma2))
+        return rng.choice(self.samples)
+
+    def scaled(self, factor: float) -> Duration:
+        return Duration(mean=self.mean * factor, sd=self.sd * factor,
+                        distribution=self.distribution,
+                        samples=tuple(x * factor for x in self.samples))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSet:
+    """``count`` identical tasks. ``work`` is what each runs; ``None`` means a mock task that
+    holds its slots for its drawn duration. ``duration`` is required for mock tasks and is the
+    estimate (and the simulator's model) for the others."""
+
+    name: str
+    count: int = 1
+    kind: str = "task"
+    resources: Resources = field(default_factory=Resources)
+    duration: Duration | None = None
+    work: Work | None = None
+    depends_on: tuple[str, ...] = ()
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError(f"task set: name must be a non-empty string, got {self.name!r}")
+        where = f"task set {self.name!r}"
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise SpecError(f"{where}: count must be an integer >= 1, got {self.count!r}")
+        if self.work is None and self.duration is None:
+            raise SpecError(f"{where}: a mock task set (no command or function) needs a duration")
+        object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        if self.name in self.depends_on:
+            raise SpecError(f"{where}: depends on itself")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowTask:
+    """One task of an expanded workflow: its spec, the indices of the tasks it waits for, its
+    task set, and its drawn duration (``None`` for real work without an estimate)."""
+
+    spec: TaskSpec
+    deps: tuple[int, ...]
+    task_set: str
+    duration: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workflow:
+    """A DAG of task sets on a platform."""
+
+    name: str
+    platform: Platform
+    task_sets: tuple[TaskSet, ...]
+    mode: ModeName = "async"
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task_sets", tuple(self.task_sets))
+        if not self.task_sets:
+            raise SpecError(f"workflow {self.name!r}: needs at least one task set")
+        if self.mode not in ("async", "barrier"):
+            raise SpecError(f"workflow {self.name!r}: mode must be async or barrier, "
+                            f"got {self.mode!r}")
+        ts = self.time_scale
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or not ts > 0:
+            raise SpecError(f"workflow {self.name!r}: time_scale must be a number > 0, got {ts!r}")
+        names = [s.name for s in self.task_sets]
+        seen: set[str] = set()
+        for s in self.task_sets:
+            if s.name in seen:
+                raise SpecError(f"workflow {self.name!r}: task set {s.name!r} is defined twice")
+            seen.add(s.name)
+        for s in self.task_sets:
+            for d in s.depends_on:
+                if d not in seen:
+                    raise SpecError(
+                        f"workflow {self.name!r}: task set {s.name!r} depends on {d!r}, which is "
+                        f"not a task set (task sets: {names})")
+            self.platform.check_feasible(s.resources, task=s.name)
+        self.topological()   # raises on a cycle
+
+    def task_set(self, name: str) -> TaskSet:
+        for s in self.task_sets:
+            if s.name == name:
+                return s
+        raise SpecError(f"workflow {self.name!r}: no task set named {name!r}")
+
+    def topological(self) -> tuple[TaskSet, ...]:
+        """Task sets with every set after the sets it depends on (ties: definition order)."""
+        by_name = {s.name: s for s in self.task_sets}
+        state: dict[str, int] = {}
+        order: list[TaskSet] = []
+
+        def visit(s: TaskSet, path: list[str]) -> None:
+            st = state.get(s.name)
+            if st == 2:
+                return
+            if st == 1:
+                cycle = " -> ".join([*path[path.index(s.name):], s.name])
+                raise SpecError(f"workflow {self.name!r}: dependency cycle {cycle}")
+            state[s.name] = 1
+            for d in s.depends_on:
+                visit(by_name[d], [*path, s.name])
+            state[s.name] = 2
+            order.append(s)
+
+        for s in self.task_sets:
+            visit(s, [])
+        return tuple(order)
+
+    def levels(self) -> dict[str, int]:
+        """Level of each task set: the longest path, in edges, from a source to it."""
+        level: dict[str, int] = {}
+        for s in self.topological():
+            level[s.name] = max((level[d] + 1 for d in s.depends_on), default=0)
+        return level
+
+    def expand(self, *, seed: int = 0, time_scale: float | None = None) -> list[WorkflowTask]:
+        """The workflow's tasks, each set's tasks after the sets it depends on, durations drawn
+        with ``random.Random(seed)`` and multiplied by ``time_scale`` (default: the workflow's).
+        Task ``i`` of the list depends only on tasks before it."""
+        scale = self.time_scale if time_scale is None else time_scale
+        rng = random.Random(seed)
+        out: list[WorkflowTask] = []
+        index: dict[str, tuple[int, ...]] = {}
+        for s in self.topological():
+            deps = tuple(i for d in s.depends_on for i in index[d])
+            mine = []
+            for k in range(s.count):
+                duration = None if s.duration is None else s.duration.sample(rng) * scale
+                work = s.work if s.work is not None else Mock(seconds=duration or 0.0)
+                spec = TaskSpec(name=f"{s.name}.{k}" if s.count > 1 else s.name, work=work,
+                                kind=s.kind, resources=s.resources, priority=s.priority,
+                                estimate=None if s.duration is None else s.duration.mean * scale)
+                mine.append(len(out))
+                out.append(WorkflowTask(spec=spec, deps=deps, task_set=s.name,
+                                        duration=duration))
+            index[s.name] = tuple(mine)
+        return out
