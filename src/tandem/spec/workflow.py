@@ -8,6 +8,12 @@ A *task set* is ``count`` identical tasks (same resources, same work, durations 
 :class:`Duration`). An edge ``u -> v`` (``v.depends_on`` names ``u``) means every task of ``v``
 needs every task of ``u`` to have finished. The workflow's ``mode`` is the default execution
 mode (``"async"`` or ``"barrier"``); ``time_scale`` multiplies every duration.
+
+Some workflows relax a dependency when run asynchronously: in DeepDriveMD the next simulations
+restart from the previous agent's outliers (``depends_on``), but an asynchronous campaign lets
+them start from older restart points (stale restarts), so they do not wait for that agent.
+``async_depends_on``, when given, replaces ``depends_on`` in async mode. Every method that reads
+the graph takes the ``mode``.
 """
 
 from __future__ import annotations
@@ -92,7 +98,14 @@ class TaskSet:
     duration: Duration | None = None
     work: Work | None = None
     depends_on: tuple[str, ...] = ()
+    async_depends_on: tuple[str, ...] | None = None
     priority: int = 0
+
+    def deps(self, mode: ModeName) -> tuple[str, ...]:
+        """The task sets this one waits for in ``mode``."""
+        if mode == "async" and self.async_depends_on is not None:
+            return self.async_depends_on
+        return self.depends_on
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -103,7 +116,9 @@ class TaskSet:
         if self.work is None and self.duration is None:
             raise SpecError(f"{where}: a mock task set (no command or function) needs a duration")
         object.__setattr__(self, "depends_on", tuple(self.depends_on))
-        if self.name in self.depends_on:
+        if self.async_depends_on is not None:
+            object.__setattr__(self, "async_depends_on", tuple(self.async_depends_on))
+        if self.name in self.depends_on or self.name in (self.async_depends_on or ()):
             raise SpecError(f"{where}: depends on itself")
 
 
@@ -145,13 +160,14 @@ class Workflow:
                 raise SpecError(f"workflow {self.name!r}: task set {s.name!r} is defined twice")
             seen.add(s.name)
         for s in self.task_sets:
-            for d in s.depends_on:
+            for d in (*s.depends_on, *(s.async_depends_on or ())):
                 if d not in seen:
                     raise SpecError(
                         f"workflow {self.name!r}: task set {s.name!r} depends on {d!r}, which is "
                         f"not a task set (task sets: {names})")
             self.platform.check_feasible(s.resources, task=s.name)
-        self.topological()   # raises on a cycle
+        self.topological("barrier")   # raise on a cycle
+        self.topological("async")
 
     def task_set(self, name: str) -> TaskSet:
         for s in self.task_sets:
@@ -159,8 +175,10 @@ class Workflow:
                 return s
         raise SpecError(f"workflow {self.name!r}: no task set named {name!r}")
 
-    def topological(self) -> tuple[TaskSet, ...]:
-        """Task sets with every set after the sets it depends on (ties: definition order)."""
+    def topological(self, mode: ModeName | None = None) -> tuple[TaskSet, ...]:
+        """Task sets with every set after the sets it depends on in ``mode`` (default: the
+        workflow's); ties keep definition order."""
+        mode = mode or self.mode
         by_name = {s.name: s for s in self.task_sets}
         state: dict[str, int] = {}
         order: list[TaskSet] = []
@@ -171,9 +189,9 @@ class Workflow:
                 return
             if st == 1:
                 cycle = " -> ".join([*path[path.index(s.name):], s.name])
-                raise SpecError(f"workflow {self.name!r}: dependency cycle {cycle}")
+                raise SpecError(f"workflow {self.name!r}: dependency cycle {cycle} ({mode} mode)")
             state[s.name] = 1
-            for d in s.depends_on:
+            for d in s.deps(mode):
                 visit(by_name[d], [*path, s.name])
             state[s.name] = 2
             order.append(s)
@@ -182,26 +200,32 @@ class Workflow:
             visit(s, [])
         return tuple(order)
 
-    def levels(self) -> dict[str, int]:
-        """Level of each task set: the longest path, in edges, from a source to it."""
+    def levels(self, mode: ModeName | None = None) -> dict[str, int]:
+        """Level of each task set in ``mode``: the longest path, in edges, from a source."""
+        mode = mode or self.mode
         level: dict[str, int] = {}
-        for s in self.topological():
-            level[s.name] = max((level[d] + 1 for d in s.depends_on), default=0)
+        for s in self.topological(mode):
+            level[s.name] = max((level[d] + 1 for d in s.deps(mode)), default=0)
         return level
 
-    def expand(self, *, seed: int = 0, time_scale: float | None = None) -> list[WorkflowTask]:
-        """The workflow's tasks, each set's tasks after the sets it depends on, durations drawn
-        with ``random.Random(seed)`` and multiplied by ``time_scale`` (default: the workflow's).
-        Task ``i`` of the list depends only on tasks before it."""
+    def expand(self, *, mode: ModeName | None = None, seed: int = 0,
+               time_scale: float | None = None) -> list[WorkflowTask]:
+        """The workflow's tasks for ``mode`` (default: the workflow's), each set's tasks after
+        the sets it depends on, durations drawn with ``random.Random(seed)`` (in definition
+        order of the sets, so both modes draw the same durations) and multiplied by
+        ``time_scale`` (default: the workflow's). Task ``i`` depends only on earlier tasks."""
+        mode = mode or self.mode
         scale = self.time_scale if time_scale is None else time_scale
         rng = random.Random(seed)
+        drawn = {s.name: [None if s.duration is None else s.duration.sample(rng) * scale
+                          for _ in range(s.count)] for s in self.task_sets}
         out: list[WorkflowTask] = []
         index: dict[str, tuple[int, ...]] = {}
-        for s in self.topological():
-            deps = tuple(i for d in s.depends_on for i in index[d])
+        for s in self.topological(mode):
+            deps = tuple(i for d in s.deps(mode) for i in index[d])
             mine = []
             for k in range(s.count):
-                duration = None if s.duration is None else s.duration.sample(rng) * scale
+                duration = drawn[s.name][k]
                 work = s.work if s.work is not None else Mock(seconds=duration or 0.0)
                 spec = TaskSpec(name=f"{s.name}.{k}" if s.count > 1 else s.name, work=work,
                                 kind=s.kind, resources=s.resources, priority=s.priority,
