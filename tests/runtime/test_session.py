@@ -248,3 +248,39 @@ def test_sync_session(tmp_path: Path) -> None:
         assert b.result(timeout=60) == 6
         with pytest.raises(TaskFailed):
             s.submit(boom).result(timeout=60)
+
+
+def die_hard() -> None:
+    os._exit(3)
+
+
+def test_dead_worker_fails_only_its_task(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            slow = s.submit(time.sleep, 0.5, name="neighbour")
+            dead = s.submit(die_hard, name="dies")
+            with pytest.raises(TaskFailed) as e:
+                await dead
+            assert e.value.exit_code == 3 and "dies" in str(e.value)
+            assert await slow is None
+            assert await s.submit(add, 2, 2) == 4      # a fresh worker took over
+    run(main())
+
+
+def test_instrument_hooks_see_every_task(tmp_path: Path) -> None:
+    seen: list[tuple[str, int]] = []
+
+    class Recorder(tandem.Instrument):
+        def task_launched(self, launch: Any, now: float) -> None:
+            seen.append(("launch", launch.task_id))
+
+        def task_ended(self, record: Any) -> None:
+            seen.append((record.state.value, record.task_id))
+
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path,
+                                       instruments=[Recorder()]) as s:
+            a = s.submit(add, 1, 1)
+            s.submit(boom, after=[a])
+    run(main())
+    assert seen == [("launch", 0), ("done", 0), ("launch", 1), ("failed", 1)]
