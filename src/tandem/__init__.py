@@ -21,7 +21,7 @@ _WHERE = {
     "TaskCancelled": "tandem.errors", "TaskError": "tandem.errors",
     "TaskFailed": "tandem.errors", "TaskTimedOut": "tandem.errors",
     "TaskFuture": "tandem.runtime.future", "ProcessResult": "tandem.runtime.session",
-    "Session": "tandem.runtime.session", "open_session": "tandem.runtime.session",
+    "Session": "tandem.runtime.session", "open_session": "tandem.runtime.open",
     "SyncSession": "tandem.runtime.sync", "as_completed": "tandem.runtime.waiting",
     "gather": "tandem.runtime.waiting", "Executable": "tandem.spec", "FunctionCall": "tandem.spec",
     "Node": "tandem.spec", "Platform": "tandem.spec", "Resources": "tandem.spec",
@@ -61,7 +61,8 @@ if TYPE_CHECKING:
         TaskTimedOut,
     )
     from tandem.runtime.future import TaskFuture
-    from tandem.runtime.session import ProcessResult, Session, open_session
+    from tandem.runtime.open import open_session
+    from tandem.runtime.session import ProcessResult, Session
     from tandem.runtime.sync import SyncSession
     from tandem.runtime.waiting import as_completed, gather
     from tandem.spec import Executable, FunctionCall, Node, Platform, Resources, TaskSpec

@@ -19,14 +19,14 @@ Rules:
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from tandem.core import states
 from tandem.core.actions import Action, Kill, Launch, Resolve
+from tandem.core.backfill import may_backfill, reserve
+from tandem.core.barrier import Barriers
 from tandem.core.events import (
     CancelRequested,
     Exited,
@@ -38,6 +38,7 @@ from tandem.core.policy import Mode, Order, Policy, ReadyQueue
 from tandem.core.pool import Reservation, ResourcePool
 from tandem.core.record import TaskRecord
 from tandem.core.states import FINAL, TaskState
+from tandem.core.task import CoreTask
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import SpecError, TandemInternalError
 from tandem.spec.platform import Platform
@@ -45,42 +46,7 @@ from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 
 S = TaskState
-_INF = math.inf
 _LEGAL = states.LEGAL
-
-
-class _Task:
-    """Core bookkeeping of one task (the spec is what was asked; this is where it is)."""
-
-    __slots__ = (
-        "attempt", "bottom", "bucket", "dependents", "deps", "deps_left", "entry", "est",
-        "failure", "id", "key", "kill_reason", "launched", "level", "placement", "ready_at",
-        "req", "spec", "started", "state", "submitted", "ended",
-    )
-
-    def __init__(self, task_id: int, spec: TaskSpec, deps: tuple[int, ...], now: float) -> None:
-        self.id = task_id
-        self.spec = spec
-        self.req: Resources = spec.resources
-        self.deps = deps
-        self.deps_left = 0
-        self.dependents: list[_Task] = []
-        self.state = S.PENDING
-        self.entry: tuple[Any, ...] | None = None   # live ready-queue entry (READY state)
-        self.bucket: list[tuple[Any, ...]] = []      # the ready-queue heap of its shape
-        self.key: tuple[float, ...] = ()
-        self.est = spec.estimate or 0.0
-        self.bottom = self.est
-        self.level = 0
-        self.placement: Placement | None = None
-        self.attempt = 0
-        self.kill_reason: str | None = None
-        self.failure: Failure | None = None
-        self.submitted = now
-        self.ready_at: float | None = None
-        self.launched: float | None = None
-        self.started: float | None = None
-        self.ended: float | None = None
 
 
 class Scheduler:
@@ -90,9 +56,9 @@ class Scheduler:
         self.platform = platform
         self.policy = policy or Policy()
         self.pool = ResourcePool(platform, self.policy.fit)
-        self._tasks: dict[int, _Task] = {}
+        self._tasks: dict[int, CoreTask] = {}
         self._queue = ReadyQueue()
-        self._running: dict[int, _Task] = {}
+        self._running: dict[int, CoreTask] = {}
         self._deadlines: list[tuple[float, int, int]] = []   # (deadline, task id, attempt)
         self._feasible: dict[Resources, bool] = {}
         self._unfinished = 0
@@ -101,8 +67,7 @@ class Scheduler:
         self._key = {Order.FIFO: self._key_fifo, Order.PRIORITY: self._key_priority,
                      Order.CRITICAL_PATH: self._key_critical_path}[self.policy.order]
         self._barrier = self.policy.mode is Mode.BARRIER
-        self._level_open: dict[int, int] = {}     # barrier: level -> tasks not yet final
-        self._held: dict[int, list[_Task]] = {}   # barrier: level -> tasks whose deps are done
+        self._levels = Barriers()
         self._handlers: dict[type, Callable[[Any, float, list[Action]], None]] = {
             Submitted: self._on_submitted,
             Started: self._on_started,
@@ -114,16 +79,7 @@ class Scheduler:
     # -- public ----------------------------------------------------------------------------
     def handle(self, event: object, now: float) -> list[Action]:
         """Apply one event at time ``now`` and return what the driver must do, in order."""
-        out: list[Action] = []
-        try:
-            handler = self._handlers[type(event)]
-        except KeyError:
-            raise TandemInternalError(f"scheduler got an unknown event {event!r}") from None
-        handler(event, now, out)
-        if self._dirty:
-            self._dirty = False
-            self._schedule(now, out)
-        return out
+        return self.handle_many((event,), now)
 
     def handle_many(self, events: Iterable[object], now: float) -> list[Action]:
         """Apply several events that happened at the same time ``now``, in order, then make one
@@ -195,7 +151,7 @@ class Scheduler:
         if bucket is None:      # a shape not seen before: check it can ever fit
             self.check_feasible(spec)
             bucket = self._queue.bucket_for(spec.resources)
-        t = _Task(tid, spec, ev.deps, now)
+        t = CoreTask(tid, spec, ev.deps, now)
         t.bucket = bucket
         tasks = self._tasks
         for d in ev.deps:
@@ -204,8 +160,8 @@ class Scheduler:
         tasks[tid] = t
         self._unfinished += 1
         level = 0
-        upstream_bad: _Task | None = None
-        waiting_on: list[_Task] = []
+        upstream_bad: CoreTask | None = None
+        waiting_on: list[CoreTask] = []
         for d in ev.deps:
             p = tasks[d]
             if p.level >= level:
@@ -219,7 +175,7 @@ class Scheduler:
                 waiting_on.append(p)
         t.level = level
         if self._barrier:
-            self._level_open[level] = self._level_open.get(level, 0) + 1
+            self._levels.add(level)
         if upstream_bad is not None:
             self._end_downstream(t, upstream_bad, now, out)
             return
@@ -300,15 +256,14 @@ class Scheduler:
                 out.append(Kill(t.id, "timeout"))
 
     # -- transitions -----------------------------------------------------------------------
-    def _task(self, task_id: int) -> _Task:
+    def _task(self, task_id: int) -> CoreTask:
         try:
             return self._tasks[task_id]
         except KeyError:
             raise SpecError(f"no task with id {task_id}") from None
 
-    def _make_ready(self, t: _Task, now: float) -> None:
-        if self._barrier and t.level > min(self._level_open):
-            self._held.setdefault(t.level, []).append(t)
+    def _make_ready(self, t: CoreTask, now: float) -> None:
+        if self._barrier and self._levels.hold(t):
             return
         if t.state is not S.PENDING:
             states.check(t.id, t.state, S.READY, "dependencies done")
@@ -320,18 +275,18 @@ class Scheduler:
         self._dirty = True
 
     @staticmethod
-    def _key_fifo(t: _Task) -> tuple[float, ...]:
+    def _key_fifo(t: CoreTask) -> tuple[float, ...]:
         return (t.id,)
 
     @staticmethod
-    def _key_priority(t: _Task) -> tuple[float, ...]:
+    def _key_priority(t: CoreTask) -> tuple[float, ...]:
         return (-t.spec.priority, t.id)
 
     @staticmethod
-    def _key_critical_path(t: _Task) -> tuple[float, ...]:
+    def _key_critical_path(t: CoreTask) -> tuple[float, ...]:
         return (-t.spec.priority, -t.bottom, t.id)
 
-    def _raise_bottom(self, t: _Task) -> None:
+    def _raise_bottom(self, t: CoreTask) -> None:
         """Critical path: ``t`` got a new bottom level; raise its not-yet-started ancestors'."""
         stack = [t]
         tasks = self._tasks
@@ -349,7 +304,7 @@ class Scheduler:
                         self._queue.push(p, p.bucket)
                     stack.append(p)
 
-    def _retry(self, t: _Task, failure: Failure, now: float) -> None:
+    def _retry(self, t: CoreTask, failure: Failure, now: float) -> None:
         t.failure = failure
         t.placement = None
         t.started = None
@@ -359,7 +314,7 @@ class Scheduler:
         self._queue.push(t, t.bucket)
         self._dirty = True
 
-    def _finish(self, t: _Task, state: TaskState, failure: Failure | None, now: float,
+    def _finish(self, t: CoreTask, state: TaskState, failure: Failure | None, now: float,
                 out: list[Action]) -> None:
         if (t.state, state) not in _LEGAL:
             states.check(t.id, t.state, state, state.value)
@@ -370,7 +325,9 @@ class Scheduler:
         self._unfinished -= 1
         out.append(Resolve(t.id, state, failure))
         if self._barrier:
-            self._level_done(t.level, now)
+            for held in self._levels.finished(t.level):
+                if held.state is S.PENDING:
+                    self._make_ready(held, now)
         if state is S.DONE:
             for c in t.dependents:
                 c.deps_left -= 1
@@ -382,7 +339,8 @@ class Scheduler:
                     self._end_downstream(c, t, now, out)
         t.dependents = []
 
-    def _end_downstream(self, t: _Task, upstream: _Task, now: float, out: list[Action]) -> None:
+    def _end_downstream(self, t: CoreTask, upstream: CoreTask, now: float,
+                        out: list[Action]) -> None:
         """``upstream`` did not succeed, so ``t`` never runs (and nor do its dependents)."""
         cause = upstream.failure
         root_id = cause.root_task_id if cause and cause.root_task_id is not None else upstream.id
@@ -402,21 +360,6 @@ class Scheduler:
                         f"{root.state.value.replace('_', ' ')}: {why}",
             )
         self._finish(t, state, failure, now, out)
-
-    def _level_done(self, level: int, now: float) -> None:
-        lo = self._level_open
-        left = lo[level] - 1
-        if left:
-            lo[level] = left
-            return
-        del lo[level]
-        if not lo or not self._held:
-            return
-        current = min(lo)
-        for lvl in sorted(k for k in self._held if k <= current):
-            for t in self._held.pop(lvl):
-                if t.state is S.PENDING:
-                    self._make_ready(t, now)
 
     # -- the scheduling pass ---------------------------------------------------------------
     def _schedule(self, now: float, out: list[Action]) -> None:
@@ -455,7 +398,7 @@ class Scheduler:
                 reserved = True
             placement = pool.try_place(shape)
             if placement is not None and blocked is not None:
-                allowed, reservation = _may_backfill(t, placement, reservation, now)
+                allowed, reservation = may_backfill(t, placement, reservation, now)
                 if not allowed:
                     pool.release(placement, shape)
                     placement = None
@@ -471,7 +414,7 @@ class Scheduler:
             if nxt is not None:
                 heapq.heappush(heads, (nxt.key, nxt.id, shape))
 
-    def _launch(self, t: _Task, placement: Placement, now: float, out: list[Action]) -> None:
+    def _launch(self, t: CoreTask, placement: Placement, now: float, out: list[Action]) -> None:
         if t.state is not S.READY:
             states.check(t.id, t.state, S.LAUNCHED, "placed")
         t.state = S.LAUNCHED
@@ -486,32 +429,8 @@ class Scheduler:
             heapq.heappush(self._deadlines, (now + timeout, t.id, t.attempt))
         out.append(Launch(t.id, placement, t.attempt))
 
-    def _reserve(self, blocked: _Task, now: float) -> Reservation | None:
-        releases = sorted(
-            ((r.launched + r.est if r.est and r.launched is not None else _INF), r.id, r.placement)
-            for r in self._running.values()
-        )
-        return self.pool.reserve(blocked.req, [(e, p) for e, _, p in releases if p], now)
-
-
-def _may_backfill(
-    t: Any, placement: Placement, res: Reservation | None, now: float,
-) -> tuple[bool, Reservation | None]:
-    """EASY backfilling: ``t`` may pass the blocked task if it ends (by its estimate) before the
-    reservation, runs on another node, or fits in what the reservation leaves spare (which it
-    then uses up). Returns whether it may, and the reservation left for the next candidate."""
-    if res is None:
-        return False, res
-    if t.est and now + t.est <= res.at:
-        return True, res
-    if len(placement.slots) == 1 and placement.slots[0].node != res.node:
-        return True, res
-    cores = sum(len(s.cores) for s in placement.slots if s.node == res.node)
-    gpus = sum(len(s.gpus) for s in placement.slots if s.node == res.node)
-    if cores <= res.spare_cores and gpus <= res.spare_gpus:
-        return True, dataclasses.replace(
-            res, spare_cores=res.spare_cores - cores, spare_gpus=res.spare_gpus - gpus)
-    return False, res
+    def _reserve(self, blocked: CoreTask, now: float) -> Reservation | None:
+        return reserve(self.pool, blocked, self._running.values(), now)
 
 
 def _with_root(f: Failure, task_id: int) -> Failure:

@@ -12,19 +12,17 @@ cancels) everything that was started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from tandem.core.actions import Kill, Launch, Resolve
 from tandem.core.events import CancelRequested, Exited, Started, Submitted, TimerFired
-from tandem.core.policy import Mode, Order, Policy
+from tandem.core.policy import Policy
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import TaskState
 from tandem.errors import BackendError, SpecError, TandemError
@@ -32,8 +30,8 @@ from tandem.runtime.args import find_futures, substitute
 from tandem.runtime.backend import Backend, LaunchRequest, Outcome
 from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
+from tandem.runtime.options import TaskOptions, build_spec
 from tandem.spec.platform import Platform
-from tandem.spec.resources import ONE_CORE, Resources
 from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
 from tandem.trace.instrument import Instrument
 from tandem.trace.jsonl import JsonlTrace
@@ -100,61 +98,27 @@ class Session:
         self._time = time.monotonic
 
     # -- public API ------------------------------------------------------------------------
-    def submit(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,
-        kwargs: Mapping[str, Any] | None = None,
-        name: str | None = None,
-        kind: str = "task",
-        cores: int | None = None,
-        gpus: int | None = None,
-        ranks: int | None = None,
-        memory_mb: int | None = None,
-        resources: Resources | None = None,
-        priority: int = 0,
-        timeout: float | None = None,
-        estimate: float | None = None,
-        retries: int = 0,
-        after: Iterable[TaskFuture] = (),
-    ) -> TaskFuture:
+    def submit(self, fn: Callable[..., Any], *args: Any,
+               kwargs: Mapping[str, Any] | None = None,
+               **options: Unpack[TaskOptions]) -> TaskFuture:
         """Run ``fn(*args, **kwargs)`` in a warm worker process; returns a future at once.
 
         Futures anywhere in ``args``/``kwargs`` are dependencies, replaced by their results.
-        ``after`` orders without passing data. Resources: ``cores``/``gpus``/``ranks``/
-        ``memory_mb`` or a ready-made ``resources``.
+        ``options``: see :class:`~tandem.runtime.options.TaskOptions` (name, kind, cores, gpus,
+        ranks, memory_mb or resources, priority, timeout, estimate, retries, after).
         """
         work = FunctionCall(fn=fn, args=args, kwargs=kwargs or {})
-        return self._submit(work, name or work.label, kind, cores, gpus, ranks, memory_mb,
-                            resources, priority, timeout, estimate, retries, after)
+        return self._enqueue(build_spec(work, options), options.get("after", ()))
 
-    def execute(
-        self,
-        argv: Sequence[str] | str,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        shell: bool = False,
-        name: str | None = None,
-        kind: str = "task",
-        cores: int | None = None,
-        gpus: int | None = None,
-        ranks: int | None = None,
-        memory_mb: int | None = None,
-        resources: Resources | None = None,
-        priority: int = 0,
-        timeout: float | None = None,
-        estimate: float | None = None,
-        retries: int = 0,
-        after: Iterable[TaskFuture] = (),
-    ) -> TaskFuture:
+    def execute(self, argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None,
+                cwd: str | None = None, shell: bool = False,
+                **options: Unpack[TaskOptions]) -> TaskFuture:
         """Run an executable (``argv`` list; a command string needs ``shell=True``) in its own
-        process group, pinned to its placed cores. The result is a :class:`ProcessResult`."""
+        process group, pinned to its placed cores. The result is a :class:`ProcessResult`.
+        ``options`` as for :meth:`submit`."""
         argv_: Any = argv if isinstance(argv, str) else tuple(argv)
-        work = Executable(argv=argv_, env=env or {},
-                          cwd=cwd, shell=shell)
-        return self._submit(work, name or work.label, kind, cores, gpus, ranks, memory_mb,
-                            resources, priority, timeout, estimate, retries, after)
+        work = Executable(argv=argv_, env=env or {}, cwd=cwd, shell=shell)
+        return self._enqueue(build_spec(work, options), options.get("after", ()))
 
     def submit_spec(self, spec: TaskSpec, *, after: Iterable[TaskFuture] = ()) -> TaskFuture:
         """Submit a ready-made :class:`TaskSpec`."""
@@ -191,25 +155,6 @@ class Session:
         return self._core.counts()
 
     # -- submission ------------------------------------------------------------------------
-    def _submit(
-        self, work: Work, name: str, kind: str, cores: int | None, gpus: int | None,
-        ranks: int | None, memory_mb: int | None, resources: Resources | None, priority: int,
-        timeout: float | None, estimate: float | None, retries: int,
-        after: Iterable[TaskFuture],
-    ) -> TaskFuture:
-        if resources is None:
-            if cores is None and gpus is None and ranks is None and memory_mb is None:
-                resources = ONE_CORE
-            else:
-                resources = Resources(
-                    cores=1 if cores is None else cores, gpus=gpus or 0, ranks=ranks or 1,
-                    memory_mb=memory_mb)
-        elif cores is not None or gpus is not None or ranks is not None:
-            raise SpecError(f"task {name!r}: give either resources= or cores=/gpus=/ranks=")
-        spec = TaskSpec(name=name, work=work, kind=kind, resources=resources, priority=priority,
-                        timeout=timeout, estimate=estimate, retries=retries)
-        return self._enqueue(spec, after)
-
     def _enqueue(self, spec: TaskSpec, after: Iterable[TaskFuture]) -> TaskFuture:
         if not self._open:
             raise TandemError("the session is not open: submit inside `async with open_session`")
@@ -420,74 +365,3 @@ class Session:
             self._open = False
             for ins in self._instruments:
                 ins.run_ended(self._time())
-
-
-def _default_run_dir() -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{stamp}-{os.getpid()}"
-
-
-@contextlib.asynccontextmanager
-async def open_session(
-    platform: Platform | None = None,
-    *,
-    run_dir: str | os.PathLike[str] | None = None,
-    mode: Mode | str = Mode.ASYNC,
-    order: Order | str = Order.CRITICAL_PATH,
-    policy: Policy | None = None,
-    backends: Sequence[Backend] | None = None,
-    instruments: Sequence[Instrument] = (),
-    kill_grace: float = 3.0,
-    trace: bool = True,
-) -> AsyncIterator[Session]:
-    """Open a session on ``platform`` (default: this machine, :meth:`Platform.local`).
-
-    Leaving the block waits for every task; on an error (or cancellation) inside it, every
-    unfinished task is cancelled and its process tree ended before the error propagates.
-    """
-    if platform is None:
-        platform = Platform.local()
-    if policy is None:
-        try:
-            policy = Policy(mode=Mode(mode), order=Order(order))
-        except ValueError as e:
-            raise SpecError(f"open_session: {e} (modes: async, barrier; orders: fifo, "
-                            "priority, critical_path)") from None
-    rd = Path(run_dir) if run_dir is not None else _default_run_dir()
-    rd.mkdir(parents=True, exist_ok=True)
-    if backends is None:
-        from tandem.backends.functions import FunctionBackend
-        from tandem.backends.process import ProcessBackend
-
-        backends = [ProcessBackend(kill_grace=kill_grace),
-                    FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace)]
-    session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
-                      trace=trace)
-    await session._start()
-    # The task group is entered by hand so that an error raised by the user's block comes out
-    # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still come out
-    # as the group raises them.
-    group = asyncio.TaskGroup()
-    await group.__aenter__()
-    session._group = group
-    try:
-        try:
-            yield session
-            await session.wait_all()
-        except BaseException as e:
-            session._abort("the session is closing on an error")
-            if isinstance(e, asyncio.CancelledError):
-                await group.__aexit__(type(e), e, e.__traceback__)
-            else:
-                with contextlib.suppress(BaseException):
-                    await group.__aexit__(None, None, None)
-            raise
-        try:
-            await group.__aexit__(None, None, None)
-        except BaseException:
-            session._abort("a coroutine of the session failed")
-            raise
-        await session.wait_all()
-    finally:
-        session._group = None
-        await asyncio.shield(session._close())

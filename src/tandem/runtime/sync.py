@@ -15,7 +15,8 @@ from typing import Any
 
 from tandem.errors import TandemError
 from tandem.runtime.future import TaskFuture
-from tandem.runtime.session import Session, open_session
+from tandem.runtime.open import open_session
+from tandem.runtime.session import Session
 
 
 class SyncSession:

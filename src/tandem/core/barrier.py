@@ -1,0 +1,44 @@
+"""Stage barriers: in barrier mode, a task at DAG level k+1 waits for every task at level <= k.
+
+Contract: plain bookkeeping owned by the scheduler; no I/O, no clock. Imports core tasks only.
+A task's level is one more than its deepest dependency's (0 without dependencies). Tasks
+submitted later join their level; the open level is the lowest one with unfinished tasks.
+"""
+
+from __future__ import annotations
+
+from tandem.core.task import CoreTask
+
+
+class Barriers:
+    """Counts unfinished tasks per level and holds tasks whose level is not open yet."""
+
+    def __init__(self) -> None:
+        self._unfinished: dict[int, int] = {}
+        self._held: dict[int, list[CoreTask]] = {}
+
+    def add(self, level: int) -> None:
+        """A task of ``level`` was submitted."""
+        self._unfinished[level] = self._unfinished.get(level, 0) + 1
+
+    def hold(self, t: CoreTask) -> bool:
+        """Hold ``t`` (its dependencies are done) if a lower level is still unfinished."""
+        if t.level > min(self._unfinished):
+            self._held.setdefault(t.level, []).append(t)
+            return True
+        return False
+
+    def finished(self, level: int) -> list[CoreTask]:
+        """A task of ``level`` ended; return the held tasks whose level this opens."""
+        left = self._unfinished[level] - 1
+        if left:
+            self._unfinished[level] = left
+            return []
+        del self._unfinished[level]
+        if not self._unfinished or not self._held:
+            return []
+        current = min(self._unfinished)
+        released: list[CoreTask] = []
+        for lvl in sorted(k for k in self._held if k <= current):
+            released.extend(self._held.pop(lvl))
+        return released

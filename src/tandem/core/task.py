@@ -1,0 +1,47 @@
+"""The core's bookkeeping of one task: where it is in its life (the spec is what was asked).
+
+Contract: a plain mutable record owned by the scheduler; no logic. Imports spec and core values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tandem.core.states import TaskState
+from tandem.core.values import Failure, Placement
+from tandem.spec.resources import Resources
+from tandem.spec.task import TaskSpec
+
+
+class CoreTask:
+    """Core bookkeeping of one task (the spec is what was asked; this is where it is)."""
+
+    __slots__ = (
+        "attempt", "bottom", "bucket", "dependents", "deps", "deps_left", "entry", "est",
+        "failure", "id", "key", "kill_reason", "launched", "level", "placement", "ready_at",
+        "req", "spec", "started", "state", "submitted", "ended",
+    )
+
+    def __init__(self, task_id: int, spec: TaskSpec, deps: tuple[int, ...], now: float) -> None:
+        self.id = task_id
+        self.spec = spec
+        self.req: Resources = spec.resources
+        self.deps = deps
+        self.deps_left = 0
+        self.dependents: list[CoreTask] = []
+        self.state = TaskState.PENDING
+        self.entry: tuple[Any, ...] | None = None   # live ready-queue entry (READY state)
+        self.bucket: list[tuple[Any, ...]] = []      # the ready-queue heap of its shape
+        self.key: tuple[float, ...] = ()
+        self.est = spec.estimate or 0.0
+        self.bottom = self.est
+        self.level = 0
+        self.placement: Placement | None = None
+        self.attempt = 0
+        self.kill_reason: str | None = None
+        self.failure: Failure | None = None
+        self.submitted = now
+        self.ready_at: float | None = None
+        self.launched: float | None = None
+        self.started: float | None = None
+        self.ended: float | None = None

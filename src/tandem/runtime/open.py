@@ -1,0 +1,93 @@
+"""``open_session``: the async context manager that starts and ends a :class:`Session`.
+
+Contract: builds the default backends and run directory, owns the session's task group, and
+guarantees that leaving the block (normally, on an error, or on cancellation) ends every task
+and every process it started. Imports the runtime, the backends and the specs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from tandem.core.policy import Mode, Order, Policy
+from tandem.errors import SpecError
+from tandem.runtime.backend import Backend
+from tandem.runtime.session import Session
+from tandem.spec.platform import Platform
+from tandem.trace.instrument import Instrument
+
+
+def _default_run_dir() -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{os.getpid()}"
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    platform: Platform | None = None,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    mode: Mode | str = Mode.ASYNC,
+    order: Order | str = Order.CRITICAL_PATH,
+    policy: Policy | None = None,
+    backends: Sequence[Backend] | None = None,
+    instruments: Sequence[Instrument] = (),
+    kill_grace: float = 3.0,
+    trace: bool = True,
+) -> AsyncIterator[Session]:
+    """Open a session on ``platform`` (default: this machine, :meth:`Platform.local`).
+
+    Leaving the block waits for every task; on an error (or cancellation) inside it, every
+    unfinished task is cancelled and its process tree ended before the error propagates.
+    """
+    if platform is None:
+        platform = Platform.local()
+    if policy is None:
+        try:
+            policy = Policy(mode=Mode(mode), order=Order(order))
+        except ValueError as e:
+            raise SpecError(f"open_session: {e} (modes: async, barrier; orders: fifo, "
+                            "priority, critical_path)") from None
+    rd = Path(run_dir) if run_dir is not None else _default_run_dir()
+    rd.mkdir(parents=True, exist_ok=True)
+    if backends is None:
+        from tandem.backends.functions import FunctionBackend
+        from tandem.backends.process import ProcessBackend
+
+        backends = [ProcessBackend(kill_grace=kill_grace),
+                    FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace)]
+    session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
+                      trace=trace)
+    await session._start()
+    # The task group is entered by hand so that an error raised by the user's block comes out
+    # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still come out
+    # as the group raises them.
+    group = asyncio.TaskGroup()
+    await group.__aenter__()
+    session._group = group
+    try:
+        try:
+            yield session
+            await session.wait_all()
+        except BaseException as e:
+            session._abort("the session is closing on an error")
+            if isinstance(e, asyncio.CancelledError):
+                await group.__aexit__(type(e), e, e.__traceback__)
+            else:
+                with contextlib.suppress(BaseException):
+                    await group.__aexit__(None, None, None)
+            raise
+        try:
+            await group.__aexit__(None, None, None)
+        except BaseException:
+            session._abort("a coroutine of the session failed")
+            raise
+        await session.wait_all()
+    finally:
+        session._group = None
+        await asyncio.shield(session._close())
