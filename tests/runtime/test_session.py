@@ -201,6 +201,8 @@ def test_bad_inputs_have_clear_messages(tmp_path: Path) -> None:
                 s.submit(add, 1, 2, timeout=0)
             with pytest.raises(SpecError, match="after= takes task futures"):
                 s.submit(add, 1, 2, after=["x"])  # type: ignore[list-item]
+            with pytest.raises(SpecError, match="asks for 2 ranks.*MPI launcher backend"):
+                s.execute(["true"], ranks=2, cores=1)
             with pytest.raises(SpecError, match="unknown task option 'core'; did you mean 'cores'"):
                 s.submit(add, 1, 2, core=2)  # type: ignore[call-arg]
             with pytest.raises(SpecError, match="either resources= or cores="):

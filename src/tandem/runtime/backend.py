@@ -59,6 +59,8 @@ class Backend(abc.ABC):
     """Executes placed tasks. See the module docstring for the rules."""
 
     name: str = "backend"
+    #: Whether the backend launches multi-rank (MPI) tasks over all the slots of a placement.
+    multi_rank: bool = False
 
     @abc.abstractmethod
     def accepts(self, work: Work) -> bool:

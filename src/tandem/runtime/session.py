@@ -25,7 +25,7 @@ from tandem.core.events import CancelRequested, Exited, Started, Submitted, Time
 from tandem.core.policy import Policy
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import TaskState
-from tandem.errors import BackendError, SpecError, TandemError
+from tandem.errors import SpecError, TandemError
 from tandem.runtime.args import find_futures, substitute
 from tandem.runtime.backend import Backend, LaunchRequest, Outcome
 from tandem.runtime.failures import to_exception
@@ -172,6 +172,13 @@ class Session:
             if f._session is not self:
                 raise SpecError(f"task {spec.name!r} depends on {f!r} from another session")
         self._core.check_feasible(spec)
+        backend = self._backend_for.get(type(work)) or self._find_backend(work)
+        if spec.resources.ranks > 1:
+            if not backend.multi_rank:
+                raise SpecError(
+                    f"task {spec.name!r} asks for {spec.resources.ranks} ranks, but the "
+                    f"{backend.name} backend launches one process per task; multi-rank (MPI) "
+                    "tasks need an MPI launcher backend (the simulator places them already)")
         tid = self._next_id
         self._next_id = tid + 1
         fut = TaskFuture(self, tid, spec.name)
@@ -293,7 +300,8 @@ class Session:
             if b.accepts(work):
                 self._backend_for[type(work)] = b
                 return b
-        raise BackendError(f"no backend of this session runs {type(work).__name__} tasks")
+        raise SpecError(f"no backend of this session runs {type(work).__name__} tasks "
+                        f"(backends: {', '.join(b.name for b in self._backends)})")
 
     def _kill(self, action: Kill) -> None:
         spec = self._specs[action.task_id]
