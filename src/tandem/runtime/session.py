@@ -173,12 +173,11 @@ class Session:
                 raise SpecError(f"task {spec.name!r} depends on {f!r} from another session")
         self._core.check_feasible(spec)
         backend = self._backend_for.get(type(work)) or self._find_backend(work)
-        if spec.resources.ranks > 1:
-            if not backend.multi_rank:
-                raise SpecError(
-                    f"task {spec.name!r} asks for {spec.resources.ranks} ranks, but the "
-                    f"{backend.name} backend launches one process per task; multi-rank (MPI) "
-                    "tasks need an MPI launcher backend (the simulator places them already)")
+        if spec.resources.ranks > 1 and not backend.multi_rank:
+            raise SpecError(
+                f"task {spec.name!r} asks for {spec.resources.ranks} ranks, but the "
+                f"{backend.name} backend launches one process per task; multi-rank (MPI) "
+                "tasks need an MPI launcher backend (the simulator places them already)")
         tid = self._next_id
         self._next_id = tid + 1
         fut = TaskFuture(self, tid, spec.name)
