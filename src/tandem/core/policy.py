@@ -20,6 +20,7 @@ that shape can fit in the same pass.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -69,38 +70,74 @@ class Queued(Protocol):
 Key = tuple[float, ...]
 
 
-class ReadyQueue:
-    """Ready tasks, one heap per resource shape. Entries go stale (and are skipped) when a task
-    leaves the queue (``entry = None``) or is re-keyed; ``push`` again after changing a key.
-    Heaps are found once per task (``bucket_for`` at submit) and kept for the queue's life."""
+class Bucket:
+    """The ready tasks of one shape, best first: a sorted run (a deque) that takes entries
+    arriving in key order — the common case: submission order, equal priorities — in O(1), and
+    a heap for the rest. The best entry is the smaller of the two heads."""
+
+    __slots__ = ("heap", "run")
 
     def __init__(self) -> None:
-        # Entries are flat tuples ``(*key, task)``: keys end with the unique task id, so the
-        # task itself is never compared, and flat tuples compare fastest.
-        self.buckets: dict[Resources, list[tuple[Any, ...]]] = {}
+        self.heap: list[tuple[Any, ...]] = []
+        self.run: deque[tuple[Any, ...]] = deque()
 
-    def bucket_for(self, shape: Resources) -> list[tuple[Any, ...]]:
+
+class ReadyQueue:
+    """Ready tasks, one :class:`Bucket` per resource shape. Entries are flat tuples
+    ``(*key, task)``; keys end with the unique task id, so the task is never compared. An entry
+    goes stale (and is skipped) when its task leaves the queue (``entry = None``) or is
+    re-keyed; ``push`` again after changing a key. A task finds its bucket once, at submit."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[Resources, Bucket] = {}
+
+    def bucket_for(self, shape: Resources) -> Bucket:
         bucket = self.buckets.get(shape)
         if bucket is None:
-            bucket = self.buckets[shape] = []
+            bucket = self.buckets[shape] = Bucket()
         return bucket
 
     @staticmethod
-    def push(t: Queued, bucket: list[tuple[Any, ...]]) -> None:
+    def push(t: Queued, bucket: Bucket) -> None:
         entry = (*t.key, t)
         t.entry = entry
-        heapq.heappush(bucket, entry)
+        run = bucket.run
+        if not run or entry > run[-1]:
+            run.append(entry)
+        else:
+            heapq.heappush(bucket.heap, entry)
 
     @staticmethod
-    def peek(bucket: list[tuple[Any, ...]]) -> Any:
+    def peek(bucket: Bucket) -> Any:
         """The best live task of ``bucket``, dropping stale entries; ``None`` if empty."""
-        while bucket:
-            entry = bucket[0]
-            t = entry[-1]
-            if t.entry is entry:
-                return t
-            heapq.heappop(bucket)
-        return None
+        heap, run = bucket.heap, bucket.run
+        while True:
+            if run and (not heap or run[0] < heap[0]):
+                entry = run[0]
+                if entry[-1].entry is entry:
+                    return entry[-1]
+                run.popleft()
+            elif heap:
+                entry = heap[0]
+                if entry[-1].entry is entry:
+                    return entry[-1]
+                heapq.heappop(heap)
+            else:
+                return None
+
+    @staticmethod
+    def pop(bucket: Bucket, t: Queued) -> None:
+        """Remove ``t``, which :meth:`peek` just returned."""
+        run = bucket.run
+        if run and run[0] is t.entry:
+            run.popleft()
+        else:
+            heapq.heappop(bucket.heap)
+        t.entry = None
+
+    def live(self) -> list[Bucket]:
+        """Buckets that may hold a live entry."""
+        return [b for b in self.buckets.values() if b.run or b.heap]
 
     def heads(self) -> list[tuple[Key, int, Resources]]:
         """The best live entry of each shape, as a heap."""

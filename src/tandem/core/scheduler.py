@@ -368,7 +368,7 @@ class Scheduler:
         if not pool.can_fit_anything():
             return
         peek = q.peek
-        live = [b for b in q.buckets.values() if b]
+        live = q.live()
         if len(live) == 1:   # one shape waiting: strict order within it, no heap of heads
             bucket = live[0]
             first = peek(bucket)
@@ -379,7 +379,7 @@ class Scheduler:
                 placement = pool.try_place(shape)
                 if placement is None:
                     return
-                heapq.heappop(bucket)
+                q.pop(bucket, first)
                 self._launch(first, placement, now, out)
                 first = peek(bucket)
             return
@@ -408,7 +408,7 @@ class Scheduler:
                         return
                     blocked = t
                 continue
-            heapq.heappop(bucket)
+            q.pop(bucket, t)
             self._launch(t, placement, now, out)
             nxt = peek(bucket)
             if nxt is not None:

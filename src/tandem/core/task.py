@@ -31,7 +31,7 @@ class CoreTask:
         self.dependents: list[CoreTask] = []
         self.state = TaskState.PENDING
         self.entry: tuple[Any, ...] | None = None   # live ready-queue entry (READY state)
-        self.bucket: list[tuple[Any, ...]] = []      # the ready-queue heap of its shape
+        self.bucket: Any = None                      # the ready-queue bucket of its shape
         self.key: tuple[float, ...] = ()
         self.est = spec.estimate or 0.0
         self.bottom = self.est
