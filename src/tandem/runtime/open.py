@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -23,8 +24,9 @@ from tandem.trace.instrument import Instrument
 
 
 def _default_run_dir() -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{stamp}-{os.getpid()}"
+    """A fresh ``runs/<date>-<time>-<unique>`` directory (two sessions never share one)."""
+    Path("runs").mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir="runs"))
 
 
 @contextlib.asynccontextmanager
@@ -57,10 +59,12 @@ async def open_session(
     rd.mkdir(parents=True, exist_ok=True)
     if backends is None:
         from tandem.backends.functions import FunctionBackend
+        from tandem.backends.mock import MockBackend
         from tandem.backends.process import ProcessBackend
 
         backends = [ProcessBackend(kill_grace=kill_grace),
-                    FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace)]
+                    FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace),
+                    MockBackend()]
     session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
                       trace=trace)
     await session._start()
