@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _WHERE = {
+    "load_workflow": "tandem.config", "run_workflow": "tandem.runtime.workflow",
+    "Workflow": "tandem.spec", "TaskSet": "tandem.spec", "Duration": "tandem.spec",
+    "Mock": "tandem.spec",
     "Mode": "tandem.core.policy", "Order": "tandem.core.policy", "Policy": "tandem.core.policy",
     "Fit": "tandem.core.pool", "TaskState": "tandem.core.states",
     "BackendError": "tandem.errors", "DependencyFailed": "tandem.errors",
@@ -45,6 +48,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from tandem.config import load_workflow
     from tandem.core.policy import Mode, Order, Policy
     from tandem.core.pool import Fit
     from tandem.core.states import TaskState
@@ -65,5 +69,17 @@ if TYPE_CHECKING:
     from tandem.runtime.session import ProcessResult, Session
     from tandem.runtime.sync import SyncSession
     from tandem.runtime.waiting import as_completed, gather
-    from tandem.spec import Executable, FunctionCall, Node, Platform, Resources, TaskSpec
+    from tandem.runtime.workflow import run_workflow
+    from tandem.spec import (
+        Duration,
+        Executable,
+        FunctionCall,
+        Mock,
+        Node,
+        Platform,
+        Resources,
+        TaskSet,
+        TaskSpec,
+        Workflow,
+    )
     from tandem.trace import Instrument, read_trace

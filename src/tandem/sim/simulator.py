@@ -1,18 +1,37 @@
-"""Simulate a workflow: the real :class:`~tandem.core.scheduler.Scheduler` on virtual time.
+"""The discrete-event engine: the real :class:`~tandem.core.scheduler.Scheduler` on virtual time.
 
-Contract: pure computation (no I/O, no clock). Each task has a modelled duration; a launch
-completes ``duration + overhead`` virtual seconds later. Timeouts fire through the core's
-``next_deadline``. The result holds the core's own task records, so every metric that reads a
-runtime trace reads a simulation too.
+Contract: pure computation (no I/O, no clock, no randomness: durations come from the caller).
+Imports ``tandem.core``, ``tandem.spec`` and ``tandem.trace`` (the instrument interface).
+
+Rules (the same as the runtime's, with virtual seconds):
+
+- every task is submitted at time 0, in one burst (``handle_many``), in the given order, which
+  must be topological (a task's dependencies have lower indices);
+- a launched task *starts* ``overhead`` seconds after its launch (the backend's launch latency:
+  it holds its resources from the launch) and *exits* ``duration`` seconds after it starts; with
+  no overhead no ``Started`` event is sent (the core then counts the launch as the start);
+- events at the same virtual instant reach the core together (one ``handle_many``: starts, then
+  exits in task order, then the timer if a deadline is due), so ties are broken by the core's
+  policy, never by arrival order;
+- a ``Kill`` (timeout) ends the task at once; a task in ``fails`` exits with a failure on every
+  attempt (retries run it again, same duration);
+- instruments get the runtime's hooks: ``run_started``, ``task_launched`` at each launch,
+  ``task_ended`` when the core resolves a task, ``run_ended``; a ``JsonlTrace`` therefore writes
+  the same trace as a real run.
+
+The makespan is the paper's TTX: first start to last end; ``makespan_from_submit`` runs from
+time 0 (the submission) to the last end.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from tandem.core.actions import Launch
+from tandem.core.actions import Kill, Launch, Resolve
 from tandem.core.events import Exited, Started, Submitted, TimerFired
 from tandem.core.policy import Policy
 from tandem.core.record import TaskRecord
@@ -20,8 +39,12 @@ from tandem.core.scheduler import Scheduler
 from tandem.core.values import Failure, FailureKind
 from tandem.errors import SpecError
 from tandem.spec.platform import Platform
+from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 from tandem.trace.instrument import Instrument
+
+_START, _EXIT = 0, 1
+_FAILURE = Failure(kind=FailureKind.EXIT, message="simulated failure", exit_code=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,11 +58,149 @@ class SimTask:
     fails: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SimResult:
+    """One simulated run. ``records`` and ``launches`` are empty unless kept."""
+
     makespan: float
-    records: tuple[TaskRecord, ...]
-    launches: tuple[Launch, ...]
+    makespan_from_submit: float
+    first_start: float
+    last_end: float
+    core_seconds: float
+    """Sum over tasks that ran of cores x (end - start)."""
+    gpu_seconds: float
+    tasks: int
+    events: int
+    """Events handed to the core (submissions, starts, exits, timers)."""
+    records: tuple[TaskRecord, ...] = ()
+    launches: tuple[Launch, ...] = ()
+
+    def utilisation(self, platform: Platform) -> dict[str, float]:
+        """``{"cores": U, "gpus": U}``: busy unit-seconds over capacity x makespan."""
+        span = self.makespan
+        out = {}
+        for key, work, cap in (("cores", self.core_seconds, platform.total_cores),
+                               ("gpus", self.gpu_seconds, platform.total_gpus)):
+            out[key] = work / (cap * span) if cap and span > 0 else 0.0
+        return out
+
+
+def policy_name(policy: Policy) -> str:
+    """How the runtime names a policy in the trace's ``run`` record."""
+    return f"{policy.mode.value}/{policy.order.value}"
+
+
+def run(
+    platform: Platform,
+    specs: Sequence[TaskSpec],
+    deps: Sequence[tuple[int, ...]],
+    durations: Sequence[float],
+    *,
+    policy: Policy | None = None,
+    overhead: float = 0.0,
+    fails: Collection[int] = (),
+    instruments: Sequence[Instrument] = (),
+    keep: bool = True,
+) -> SimResult:
+    """Simulate task ``i`` (``specs[i]``, waiting for ``deps[i]``, running ``durations[i]``
+    seconds) for every ``i``; see the module docstring. ``keep`` keeps every task's record and
+    every launch in the result (costly for millions of tasks)."""
+    n = len(specs)
+    if len(deps) != n or len(durations) != n:
+        raise SpecError("simulate: specs, deps and durations must have the same length")
+    if overhead < 0:
+        raise SpecError(f"simulate: overhead must be >= 0 seconds, got {overhead}")
+    policy = policy or Policy()
+    core = Scheduler(platform, policy)
+    handle_many = core.handle_many
+    heap: list[tuple[float, int, int, int]] = []   # (time, kind, task id, attempt)
+    push, pop = heapq.heappush, heapq.heappop
+    live = [0] * n            # attempt whose exit is pending, 0 when none
+    launch_at = [0.0] * n
+    kept: list[Launch] = []
+    ins = list(instruments)
+    failing = frozenset(fails)
+    busy: dict[Resources, float] = {}   # running seconds per request shape
+
+    for i in fails:
+        if not 0 <= i < n:
+            raise SpecError(f"simulate: fails names task {i}, which does not exist")
+    for i, d in enumerate(deps):
+        if d and (min(d) < 0 or max(d) >= i):
+            raise SpecError(f"task {i} ({specs[i].name!r}): dependencies {d} must be earlier "
+                            "tasks' indices")
+    for x in ins:
+        x.run_started(platform, policy_name(policy), 0.0, 0.0)
+
+    def act(actions: Iterable[Any], now: float) -> None:
+        for a in actions:
+            tp = type(a)
+            if tp is Launch:
+                tid = a.task_id
+                live[tid] = a.attempt
+                launch_at[tid] = now
+                if overhead:
+                    push(heap, (now + overhead, _START, tid, a.attempt))
+                push(heap, (now + overhead + durations[tid], _EXIT, tid, a.attempt))
+                if keep:
+                    kept.append(a)
+                for x in ins:
+                    x.task_launched(a, now)
+            elif tp is Resolve:
+                if ins:
+                    record = core.record(a.task_id)
+                    for x in ins:
+                        x.task_ended(record)
+            elif tp is Kill:
+                tid = a.task_id
+                push(heap, (now, _EXIT, tid, live[tid]))
+
+    n_events = n
+    # One burst, built lazily: a million Submitted values never exist at once.
+    act(handle_many((Submitted(task_id=i, spec=specs[i], deps=deps[i]) for i in range(n)), 0.0),
+        0.0)
+    first = overhead if heap else 0.0     # launches only move forward: the first is at 0
+    last = 0.0
+    now = 0.0
+    while heap:
+        t = heap[0][0]
+        deadline = core.next_deadline()
+        if deadline is not None and deadline < t:
+            now = deadline
+            n_events += 1
+            act(core.handle(TimerFired(), now), now)
+            continue
+        now = t
+        batch: list[Any] = []
+        while heap and heap[0][0] == t:
+            _, kind, tid, attempt = pop(heap)
+            if live[tid] != attempt:
+                continue   # a killed task's natural end, or a start after a kill
+            if kind == _START:
+                batch.append(Started(tid))
+                continue
+            live[tid] = 0
+            last = t
+            ran = t - launch_at[tid] - overhead
+            if ran > 0:
+                r = specs[tid].resources
+                busy[r] = busy.get(r, 0.0) + ran
+            batch.append(Exited(tid, _FAILURE) if failing and tid in failing else Exited(tid))
+        if deadline is not None and deadline <= t:
+            batch.append(TimerFired())
+        if batch:
+            n_events += len(batch)
+            act(handle_many(batch, now), now)
+    records = tuple(core.record(i) for i in range(n)) if keep else ()
+    for x in ins:
+        x.run_ended(last)
+    return SimResult(
+        makespan=max(0.0, last - first), makespan_from_submit=last, first_start=first,
+        last_end=last, core_seconds=math.fsum(r.total_cores * v for r, v in busy.items()),
+        gpu_seconds=math.fsum(r.total_gpus * v for r, v in busy.items()), tasks=n,
+        events=n_events,
+        records=records, launches=tuple(kept),
+    )
 
 
 def simulate(
@@ -51,47 +212,6 @@ def simulate(
     instruments: Sequence[Instrument] = (),
 ) -> SimResult:
     """Run ``tasks`` (all submitted at time 0, in order) to completion on virtual time."""
-    core = Scheduler(platform, policy)
-    done_at: list[tuple[float, int, int]] = []   # (time, task id, attempt)
-    launches: list[Launch] = []
-    now = 0.0
-    for ins in instruments:
-        ins.run_started(platform, "simulated", now, 0.0)
-
-    def act(actions: Iterable[object]) -> None:
-        for a in actions:
-            if type(a) is Launch:
-                launches.append(a)
-                for ins in instruments:
-                    ins.task_launched(a, now)
-                core.handle(Started(a.task_id), now)
-                t = tasks[a.task_id]
-                heapq.heappush(done_at, (now + t.duration + overhead, a.task_id, a.attempt))
-
-    for i, t in enumerate(tasks):
-        for d in t.deps:
-            if not 0 <= d < i:
-                raise SpecError(f"task {i} ({t.spec.name!r}): dependency {d} must be an "
-                                "earlier task's index")
-        act(core.handle(Submitted(task_id=i, spec=t.spec, deps=t.deps), now))
-    makespan = 0.0
-    while done_at:
-        deadline = core.next_deadline()
-        if deadline is not None and deadline < done_at[0][0]:
-            now = deadline
-            act(core.handle(TimerFired(), now))
-            continue
-        now, tid, attempt = heapq.heappop(done_at)
-        if core.record(tid).attempts != attempt or core.state(tid).final:
-            continue
-        t = tasks[tid]
-        failure = Failure(kind=FailureKind.EXIT, message="simulated failure", exit_code=1) \
-            if t.fails else None
-        act(core.handle(Exited(tid, failure), now))
-        makespan = now
-    records = tuple(core.record(i) for i in range(len(tasks)))
-    for ins in instruments:
-        for r in records:
-            ins.task_ended(r)
-        ins.run_ended(makespan)
-    return SimResult(makespan=makespan, records=records, launches=tuple(launches))
+    return run(platform, [t.spec for t in tasks], [t.deps for t in tasks],
+               [t.duration for t in tasks], policy=policy, overhead=overhead,
+               fails=[i for i, t in enumerate(tasks) if t.fails], instruments=instruments)

@@ -1,0 +1,101 @@
+"""Measured metrics of a run (real or simulated): makespan, utilisation, busy-unit series.
+
+Contract: pure functions over :class:`~tandem.core.record.TaskRecord` values (what the runtime's
+futures and the simulator both return); no I/O. Imports ``tandem.core.record`` and
+``tandem.spec`` only.
+
+- A task *ran* if it has an end and a beginning; it begins when it started (``started``), or
+  when it was launched if the driver never reported a start. Tasks that never ran (a failed
+  dependency, cancelled while waiting) count nowhere.
+- *Makespan* (TTX) is the time from the first task's beginning to the last task's end, as in the
+  paper (section 1.1): it leaves out whatever came before the first start.
+- *Utilisation* of a resource ``r`` is ``sum over tasks of r_t * duration_t`` divided by
+  ``capacity_r * makespan`` (section 1.4); ``0.0`` when the platform has none of ``r``.
+- ``busy_series`` is the step function of busy units of ``r``: ``(t, n)`` means ``n`` units
+  are busy from ``t`` to the next point (points only where the count changes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from tandem.core.record import TaskRecord
+from tandem.errors import SpecError
+from tandem.spec.platform import Platform
+
+ResourceName = Literal["cores", "gpus"]
+RESOURCES: tuple[ResourceName, ...] = ("cores", "gpus")
+
+
+def _span(r: TaskRecord) -> tuple[float, float] | None:
+    begin = r.started if r.started is not None else r.launched
+    if begin is None or r.ended is None:
+        return None
+    return begin, r.ended
+
+
+def _units(r: TaskRecord, resource: ResourceName) -> int:
+    if resource == "cores":
+        return r.resources.total_cores
+    if resource == "gpus":
+        return r.resources.total_gpus
+    raise SpecError(f"resource must be 'cores' or 'gpus', got {resource!r}")
+
+
+def makespan(records: Iterable[TaskRecord]) -> float:
+    """First beginning to last end over the tasks that ran (0 if none ran)."""
+    first = last = None
+    for r in records:
+        span = _span(r)
+        if span is None:
+            continue
+        b, e = span
+        if first is None or b < first:
+            first = b
+        if last is None or e > last:
+            last = e
+    if first is None or last is None:
+        return 0.0
+    return last - first
+
+
+def utilisation(records: Iterable[TaskRecord], platform: Platform) -> dict[str, float]:
+    """``{"cores": U, "gpus": U}`` over the run's makespan (see the module docstring)."""
+    recs = list(records)
+    span = makespan(recs)
+    capacity = {"cores": platform.total_cores, "gpus": platform.total_gpus}
+    out: dict[str, float] = {}
+    for res in RESOURCES:
+        work = 0.0
+        for r in recs:
+            s = _span(r)
+            if s is not None:
+                work += _units(r, res) * (s[1] - s[0])
+        cap = capacity[res]
+        out[res] = work / (cap * span) if cap and span > 0 else 0.0
+    return out
+
+
+def busy_series(records: Iterable[TaskRecord], resource: ResourceName
+                ) -> list[tuple[float, int]]:
+    """Busy units of ``resource`` over time: one ``(t, busy)`` point per instant at which the
+    number of busy units changes, sorted by ``t``; the last point is 0 busy."""
+    delta: dict[float, int] = {}
+    for r in records:
+        s = _span(r)
+        if s is None:
+            continue
+        u = _units(r, resource)
+        if not u:
+            continue
+        delta[s[0]] = delta.get(s[0], 0) + u
+        delta[s[1]] = delta.get(s[1], 0) - u
+    out: list[tuple[float, int]] = []
+    busy = 0
+    for t in sorted(delta):
+        d = delta[t]
+        if d:
+            busy += d
+            out.append((t, busy))
+    return out

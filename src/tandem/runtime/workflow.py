@@ -1,0 +1,197 @@
+"""Run a :class:`~tandem.spec.workflow.Workflow` for real on this machine.
+
+Contract: expands the workflow for one mode, submits its tasks to a
+:func:`~tandem.runtime.session.open_session` session (dependencies as ``after=``), waits, and
+returns the measured makespan (first task start to last task end, monotonic wall clock) with
+the tasks' records; the run directory gets the session's ``trace.jsonl`` and a
+``summary.json``. Mock task sets run on the :class:`~tandem.backends.mock.MockBackend`, on the
+workflow's own (possibly logical) platform: 16 Summit nodes are emulated by slot counters.
+Command and function task sets run as real processes, which needs a platform of this machine
+(``local: true``); anything else is a :class:`~tandem.errors.SpecError`. Imports
+``tandem.runtime``, ``tandem.backends``, ``tandem.core`` values and ``tandem.spec``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tandem.backends.mock import MockBackend
+from tandem.core.policy import Mode, Policy
+from tandem.core.record import TaskRecord
+from tandem.core.states import TaskState
+from tandem.errors import SpecError
+from tandem.runtime.backend import Backend
+from tandem.runtime.future import TaskFuture
+from tandem.runtime.open import open_session
+from tandem.spec.platform import Platform, detect_gpus
+from tandem.spec.task import Executable, FunctionCall
+from tandem.spec.workflow import ModeName, Workflow
+
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """What one real run of a workflow measured. Times are seconds of the monotonic clock;
+    ``makespan`` is ``last_end - first_start`` (0 when nothing ran)."""
+
+    workflow: str
+    mode: ModeName
+    time_scale: float
+    run_dir: Path
+    makespan: float
+    first_start: float | None
+    last_end: float | None
+    records: tuple[TaskRecord, ...]
+    task_sets: tuple[str, ...]   # the task set of each record
+
+    @property
+    def failed(self) -> tuple[TaskRecord, ...]:
+        """Records of the tasks that did not end ``DONE``."""
+        return tuple(r for r in self.records if r.state is not TaskState.DONE)
+
+
+def check_runs_here(workflow: Workflow) -> None:
+    """Raise :class:`SpecError` if a command or function task set would have to run on cores or
+    GPUs this machine does not have (only mock tasks can run on a logical platform)."""
+    real = [s for s in workflow.task_sets if s.work is not None]
+    if not real:
+        return
+    problem = _not_this_machine(workflow.platform)
+    if problem is None:
+        return
+    what = "a command" if isinstance(real[0].work, Executable) else "a Python function"
+    raise SpecError(
+        f"workflow {workflow.name!r}: task set {real[0].name!r} runs {what}, and real "
+        f"processes can only be pinned to this machine's cores and GPUs, but the platform is "
+        f"{workflow.platform.describe()} ({problem}); declare `platform: {{local: true}}` "
+        "(optionally with virtual_gpus: N), or make the task set a mock (a duration only)")
+
+
+def _not_this_machine(platform: Platform) -> str | None:
+    if len(platform.nodes) != 1:
+        return f"{len(platform.nodes)} nodes, this machine is one"
+    node = platform.nodes[0]
+    allowed = os.sched_getaffinity(0)
+    missing = sorted(set(node.cores) - allowed)
+    if missing:
+        return f"cores {missing[:8]}{'...' if len(missing) > 8 else ''} do not exist here"
+    if node.gpus and not node.virtual_gpus:
+        absent = sorted(set(node.gpus) - set(detect_gpus()))
+        if absent:
+            return f"GPUs {absent} do not exist here"
+    return None
+
+
+def backends_for(workflow: Workflow, run_dir: Path, *, kill_grace: float = 3.0
+                 ) -> list[Backend]:
+    """The backends the workflow's task sets need: mock, processes, function workers."""
+    kinds = {type(s.work) for s in workflow.task_sets}
+    out: list[Backend] = []
+    if type(None) in kinds:
+        out.append(MockBackend())
+    if Executable in kinds:
+        from tandem.backends.process import ProcessBackend
+
+        out.append(ProcessBackend(kill_grace=kill_grace))
+    if FunctionCall in kinds:
+        from tandem.backends.functions import FunctionBackend
+
+        out.append(FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace))
+    return out
+
+
+def default_run_dir(workflow: Workflow, mode: str) -> Path:
+    """A fresh ``runs/<name>-<mode>-<date>-<time>-<unique>`` directory (never shared)."""
+    Path("runs").mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(tempfile.mkdtemp(prefix=f"{workflow.name}-{mode}-{stamp}-", dir="runs"))
+
+
+async def run_workflow_async(
+    workflow: Workflow,
+    *,
+    mode: ModeName | None = None,
+    time_scale: float | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    policy: Policy | None = None,
+    backends: Sequence[Backend] | None = None,
+) -> RunResult:
+    """Run ``workflow`` once in ``mode`` (default: the workflow's) with durations drawn with
+    ``seed`` and multiplied by ``time_scale`` (default: the workflow's)."""
+    mode = mode or workflow.mode
+    if mode not in ("async", "barrier"):
+        raise SpecError(f"run: mode must be async or barrier, got {mode!r}")
+    scale = workflow.time_scale if time_scale is None else time_scale
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        raise SpecError(f"run: time_scale must be a number > 0, got {scale!r}")
+    check_runs_here(workflow)
+    tasks = workflow.expand(mode=mode, seed=seed, time_scale=scale)
+    rd = Path(run_dir) if run_dir is not None else default_run_dir(workflow, mode)
+    rd.mkdir(parents=True, exist_ok=True)
+    if policy is None:
+        policy = Policy(mode=Mode(mode))
+    if backends is None:
+        backends = backends_for(workflow, rd)
+    futures: list[TaskFuture] = []
+    async with open_session(workflow.platform, run_dir=rd, policy=policy,
+                            backends=backends) as session:
+        for t in tasks:
+            futures.append(session.submit_spec(t.spec, after=[futures[d] for d in t.deps]))
+    records = tuple(f.record for f in futures)
+    starts = [r.started for r in records if r.started is not None]
+    ends = [r.ended for r in records if r.ended is not None and r.started is not None]
+    first = min(starts) if starts else None
+    last = max(ends) if ends else None
+    result = RunResult(
+        workflow=workflow.name, mode=mode, time_scale=float(scale), run_dir=rd,
+        makespan=(last - first) if first is not None and last is not None else 0.0,
+        first_start=first, last_end=last, records=records,
+        task_sets=tuple(t.task_set for t in tasks))
+    _write_summary(result, workflow, seed)
+    return result
+
+
+def run_workflow(
+    workflow: Workflow,
+    *,
+    mode: ModeName | None = None,
+    time_scale: float | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    policy: Policy | None = None,
+    backends: Sequence[Backend] | None = None,
+) -> RunResult:
+    """:func:`run_workflow_async` from synchronous code (starts its own event loop)."""
+    return asyncio.run(run_workflow_async(workflow, mode=mode, time_scale=time_scale,
+                                          run_dir=run_dir, seed=seed, policy=policy,
+                                          backends=backends))
+
+
+def _write_summary(result: RunResult, workflow: Workflow, seed: int) -> None:
+    t0 = result.first_start
+    per_set: dict[str, dict[str, object]] = {}
+    for name in dict.fromkeys(result.task_sets):
+        recs = [r for n, r in zip(result.task_sets, result.records, strict=True) if n == name]
+        starts = [r.started - t0 for r in recs if r.started is not None and t0 is not None]
+        ends = [r.ended - t0 for r in recs
+                if r.ended is not None and r.started is not None and t0 is not None]
+        per_set[name] = {"tasks": len(recs),
+                         "failed": sum(r.state is not TaskState.DONE for r in recs),
+                         "first_start": min(starts, default=None),
+                         "last_end": max(ends, default=None)}
+    summary = {
+        "workflow": result.workflow, "mode": result.mode, "time_scale": result.time_scale,
+        "seed": seed, "makespan": result.makespan, "tasks": len(result.records),
+        "failed": len(result.failed), "platform": workflow.platform.describe(),
+        "task_sets": per_set, "task_set_of": list(result.task_sets),
+    }
+    (result.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
