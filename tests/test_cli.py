@@ -27,7 +27,7 @@ def test_validate_summarises(capsys: pytest.CaptureFixture[str]) -> None:
 def test_validate_names_the_async_structure(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(EXAMPLES / "ddmd_mock.yaml")]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "12 levels in barrier mode" in out and "5 levels with the async dependencies" in out
+    assert "12 levels in barrier mode" in out and "6 levels with the async dependencies" in out
 
 
 def test_errors_exit_2_with_file_line_and_key(tmp_path: Path,

@@ -7,24 +7,86 @@ estimates); no I/O, no clock. Imports core values and the pool.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Iterator
 
 from tandem.core.pool import Reservation, ResourcePool
+from tandem.core.states import TaskState
 from tandem.core.task import CoreTask
 from tandem.core.values import Placement
 
+RunEntry = tuple[float, int, int, CoreTask]
+"""``(expected end, task id, attempt, task)``: one launch of a running task."""
 
-def reserve(pool: ResourcePool, blocked: CoreTask, running: Iterable[CoreTask], now: float
+
+def _live(e: RunEntry) -> bool:
+    t = e[3]
+    return t.attempt == e[2] and (t.state is TaskState.LAUNCHED or t.state is TaskState.RUNNING)
+
+
+class Releases:
+    """Running tasks by expected end (launch + estimate; never, without an estimate), read in
+    (end, id) order by reservations, lazily and only as far as they need.
+
+    A heap holds the launches; entries go stale when their task ends and are dropped when they
+    reach the top or when most of the heap is stale. Tasks running past their estimate move to
+    ``overdue`` (a dict in end order, left by each task as it ends), so stale entries never pile
+    up behind an overdue one at the top of the heap."""
+
+    __slots__ = ("heap", "overdue")
+
+    def __init__(self) -> None:
+        self.heap: list[RunEntry] = []
+        self.overdue: dict[int, RunEntry] = {}
+
+    def launched(self, t: CoreTask, now: float, running: int) -> None:
+        heap = self.heap
+        if len(heap) > 2 * running + 64:
+            heap[:] = [e for e in heap if _live(e)]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (now + t.est if t.est else math.inf, t.id, t.attempt, t))
+
+    def ended(self, t: CoreTask) -> None:
+        if self.overdue:
+            self.overdue.pop(t.id, None)
+
+    def in_order(self, now: float) -> Iterator[tuple[float, Placement]]:
+        heap, overdue = self.heap, self.overdue
+        while heap:
+            e = heap[0]
+            if not _live(e):
+                heapq.heappop(heap)
+            elif e[0] <= now:
+                overdue[e[1]] = heapq.heappop(heap)
+            else:
+                break
+        for e in overdue.values():
+            placement = e[3].placement
+            if placement is not None:
+                yield e[0], placement
+        if not heap:
+            return
+        # Walk the heap in order without popping: a small heap of frontier positions.
+        frontier = [(heap[0], 0)]
+        size = len(heap)
+        while frontier:
+            e, i = heapq.heappop(frontier)
+            placement = e[3].placement
+            if placement is not None and _live(e):
+                yield e[0], placement
+            left = 2 * i + 1
+            if left < size:
+                heapq.heappush(frontier, (heap[left], left))
+                if left + 1 < size:
+                    heapq.heappush(frontier, (heap[left + 1], left + 1))
+
+
+def reserve(pool: ResourcePool, blocked: CoreTask, releases: Releases, now: float
             ) -> Reservation | None:
     """Where and when ``blocked`` fits at the earliest, if running tasks end when their
     estimates say (never, for a task without an estimate)."""
-    releases = sorted(
-        ((r.launched + r.est if r.est and r.launched is not None else math.inf), r.id,
-         r.placement)
-        for r in running
-    )
-    return pool.reserve(blocked.req, [(e, p) for e, _, p in releases if p], now)
+    return pool.reserve(blocked.req, releases.in_order(now), now)
 
 
 def may_backfill(

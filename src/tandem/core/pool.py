@@ -13,6 +13,8 @@ placement on a mostly-busy 10,000-node platform does not scan the busy ones.
 from __future__ import annotations
 
 import bisect
+import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -47,6 +49,17 @@ class _NodeFree:
         self.single = [Placement(slots=(Slot(node=name, cores=(c,), gpus=()),)) for c in cores]
 
 
+class _Hint:
+    """First-fit memory of one shape: no node below ``lb`` fits it, except perhaps the nodes in
+    ``dirty`` (released since). Placement then scans O(1) nodes amortised, not the platform."""
+
+    __slots__ = ("dirty", "lb")
+
+    def __init__(self) -> None:
+        self.lb = 0
+        self.dirty: list[int] = []   # a heap; a node may appear more than once
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """When and where the first blocked task is expected to fit, and what is left over there
@@ -73,6 +86,7 @@ class ResourcePool:
         self._with_gpus = [n.index for n in self._nodes if n.gpus]
         self.free_cores = platform.total_cores
         self.free_gpus = platform.total_gpus
+        self._hints: dict[Resources, _Hint] = {}
 
     # -- queries ---------------------------------------------------------------------------
     def can_fit_anything(self) -> bool:
@@ -100,11 +114,13 @@ class ResourcePool:
         nodes = self._nodes
         c, g, mem = req.cores, req.gpus, req.memory_mb
         if self.fit is Fit.FIRST_FIT:
+            if exclude is None:
+                return self._first_fit(req)
             for i in self._with_gpus if g else self._with_cores:
                 n = nodes[i]
                 if len(n.free_cores) >= c and len(n.free_gpus) >= g \
                         and (mem is None or n.free_mem is None or n.free_mem >= mem) \
-                        and (exclude is None or i not in exclude):
+                        and i not in exclude:
                     return n
             return None
         best: _NodeFree | None = None
@@ -116,6 +132,35 @@ class ResourcePool:
                 if best is None or key < best_key:
                     best, best_key = n, key
         return best
+
+    def _first_fit(self, req: Resources) -> _NodeFree | None:
+        """The lowest-index node where ``req`` fits, using and updating the shape's hint."""
+        h = self._hints.get(req)
+        if h is None:
+            h = self._hints[req] = _Hint()
+        nodes = self._nodes
+        c, g, mem = req.cores, req.gpus, req.memory_mb
+        dirty = h.dirty
+        while dirty:
+            n = nodes[dirty[0]]
+            if len(n.free_cores) >= c and len(n.free_gpus) >= g \
+                    and (mem is None or n.free_mem is None or n.free_mem >= mem):
+                return n
+            heapq.heappop(dirty)
+        index = self._with_gpus if g else self._with_cores
+        for k in range(bisect.bisect_left(index, h.lb), len(index)):
+            n = nodes[index[k]]
+            if len(n.free_cores) >= c and len(n.free_gpus) >= g \
+                    and (mem is None or n.free_mem is None or n.free_mem >= mem):
+                h.lb = n.index
+                return n
+        h.lb = len(nodes)
+        return None
+
+    def _released(self, i: int) -> None:
+        for h in self._hints.values():
+            if i < h.lb:
+                heapq.heappush(h.dirty, i)
 
     def try_place(self, req: Resources) -> Placement | None:
         """Take resources for ``req`` now, or return ``None`` if they are not free."""
@@ -196,9 +241,13 @@ class ResourcePool:
                 bisect.insort(self._with_cores, n.index)
             fc.insert(k, p)
             self.free_cores += 1
+            if self._hints:
+                self._released(n.index)
             return
         for slot in placement.slots:
             n = self._by_name[slot.node]
+            if self._hints:
+                self._released(n.index)
             if slot.cores:
                 had = bool(n.free_cores)
                 pos = n.cores.index
@@ -227,34 +276,56 @@ class ResourcePool:
 
     # -- reservations (backfill) -----------------------------------------------------------
     def reserve(
-        self, req: Resources, releases: list[tuple[float, Placement]], now: float,
+        self, req: Resources, releases: Iterable[tuple[float, Placement]], now: float,
     ) -> Reservation | None:
         """When ``req`` (one node) fits at the earliest, if running tasks end at the given times
-        (``releases`` sorted by time; ``inf`` when unknown). ``None`` for multi-rank requests."""
+        (``releases`` in time order, ``inf`` when unknown; consumed only as far as needed).
+        ``None`` for multi-rank requests. Memory is not considered."""
         if req.ranks != 1:
             return None
-        free = {n.index: [len(n.free_cores), len(n.free_gpus)] for n in self._nodes}
+        c, g = req.cores, req.gpus
+        if req.memory_mb is None:
+            n = self._first_fit(req)
+        else:
+            n = next((self._nodes[i] for i in self._candidates(req)
+                      if len(self._nodes[i].free_cores) >= c
+                      and len(self._nodes[i].free_gpus) >= g), None)
+        if n is not None:
+            return Reservation(at=now, node=n.name, spare_cores=len(n.free_cores) - c,
+                               spare_gpus=len(n.free_gpus) - g)
+        # Nothing fits now, so at each release instant only the nodes it touches may start to.
+        free: dict[int, list[int]] = {}
+        touched: list[int] = []
+        at = now
+        for t, placement in releases:
+            if t != at and touched:
+                found = self._fitting(free, touched, c, g, at)
+                if found is not None:
+                    return found
+                touched = []
+            at = t
+            for slot in placement.slots:
+                n = self._by_name[slot.node]
+                f = free.get(n.index)
+                if f is None:
+                    f = free[n.index] = [len(n.free_cores), len(n.free_gpus)]
+                f[0] += len(slot.cores)
+                f[1] += len(slot.gpus)
+                touched.append(n.index)
+        return self._fitting(free, touched, c, g, at) if touched else None
 
-        def fitting(t: float) -> Reservation | None:
-            for n in self._nodes:
-                fc, fg = free[n.index]
-                if fc >= req.cores and fg >= req.gpus:
-                    return Reservation(at=t, node=n.name, spare_cores=fc - req.cores,
-                                       spare_gpus=fg - req.gpus)
+    def _fitting(self, free: dict[int, list[int]], touched: list[int], c: int, g: int,
+                 at: float) -> Reservation | None:
+        best = -1
+        for i in touched:
+            fc, fg = free[i]
+            if fc >= c and fg >= g and (best < 0 or i < best):
+                best = i
+        if best < 0:
             return None
-
-        found = fitting(now)
-        i = 0
-        while found is None and i < len(releases):
-            t = releases[i][0]
-            while i < len(releases) and releases[i][0] == t:   # all releases of one instant
-                for slot in releases[i][1].slots:
-                    f = free[self._by_name[slot.node].index]
-                    f[0] += len(slot.cores)
-                    f[1] += len(slot.gpus)
-                i += 1
-            found = fitting(t)
-        return found
+        fc, fg = free[best]
+        return Reservation(at=at, node=self._nodes[best].name, spare_cores=fc - c,
+                           spare_gpus=fg - g)
 
 
 def _ranks_fitting(n: _NodeFree, one: Resources) -> int:

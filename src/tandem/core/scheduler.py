@@ -23,9 +23,9 @@ import heapq
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tandem.core import states
+from tandem.core import critical_path, states
 from tandem.core.actions import Action, Kill, Launch, Resolve
-from tandem.core.backfill import may_backfill, reserve
+from tandem.core.backfill import Releases, may_backfill, reserve
 from tandem.core.barrier import Barriers
 from tandem.core.events import (
     CancelRequested,
@@ -59,6 +59,9 @@ class Scheduler:
         self._tasks: dict[int, CoreTask] = {}
         self._queue = ReadyQueue()
         self._running: dict[int, CoreTask] = {}
+        self._releases = Releases()
+        self._burst: list[CoreTask] = []       # critical path: submitted, bottoms not settled
+        self._burst_ready: list[CoreTask] = []
         self._deadlines: list[tuple[float, int, int]] = []   # (deadline, task id, attempt)
         self._feasible: dict[Resources, bool] = {}
         self._unfinished = 0
@@ -89,11 +92,16 @@ class Scheduler:
         out: list[Action] = []
         handlers = self._handlers
         for event in events:
+            tp = type(event)
+            if self._burst and tp is not Submitted:
+                self._settle(now)
             try:
-                handler = handlers[type(event)]
+                handler = handlers[tp]
             except KeyError:
                 raise TandemInternalError(f"scheduler got an unknown event {event!r}") from None
             handler(event, now, out)
+        if self._burst:
+            self._settle(now)
         if self._dirty:
             self._dirty = False
             self._schedule(now, out)
@@ -182,9 +190,12 @@ class Scheduler:
         for p in waiting_on:
             t.deps_left += 1
             p.dependents.append(t)
-        if self._cp and t.est:
-            self._raise_bottom(t)
-        if t.deps_left == 0:
+        if self._cp:
+            # Bottom levels are settled once per run of submissions (see _settle).
+            self._burst.append(t)
+            if t.deps_left == 0:
+                self._burst_ready.append(t)
+        elif t.deps_left == 0:
             self._make_ready(t, now)
 
     def _on_started(self, ev: Started, now: float, out: list[Action]) -> None:
@@ -201,6 +212,7 @@ class Scheduler:
                 f"task {t.id} ({t.spec.name!r}) reported exited while {t.state.value}"
             )
         del self._running[t.id]
+        self._releases.ended(t)
         assert t.placement is not None
         self.pool.release(t.placement, t.req)
         self._dirty = True
@@ -286,23 +298,21 @@ class Scheduler:
     def _key_critical_path(t: CoreTask) -> tuple[float, ...]:
         return (-t.spec.priority, -t.bottom, t.id)
 
-    def _raise_bottom(self, t: CoreTask) -> None:
-        """Critical path: ``t`` got a new bottom level; raise its not-yet-started ancestors'."""
-        stack = [t]
-        tasks = self._tasks
-        while stack:
-            c = stack.pop()
-            for d in c.deps:
-                p = tasks[d]
-                if p.state is not S.PENDING and p.state is not S.READY:
-                    continue
-                b = p.est + c.bottom
-                if b > p.bottom:
-                    p.bottom = b
-                    if p.entry is not None:
-                        p.key = self._key(p)
-                        self._queue.push(p, p.bucket)
-                    stack.append(p)
+    def _requeue(self, p: CoreTask) -> None:
+        """``p``'s bottom level rose: re-key it if it is queued."""
+        if p.entry is not None:
+            p.key = self._key(p)
+            self._queue.push(p, p.bucket)
+
+    def _settle(self, now: float) -> None:
+        """Critical path, after a run of submissions: settle bottom levels, then queue the new
+        tasks that are ready."""
+        burst, ready = self._burst, self._burst_ready
+        self._burst, self._burst_ready = [], []
+        critical_path.settle(burst, self._tasks, self._requeue)
+        for t in ready:
+            if t.state is S.PENDING:
+                self._make_ready(t, now)
 
     def _retry(self, t: CoreTask, failure: Failure, now: float) -> None:
         t.failure = failure
@@ -424,13 +434,14 @@ class Scheduler:
         t.attempt += 1
         t.kill_reason = None
         self._running[t.id] = t
+        self._releases.launched(t, now, len(self._running))
         timeout = t.spec.timeout
         if timeout is not None:
             heapq.heappush(self._deadlines, (now + timeout, t.id, t.attempt))
         out.append(Launch(t.id, placement, t.attempt))
 
     def _reserve(self, blocked: CoreTask, now: float) -> Reservation | None:
-        return reserve(self.pool, blocked, self._running.values(), now)
+        return reserve(self.pool, blocked, self._releases, now)
 
 
 def _with_root(f: Failure, task_id: int) -> Failure:
