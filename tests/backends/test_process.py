@@ -12,37 +12,15 @@ from tandem.backends.process import ProcessBackend
 from tandem.core.values import FailureKind, Placement, Slot
 from tandem.runtime.backend import LaunchRequest, Outcome
 from tandem.spec.task import Executable, FunctionCall
+from tests.backends.recorder import Recorder as _Recorder
 
 TIMEOUT = 30.0
 CPU0 = Placement(slots=(Slot(node="n", cores=(0,), gpus=("0",)),))
 
 
-class Recorder:
-    """A reporter that records events and completes one future per task and event."""
-
+class Recorder(_Recorder):
     def __init__(self) -> None:
-        self.events: list[tuple[str, int]] = []
-        self._started: dict[int, asyncio.Future[None]] = {}
-        self._exited: dict[int, asyncio.Future[Outcome]] = {}
-
-    def _future(self, table: dict[int, asyncio.Future], task_id: int) -> asyncio.Future:
-        if task_id not in table:
-            table[task_id] = asyncio.get_running_loop().create_future()
-        return table[task_id]
-
-    def started(self, task_id: int) -> None:
-        self.events.append(("started", task_id))
-        self._future(self._started, task_id).set_result(None)
-
-    def exited(self, outcome: Outcome) -> None:
-        self.events.append(("exited", outcome.task_id))
-        self._future(self._exited, outcome.task_id).set_result(outcome)
-
-    async def wait_started(self, task_id: int) -> None:
-        await asyncio.wait_for(self._future(self._started, task_id), TIMEOUT)
-
-    async def wait_exited(self, task_id: int) -> Outcome:
-        return await asyncio.wait_for(self._future(self._exited, task_id), TIMEOUT)
+        super().__init__(TIMEOUT)
 
 
 def request(tmp: Path, task_id: int, argv: tuple[str, ...] | str, *,
