@@ -11,6 +11,8 @@ Contract: argument parsing and printing only; all behaviour lives in the library
                       [--gpus-per-node G] [--seeds N] [--json] [--from-trace RUN_DIR]
                       [--what-if-nodes 4,8,16 --deadline S]
     tandem run WF [--mode async|barrier] [--time-scale S] [--run-dir DIR] [--seed N] [--json]
+    tandem trace export RUN_DIR --perfetto [-o OUT]
+    tandem trace summary RUN_DIR [--json]
 """
 
 from __future__ import annotations
@@ -250,6 +252,29 @@ def _predicted(wf: Workflow, seed: int, mode: str, time_scale: float) -> float |
     return predict(scaled, mode=mode, seeds=[seed], keep_records=False).p50
 
 
+def _trace_export(args: argparse.Namespace) -> int:
+    from tandem.trace.perfetto import export_perfetto
+
+    if not args.perfetto:
+        raise SpecError("tandem trace export: choose a format (--perfetto)")
+    out = export_perfetto(args.run_dir, args.output)
+    print(f"wrote {out} (open it in https://ui.perfetto.dev)")
+    return 0
+
+
+def _trace_summary(args: argparse.Namespace) -> int:
+    from tandem.trace.metrics import render_summary, summarize
+    from tandem.trace.records import load_trace
+
+    run = load_trace(args.run_dir)
+    m = summarize(run)
+    if args.json:
+        print(json.dumps(_jsonable(m), indent=1))
+    else:
+        print(render_summary(run, m))
+    return 0
+
+
 def _node_list(text: str) -> list[int]:
     try:
         nodes = [int(x) for x in text.split(",") if x.strip()]
@@ -298,6 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the duration draws")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=_run)
+    p = sub.add_parser("trace", help="summarise or export a run's trace")
+    tsub = p.add_subparsers(dest="trace_command", required=True)
+    t = tsub.add_parser("export", help="export the trace for a viewer")
+    t.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or its trace.jsonl)")
+    t.add_argument("--perfetto", action="store_true",
+                   help="Chrome / Perfetto trace-event JSON")
+    t.add_argument("-o", "--output", metavar="OUT",
+                   help="default: RUN_DIR/trace.perfetto.json")
+    t.set_defaults(fn=_trace_export)
+    t = tsub.add_parser("summary", help="makespan, utilisation, latencies, critical path")
+    t.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or its trace.jsonl)")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.set_defaults(fn=_trace_summary)
     return parser
 
 

@@ -33,6 +33,16 @@ class TaskRecord:
     level: int
 
     @property
+    def cores(self) -> int:
+        """Cores held, over all ranks."""
+        return self.resources.total_cores
+
+    @property
+    def gpus(self) -> int:
+        """GPUs held, over all ranks."""
+        return self.resources.total_gpus
+
+    @property
     def duration(self) -> float | None:
         """Running time of the last attempt (launch or start to end)."""
         begin = self.started if self.started is not None else self.launched

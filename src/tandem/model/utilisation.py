@@ -1,7 +1,8 @@
 """Measured metrics of a run (real or simulated): makespan, utilisation, busy-unit series.
 
-Contract: pure functions over :class:`~tandem.core.record.TaskRecord` values (what the runtime's
-futures and the simulator both return); no I/O. Imports ``tandem.core.record`` and
+Contract: pure functions over anything shaped like a finished task (:class:`Ran`): the
+:class:`~tandem.core.record.TaskRecord` values the runtime's futures and the simulator return,
+and the tasks read back from a trace (``tandem.trace.records``); no I/O. Imports
 ``tandem.spec`` only.
 
 - A task *ran* if it has an end and a beginning; it begins when it started (``started``), or
@@ -17,10 +18,9 @@ futures and the simulator both return); no I/O. Imports ``tandem.core.record`` a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from typing import Literal, Protocol
 
-from tandem.core.record import TaskRecord
 from tandem.errors import SpecError
 from tandem.spec.platform import Platform
 
@@ -28,22 +28,42 @@ ResourceName = Literal["cores", "gpus"]
 RESOURCES: tuple[ResourceName, ...] = ("cores", "gpus")
 
 
-def _span(r: TaskRecord) -> tuple[float, float] | None:
+class Ran(Protocol):
+    """What these metrics read of a task: when it was launched, started and ended, and how
+    many cores and GPUs it held (over all ranks)."""
+
+    @property
+    def launched(self) -> float | None: ...
+
+    @property
+    def started(self) -> float | None: ...
+
+    @property
+    def ended(self) -> float | None: ...
+
+    @property
+    def cores(self) -> int: ...
+
+    @property
+    def gpus(self) -> int: ...
+
+
+def _span(r: Ran) -> tuple[float, float] | None:
     begin = r.started if r.started is not None else r.launched
     if begin is None or r.ended is None:
         return None
     return begin, r.ended
 
 
-def _units(r: TaskRecord, resource: ResourceName) -> int:
+def _units(r: Ran, resource: ResourceName) -> int:
     if resource == "cores":
-        return r.resources.total_cores
+        return r.cores
     if resource == "gpus":
-        return r.resources.total_gpus
+        return r.gpus
     raise SpecError(f"resource must be 'cores' or 'gpus', got {resource!r}")
 
 
-def makespan(records: Iterable[TaskRecord]) -> float:
+def makespan(records: Iterable[Ran]) -> float:
     """First beginning to last end over the tasks that ran (0 if none ran)."""
     first = last = None
     for r in records:
@@ -60,11 +80,18 @@ def makespan(records: Iterable[TaskRecord]) -> float:
     return last - first
 
 
-def utilisation(records: Iterable[TaskRecord], platform: Platform) -> dict[str, float]:
+def utilisation(records: Iterable[Ran], platform: Platform) -> dict[str, float]:
     """``{"cores": U, "gpus": U}`` over the run's makespan (see the module docstring)."""
     recs = list(records)
-    span = makespan(recs)
-    capacity = {"cores": platform.total_cores, "gpus": platform.total_gpus}
+    return utilisation_over(recs, {"cores": platform.total_cores, "gpus": platform.total_gpus},
+                            makespan(recs))
+
+
+def utilisation_over(records: Iterable[Ran], capacity: Mapping[str, int], span: float
+                     ) -> dict[str, float]:
+    """``{"cores": U, "gpus": U}`` of ``records`` against ``capacity`` over ``span`` seconds
+    (the whole run's makespan when the records are a part of it, e.g. one kind)."""
+    recs = list(records)
     out: dict[str, float] = {}
     for res in RESOURCES:
         work = 0.0
@@ -77,7 +104,7 @@ def utilisation(records: Iterable[TaskRecord], platform: Platform) -> dict[str, 
     return out
 
 
-def busy_series(records: Iterable[TaskRecord], resource: ResourceName
+def busy_series(records: Iterable[Ran], resource: ResourceName
                 ) -> list[tuple[float, int]]:
     """Busy units of ``resource`` over time: one ``(t, busy)`` point per instant at which the
     number of busy units changes, sorted by ``t``; the last point is 0 busy."""

@@ -1,7 +1,8 @@
 """Trace: what happened to every task, in one schema for the runtime and the simulator.
 
-Contract: instrument hooks and trace files; reads nothing from the scheduler but the values it
-is handed. Imports ``tandem.core`` values.
+Contract: instrument hooks, trace files, and metrics and exports read from them; reads nothing
+from the scheduler but the values it is handed. Imports ``tandem.core`` values and
+``tandem.model.utilisation``.
 """
 
 from tandem.trace.instrument import Instrument
