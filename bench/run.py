@@ -55,10 +55,10 @@ def platform() -> Platform:
 
 
 # -- function tasks ------------------------------------------------------------------------
-async def tandem_functions(n: int) -> float:
+async def tandem_functions(n: int, trace: bool = True) -> float:
     run_dir = scratch()
     try:
-        async with tandem.open_session(platform(), run_dir=run_dir) as s:
+        async with tandem.open_session(platform(), run_dir=run_dir, trace=trace) as s:
             await s.submit(noop)   # workers warm, as for the pool baseline
             t0 = time.perf_counter()
             futures = [s.submit(noop) for _ in range(n)]
@@ -190,14 +190,19 @@ def main() -> None:
     n_exec = 200 if args.quick else 1_000
     out: dict[str, Any] = {}
 
-    fn, base = [], []
+    fn, base, untraced = [], [], []
     for _ in range(reps):
         base.append(pool_functions(n_fn))
         fn.append(asyncio.run(tandem_functions(n_fn)))
+        untraced.append(asyncio.run(tandem_functions(n_fn, trace=False)))
     out["function_tasks_per_s"] = round(med(fn))
     out["function_baseline_per_s"] = round(med(base))
+    out["function_untraced_per_s"] = round(med(untraced))
+    out["tracing_cost"] = round(1 - med(fn) / med(untraced), 4)
     print(f"function tasks ({n_fn:,} no-ops): tandem {med(fn):,.0f}/s, "
-          f"ProcessPoolExecutor(2) {med(base):,.0f}/s, ratio {med(fn) / med(base):.2f}")
+          f"ProcessPoolExecutor(2) {med(base):,.0f}/s, ratio {med(fn) / med(base):.2f}; "
+          f"without the trace {med(untraced):,.0f}/s (tracing costs "
+          f"{1 - med(fn) / med(untraced):.1%})")
 
     ex, exb = [], []
     for _ in range(reps):
