@@ -19,6 +19,7 @@ from tandem.core.policy import Mode, Order, Policy
 from tandem.errors import SpecError
 from tandem.runtime.backend import Backend
 from tandem.runtime.session import Session
+from tandem.runtime.signals import sigterm_ends
 from tandem.spec.platform import Platform
 from tandem.trace.instrument import Instrument
 
@@ -44,8 +45,9 @@ async def open_session(
 ) -> AsyncIterator[Session]:
     """Open a session on ``platform`` (default: this machine, :meth:`Platform.local`).
 
-    Leaving the block waits for every task; on an error (or cancellation) inside it, every
-    unfinished task is cancelled and its process tree ended before the error propagates.
+    Leaving the block waits for every task; on an error (or cancellation, or SIGTERM) inside
+    it, every unfinished task is cancelled and its process tree ended before the error
+    propagates (see :mod:`tandem.runtime.signals`).
     """
     if platform is None:
         platform = Platform.local()
@@ -67,31 +69,32 @@ async def open_session(
                     MockBackend()]
     session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
                       trace=trace)
-    await session._start()
-    # The task group is entered by hand so that an error raised by the user's block comes out
-    # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still come out
-    # as the group raises them.
-    group = asyncio.TaskGroup()
-    await group.__aenter__()
-    session._group = group
-    try:
+    with sigterm_ends(asyncio.current_task()):
+        await session._start()
+        # The task group is entered by hand so that an error raised by the user's block comes out
+        # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still come out
+        # as the group raises them.
+        group = asyncio.TaskGroup()
+        await group.__aenter__()
+        session._group = group
         try:
-            yield session
+            try:
+                yield session
+                await session.wait_all()
+            except BaseException as e:
+                session._abort("the session is closing on an error")
+                if isinstance(e, asyncio.CancelledError):
+                    await group.__aexit__(type(e), e, e.__traceback__)
+                else:
+                    with contextlib.suppress(BaseException):
+                        await group.__aexit__(None, None, None)
+                raise
+            try:
+                await group.__aexit__(None, None, None)
+            except BaseException:
+                session._abort("a coroutine of the session failed")
+                raise
             await session.wait_all()
-        except BaseException as e:
-            session._abort("the session is closing on an error")
-            if isinstance(e, asyncio.CancelledError):
-                await group.__aexit__(type(e), e, e.__traceback__)
-            else:
-                with contextlib.suppress(BaseException):
-                    await group.__aexit__(None, None, None)
-            raise
-        try:
-            await group.__aexit__(None, None, None)
-        except BaseException:
-            session._abort("a coroutine of the session failed")
-            raise
-        await session.wait_all()
-    finally:
-        session._group = None
-        await asyncio.shield(session._close())
+        finally:
+            session._group = None
+            await asyncio.shield(session._close())
