@@ -41,6 +41,8 @@ class JsonlTrace(Instrument):
         self.path = Path(run_dir) / TRACE_FILE
         self._f: IO[str] | None = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
         self._names: dict[str, str] = {}
+        self._lines: list[str] = []            # written out by flush(), once per step
+        self._launch_slots: dict[int, str] = {}  # task id -> slots of its last launch
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -66,8 +68,9 @@ class JsonlTrace(Instrument):
         return json.dumps(_slots(placement))
 
     def task_launched(self, launch: Launch, now: float) -> None:
-        self._write(f'{{"ev":"launch","id":{launch.task_id},"t":{now!r},'
-                    f'"attempt":{launch.attempt},"slots":{self._slots(launch.placement)}}}')
+        slots = self._launch_slots[launch.task_id] = self._slots(launch.placement)
+        self._lines.append(f'{{"ev":"launch","id":{launch.task_id},"t":{now!r},'
+                           f'"attempt":{launch.attempt},"slots":{slots}}}')
 
     def task_ended(self, r: TaskRecord) -> None:
         f = r.failure
@@ -75,37 +78,41 @@ class JsonlTrace(Instrument):
             "kind": f.kind.value, "message": f.message, "exit_code": f.exit_code,
             "signal": f.signal, "root": f.root_task_id, "stderr_tail": f.stderr_tail[-2000:],
         })
-        deps = ",".join(map(str, r.deps))
-        self._write(
+        deps = ",".join(map(str, r.deps)) if r.deps else ""
+        slots = self._launch_slots.pop(r.task_id, None) or self._slots(r.placement)
+        ready, launched, started, ended = r.ready, r.launched, r.started, r.ended
+        self._lines.append(
             f'{{"ev":"end","id":{r.task_id},"name":{self._name(r.name)},'
             f'"kind":{self._name(r.kind)},"state":"{r.state.value}","submitted":{r.submitted!r},'
-            f'"ready":{_num(r.ready)},"launched":{_num(r.launched)},'
-            f'"started":{_num(r.started)},"ended":{_num(r.ended)},"attempts":{r.attempts},'
-            f'"level":{r.level},"deps":[{deps}],"cores":{r.resources.total_cores},'
-            f'"gpus":{r.resources.total_gpus},"slots":{self._slots(r.placement)},'
-            f'"failure":{failure}}}'
+            f'"ready":{"null" if ready is None else repr(ready)},'
+            f'"launched":{"null" if launched is None else repr(launched)},'
+            f'"started":{"null" if started is None else repr(started)},'
+            f'"ended":{"null" if ended is None else repr(ended)},"attempts":{r.attempts},'
+            f'"level":{r.level},"deps":[{deps}],"cores":{r.cores},"gpus":{r.gpus},'
+            f'"slots":{slots},"failure":{failure}}}'
         )
+        if len(self._lines) > 8192:     # a driver that never flushes (a long simulation)
+            self.flush()
 
     def run_ended(self, now: float) -> None:
         self._write(json.dumps({"ev": "close", "t": now}))
         self.close()
 
     def flush(self) -> None:
-        if self._f is not None:
+        if self._f is not None and self._lines:
+            self._lines.append("")
+            self._f.write("\n".join(self._lines))
+            self._lines.clear()
             self._f.flush()
 
     def close(self) -> None:
         if self._f is not None:
+            self.flush()
             self._f.close()
             self._f = None
 
     def _write(self, line: str) -> None:
-        if self._f is not None:
-            self._f.write(line + "\n")
-
-
-def _num(x: float | None) -> str:
-    return "null" if x is None else repr(x)
+        self._lines.append(line)
 
 
 def read_trace(run_dir: str | Path) -> Iterator[dict[str, Any]]:
