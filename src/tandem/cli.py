@@ -203,10 +203,12 @@ def _print_what_if(console: Any, rows: list[dict[str, Any]]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from tandem.runtime.workflow import run_workflow
+    from tandem.trace.progress import Progress
 
     wf = _load(args.workflow)
+    progress = None if args.json or args.no_progress else Progress(sys.stderr)
     result = run_workflow(wf, mode=args.mode, time_scale=args.time_scale,
-                          run_dir=args.run_dir, seed=args.seed)
+                          run_dir=args.run_dir, seed=args.seed, progress=progress)
     try:
         from tandem.model import utilisation
 
@@ -322,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", metavar="DIR", help="default: runs/<name>-<mode>-<time>")
     p.add_argument("--seed", type=int, default=0, help="seed of the duration draws")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no live progress on stderr (a table on a terminal, plain lines else)")
     p.set_defaults(fn=_run)
     p = sub.add_parser("trace", help="summarise or export a run's trace")
     tsub = p.add_subparsers(dest="trace_command", required=True)

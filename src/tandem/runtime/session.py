@@ -78,6 +78,9 @@ class Session:
         self._trace = JsonlTrace(run_dir) if trace else None
         if self._trace is not None:
             self._instruments.insert(0, self._trace)
+        # Instruments that want submissions (the trace does not: it stays off this path).
+        self._watchers = [i for i in self._instruments
+                          if type(i).task_submitted is not Instrument.task_submitted]
         self._futures: dict[int, TaskFuture] = {}
         self._specs: dict[int, TaskSpec] = {}
         self._values: dict[int, Any] = {}
@@ -183,6 +186,10 @@ class Session:
         fut = TaskFuture(self, tid, spec.name)
         self._futures[tid] = fut
         self._specs[tid] = spec
+        if self._watchers:
+            now = self._time()
+            for ins in self._watchers:
+                ins.task_submitted(tid, spec, now)
         deps = tuple(dict.fromkeys(f.task_id for f in found)) if found else ()
         # Submissions made in one loop iteration reach the core together (one scheduling pass,
         # and the policy sees the whole burst); the task starts once the caller next yields.

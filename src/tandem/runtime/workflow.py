@@ -14,6 +14,7 @@ Command and function task sets run as real processes, which needs a platform of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -33,6 +34,7 @@ from tandem.runtime.open import open_session
 from tandem.spec.platform import Platform, detect_gpus
 from tandem.spec.task import Executable, FunctionCall
 from tandem.spec.workflow import ModeName, Workflow
+from tandem.trace.progress import Progress
 
 SUMMARY_FILE = "summary.json"
 
@@ -124,9 +126,11 @@ async def run_workflow_async(
     seed: int = 0,
     policy: Policy | None = None,
     backends: Sequence[Backend] | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Run ``workflow`` once in ``mode`` (default: the workflow's) with durations drawn with
-    ``seed`` and multiplied by ``time_scale`` (default: the workflow's)."""
+    ``seed`` and multiplied by ``time_scale`` (default: the workflow's). ``progress`` shows
+    live counts per kind while it runs."""
     mode = mode or workflow.mode
     if mode not in ("async", "barrier"):
         raise SpecError(f"run: mode must be async or barrier, got {mode!r}")
@@ -142,10 +146,18 @@ async def run_workflow_async(
     if backends is None:
         backends = backends_for(workflow, rd)
     futures: list[TaskFuture] = []
-    async with open_session(workflow.platform, run_dir=rd, policy=policy,
-                            backends=backends) as session:
-        for t in tasks:
-            futures.append(session.submit_spec(t.spec, after=[futures[d] for d in t.deps]))
+    async with open_session(workflow.platform, run_dir=rd, policy=policy, backends=backends,
+                            instruments=[progress] if progress else []) as session:
+        refresher = asyncio.create_task(progress.run()) if progress else None
+        try:
+            for t in tasks:
+                futures.append(session.submit_spec(t.spec, after=[futures[d] for d in t.deps]))
+            await session.wait_all()
+        finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
     records = tuple(f.record for f in futures)
     starts = [r.started for r in records if r.started is not None]
     ends = [r.ended for r in records if r.ended is not None and r.started is not None]
@@ -169,11 +181,12 @@ def run_workflow(
     seed: int = 0,
     policy: Policy | None = None,
     backends: Sequence[Backend] | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """:func:`run_workflow_async` from synchronous code (starts its own event loop)."""
     return asyncio.run(run_workflow_async(workflow, mode=mode, time_scale=time_scale,
                                           run_dir=run_dir, seed=seed, policy=policy,
-                                          backends=backends))
+                                          backends=backends, progress=progress))
 
 
 def _write_summary(result: RunResult, workflow: Workflow, seed: int) -> None:

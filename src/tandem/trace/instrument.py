@@ -10,6 +10,7 @@ from __future__ import annotations
 from tandem.core.actions import Launch
 from tandem.core.record import TaskRecord
 from tandem.spec.platform import Platform
+from tandem.spec.task import TaskSpec
 
 
 class Instrument:
@@ -17,6 +18,9 @@ class Instrument:
 
     def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
         """The session or simulation began. ``epoch`` is wall-clock time at ``now``."""
+
+    def task_submitted(self, task_id: int, spec: TaskSpec, now: float) -> None:
+        """A task was submitted (before the scheduler has seen it)."""
 
     def task_launched(self, launch: Launch, now: float) -> None:
         """The core placed a task and its backend was told to start it."""
