@@ -38,6 +38,7 @@ from tandem.trace.jsonl import JsonlTrace
 
 log = logging.getLogger("tandem")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+TRACE_FLUSH_S = 0.05   # the longest a trace line waits in memory before reaching the file
 
 
 class ProcessResult:
@@ -94,6 +95,7 @@ class Session:
         self._group: asyncio.TaskGroup | None = None
         self._open = False
         self._step_pending = False
+        self._flush_at: asyncio.TimerHandle | None = None
         self._pump_soon = False
         self._tasks_dir = str(run_dir / "tasks")
         self._safe_names: dict[str, str] = {}
@@ -250,14 +252,21 @@ class Session:
             self._end_step()
 
     def _end_step(self) -> None:
-        """Once per loop iteration in which events were handled: flush the trace, re-arm the
-        deadline timer, wake ``wait_all``."""
+        """Once per loop iteration in which events were handled: schedule a trace flush,
+        re-arm the deadline timer, wake ``wait_all``."""
         self._step_pending = False
-        if self._trace is not None:
-            self._trace.flush()
+        if self._trace is not None and self._flush_at is None and self._loop is not None:
+            # Lines reach the file within TRACE_FLUSH_S of being written, not one write per
+            # loop iteration: a crash loses at most that much of the trace.
+            self._flush_at = self._loop.call_later(TRACE_FLUSH_S, self._flush_trace)
         self._arm_timer()
         if self._idle is not None and not self._core.unfinished:
             self._idle.set()
+
+    def _flush_trace(self) -> None:
+        self._flush_at = None
+        if self._trace is not None:
+            self._trace.flush()
 
     def _arm_timer(self) -> None:
         at = self._core.next_deadline()
@@ -374,6 +383,9 @@ class Session:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            if self._flush_at is not None:
+                self._flush_at.cancel()
+                self._flush_at = None
             await asyncio.gather(*(b.shutdown() for b in self._backends),
                                  return_exceptions=True)
             self._open = False
