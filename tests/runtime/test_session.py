@@ -21,6 +21,7 @@ from tandem import (
     TaskState,
     TaskTimedOut,
 )
+from tests.procs import pid_alive
 
 
 def run(coro: Any) -> Any:
@@ -49,13 +50,6 @@ def visible() -> tuple[str, str]:
 def boom() -> None:
     raise ValueError("bad input 42")
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_futures_as_arguments_are_dependencies(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.procs import pid_alive
+
 SCRIPT = textwrap.dedent("""
     import asyncio, sys, time
     import tandem
@@ -25,13 +27,6 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
 
 def test_sigterm_ends_the_session_and_its_processes(tmp_path: Path) -> None:
     script = tmp_path / "prog.py"
@@ -46,7 +41,7 @@ def test_sigterm_ends_the_session_and_its_processes(tmp_path: Path) -> None:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.05)
         child = int(pid_file.read_text())
-        assert alive(child)
+        assert pid_alive(child)
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
@@ -54,7 +49,7 @@ def test_sigterm_ends_the_session_and_its_processes(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGTERM
-    assert not alive(child)
+    assert not pid_alive(child)
     ends = [line for line in (tmp_path / "run" / "trace.jsonl").read_text().splitlines()
             if '"ev":"end"' in line]
     assert len(ends) == 2 and all('"state":"cancelled"' in e for e in ends)
