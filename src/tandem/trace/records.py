@@ -2,7 +2,8 @@
 
 Contract: :func:`load_trace` reads a run directory (or a trace file) written by
 :class:`~tandem.trace.jsonl.JsonlTrace` — by the runtime or the simulator, same schema — and
-returns a :class:`TraceRun`: the run header (platform nodes, policy, clock origin) and one
+returns a :class:`TraceRun`: the run header (the :class:`~tandem.spec.platform.Platform`, policy,
+clock origin) and one
 :class:`TracedTask` per ``"end"`` record, in file order. Only I/O is reading the file.
 
 - A missing file, a file without a ``"run"`` header, or a record that is not valid JSON (other
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem.errors import SpecError
+from tandem.spec.platform import Node, Platform
 from tandem.trace.jsonl import TRACE_FILE
 
 
@@ -30,16 +32,6 @@ class TracedSlot:
     node: str
     cores: tuple[int, ...]
     gpus: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TracedNode:
-    """One node of the platform the run was on."""
-
-    name: str
-    cores: tuple[int, ...]
-    gpus: tuple[str, ...]
-    virtual_gpus: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +71,7 @@ class TraceRun:
     """A whole trace: header plus tasks."""
 
     path: Path
-    nodes: tuple[TracedNode, ...]
+    platform: Platform
     policy: str
     t0: float
     epoch: float
@@ -87,12 +79,16 @@ class TraceRun:
     closed: float | None
 
     @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.platform.nodes
+
+    @property
     def total_cores(self) -> int:
-        return sum(len(n.cores) for n in self.nodes)
+        return self.platform.total_cores
 
     @property
     def total_gpus(self) -> int:
-        return sum(len(n.gpus) for n in self.nodes)
+        return self.platform.total_gpus
 
 
 def trace_path(run_dir: str | Path) -> Path:
@@ -122,10 +118,10 @@ def _task(r: dict[str, Any]) -> TracedTask:
         failure=dict(failure) if isinstance(failure, dict) else None)
 
 
-def _node(n: dict[str, Any]) -> TracedNode:
-    return TracedNode(name=str(n["name"]), cores=tuple(int(c) for c in n.get("cores", ())),
-                      gpus=tuple(str(g) for g in n.get("gpus", ())),
-                      virtual_gpus=bool(n.get("virtual_gpus", False)))
+def _node(n: dict[str, Any]) -> Node:
+    return Node(name=str(n["name"]), cores=tuple(int(c) for c in n.get("cores", ())),
+                gpus=tuple(str(g) for g in n.get("gpus", ())),
+                virtual_gpus=bool(n.get("virtual_gpus", False)))
 
 
 def load_trace(run_dir: str | Path) -> TraceRun:
@@ -164,8 +160,8 @@ def load_trace(run_dir: str | Path) -> TraceRun:
     if header is None:
         raise SpecError(f"{path}: no 'run' record: not a tandem trace")
     try:
-        nodes = tuple(_node(n) for n in header.get("platform", ()))
-        return TraceRun(path=path, nodes=nodes, policy=str(header.get("policy", "")),
+        platform = Platform(nodes=tuple(_node(n) for n in header.get("platform", ())))
+        return TraceRun(path=path, platform=platform, policy=str(header.get("policy", "")),
                         t0=float(header.get("t", 0.0)), epoch=float(header.get("epoch", 0.0)),
                         tasks=tuple(tasks), closed=closed)
     except (KeyError, TypeError, ValueError) as e:
