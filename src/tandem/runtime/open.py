@@ -24,10 +24,11 @@ from tandem.spec.platform import Platform
 from tandem.trace.instrument import Instrument
 
 
-def _default_run_dir() -> Path:
-    """A fresh ``runs/<date>-<time>-<unique>`` directory (two sessions never share one)."""
+def default_run_dir(label: str = "") -> Path:
+    """A fresh ``runs/[<label>-]<date>-<time>-<unique>`` directory (never shared)."""
     Path("runs").mkdir(exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir="runs"))
+    prefix = f"{label}-" if label else ""
+    return Path(tempfile.mkdtemp(prefix=prefix + time.strftime("%Y%m%d-%H%M%S-"), dir="runs"))
 
 
 @contextlib.asynccontextmanager
@@ -57,7 +58,7 @@ async def open_session(
         except ValueError as e:
             raise SpecError(f"open_session: {e} (modes: async, barrier; orders: fifo, "
                             "priority, critical_path)") from None
-    rd = Path(run_dir) if run_dir is not None else _default_run_dir()
+    rd = Path(run_dir) if run_dir is not None else default_run_dir()
     rd.mkdir(parents=True, exist_ok=True)
     if backends is None:
         from tandem.backends.functions import FunctionBackend

@@ -17,8 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ from tandem.core.states import TaskState
 from tandem.errors import SpecError
 from tandem.runtime.backend import Backend
 from tandem.runtime.future import TaskFuture
-from tandem.runtime.open import open_session
+from tandem.runtime.open import default_run_dir, open_session
 from tandem.spec.platform import Platform, detect_gpus
 from tandem.spec.task import Executable, FunctionCall
 from tandem.spec.workflow import ModeName, Workflow
@@ -110,12 +108,6 @@ def backends_for(workflow: Workflow, run_dir: Path, *, kill_grace: float = 3.0
     return out
 
 
-def default_run_dir(workflow: Workflow, mode: str) -> Path:
-    """A fresh ``runs/<name>-<mode>-<date>-<time>-<unique>`` directory (never shared)."""
-    Path("runs").mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(tempfile.mkdtemp(prefix=f"{workflow.name}-{mode}-{stamp}-", dir="runs"))
-
 
 async def run_workflow_async(
     workflow: Workflow,
@@ -139,7 +131,7 @@ async def run_workflow_async(
         raise SpecError(f"run: time_scale must be a number > 0, got {scale!r}")
     check_runs_here(workflow)
     tasks = workflow.expand(mode=mode, seed=seed, time_scale=scale)
-    rd = Path(run_dir) if run_dir is not None else default_run_dir(workflow, mode)
+    rd = Path(run_dir) if run_dir is not None else default_run_dir(f"{workflow.name}-{mode}")
     rd.mkdir(parents=True, exist_ok=True)
     if policy is None:
         policy = Policy(mode=Mode(mode))
