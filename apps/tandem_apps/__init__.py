@@ -1,0 +1,1 @@
+"""Applications built on tandem. tandem itself never imports this package."""

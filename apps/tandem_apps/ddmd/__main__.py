@@ -1,0 +1,5 @@
+import sys
+
+from tandem_apps.ddmd.main import main
+
+sys.exit(main())

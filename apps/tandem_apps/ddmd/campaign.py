@@ -1,0 +1,221 @@
+"""The DeepDriveMD campaign driver: simulations steered by training and outlier detection.
+
+Contract: :func:`run_campaign` runs one campaign (``sync`` or ``async``) in a tandem session on
+``platform`` and returns a :class:`CampaignRun` with every segment and ML round it ran. The
+task graph is the one :mod:`tandem_apps.ddmd.shape` describes (so ``tandem predict`` predicts
+it): per round k, one segment per lineage ``S{k}.{j}``, then ``A{k}`` (aggregate every segment
+so far, or the newest ``last_n``), ``M{k}`` (train, warm-started from ``M{k-1}``), ``I{k}``
+(embed, LOF, re-rank by RMSD, publish restart points).
+
+- ``sync`` (DeepDriveMD-F): segment k of every lineage starts after agent ``I{k-1}``; each
+  lineage j restarts from entry j of that round's restart list. Every stage is a barrier.
+- ``async``: segment k of lineage j starts as soon as its segment k-1 is done and agent
+  ``I{k-1-max_staleness}`` has published (default staleness 1: one round of ML may still be
+  running). **Staleness policy**: a segment starts from the newest restart list published at
+  the moment it is submitted, if this lineage has not used that list yet (entry j of it);
+  otherwise it continues its own trajectory from its last frame. So restarts are at most
+  ``max_staleness`` rounds old, and a lineage never restarts twice from the same list.
+
+All stage functions run as tandem tasks in warm workers, pinned to the cores they are placed on
+(OpenMM threads and torch threads follow the placement; a placed GPU is used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tandem
+from tandem import Platform, TaskFuture
+from tandem_apps.ddmd import stages
+from tandem_apps.ddmd.config import CampaignConfig
+from tandem_apps.ddmd.types import AgentResult, RestartPoint, SegmentResult, TrainResult
+
+ModeName = Literal["sync", "async"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One simulation segment as it ran: result plus the wall times tandem recorded."""
+
+    result: SegmentResult
+    started: float   # seconds since the campaign began
+    ended: float
+    cores: int
+    restart_round: int | None  # which agent round's list it started from (None: own frame)
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One ML round: aggregation, training and agent, with their durations."""
+
+    index: int
+    train: TrainResult
+    agent: AgentResult
+    published: float  # seconds since the campaign began
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRun:
+    """A finished campaign."""
+
+    mode: str
+    run_dir: Path
+    makespan: float
+    segments: tuple[Segment, ...]
+    rounds: tuple[Round, ...]
+    durations: dict[str, tuple[float, ...]]  # stage -> running times of its tasks
+    killed: tuple[tuple[int, int, str], ...] = ()  # (lineage, segment, reason)
+
+
+@dataclass
+class _State:
+    """What the driver knows while it runs (one event loop; no locks needed)."""
+
+    t0: float
+    published: list[tuple[int, tuple[RestartPoint, ...]]] = field(default_factory=list)
+    used: dict[int, int] = field(default_factory=dict)   # lineage -> newest round it used
+    agent_done: list[asyncio.Future[None]] = field(default_factory=list)
+    generation: list[list[TaskFuture | None]] = field(default_factory=list)
+    generation_full: list[asyncio.Event] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
+    durations: dict[str, list[float]] = field(default_factory=dict)
+
+    def choose(self, lineage: int, previous: SegmentResult | None
+               ) -> tuple[RestartPoint | None, int | None]:
+        """The start of a lineage's next segment, by the staleness policy above."""
+        if self.published:
+            rnd, points = self.published[-1]
+            if points and self.used.get(lineage, -1) < rnd:
+                self.used[lineage] = rnd
+                return points[lineage % len(points)], rnd
+        if previous is None:
+            return None, None
+        return stages.last_frame(previous), None
+
+
+def _estimate(state: _State, stage: str, default: float) -> float:
+    got = state.durations.get(stage)
+    return statistics.median(got) if got else default
+
+
+def _ran(state: _State, stage: str, fut: TaskFuture) -> tuple[float, float]:
+    rec = fut.record
+    begin = rec.started if rec.started is not None else rec.launched
+    assert begin is not None and rec.ended is not None
+    state.durations.setdefault(stage, []).append(rec.ended - begin)
+    return begin, rec.ended
+
+
+async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
+                       platform: Platform, prepared: stages.Prepared) -> CampaignRun:
+    """Run one campaign in ``mode`` on ``platform`` from the ``prepared`` system; the trace
+    and every file go to ``run_dir``."""
+    rd = Path(run_dir).resolve()
+    data = rd / "data"
+    staleness = 0 if mode == "sync" else cfg.max_staleness
+    gpus_here = platform.total_gpus
+    async with tandem.open_session(platform, run_dir=rd) as session:
+        clock = time.monotonic
+        state = _State(t0=clock())
+        loop = asyncio.get_running_loop()
+        state.agent_done = [loop.create_future() for _ in range(cfg.iterations)]
+        state.generation = [[None] * cfg.simulations for _ in range(cfg.iterations)]
+        state.generation_full = [asyncio.Event() for _ in range(cfg.iterations)]
+
+        async def lineage(j: int) -> None:
+            previous: SegmentResult | None = None
+            for k in range(cfg.iterations):
+                wait = k - 1 - staleness
+                if wait >= 0:
+                    await state.agent_done[wait]
+                start, rnd = state.choose(j, previous)
+                fut = session.submit(
+                    stages.simulate, prepared, cfg.md, j, k, start,
+                    str(data / "md" / f"lineage{j:03d}" / f"segment{k:03d}"),
+                    cfg.seed * 100_003 + j * 1_009 + k,
+                    name=f"S{k}.{j}", kind="simulation", cores=cfg.md.cores,
+                    gpus=cfg.md.gpu_count(gpus_here),
+                    estimate=_estimate(state, "simulation", cfg.mock.simulation))
+                state.generation[k][j] = fut
+                if all(f is not None for f in state.generation[k]):
+                    state.generation_full[k].set()
+                previous = await fut
+                begin, end = _ran(state, "simulation", fut)
+                state.segments.append(Segment(previous, begin - state.t0, end - state.t0,
+                                              cfg.md.cores, rnd))
+
+        async def learner() -> None:
+            train_prev: TaskFuture | None = None
+            for k in range(cfg.iterations):
+                await state.generation_full[k].wait()
+                newest = [f for gen in state.generation[:k + 1] for f in gen if f is not None]
+                if cfg.aggregation.last_n:
+                    newest = newest[-cfg.aggregation.last_n:]
+                agg = session.submit(
+                    stages.aggregate, newest, str(data / "ml" / f"round{k:03d}" / "train.h5"),
+                    name=f"A{k}", kind="aggregation", cores=cfg.aggregation.cores,
+                    gpus=cfg.aggregation.gpu_count(gpus_here),
+                    estimate=_estimate(state, "aggregation", cfg.mock.aggregation))
+                epochs = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
+                train = session.submit(
+                    stages.train, agg, str(data / "ml" / f"round{k:03d}" / "cvae.pt"),
+                    train_prev, epochs, cfg.training, cfg.seed + k,
+                    name=f"M{k}", kind="training", cores=cfg.training.cores,
+                    gpus=cfg.training.gpu_count(gpus_here),
+                    estimate=_estimate(state, "training", cfg.mock.training))
+                agent = session.submit(
+                    stages.agent, train, agg, str(data / "ml" / f"round{k:03d}" / "agent"),
+                    cfg.outliers, cfg.candidates, cfg.agent,
+                    name=f"I{k}", kind="agent", cores=cfg.agent.cores,
+                    gpus=cfg.agent.gpu_count(gpus_here),
+                    estimate=_estimate(state, "agent", cfg.mock.agent))
+                result: AgentResult = await agent
+                for stage, fut in (("aggregation", agg), ("training", train)):
+                    _ran(state, stage, fut)
+                _ran(state, "agent", agent)
+                published = clock() - state.t0
+                state.published.append((k, result.restarts))
+                state.rounds.append(Round(k, train.result(), result, published))
+                state.agent_done[k].set_result(None)
+                train_prev = train
+
+        async with asyncio.TaskGroup() as group:
+            for j in range(cfg.simulations):
+                group.create_task(lineage(j), name=f"lineage {j}")
+            group.create_task(learner(), name="learner")
+    makespan = max(s.ended for s in state.segments)
+    if state.rounds:
+        makespan = max(makespan, max(r.published for r in state.rounds))
+    return CampaignRun(
+        mode=mode, run_dir=rd, makespan=makespan,
+        segments=tuple(sorted(state.segments, key=lambda s: (s.result.lineage,
+                                                             s.result.segment))),
+        rounds=tuple(state.rounds),
+        durations={k: tuple(v) for k, v in state.durations.items()})
+
+
+def stage_medians(runs: Sequence[CampaignRun]) -> dict[str, float]:
+    """Median running time per stage over ``runs`` (for prediction)."""
+    pooled: dict[str, list[float]] = {}
+    for run in runs:
+        for stage, xs in run.durations.items():
+            pooled.setdefault(stage, []).extend(xs)
+    return {stage: statistics.median(xs) for stage, xs in pooled.items() if xs}
+
+
+def describe_start(seg: Segment) -> str:
+    """'initial', 'own frame' or 'restart from round k' for reports."""
+    if seg.restart_round is not None:
+        return f"restart from round {seg.restart_round}"
+    return "initial" if seg.result.started_from == "initial" else "own frame"
+
+
+__all__: Sequence[Any] = ("CampaignRun", "Round", "Segment", "describe_start", "run_campaign",
+                          "stage_medians")

@@ -1,0 +1,185 @@
+"""``python -m tandem_apps.ddmd``: run DeepDriveMD sync and async, plain MD, and compare.
+
+Contract: :func:`main` parses options over the configuration file, prepares the peptide once,
+runs each configured mode (then the plain-MD baseline for the same wall time), writes per run
+the tandem trace and report, the science figures, ``summary.json``, and prints the summary.
+``--mock`` runs the same graph with sleeping tasks (durations from the ``mock`` section) and
+its prediction, without OpenMM or torch. A bad option or configuration prints one line naming
+the key and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tandem import Platform
+from tandem.errors import TandemError
+from tandem.runtime.open import default_run_dir
+from tandem_apps.ddmd.config import CampaignConfig, ConfigError, load_config
+
+_OVERRIDES = {
+    "iterations": ("iterations",), "simulations": ("simulations",), "cores": ("cores",),
+    "segment_ps": ("md", "segment_ps"), "epochs": ("training", "epochs"),
+    "initial_epochs": ("training", "initial_epochs"), "seed": ("seed",),
+    "max_staleness": ("max_staleness",), "target_rmsd": ("target_rmsd",),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m tandem_apps.ddmd",
+        description="DeepDriveMD on tandem: OpenMM segments of a peptide, steered by a CVAE "
+                    "and LOF outliers, run synchronously and asynchronously, against plain MD.")
+    ap.add_argument("--config", help="YAML configuration (see docs/ddmd.md); options below "
+                    "override it")
+    ap.add_argument("--iterations", type=int, help="segments per lineage = ML rounds")
+    ap.add_argument("--simulations", type=int, help="concurrent simulation lineages")
+    ap.add_argument("--segment-ps", type=float, help="picoseconds of MD per segment")
+    ap.add_argument("--epochs", type=int, help="training epochs per round (after the first)")
+    ap.add_argument("--initial-epochs", type=int, help="training epochs of the first round")
+    ap.add_argument("--max-staleness", type=int, help="async: rounds a segment may run ahead")
+    ap.add_argument("--target-rmsd", type=float, help="Å, for time-to-target")
+    ap.add_argument("--cores", type=int, help="cores to use (default: all this process has)")
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--modes", help="comma-separated: sync,async (default both)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the plain-MD baseline")
+    ap.add_argument("--kill-stuck", action="store_true",
+                    help="restart lineages stuck in a basin from outliers")
+    ap.add_argument("--mock", action="store_true",
+                    help="sleep-based stages (no OpenMM/torch): run and predict the shape")
+    ap.add_argument("--run-dir", help="where to write (default: a new runs/ddmd-... dir)")
+    return ap
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command-line options as a nested configuration dict."""
+    out: dict[str, Any] = {}
+    for opt, path in _OVERRIDES.items():
+        value = getattr(args, opt)
+        if value is None:
+            continue
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    if args.modes:
+        out["modes"] = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.no_baseline:
+        out["baseline"] = False
+    if args.kill_stuck:
+        out["stuck"] = {"enabled": True}
+    return out
+
+
+def platform_for(cfg: CampaignConfig) -> Platform:
+    """This machine, restricted to ``cfg.cores`` cores when given."""
+    here = Platform.local()
+    if cfg.cores is None:
+        return here
+    cores = sorted(c for n in here.nodes for c in n.cores)
+    if cfg.cores > len(cores):
+        raise ConfigError(f"cores: {cfg.cores} asked, this process may use {len(cores)}")
+    return Platform.local(cores=cores[:cfg.cores])
+
+
+def run_mock(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, Any]:
+    """The sleep-based variant: the same graph, stages sleeping their ``mock`` durations."""
+    from tandem.runtime.workflow import run_workflow
+    from tandem.sim.predict import predict
+    from tandem_apps.ddmd.shape import ddmd_workflow, mock_durations, workflow_yaml
+    from tandem_apps.ddmd.summary import improvement
+
+    wf = ddmd_workflow(cfg, platform, mock_durations(cfg), name="ddmd-mock")
+    (base / "mock.yaml").write_text(workflow_yaml(wf))
+    out: dict[str, Any] = {"measured_s": {}, "predicted_s": {}}
+    for mode, sim_mode in (("sync", "barrier"), ("async", "async")):
+        if mode not in cfg.modes:
+            continue
+        res = run_workflow(wf, mode=sim_mode, run_dir=base / mode)  # type: ignore[arg-type]
+        out["measured_s"][mode] = round(res.makespan, 3)
+        out["predicted_s"][mode] = round(predict(wf, mode=sim_mode, seeds=1).p50, 3)
+    m, p = out["measured_s"], out["predicted_s"]
+    if "sync" in m and "async" in m:
+        out["I_measured"] = round(improvement(m["sync"], m["async"]), 4)
+        out["I_predicted"] = round(improvement(p["sync"], p["async"]), 4)
+    return out
+
+
+def run_real(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, Any]:
+    """Both campaigns, the baseline, figures, reports and the summary."""
+    from tandem_apps.ddmd import figures, stages
+    from tandem_apps.ddmd.baseline import run_baseline
+    from tandem_apps.ddmd.campaign import CampaignRun, run_campaign
+    from tandem_apps.ddmd.science import frames
+    from tandem_apps.ddmd.summary import summarize
+
+    t = time.monotonic()
+    prepared = stages.prepare(str(base / "system"), cfg.sequence)
+    print(f"prepared {cfg.sequence} (extended start, α-helix target) in "
+          f"{time.monotonic() - t:.1f} s", flush=True)
+    campaigns: list[CampaignRun] = []
+    for mode in cfg.modes:
+        print(f"running DeepDriveMD {mode}: {cfg.simulations} lineages x {cfg.iterations} "
+              f"segments of {cfg.md.segment_ps:g} ps ...", flush=True)
+        run = asyncio.run(run_campaign(cfg, mode, base / mode, platform, prepared))
+        campaigns.append(run)
+        print(f"  {mode}: makespan {run.makespan:.1f} s", flush=True)
+    baseline = None
+    if cfg.baseline and campaigns:
+        budget = max(r.makespan for r in campaigns)
+        print(f"running plain MD (no steering) for {budget:.0f} s ...", flush=True)
+        baseline = asyncio.run(run_baseline(cfg, base / "plain-md", platform, prepared, budget))
+    runs = [*campaigns, *([baseline] if baseline else [])]
+    figures.rmsd_over_time([(r, frames(r)) for r in runs], cfg.target_rmsd,
+                           base / "rmsd_over_time.png")
+    figures.latent_space(campaigns, base / "latent_space.png")
+    summary = summarize(cfg, platform, campaigns, baseline, base)
+    _reports(runs, base)
+    return summary
+
+
+def _reports(runs: list[Any], base: Path) -> None:
+    """The tandem report of every run (and of the prediction beside it)."""
+    try:
+        from tandem.trace.report import write_report
+    except ImportError:
+        return
+    for run in runs:
+        pred = base / f"predicted-{run.mode}"
+        write_report(run.run_dir, compare=pred if pred.exists() else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config, overrides(args))
+        platform = platform_for(cfg)
+    except (ConfigError, TandemError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    base = Path(args.run_dir) if args.run_dir else default_run_dir("ddmd")
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    if args.mock:
+        out = run_mock(cfg, platform, base)
+        (base / "summary.json").write_text(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2))
+        return 0
+    from tandem_apps.ddmd.summary import render
+
+    summary = run_real(cfg, platform, base)
+    (base / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(render(summary))
+    print(f"run directory: {base} (summary.json, rmsd_over_time.png, latent_space.png, "
+          f"<mode>/trace.jsonl and report.html)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Values passed between DeepDriveMD's stages (simulation, aggregation, training, agent).
+
+Contract: every stage is a plain Python function that tandem runs as a task in a warm worker;
+stages hand each other these frozen values and files in the run directory, never live objects.
+Paths are absolute strings so a value can cross a process boundary (cloudpickle) unchanged.
+
+Files:
+- a simulation segment writes ``<dir>/segment.dcd`` (OpenMM DCD, positions in nm, one frame per
+  report) and ``<dir>/segment.h5`` (h5py) with per-frame datasets ``contact_map``
+  (uint8, frames × R × R, Cα–Cα distance < threshold), ``rmsd`` (float32, Å, Cα RMSD to the
+  target after optimal superposition), ``fnc`` (float32, fraction of the target's native Cα
+  contacts present), ``time_ps`` (float32) and attributes ``lineage``, ``segment``, ``dcd``,
+  ``topology``;
+- aggregation writes one HDF5 file with the same per-frame datasets concatenated plus
+  ``source`` (int32, frames × 2: index into the ``files`` attribute, frame within that file);
+- training writes a torch checkpoint (model state, optimiser state, config, epochs seen);
+- the agent writes ``restarts.json``: a list of :class:`RestartPoint` as dicts, best first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPoint:
+    """A frame to restart a simulation from: frame ``frame`` of ``dcd`` (topology ``topology``)."""
+
+    dcd: str
+    topology: str
+    frame: int
+    lineage: int
+    segment: int
+    rmsd: float
+    lof: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> RestartPoint:
+        return RestartPoint(
+            dcd=str(d["dcd"]), topology=str(d["topology"]), frame=int(d["frame"]),
+            lineage=int(d["lineage"]), segment=int(d["segment"]), rmsd=float(d["rmsd"]),
+            lof=float(d.get("lof", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentResult:
+    """What one simulation segment produced."""
+
+    lineage: int
+    segment: int
+    dcd: str
+    h5: str
+    topology: str
+    frames: int
+    min_rmsd: float
+    final_rmsd: float
+    max_fnc: float
+    ns_per_day: float
+    platform: str
+    threads: int
+    started_from: str  # "initial" or "<dcd>#<frame>"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What one training round produced."""
+
+    checkpoint: str
+    epochs: int
+    losses: tuple[float, ...]
+    frames: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentResult:
+    """What one inference + outlier-detection round produced."""
+
+    restarts_json: str
+    embeddings: str  # .npz with 'z' (frames × latent), 'rmsd', 'source'
+    restarts: tuple[RestartPoint, ...]
+    frames: int
