@@ -13,6 +13,7 @@ Contract: argument parsing and printing only; all behaviour lives in the library
     tandem run WF [--mode async|barrier] [--time-scale S] [--run-dir DIR] [--seed N] [--json]
     tandem trace export RUN_DIR --perfetto [-o OUT]
     tandem trace summary RUN_DIR [--json]
+    tandem report RUN_DIR [--compare OTHER] [-o OUT.html] [--png]
 """
 
 from __future__ import annotations
@@ -277,6 +278,14 @@ def _trace_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from tandem.trace.report import write_report
+
+    written = write_report(args.run_dir, compare=args.compare, out=args.output, png=args.png)
+    print(f"wrote {written.html}" + "".join(f"\nwrote {p}" for p in written.pngs))
+    return 0
+
+
 def _node_list(text: str) -> list[int]:
     try:
         nodes = [int(x) for x in text.split(",") if x.strip()]
@@ -340,6 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or its trace.jsonl)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(fn=_trace_summary)
+    p = sub.add_parser("report", help="one self-contained HTML page: timeline, utilisation, "
+                                      "per-kind table, latencies, critical path")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or its trace.jsonl)")
+    p.add_argument("--compare", metavar="OTHER",
+                   help="the reference run directory (another run, or a simulator's)")
+    p.add_argument("-o", "--output", metavar="OUT.html", help="default: RUN_DIR/report.html")
+    p.add_argument("--png", action="store_true",
+                   help="also write the figures as PNG in RUN_DIR/report/")
+    p.set_defaults(fn=_report)
     return parser
 
 
