@@ -143,3 +143,18 @@ def test_predict_from_a_trace_and_what_if(tmp_path: Path,
     assert "what if" in capsys.readouterr().out
     assert main(["predict", str(EXAMPLES / "slide.yaml"), "--deadline", "5"]) == 2
     assert "--deadline goes with --what-if-nodes" in capsys.readouterr().err
+
+
+@needs_predict
+def test_predict_out_writes_simulated_runs_for_report(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pred"
+    assert main(["predict", str(EXAMPLES / "dg2.yaml"), "--seeds", "1", "--out", str(out),
+                 "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["prediction_run_dirs"] == {m: str(out / m) for m in ("barrier", "async")}
+    seq = REFERENCE["dg2"][0]
+    assert main(["trace", "summary", str(out / "barrier"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["makespan"] == pytest.approx(seq, abs=0.05)
+    assert main(["report", str(out / "async"), "--compare", str(out / "barrier")]) == 0
+    assert (out / "async" / "report.html").exists()

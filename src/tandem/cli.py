@@ -23,6 +23,7 @@ import dataclasses
 import json
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from tandem import __version__
@@ -141,6 +142,15 @@ def _predict(args: argparse.Namespace) -> int:
             if sims["barrier"].p50 > 0 else 0.0
     if whatif is not None:
         out["what_if"] = _jsonable(whatif)
+    if args.out:
+        from tandem.sim.predict import simulate_to_run_dir
+
+        written = {}
+        for m in modes:
+            target = Path(args.out) / m if len(modes) > 1 else Path(args.out)
+            simulate_to_run_dir(wf, target, mode=m, calibration=calibration)
+            written[m] = str(target)
+        out["prediction_run_dirs"] = written
     if args.json:
         print(json.dumps(out, indent=1))
     else:
@@ -182,6 +192,8 @@ def _print_prediction(out: dict[str, Any]) -> None:
         console.print(f"simulated I (p50) = {out['simulated_improvement']:.1%}")
     if "what_if" in out:
         _print_what_if(console, out["what_if"])
+    for mode, where in out.get("prediction_run_dirs", {}).items():
+        console.print(f"simulated {mode} run written to {where} (tandem report {where})")
 
 
 def _print_what_if(console: Any, rows: list[dict[str, Any]]) -> None:
@@ -323,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also predict on these node counts")
     p.add_argument("--deadline", type=float, metavar="S",
                    help="with --what-if-nodes: the makespan to meet, in seconds")
+    p.add_argument("--out", metavar="DIR",
+                   help="also write the simulated run (seed 0) as a trace in DIR (DIR/<mode> "
+                        "for both modes), for `tandem report --compare`")
     p.set_defaults(fn=_predict)
     p = sub.add_parser("run", help="run a workflow on this machine (mock tasks as timers)")
     p.add_argument("workflow", metavar="WF", help="a YAML workflow file")
