@@ -1,8 +1,11 @@
 """The run directory's trace: one JSON object per line, appended as the run goes.
 
-Contract: an :class:`Instrument` that writes ``trace.jsonl`` and a reader. Lines are flushed
-at the end of each scheduling step, so a crash loses at most the step in flight; a torn last
-line is skipped by the reader. Records::
+Contract: an :class:`Instrument` that writes ``trace.jsonl`` and a reader. The runtime flushes
+lines at most 50 ms after they are made, so a crash loses at most that much; a torn last line
+is skipped by the reader. A ``launch`` record is written for a task still running when its
+lines are flushed; a task that ended before carries its launch (time, slots) in its ``end``
+record alone, which saves most of the trace's cost for short tasks. Times are seconds of the
+driver's clock with microsecond resolution. Records::
 
     {"ev": "run", "platform": ..., "policy": ..., "t": now, "epoch": wall}
     {"ev": "launch", "id": 7, "t": 1.25, "attempt": 1, "slots": [["node", [0], ["0"]]]}
@@ -42,7 +45,11 @@ class JsonlTrace(Instrument):
         self._f: IO[str] | None = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
         self._names: dict[str, str] = {}
         self._lines: list[str] = []            # written out by flush(), once per step
-        self._launch_slots: dict[int, str] = {}  # task id -> slots of its last launch
+        self._launch_slots: dict[int, str] = {}  # running, launch written: id -> its slots
+        # launched since the last flush: id -> (time, attempt, slots); no line yet
+        self._unwritten: dict[int, tuple[float, int, str]] = {}
+        self._statics: dict[tuple[str, str, int, int, int], str] = {}
+        self._slot_text: dict[int, tuple[Placement, str]] = {}
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -59,18 +66,39 @@ class JsonlTrace(Instrument):
     def _slots(self, placement: Placement | None) -> str:
         if placement is None:
             return "[]"
+        # The pool hands out one shared Placement per single-core slot: format it once. The
+        # cache holds the placement itself, so an id is never reused while it is cached.
+        hit = self._slot_text.get(id(placement))
+        if hit is not None and hit[0] is placement:
+            return hit[1]
         slots = placement.slots
         if len(slots) == 1:
             s = slots[0]
             cores = ",".join(map(str, s.cores))
             gpus = ",".join(self._name(g) for g in s.gpus)
-            return f'[[{self._name(s.node)},[{cores}],[{gpus}]]]'
-        return json.dumps(_slots(placement))
+            text = f'[[{self._name(s.node)},[{cores}],[{gpus}]]]'
+        else:
+            text = json.dumps(_slots(placement))
+        if len(self._slot_text) > 4096:
+            self._slot_text.clear()
+        self._slot_text[id(placement)] = (placement, text)
+        return text
 
     def task_launched(self, launch: Launch, now: float) -> None:
-        slots = self._launch_slots[launch.task_id] = self._slots(launch.placement)
-        self._lines.append(f'{{"ev":"launch","id":{launch.task_id},"t":{now!r},'
-                           f'"attempt":{launch.attempt},"slots":{slots}}}')
+        # Its line is made at flush time, and only if the task is still running then.
+        self._unwritten[launch.task_id] = (now, launch.attempt, self._slots(launch.placement))
+
+    def _static(self, r: TaskRecord) -> str:
+        """The part of an end line that tasks of one name, kind and shape share."""
+        key = (r.name, r.kind, r.cores, r.gpus, r.level)
+        part = self._statics.get(key)
+        if part is None:
+            if len(self._statics) > 4096:
+                self._statics.clear()
+            part = self._statics[key] = (
+                f',"name":{self._name(r.name)},"kind":{self._name(r.kind)},'
+                f'"level":{r.level},"cores":{r.cores},"gpus":{r.gpus}')
+        return part
 
     def task_ended(self, r: TaskRecord) -> None:
         f = r.failure
@@ -78,19 +106,22 @@ class JsonlTrace(Instrument):
             "kind": f.kind.value, "message": f.message, "exit_code": f.exit_code,
             "signal": f.signal, "root": f.root_task_id, "stderr_tail": f.stderr_tail[-2000:],
         })
-        deps = ",".join(map(str, r.deps)) if r.deps else ""
-        slots = self._launch_slots.pop(r.task_id, None) or self._slots(r.placement)
+        tid = r.task_id
+        pending = self._unwritten.pop(tid, None)
+        if pending is not None:
+            slots = pending[2]
+        else:
+            slots = self._launch_slots.pop(tid, None) or self._slots(r.placement)
         ready, launched, started, ended = r.ready, r.launched, r.started, r.ended
         self._lines.append(
-            f'{{"ev":"end","id":{r.task_id},"name":{self._name(r.name)},'
-            f'"kind":{self._name(r.kind)},"state":"{r.state.value}","submitted":{r.submitted!r},'
-            f'"ready":{"null" if ready is None else repr(ready)},'
-            f'"launched":{"null" if launched is None else repr(launched)},'
-            f'"started":{"null" if started is None else repr(started)},'
-            f'"ended":{"null" if ended is None else repr(ended)},"attempts":{r.attempts},'
-            f'"level":{r.level},"deps":[{deps}],"cores":{r.cores},"gpus":{r.gpus},'
-            f'"slots":{slots},"failure":{failure}}}'
-        )
+            '{"ev":"end","id":%d%s,"state":"%s","submitted":%.6f,"ready":%s,"launched":%s,'
+            '"started":%s,"ended":%s,"attempts":%d,"deps":[%s],"slots":%s,"failure":%s}' % (
+                tid, self._static(r), r.state.value, r.submitted,
+                "null" if ready is None else "%.6f" % ready,
+                "null" if launched is None else "%.6f" % launched,
+                "null" if started is None else "%.6f" % started,
+                "null" if ended is None else "%.6f" % ended,
+                r.attempts, ",".join(map(str, r.deps)) if r.deps else "", slots, failure))
         if len(self._lines) > 8192:     # a driver that never flushes (a long simulation)
             self.flush()
 
@@ -99,6 +130,14 @@ class JsonlTrace(Instrument):
         self.close()
 
     def flush(self) -> None:
+        if self._unwritten:
+            # Tasks still running: their launch goes out now (a crash keeps it).
+            lines, written = self._lines, self._launch_slots
+            for tid, (t, attempt, slots) in self._unwritten.items():
+                lines.append('{"ev":"launch","id":%d,"t":%.6f,"attempt":%d,"slots":%s}'
+                             % (tid, t, attempt, slots))
+                written[tid] = slots
+            self._unwritten.clear()
         if self._f is not None and self._lines:
             self._lines.append("")
             self._f.write("\n".join(self._lines))

@@ -1,0 +1,35 @@
+"""The trace file as the run goes: running tasks are on disk, short ones in one record."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tandem.runtime.open import open_session
+from tandem.spec import Mock, Platform, TaskSpec
+from tandem.trace.jsonl import read_trace
+
+
+def test_a_running_task_is_on_disk_and_a_short_one_is_one_end_record(tmp_path: Path) -> None:
+    seen: list[dict[str, object]] = []
+
+    async def main() -> None:
+        async with open_session(Platform.uniform(1, cores=2), run_dir=tmp_path) as s:
+            long = s.submit_spec(TaskSpec(name="long", work=Mock(seconds=0.6)))
+            short = s.submit_spec(TaskSpec(name="short", work=Mock(seconds=0.001)))
+            await short
+            await asyncio.sleep(0.3)            # well past the 50 ms flush
+            seen.extend(read_trace(tmp_path))   # as a crash now would leave it
+            await long
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    by_ev = [(r["ev"], r.get("id")) for r in seen]
+    assert ("launch", 0) in by_ev and ("end", 0) not in by_ev    # long: running, on disk
+    assert ("end", 1) in by_ev and ("launch", 1) not in by_ev    # short: one record
+    end_short = next(r for r in seen if r["ev"] == "end")
+    assert end_short["launched"] is not None and end_short["slots"]
+    final = list(read_trace(tmp_path))
+    end_long = next(r for r in final if r["ev"] == "end" and r["id"] == 0)
+    launch_long = next(r for r in final if r["ev"] == "launch" and r["id"] == 0)
+    assert end_long["slots"] == launch_long["slots"]
+    assert end_long["launched"] == launch_long["t"]
