@@ -32,6 +32,7 @@ async def run_baseline(cfg: CampaignConfig, run_dir: str | Path, platform: Platf
     segments: list[Segment] = []
     durations: list[float] = []
     async with tandem.open_session(platform, run_dir=rd) as session:
+        await stages.warm_workers(session, platform.total_cores)
         t0 = time.monotonic()
 
         async def lineage(j: int) -> None:

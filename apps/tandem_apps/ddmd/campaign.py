@@ -123,6 +123,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
     gpus_here = platform.total_gpus
     async with tandem.open_session(platform, run_dir=rd) as session:
         clock = time.monotonic
+        await stages.warm_workers(session, platform.total_cores)
         state = _State(t0=clock())
         loop = asyncio.get_running_loop()
         state.agent_done = [loop.create_future() for _ in range(cfg.iterations)]
@@ -162,20 +163,23 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     stages.aggregate, newest, str(data / "ml" / f"round{k:03d}" / "train.h5"),
                     name=f"A{k}", kind="aggregation", cores=cfg.aggregation.cores,
                     gpus=cfg.aggregation.gpu_count(gpus_here),
-                    estimate=_estimate(state, "aggregation", cfg.mock.aggregation))
+                    estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
+                    priority=cfg.ml_priority)
                 epochs = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
                 train = session.submit(
                     stages.train, agg, str(data / "ml" / f"round{k:03d}" / "cvae.pt"),
                     train_prev, epochs, cfg.training, cfg.seed + k,
                     name=f"M{k}", kind="training", cores=cfg.training.cores,
                     gpus=cfg.training.gpu_count(gpus_here),
-                    estimate=_estimate(state, "training", cfg.mock.training))
+                    estimate=_estimate(state, "training", cfg.mock.training),
+                    priority=cfg.ml_priority)
                 agent = session.submit(
                     stages.agent, train, agg, str(data / "ml" / f"round{k:03d}" / "agent"),
                     cfg.outliers, cfg.candidates, cfg.agent,
                     name=f"I{k}", kind="agent", cores=cfg.agent.cores,
                     gpus=cfg.agent.gpu_count(gpus_here),
-                    estimate=_estimate(state, "agent", cfg.mock.agent))
+                    estimate=_estimate(state, "agent", cfg.mock.agent),
+                    priority=cfg.ml_priority)
                 result: AgentResult = await agent
                 for stage, fut in (("aggregation", agg), ("training", train)):
                     _ran(state, stage, fut)

@@ -41,8 +41,8 @@ class Stage(_Model):
 class MD(Stage):
     """One simulation segment (OpenMM, amber14 + OBC2, HBonds, 3 amu hydrogens)."""
 
-    segment_ps: float = Field(10.0, gt=0)
-    report_interval_ps: float = Field(0.5, gt=0)
+    segment_ps: float = Field(25.0, gt=0)
+    report_interval_ps: float = Field(1.0, gt=0)
     dt_fs: float = Field(4.0, gt=0, le=5)
     temperature_k: float = Field(300.0, gt=0)
     friction_per_ps: float = Field(1.0, gt=0)
@@ -97,10 +97,10 @@ class Stuck(_Model):
 class Mock(_Model):
     """Stage durations (seconds) for the sleep-based variant and for prediction defaults."""
 
-    simulation: float = Field(6.0, gt=0)
-    aggregation: float = Field(0.3, gt=0)
-    training: float = Field(3.0, gt=0)
-    agent: float = Field(1.0, gt=0)
+    simulation: float = Field(3.6, gt=0)
+    aggregation: float = Field(0.1, gt=0)
+    training: float = Field(4.0, gt=0)
+    agent: float = Field(0.5, gt=0)
 
 
 class CampaignConfig(_Model):
@@ -108,10 +108,13 @@ class CampaignConfig(_Model):
 
     sequence: str = Field("AAAAAAAAAAAAAAA", min_length=3)
     simulations: int = Field(4, ge=1, description="concurrent simulation lineages")
-    iterations: int = Field(4, ge=1, description="segments per lineage (and ML rounds)")
+    iterations: int = Field(6, ge=1, description="segments per lineage (and ML rounds)")
     modes: tuple[Literal["sync", "async"], ...] = ("sync", "async")
     max_staleness: int = Field(1, ge=0, description="async: how many ML rounds a segment may "
                                "run ahead of the restart points it starts from")
+    ml_priority: int = Field(1, description="priority of aggregation, training and agent "
+                             "tasks over segments: the ML chain gates later segments, which "
+                             "are not submitted yet, so the scheduler cannot see that itself")
     baseline: bool = True
     target_rmsd: float = Field(4.0, gt=0, description="Å, for time-to-target")
     cores: int | None = Field(None, ge=1, description="cores to use (default: all)")

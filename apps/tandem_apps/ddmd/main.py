@@ -145,14 +145,15 @@ def run_real(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, A
 
 
 def _reports(runs: list[Any], base: Path) -> None:
-    """The tandem report of every run (and of the prediction beside it)."""
-    try:
-        from tandem.trace.report import write_report
-    except ImportError:
-        return
+    """tandem's report of every run beside its prediction (timeline, utilisation, PNGs), and
+    async against sync."""
+    from tandem.trace.report import write_report
+
     for run in runs:
         pred = base / f"predicted-{run.mode}"
-        write_report(run.run_dir, compare=pred if pred.exists() else None)
+        write_report(run.run_dir, compare=pred if pred.exists() else None, png=True)
+    if (base / "sync").exists() and (base / "async").exists():
+        write_report(base / "async", compare=base / "sync", out=base / "async_vs_sync.html")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,12 +58,14 @@ def ddmd_workflow(cfg: CampaignConfig, platform: Platform,
                                 async_depends_on=asyn))
         sims = tuple(f"S{k}.{j}" for j in range(cfg.simulations))
         sets.append(TaskSet(name=f"A{k}", kind="aggregation", resources=res["aggregation"],
-                            duration=durations["aggregation"], depends_on=sims))
+                            duration=durations["aggregation"], priority=cfg.ml_priority,
+                            depends_on=sims))
         sets.append(TaskSet(name=f"M{k}", kind="training", resources=res["training"],
-                            duration=durations["training"],
+                            duration=durations["training"], priority=cfg.ml_priority,
                             depends_on=(f"A{k}",) + ((f"M{k - 1}",) if k else ())))
         sets.append(TaskSet(name=f"I{k}", kind="agent", resources=res["agent"],
-                            duration=durations["agent"], depends_on=(f"M{k}",)))
+                            duration=durations["agent"], priority=cfg.ml_priority,
+                            depends_on=(f"M{k}",)))
     return Workflow(name=name, platform=platform, task_sets=tuple(sets), mode="async")
 
 
@@ -77,6 +79,8 @@ def workflow_yaml(wf: Workflow) -> str:
                                     "cores": s.resources.cores, "gpus": s.resources.gpus}
         if d is not None:
             entry["duration"] = round(d.mean, 6)
+        if s.priority:
+            entry["priority"] = s.priority
         if s.depends_on:
             entry["depends_on"] = list(s.depends_on)
         if s.async_depends_on is not None and s.async_depends_on != s.depends_on:

@@ -5,7 +5,7 @@ stages hand each other these frozen values and files in the run directory, never
 Paths are absolute strings so a value can cross a process boundary (cloudpickle) unchanged.
 
 Files:
-- a simulation segment writes ``<dir>/segment.dcd`` (OpenMM DCD, positions in nm, one frame per
+- a simulation segment writes ``<dir>/segment.dcd`` (OpenMM DCD, positions in Å, one frame per
   report) and ``<dir>/segment.h5`` (h5py) with per-frame datasets ``contact_map``
   (uint8, frames × R × R, Cα–Cα distance < threshold), ``rmsd`` (float32, Å, Cα RMSD to the
   target after optimal superposition), ``fnc`` (float32, fraction of the target's native Cα
