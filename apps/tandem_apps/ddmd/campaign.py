@@ -32,8 +32,10 @@ from typing import Any, Literal
 
 import tandem
 from tandem import Platform, TaskFuture
+from tandem.errors import TaskCancelled
 from tandem_apps.ddmd import stages
 from tandem_apps.ddmd.config import CampaignConfig
+from tandem_apps.ddmd.stuck import Progress
 from tandem_apps.ddmd.types import AgentResult, RestartPoint, SegmentResult, TrainResult
 
 ModeName = Literal["sync", "async"]
@@ -70,7 +72,7 @@ class CampaignRun:
     segments: tuple[Segment, ...]
     rounds: tuple[Round, ...]
     durations: dict[str, tuple[float, ...]]  # stage -> running times of its tasks
-    killed: tuple[tuple[int, int, str], ...] = ()  # (lineage, segment, reason)
+    killed: tuple[tuple[int, int, str, float], ...] = ()  # (lineage, segment, why, when)
 
 
 @dataclass
@@ -81,23 +83,40 @@ class _State:
     published: list[tuple[int, tuple[RestartPoint, ...]]] = field(default_factory=list)
     used: dict[int, int] = field(default_factory=dict)   # lineage -> newest round it used
     agent_done: list[asyncio.Future[None]] = field(default_factory=list)
-    generation: list[list[TaskFuture | None]] = field(default_factory=list)
-    generation_full: list[asyncio.Event] = field(default_factory=list)
+    generation: list[list[SegmentResult | None]] = field(default_factory=list)
+    generation_done: list[asyncio.Event] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
     durations: dict[str, list[float]] = field(default_factory=dict)
+    progress: dict[int, Progress] = field(default_factory=dict)
+    running: dict[int, tuple[TaskFuture, bool]] = field(default_factory=dict)  # own frame?
+    kills: dict[int, str] = field(default_factory=dict)  # task id -> why it was ended
+    killed: list[tuple[int, int, str, float]] = field(default_factory=list)
 
-    def choose(self, lineage: int, previous: SegmentResult | None
+    def choose(self, lineage: int, previous: SegmentResult | None, *, stuck: bool = False
                ) -> tuple[RestartPoint | None, int | None]:
-        """The start of a lineage's next segment, by the staleness policy above."""
+        """The start of a lineage's next segment, by the staleness policy above; a ``stuck``
+        lineage takes an outlier of the newest list even if it used that list before."""
         if self.published:
             rnd, points = self.published[-1]
-            if points and self.used.get(lineage, -1) < rnd:
+            if points and (stuck or self.used.get(lineage, -1) < rnd):
                 self.used[lineage] = rnd
-                return points[lineage % len(points)], rnd
+                shift = sum(1 for k in self.killed if k[0] == lineage)
+                return points[(lineage + shift) % len(points)], rnd
         if previous is None:
             return None, None
         return stages.last_frame(previous), None
+
+    def end_stuck(self, session: tandem.Session, rnd: int, segments: int) -> None:
+        """Fresh restart points exist: end the running segment of every stuck lineage that is
+        still sampling its own basin (it restarts from one of them)."""
+        for j, (fut, own_frame) in self.running.items():
+            if own_frame and not fut.done() and self.progress[j].stuck(segments):
+                why = (f"lineage {j} stuck: no progress in RMSD or native contacts for "
+                       f"{self.progress[j].stalled} segments; restarting from round {rnd}'s "
+                       f"outliers")
+                self.kills[fut.task_id] = why
+                session.cancel(fut, why)
 
 
 def _estimate(state: _State, stage: str, default: float) -> float:
@@ -128,35 +147,57 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
         loop = asyncio.get_running_loop()
         state.agent_done = [loop.create_future() for _ in range(cfg.iterations)]
         state.generation = [[None] * cfg.simulations for _ in range(cfg.iterations)]
-        state.generation_full = [asyncio.Event() for _ in range(cfg.iterations)]
+        state.generation_done = [asyncio.Event() for _ in range(cfg.iterations)]
+        stuck = cfg.stuck
 
         async def lineage(j: int) -> None:
             previous: SegmentResult | None = None
-            for k in range(cfg.iterations):
+            progress = state.progress[j] = Progress()
+            k = attempt = 0
+            while k < cfg.iterations:
                 wait = k - 1 - staleness
                 if wait >= 0:
                     await state.agent_done[wait]
-                start, rnd = state.choose(j, previous)
+                forced = stuck.enabled and (attempt > 0 or progress.stuck(stuck.segments))
+                start, rnd = state.choose(j, previous, stuck=forced)
+                if rnd is not None:
+                    progress.restarted()
                 fut = session.submit(
                     stages.simulate, prepared, cfg.md, j, k, start,
-                    str(data / "md" / f"lineage{j:03d}" / f"segment{k:03d}"),
-                    cfg.seed * 100_003 + j * 1_009 + k,
+                    str(data / "md" / f"lineage{j:03d}" / f"segment{k:03d}"
+                        / (f"attempt{attempt}" if attempt else "")),
+                    cfg.seed * 100_003 + j * 1_009 + k + 7_919 * attempt,
                     name=f"S{k}.{j}", kind="simulation", cores=cfg.md.cores,
                     gpus=cfg.md.gpu_count(gpus_here),
                     estimate=_estimate(state, "simulation", cfg.mock.simulation))
-                state.generation[k][j] = fut
-                if all(f is not None for f in state.generation[k]):
-                    state.generation_full[k].set()
-                previous = await fut
+                state.running[j] = (fut, rnd is None)
+                try:
+                    result = await fut
+                except TaskCancelled:
+                    why = state.kills.pop(fut.task_id, None)
+                    if why is None:
+                        raise
+                    state.killed.append((j, k, why, clock() - state.t0))
+                    attempt += 1
+                    continue
+                finally:
+                    state.running.pop(j, None)
+                previous = result
+                progress.update(result, stuck.min_rmsd_gain, stuck.min_fnc_gain)
                 begin, end = _ran(state, "simulation", fut)
-                state.segments.append(Segment(previous, begin - state.t0, end - state.t0,
+                state.segments.append(Segment(result, begin - state.t0, end - state.t0,
                                               cfg.md.cores, rnd))
+                state.generation[k][j] = result
+                if all(r is not None for r in state.generation[k]):
+                    state.generation_done[k].set()
+                k += 1
+                attempt = 0
 
         async def learner() -> None:
             train_prev: TaskFuture | None = None
             for k in range(cfg.iterations):
-                await state.generation_full[k].wait()
-                newest = [f for gen in state.generation[:k + 1] for f in gen if f is not None]
+                await state.generation_done[k].wait()
+                newest = [r for gen in state.generation[:k + 1] for r in gen if r is not None]
                 if cfg.aggregation.last_n:
                     newest = newest[-cfg.aggregation.last_n:]
                 agg = session.submit(
@@ -188,6 +229,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                 state.published.append((k, result.restarts))
                 state.rounds.append(Round(k, train.result(), result, published))
                 state.agent_done[k].set_result(None)
+                if stuck.enabled and result.restarts:
+                    state.end_stuck(session, k, stuck.segments)
                 train_prev = train
 
         async with asyncio.TaskGroup() as group:
@@ -202,7 +245,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
         segments=tuple(sorted(state.segments, key=lambda s: (s.result.lineage,
                                                              s.result.segment))),
         rounds=tuple(state.rounds),
-        durations={k: tuple(v) for k, v in state.durations.items()})
+        durations={k: tuple(v) for k, v in state.durations.items()},
+        killed=tuple(state.killed))
 
 
 def stage_medians(runs: Sequence[CampaignRun]) -> dict[str, float]:

@@ -92,6 +92,8 @@ class Stuck(_Model):
     enabled: bool = False
     segments: int = Field(2, ge=1, description="segments without progress before a restart")
     min_rmsd_gain: float = Field(0.1, ge=0, description="Å of best-RMSD improvement that counts")
+    min_fnc_gain: float = Field(0.02, ge=0, description="gain in the best fraction of native "
+                                "contacts that counts")
 
 
 class Mock(_Model):

@@ -41,6 +41,9 @@ def rmsd_over_time(runs: Sequence[tuple[CampaignRun, Frames]], target: float,
         for seg in run.segments:
             if seg.restart_round is not None:
                 ax.axvline(seg.started, color=cmap(seg.result.lineage % 10), lw=0.4, ls=":")
+        for n, (_j, _k, _why, t) in enumerate(run.killed):
+            ax.axvline(t, color="crimson", lw=1.0, ls="--",
+                       label="stuck segment ended" if n == 0 else None)
         if len(f.time):
             ax.plot(f.time, best_so_far(f), color="black", lw=1.6, label="best so far")
         ax.axhline(target, color="grey", ls="--", lw=1, label=f"target {target:g} Å")

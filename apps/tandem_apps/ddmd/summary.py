@@ -79,6 +79,8 @@ def summarize(cfg: CampaignConfig, platform: Platform, campaigns: Sequence[Campa
             "run_dir": str(run.run_dir), "segments": len(run.segments),
             "ml_rounds": len(run.rounds),
             "restarts_used": sum(1 for s in run.segments if s.restart_round is not None),
+            "stuck_segments_ended": [{"lineage": j, "segment": k, "at_s": round(t, 2),
+                                      "why": why} for j, k, why, t in run.killed],
             "utilisation": {k: round(v, 4) for k, v in utilisation_over(
                 work, {"cores": trace.total_cores, "gpus": trace.total_gpus},
                 makespan(work)).items()},
@@ -117,6 +119,10 @@ def render(s: dict[str, Any]) -> str:
             f"{r['restarts_used']:>9}{u.get('cores', 0):>9.1%}{u.get('gpus', 0):>8.1%}"
             f"{_fmt(e['best_rmsd_A']):>8}{_fmt(e['best_rmsd_within_common_time_A']):>12}"
             f"{_fmt(e['time_to_target_s'], ' s'):>10}")
+    for mode, r in s["runs"].items():
+        if r["stuck_segments_ended"]:
+            lines.append(f"  {mode}: {len(r['stuck_segments_ended'])} segments of stuck "
+                         f"lineages ended and restarted from outliers")
     for mode, r in s["runs"].items():
         med = ", ".join(f"{k} {v:.2f} s" for k, v in r["stage_median_s"].items())
         lines.append(f"  {mode} stage medians: {med}")
