@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-echo "== ruff"; .venv/bin/ruff check src tests bench examples
+echo "== ruff"; .venv/bin/ruff check src apps tests bench examples
 echo "== mypy"; .venv/bin/mypy
 echo "== browser"; bash scripts/browser.sh   # Chromium for the report test (CI=true: must install)
 echo "== pytest"

@@ -111,7 +111,8 @@ class JsonlTrace(Instrument):
         if pending is not None:
             slots = pending[2]
         else:
-            slots = self._launch_slots.pop(tid, None) or self._slots(r.placement)
+            written = self._launch_slots.pop(tid, "")
+            slots = written or self._slots(r.placement)
         ready, launched, started, ended = r.ready, r.launched, r.started, r.ended
         self._lines.append(
             '{"ev":"end","id":%d%s,"state":"%s","submitted":%.6f,"ready":%s,"launched":%s,'
