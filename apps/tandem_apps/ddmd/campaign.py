@@ -82,7 +82,8 @@ class _State:
     t0: float
     published: list[tuple[int, tuple[RestartPoint, ...]]] = field(default_factory=list)
     used: dict[int, int] = field(default_factory=dict)   # lineage -> newest round it used
-    agent_done: list[asyncio.Future[None]] = field(default_factory=list)
+    agent_done: list[asyncio.Future[TaskFuture]] = field(default_factory=list)
+    finished: list[list[TaskFuture]] = field(default_factory=list)  # done segments per round
     generation: list[list[SegmentResult | None]] = field(default_factory=list)
     generation_done: list[asyncio.Event] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
@@ -146,18 +147,20 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
         state = _State(t0=clock())
         loop = asyncio.get_running_loop()
         state.agent_done = [loop.create_future() for _ in range(cfg.iterations)]
+        state.finished = [[] for _ in range(cfg.iterations)]
         state.generation = [[None] * cfg.simulations for _ in range(cfg.iterations)]
         state.generation_done = [asyncio.Event() for _ in range(cfg.iterations)]
         stuck = cfg.stuck
 
         async def lineage(j: int) -> None:
             previous: SegmentResult | None = None
+            previous_task: list[TaskFuture] = []
             progress = state.progress[j] = Progress()
             k = attempt = 0
             while k < cfg.iterations:
                 wait = k - 1 - staleness
-                if wait >= 0:
-                    await state.agent_done[wait]
+                # Already finished, these only record the graph (trace, critical path).
+                after = [*previous_task, *([await state.agent_done[wait]] if wait >= 0 else [])]
                 forced = stuck.enabled and (attempt > 0 or progress.stuck(stuck.segments))
                 start, rnd = state.choose(j, previous, stuck=forced)
                 if rnd is not None:
@@ -169,7 +172,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     cfg.seed * 100_003 + j * 1_009 + k + 7_919 * attempt,
                     name=f"S{k}.{j}", kind="simulation", cores=cfg.md.cores,
                     gpus=cfg.md.gpu_count(gpus_here),
-                    estimate=_estimate(state, "simulation", cfg.mock.simulation))
+                    estimate=_estimate(state, "simulation", cfg.mock.simulation), after=after)
                 state.running[j] = (fut, rnd is None)
                 try:
                     result = await fut
@@ -182,7 +185,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     continue
                 finally:
                     state.running.pop(j, None)
-                previous = result
+                previous, previous_task = result, [fut]
+                state.finished[k].append(fut)
                 progress.update(result, stuck.min_rmsd_gain, stuck.min_fnc_gain)
                 begin, end = _ran(state, "simulation", fut)
                 state.segments.append(Segment(result, begin - state.t0, end - state.t0,
@@ -205,7 +209,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     name=f"A{k}", kind="aggregation", cores=cfg.aggregation.cores,
                     gpus=cfg.aggregation.gpu_count(gpus_here),
                     estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
-                    priority=cfg.ml_priority)
+                    priority=cfg.ml_priority, after=state.finished[k])
                 epochs = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
                 train = session.submit(
                     stages.train, agg, str(data / "ml" / f"round{k:03d}" / "cvae.pt"),
@@ -228,7 +232,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                 published = clock() - state.t0
                 state.published.append((k, result.restarts))
                 state.rounds.append(Round(k, train.result(), result, published))
-                state.agent_done[k].set_result(None)
+                state.agent_done[k].set_result(agent)
                 if stuck.enabled and result.restarts:
                     state.end_stuck(session, k, stuck.segments)
                 train_prev = train
