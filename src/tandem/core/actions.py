@@ -13,11 +13,14 @@ from tandem.core.values import Failure, Placement
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """Start task ``task_id`` on exactly ``placement``; ``attempt`` counts from 1."""
+    """Start task ``task_id`` on exactly ``placement``; ``attempt`` counts from 1 (retries and
+    preemptions each add one); ``preempted`` counts the earlier attempts that were preempted
+    (the task continues from its checkpoint when it is not 0)."""
 
     task_id: int
     placement: Placement
     attempt: int = 1
+    preempted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,4 +41,50 @@ class Resolve:
     failure: Failure | None = None
 
 
-Action = Launch | Kill | Resolve
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Stop the task's whole process tree (SIGSTOP). With ``release`` its cores were given back
+    to the pool: other tasks may be placed on them from now on."""
+
+    task_id: int
+    release: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Continue the task's process tree (SIGCONT). ``placement`` is set when the task released
+    its cores and was placed again: re-pin every thread of its tree to it before continuing."""
+
+    task_id: int
+    placement: Placement | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Preempt:
+    """Send ``signal`` to the task's tree (continuing it if stopped) and end the tree after
+    ``grace`` seconds if it has not exited. The backend reports ``Exited`` as usual; the core
+    puts the task back in the ready queue."""
+
+    task_id: int
+    signal: int
+    grace: float
+
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Steered:
+    """A steering action took effect (for instruments and the trace): ``action`` is one of
+    ``cancel``, ``pause``, ``resume``, ``preempt``, ``priority``, ``move``; ``task_id`` is
+    ``None`` for a pool move; ``details`` are the action's own values (``release``,
+    ``priority``, ``grace``, ``signal``, ``from``, ``to``, ``cores``, ``gpus``)."""
+
+    action: str
+    task_id: int | None
+    by: str
+    reason: str
+    details: tuple[tuple[str, Scalar], ...] = ()
+
+
+Action = Launch | Kill | Resolve | Pause | Resume | Preempt | Steered

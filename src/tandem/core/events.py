@@ -37,10 +37,71 @@ class Exited:
 
 @dataclass(frozen=True, slots=True)
 class CancelRequested:
-    """Somebody asked to cancel ``task_id``; ``reason`` is recorded on it and its dependents."""
+    """Somebody asked to cancel ``task_id``; ``reason`` is recorded on it and its dependents.
+    ``by`` names who (a person, an agent); a cancel with ``by`` is a steering action and is
+    recorded as one (the session's own cancels on closing have none)."""
 
     task_id: int
     reason: str = "cancelled by the user"
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PauseRequested:
+    """Stop the running task ``task_id``. ``release``: give its cores to other tasks while it
+    is stopped (it keeps its GPUs and node, and is placed again on its node when resumed)."""
+
+    task_id: int
+    release: bool = False
+    by: str = "user"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeRequested:
+    """Continue the paused task ``task_id``."""
+
+    task_id: int
+    by: str = "user"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreemptRequested:
+    """Send ``signal`` to the task, give it ``grace`` seconds to checkpoint and exit (then end
+    its tree), and put it back in the ready queue: its next launch continues from its
+    checkpoint. Not counted as a failure or a retry."""
+
+    task_id: int
+    grace: float
+    signal: int
+    by: str = "user"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriorityChanged:
+    """Give ``task_id`` a new priority: a waiting task is re-ordered at once; for a running one
+    it matters when it is queued again (a retry, a preemption, a resume)."""
+
+    task_id: int
+    priority: int
+    by: str = "user"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaMoved:
+    """Move ``cores`` and ``gpus`` of quota from pool ``source`` to pool ``target``. Running
+    tasks are never ended: a pool holding more than its new quota admits nothing until enough
+    of its tasks have finished."""
+
+    source: str
+    target: str
+    cores: int = 0
+    gpus: int = 0
+    by: str = "user"
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,4 +109,5 @@ class TimerFired:
     """The deadline returned by ``Scheduler.next_deadline()`` was reached."""
 
 
-Event = Submitted | Started | Exited | CancelRequested | TimerFired
+Event = (Submitted | Started | Exited | CancelRequested | TimerFired | PauseRequested
+         | ResumeRequested | PreemptRequested | PriorityChanged | QuotaMoved)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -73,28 +74,39 @@ Key = tuple[float, ...]
 class Bucket:
     """The ready tasks of one shape, best first: a sorted run (a deque) that takes entries
     arriving in key order — the common case: submission order, equal priorities — in O(1), and
-    a heap for the rest. The best entry is the smaller of the two heads."""
+    a heap for the rest. The best entry is the smaller of the two heads.
 
-    __slots__ = ("heap", "run")
+    A shape is a resource request (``req``), and, when resource pools are in use, the ``pool``
+    whose quota its tasks draw on; tasks resuming after a pause that released their cores also
+    need ``req`` on one ``node``. ``plain`` buckets (no pool, no node) take the fast path."""
 
-    def __init__(self) -> None:
+    __slots__ = ("heap", "node", "plain", "pool", "req", "run")
+
+    def __init__(self, req: Resources, pool: str | None = None, node: str | None = None) -> None:
         self.heap: list[tuple[Any, ...]] = []
         self.run: deque[tuple[Any, ...]] = deque()
+        self.req = req
+        self.pool = pool
+        self.node = node
+        self.plain = pool is None and node is None
 
 
 class ReadyQueue:
-    """Ready tasks, one :class:`Bucket` per resource shape. Entries are flat tuples
-    ``(*key, task)``; keys end with the unique task id, so the task is never compared. An entry
-    goes stale (and is skipped) when its task leaves the queue (``entry = None``) or is
-    re-keyed; ``push`` again after changing a key. A task finds its bucket once, at submit."""
+    """Ready tasks, one :class:`Bucket` per shape. Entries are flat tuples ``(*key, task)``;
+    keys end with the unique task id, so the task is never compared. An entry goes stale (and
+    is skipped) when its task leaves the queue (``entry = None``) or is re-keyed; ``push`` again
+    after changing a key. A task finds its bucket once, at submit. Buckets are found by their
+    request alone (no pools, the common case) or by ``(request, pool, node)``."""
 
     def __init__(self) -> None:
-        self.buckets: dict[Resources, Bucket] = {}
+        self.buckets: dict[Hashable, Bucket] = {}
 
-    def bucket_for(self, shape: Resources) -> Bucket:
-        bucket = self.buckets.get(shape)
+    def bucket_for(self, shape: Resources, pool: str | None = None,
+                   node: str | None = None) -> Bucket:
+        key: Hashable = shape if pool is None and node is None else (shape, pool, node)
+        bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[shape] = Bucket()
+            bucket = self.buckets[key] = Bucket(shape, pool, node)
         return bucket
 
     @staticmethod
@@ -139,12 +151,12 @@ class ReadyQueue:
         """Buckets that may hold a live entry."""
         return [b for b in self.buckets.values() if b.run or b.heap]
 
-    def heads(self) -> list[tuple[Key, int, Resources]]:
+    def heads(self) -> list[tuple[Key, int, Bucket]]:
         """The best live entry of each shape, as a heap."""
         out = []
-        for shape, bucket in self.buckets.items():
+        for bucket in self.buckets.values():
             t = self.peek(bucket)
             if t is not None:
-                out.append((t.key, t.id, shape))
+                out.append((t.key, t.id, bucket))
         heapq.heapify(out)
         return out

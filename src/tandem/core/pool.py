@@ -222,6 +222,19 @@ class ResourcePool:
             self._drop(self._with_gpus, n.index)
         return Slot(node=n.name, cores=cores, gpus=gpus)
 
+    def try_place_on(self, node: str, req: Resources) -> Placement | None:
+        """Take ``req`` (one rank) on ``node`` now, or ``None`` if it is not free there (a task
+        resuming after a pause that released its cores cannot change node)."""
+        n = self._by_name[node]
+        if not self._fits(n, req):
+            return None
+        return Placement(slots=(self._take(n, req),))
+
+    def free_on(self, node: str) -> tuple[int, int]:
+        """Free cores and GPUs of ``node``."""
+        n = self._by_name[node]
+        return len(n.free_cores), len(n.free_gpus)
+
     @staticmethod
     def _drop(index: list[int], i: int) -> None:
         k = bisect.bisect_left(index, i)

@@ -32,6 +32,8 @@ class TaskRecord(NamedTuple):
     started: float | None
     ended: float | None
     level: int
+    preempted: int = 0
+    """Attempts that ended by a preemption (they count in ``attempts``, not as failures)."""
 
     @property
     def cores(self) -> int:

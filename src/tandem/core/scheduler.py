@@ -14,34 +14,46 @@ Rules:
 - a failed or timed-out task fails its dependents (``DEPENDENCY_FAILED``, naming the root task
   and cause); a cancelled task cancels its dependents; both propagate transitively;
 - a killed task keeps its resources until its backend reports ``Exited``;
+- with resource pools, a task is placed only while its pool's use plus its request is within
+  the pool's quota (:mod:`tandem.core.pools`); a task refused by its quota reserves nothing;
+- steering (cancel, pause, resume, preempt, priority, pool moves) is in
+  :mod:`tandem.core.steering`;
 - ties break on task id (submission order): the same events give the same actions.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tandem.core import critical_path, states
+from tandem.core import critical_path, dispatch, states
 from tandem.core.actions import Action, Kill, Launch, Resolve
-from tandem.core.backfill import Releases, may_backfill, reserve
+from tandem.core.backfill import Releases
 from tandem.core.barrier import Barriers
 from tandem.core.events import (
     CancelRequested,
     Exited,
+    PauseRequested,
+    PreemptRequested,
+    PriorityChanged,
+    QuotaMoved,
+    ResumeRequested,
     Started,
     Submitted,
     TimerFired,
 )
 from tandem.core.policy import Mode, Order, Policy, ReadyQueue
-from tandem.core.pool import Reservation, ResourcePool
+from tandem.core.pool import ResourcePool
+from tandem.core.pools import PoolUsage, Quotas
 from tandem.core.record import TaskRecord
-from tandem.core.states import FINAL, TaskState
+from tandem.core.states import FINAL, STOPPED, TaskState
+from tandem.core.steering import Steering
 from tandem.core.task import CoreTask
 from tandem.core.values import Failure, FailureKind, Placement
-from tandem.errors import SpecError, TandemInternalError
+from tandem.errors import InfeasibleRequest, SpecError, TandemInternalError
 from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 
@@ -52,10 +64,12 @@ _LEGAL = states.LEGAL
 class Scheduler:
     """Pure scheduler core. Drive it with :meth:`handle`; wake it at :meth:`next_deadline`."""
 
-    def __init__(self, platform: Platform, policy: Policy | None = None) -> None:
+    def __init__(self, platform: Platform, policy: Policy | None = None, *,
+                 pools: Mapping[str, Quota] | None = None) -> None:
         self.platform = platform
         self.policy = policy or Policy()
         self.pool = ResourcePool(platform, self.policy.fit)
+        self.quotas = Quotas(platform, pools) if pools else None
         self._tasks: dict[int, CoreTask] = {}
         self._queue = ReadyQueue()
         self._running: dict[int, CoreTask] = {}
@@ -71,12 +85,18 @@ class Scheduler:
                      Order.CRITICAL_PATH: self._key_critical_path}[self.policy.order]
         self._barrier = self.policy.mode is Mode.BARRIER
         self._levels = Barriers()
+        self._steer = steer = Steering(self)
         self._handlers: dict[type, Callable[[Any, float, list[Action]], None]] = {
             Submitted: self._on_submitted,
             Started: self._on_started,
             Exited: self._on_exited,
-            CancelRequested: self._on_cancel,
+            CancelRequested: steer.on_cancel,
             TimerFired: self._on_timer,
+            PauseRequested: steer.on_pause,
+            ResumeRequested: steer.on_resume,
+            PreemptRequested: steer.on_preempt,
+            PriorityChanged: steer.on_priority,
+            QuotaMoved: steer.on_move,
         }
 
     # -- public ----------------------------------------------------------------------------
@@ -113,18 +133,37 @@ class Scheduler:
         while d:
             when, tid, attempt = d[0]
             t = self._tasks[tid]
-            if t.attempt == attempt and t.state in (S.LAUNCHED, S.RUNNING) \
-                    and t.kill_reason is None:
+            if t.attempt == attempt and t.deadline == when and t.kill_reason is None \
+                    and (t.state is S.LAUNCHED or t.state is S.RUNNING):
                 return when
             heapq.heappop(d)
         return None
 
     def check_feasible(self, spec: TaskSpec) -> None:
-        """Raise :class:`~tandem.errors.InfeasibleRequest` if ``spec`` can never run here."""
+        """Raise :class:`~tandem.errors.InfeasibleRequest` if ``spec`` can never run here, and
+        :class:`~tandem.errors.SpecError` if it names a pool that does not exist."""
+        if spec.pool is not None or self.quotas is not None:
+            self._pool_of(spec)
         req = spec.resources
         if req not in self._feasible:
-            self.platform.check_feasible(req, task=spec.name)
+            try:
+                self.platform.check_feasible(req, task=spec.name)
+            except InfeasibleRequest as e:
+                if spec.pool is None:
+                    raise
+                raise InfeasibleRequest(f"{e}; it asks for pool {spec.pool!r}") from None
             self._feasible[req] = True
+
+    def _pool_of(self, spec: TaskSpec) -> str:
+        if self.quotas is None:
+            raise SpecError(f"task {spec.name!r} asks for pool {spec.pool!r}, but this session "
+                            "has no resource pools (open it with pools=...)")
+        return self.quotas.resolve(spec.pool, spec.resources, spec.name)
+
+    def pool_usage(self) -> dict[str, PoolUsage]:
+        """Each pool's quota and use now (empty without pools)."""
+        q = self.quotas
+        return {} if q is None else {name: q.usage(name) for name in q.names}
 
     def state(self, task_id: int) -> TaskState:
         return self._task(task_id).state
@@ -135,7 +174,7 @@ class Scheduler:
             task_id=t.id, name=t.spec.name, kind=t.spec.kind, state=t.state,
             resources=t.req, deps=t.deps, placement=t.placement, attempts=t.attempt,
             failure=t.failure, submitted=t.submitted, ready=t.ready_at, launched=t.launched,
-            started=t.started, ended=t.ended, level=t.level,
+            started=t.started, ended=t.ended, level=t.level, preempted=t.preempted,
         )
 
     @property
@@ -155,12 +194,19 @@ class Scheduler:
         if tid in self._tasks:
             raise TandemInternalError(f"task id {tid} submitted twice")
         spec = ev.spec
-        bucket = self._queue.buckets.get(spec.resources)
-        if bucket is None:      # a shape not seen before: check it can ever fit
+        pool = None
+        if self.quotas is None and spec.pool is None:
+            bucket = self._queue.buckets.get(spec.resources)
+            if bucket is None:      # a shape not seen before: check it can ever fit
+                self.check_feasible(spec)
+                bucket = self._queue.bucket_for(spec.resources)
+        else:
             self.check_feasible(spec)
-            bucket = self._queue.bucket_for(spec.resources)
+            pool = self._pool_of(spec)
+            bucket = self._queue.bucket_for(spec.resources, pool)
         t = CoreTask(tid, spec, ev.deps, now)
         t.bucket = bucket
+        t.pool = pool
         tasks = self._tasks
         for d in ev.deps:
             if d not in tasks:
@@ -207,62 +253,61 @@ class Scheduler:
 
     def _on_exited(self, ev: Exited, now: float, out: list[Action]) -> None:
         t = self._tasks.get(ev.task_id) or self._task(ev.task_id)
-        if t.state is not S.LAUNCHED and t.state is not S.RUNNING:
+        st = t.state
+        if st is not S.RUNNING and st is not S.LAUNCHED and st not in STOPPED:
             raise TandemInternalError(
-                f"task {t.id} ({t.spec.name!r}) reported exited while {t.state.value}"
+                f"task {t.id} ({t.spec.name!r}) reported exited while {st.value}"
             )
         del self._running[t.id]
         self._releases.ended(t)
         assert t.placement is not None
         self.pool.release(t.placement, t.req)
+        if t.pool is not None and self.quotas is not None:
+            released = st is S.SUSPENDED or st is S.RESUMING    # its cores were given back
+            self.quotas.give(t.pool, 0 if released else t.req.total_cores, t.req.total_gpus)
+        if st is S.RESUMING:
+            t.entry = None
+        t.preempt_next = None
         self._dirty = True
         if t.started is None:
             t.started = t.launched
+        if t.preempting:
+            self._steer.requeue(t, now)
+            return
         failure = ev.failure
         reason = t.kill_reason
         if failure is None and reason is None:
             self._finish(t, S.DONE, None, now, out)
             return
+        retry = t.attempt - t.preempted <= t.spec.retries
         if reason == "timeout":
             failure = Failure(
                 kind=FailureKind.TIMEOUT, root_task_id=t.id,
                 message=f"task {t.spec.name!r} ran past its timeout of {t.spec.timeout} s",
             )
-            if t.attempt <= t.spec.retries:
+            if retry:
                 self._retry(t, failure, now)
                 return
             self._finish(t, S.TIMED_OUT, failure, now, out)
         elif reason is not None:
-            failure = Failure(kind=FailureKind.CANCELLED, message=reason, root_task_id=t.id)
+            failure = Failure(kind=FailureKind.CANCELLED, message=reason, root_task_id=t.id,
+                              by=t.kill_by)
             self._finish(t, S.CANCELLED, failure, now, out)
         else:
             assert failure is not None
             if failure.root_task_id is None:
                 failure = _with_root(failure, t.id)
-            if t.attempt <= t.spec.retries:
+            if retry:
                 self._retry(t, failure, now)
                 return
             self._finish(t, S.FAILED, failure, now, out)
 
-    def _on_cancel(self, ev: CancelRequested, now: float, out: list[Action]) -> None:
-        t = self._task(ev.task_id)
-        st = t.state
-        if st in FINAL:
-            return
-        if st is S.LAUNCHED or st is S.RUNNING:
-            if t.kill_reason is None:
-                t.kill_reason = ev.reason
-                out.append(Kill(t.id, ev.reason))
-            return
-        failure = Failure(kind=FailureKind.CANCELLED, message=ev.reason, root_task_id=t.id)
-        self._finish(t, S.CANCELLED, failure, now, out)
-
     def _on_timer(self, ev: TimerFired, now: float, out: list[Action]) -> None:
         d = self._deadlines
         while d and d[0][0] <= now:
-            _, tid, attempt = heapq.heappop(d)
+            when, tid, attempt = heapq.heappop(d)
             t = self._tasks[tid]
-            if t.attempt == attempt and t.kill_reason is None and \
+            if t.attempt == attempt and t.deadline == when and t.kill_reason is None and \
                     (t.state is S.LAUNCHED or t.state is S.RUNNING):
                 t.kill_reason = "timeout"
                 out.append(Kill(t.id, "timeout"))
@@ -292,11 +337,11 @@ class Scheduler:
 
     @staticmethod
     def _key_priority(t: CoreTask) -> tuple[float, ...]:
-        return (-t.spec.priority, t.id)
+        return (-t.prio, t.id)
 
     @staticmethod
     def _key_critical_path(t: CoreTask) -> tuple[float, ...]:
-        return (-t.spec.priority, -t.bottom, t.id)
+        return (-t.prio, -t.bottom, t.id)
 
     def _requeue(self, p: CoreTask) -> None:
         """``p``'s bottom level rose: re-key it if it is queued."""
@@ -359,7 +404,7 @@ class Scheduler:
         if upstream.state is S.CANCELLED:
             state = S.CANCELLED
             failure = Failure(
-                kind=FailureKind.CANCELLED, root_task_id=root_id,
+                kind=FailureKind.CANCELLED, root_task_id=root_id, by=cause.by if cause else None,
                 message=f"dependency {root.spec.name!r} (task {root_id}) was cancelled: {why}",
             )
         else:
@@ -371,61 +416,15 @@ class Scheduler:
             )
         self._finish(t, state, failure, now, out)
 
-    # -- the scheduling pass ---------------------------------------------------------------
+    # -- the scheduling pass (tandem.core.dispatch) ---------------------------------------
     def _schedule(self, now: float, out: list[Action]) -> None:
-        pool = self.pool
-        q = self._queue
-        if not pool.can_fit_anything():
-            return
-        peek = q.peek
-        live = q.live()
-        if len(live) == 1:   # one shape waiting: strict order within it, no heap of heads
-            bucket = live[0]
-            first = peek(bucket)
-            if first is None:
-                return
-            shape: Resources = first.req
-            while first is not None and pool.can_fit_anything():
-                placement = pool.try_place(shape)
-                if placement is None:
-                    return
-                q.pop(bucket, first)
-                self._launch(first, placement, now, out)
-                first = peek(bucket)
-            return
-        heads = q.heads()
-        blocked: Any = None
-        reservation: Reservation | None = None
-        reserved = False
-        backfill = self.policy.backfill
-        while heads and pool.can_fit_anything():
-            _, _, shape = heapq.heappop(heads)
-            bucket = q.buckets[shape]
-            t: Any = peek(bucket)
-            if blocked is not None and not reserved:
-                # Where the blocked task will fit, computed before a candidate takes anything.
-                reservation = self._reserve(blocked, now)
-                reserved = True
-            placement = pool.try_place(shape)
-            if placement is not None and blocked is not None:
-                allowed, reservation = may_backfill(t, placement, reservation, now)
-                if not allowed:
-                    pool.release(placement, shape)
-                    placement = None
-            if placement is None:
-                if blocked is None:
-                    if not backfill:
-                        return
-                    blocked = t
-                continue
-            q.pop(bucket, t)
-            self._launch(t, placement, now, out)
-            nxt = peek(bucket)
-            if nxt is not None:
-                heapq.heappush(heads, (nxt.key, nxt.id, shape))
+        dispatch.schedule(self, now, out)
 
     def _launch(self, t: CoreTask, placement: Placement, now: float, out: list[Action]) -> None:
         if t.state is not S.READY:
+            if t.state is S.RESUMING:
+                self._steer.placed(t, placement, now, out)
+                return
             states.check(t.id, t.state, S.LAUNCHED, "placed")
         t.state = S.LAUNCHED
         t.entry = None
@@ -437,13 +436,12 @@ class Scheduler:
         self._releases.launched(t, now, len(self._running))
         timeout = t.spec.timeout
         if timeout is not None:
-            heapq.heappush(self._deadlines, (now + timeout, t.id, t.attempt))
-        out.append(Launch(t.id, placement, t.attempt))
-
-    def _reserve(self, blocked: CoreTask, now: float) -> Reservation | None:
-        return reserve(self.pool, blocked, self._releases, now)
+            t.deadline = now + timeout
+            heapq.heappush(self._deadlines, (t.deadline, t.id, t.attempt))
+        out.append(Launch(t.id, placement, t.attempt, t.preempted))
 
 
 def _with_root(f: Failure, task_id: int) -> Failure:
     return Failure(kind=f.kind, message=f.message, exit_code=f.exit_code, signal=f.signal,
-                   stderr_tail=f.stderr_tail, traceback=f.traceback, root_task_id=task_id)
+                   stderr_tail=f.stderr_tail, traceback=f.traceback, root_task_id=task_id,
+                   by=f.by)

@@ -23,6 +23,14 @@ class TaskState(Enum):
     """Placed on specific cores and GPUs; the backend was told to start it."""
     RUNNING = "running"
     """The backend reports that its process (or function call) is running."""
+    PAUSED = "paused"
+    """Stopped by a pause (SIGSTOP to its process tree); still holds its cores and GPUs."""
+    SUSPENDED = "suspended"
+    """Stopped by a pause that released its cores to other tasks; it keeps its GPU ids and
+    memory (a stopped process cannot move them) and its node."""
+    RESUMING = "resuming"
+    """A suspended task asked to resume: still stopped, it waits in the ready queue (same order
+    as ready tasks) for cores on its node; once placed it is re-pinned and continued."""
     DONE = "done"
     """Finished with a result. Final."""
     FAILED = "failed"
@@ -43,6 +51,9 @@ class TaskState(Enum):
     def final(self) -> bool:
         return self in FINAL
 
+
+STOPPED = frozenset({TaskState.PAUSED, TaskState.SUSPENDED, TaskState.RESUMING})
+"""States of a task whose processes exist but are stopped."""
 
 FINAL = frozenset({
     TaskState.DONE, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED,
@@ -66,7 +77,28 @@ LEGAL: frozenset[tuple[TaskState, TaskState]] = frozenset({
     (S.RUNNING, S.FAILED),
     (S.RUNNING, S.TIMED_OUT),
     (S.RUNNING, S.CANCELLED),
-    (S.RUNNING, S.READY),    # retry after a failed attempt
+    (S.RUNNING, S.READY),    # retry after a failed attempt, or requeued after a preemption
+    (S.LAUNCHED, S.PAUSED),
+    (S.RUNNING, S.PAUSED),
+    (S.LAUNCHED, S.SUSPENDED),
+    (S.RUNNING, S.SUSPENDED),
+    (S.PAUSED, S.RUNNING),   # resumed, or continued to checkpoint on a preemption
+    (S.SUSPENDED, S.RESUMING),
+    (S.RESUMING, S.SUSPENDED),  # paused again before it got cores
+    (S.RESUMING, S.RUNNING),    # placed again: re-pinned and continued
+    # A stopped process can still end: killed (cancel), by the OOM killer, by someone else.
+    (S.PAUSED, S.DONE),
+    (S.PAUSED, S.FAILED),
+    (S.PAUSED, S.CANCELLED),
+    (S.PAUSED, S.READY),
+    (S.SUSPENDED, S.DONE),
+    (S.SUSPENDED, S.FAILED),
+    (S.SUSPENDED, S.CANCELLED),
+    (S.SUSPENDED, S.READY),
+    (S.RESUMING, S.DONE),
+    (S.RESUMING, S.FAILED),
+    (S.RESUMING, S.CANCELLED),
+    (S.RESUMING, S.READY),
 })
 del S
 

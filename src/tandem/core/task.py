@@ -17,9 +17,10 @@ class CoreTask:
     """Core bookkeeping of one task (the spec is what was asked; this is where it is)."""
 
     __slots__ = (
-        "attempt", "bottom", "bucket", "dependents", "deps", "deps_left", "entry", "est",
-        "failure", "id", "key", "kill_reason", "launched", "level", "placement", "ready_at",
-        "req", "spec", "started", "state", "submitted", "ended",
+        "attempt", "bottom", "bucket", "deadline", "dependents", "deps", "deps_left", "entry",
+        "est", "failure", "id", "key", "kill_by", "kill_reason", "launched", "left", "level",
+        "placement", "pool", "preempt_next", "preempted", "preempting", "prio", "ready_at", "req",
+        "spec", "started", "state", "submitted", "ended",
     )
 
     def __init__(self, task_id: int, spec: TaskSpec, deps: tuple[int, ...], now: float) -> None:
@@ -39,6 +40,14 @@ class CoreTask:
         self.placement: Placement | None = None
         self.attempt = 0
         self.kill_reason: str | None = None
+        self.kill_by: str | None = None              # who asked for the kill (a cancel)
+        self.prio = spec.priority                    # may be changed while the task waits
+        self.pool: str | None = None                 # its quota pool, when pools are in use
+        self.deadline: float | None = None           # timeout of the live attempt, if any
+        self.left: float | None = None               # timeout seconds left while paused
+        self.preempting = False                      # told to checkpoint and exit: requeue
+        self.preempt_next: tuple[int, float] | None = None  # (signal, grace) once resumed
+        self.preempted = 0                           # attempts that ended by a preemption
         self.failure: Failure | None = None
         self.submitted = now
         self.ready_at: float | None = None

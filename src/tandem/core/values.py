@@ -56,7 +56,7 @@ class Failure:
     """The cause carried by a task that did not succeed.
 
     ``root_task_id`` is the task that failed first (itself, or an upstream task for
-    ``DEPENDENCY``)."""
+    ``DEPENDENCY``). ``by`` names who cancelled it (a person, an agent), when somebody did."""
 
     kind: FailureKind
     message: str
@@ -65,3 +65,4 @@ class Failure:
     stderr_tail: str = ""
     traceback: str = ""
     root_task_id: int | None = None
+    by: str | None = None

@@ -5,11 +5,12 @@ May import only ``tandem.errors`` and the standard library.
 """
 
 from tandem.spec.platform import Node, Platform
+from tandem.spec.pools import DEFAULT_POOL, Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import Executable, FunctionCall, Mock, TaskSpec, Work
 from tandem.spec.workflow import Duration, TaskSet, Workflow, WorkflowTask
 
 __all__ = [
-    "Duration", "Executable", "FunctionCall", "Mock", "Node", "Platform", "Resources", "TaskSet",
-    "TaskSpec", "Work", "Workflow", "WorkflowTask",
+    "DEFAULT_POOL", "Duration", "Executable", "FunctionCall", "Mock", "Node", "Platform", "Quota",
+    "Resources", "TaskSet", "TaskSpec", "Work", "Workflow", "WorkflowTask",
 ]

@@ -113,6 +113,8 @@ class TaskSpec:
     - ``timeout``: seconds of running before its process tree is ended.
     - ``estimate``: expected duration in seconds, used by critical-path ordering, backfill and
       the simulator. ``retries``: how many times a failed run is tried again.
+    - ``pool``: the resource pool it draws on (see :mod:`tandem.spec.pools`); ``None`` is the
+      default pool.
     """
 
     name: str
@@ -123,6 +125,7 @@ class TaskSpec:
     timeout: float | None = None
     estimate: float | None = None
     retries: int = 0
+    pool: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -145,6 +148,9 @@ class TaskSpec:
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise SpecError(f"task {self.name!r}: retries must be an integer >= 0, "
                             f"got {self.retries!r}")
+        if self.pool is not None and (not isinstance(self.pool, str) or not self.pool):
+            raise SpecError(f"task {self.name!r}: pool must be a non-empty string, "
+                            f"got {self.pool!r}")
         if self.timeout is not None or self.estimate is not None:
             _check_seconds(self.name, "timeout", self.timeout)
             _check_seconds(self.name, "estimate", self.estimate)

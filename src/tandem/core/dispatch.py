@@ -1,0 +1,130 @@
+"""The scheduling pass: take ready tasks in policy order and place those that fit.
+
+Contract: pure functions over a :class:`~tandem.core.scheduler.Scheduler`'s queue, resource pool
+and pool quotas; no I/O, no clock. Imports the other ``tandem.core`` modules.
+
+Rules:
+
+- the queue holds one bucket per shape (:mod:`tandem.core.policy`): once a task of a shape does
+  not fit, no other of that shape can in the same pass. Plain buckets (no resource pools, not
+  resuming) go straight to the resource pool;
+- a bucket of a pool whose quota cannot take its request is skipped: its tasks wait for their
+  own pool (or a quota move) and reserve nothing, so they never hold back other pools;
+- otherwise the first blocked task gets a reservation and others may pass it only as backfill
+  allows (:mod:`tandem.core.backfill`); a resuming task's reservation is on its own node.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Any
+
+from tandem.core.actions import Action
+from tandem.core.backfill import may_backfill, reserve
+from tandem.core.policy import Bucket
+from tandem.core.pool import Reservation
+from tandem.core.states import TaskState
+from tandem.core.task import CoreTask
+from tandem.core.values import Placement
+
+if TYPE_CHECKING:
+    from tandem.core.scheduler import Scheduler
+
+
+def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
+    """One pass: launch (or resume) every waiting task that may start now."""
+    pool = core.pool
+    q = core._queue
+    if not pool.can_fit_anything():
+        return
+    peek = q.peek
+    live = q.live()
+    launch = core._launch
+    if len(live) == 1:   # one shape waiting: strict order within it, no heap of heads
+        bucket = live[0]
+        first = peek(bucket)
+        if first is None:
+            return
+        shape = bucket.req
+        plain = bucket.plain
+        while first is not None and pool.can_fit_anything():
+            if plain:
+                placement = pool.try_place(shape)
+            elif admits(core, bucket):
+                placement = place(core, bucket)
+            else:
+                return
+            if placement is None:
+                return
+            q.pop(bucket, first)
+            launch(first, placement, now, out)
+            first = peek(bucket)
+        return
+    heads = q.heads()
+    blocked: Any = None
+    reservation: Reservation | None = None
+    reserved = False
+    backfill = core.policy.backfill
+    while heads and pool.can_fit_anything():
+        _, _, bucket = heapq.heappop(heads)
+        t: Any = peek(bucket)
+        plain = bucket.plain
+        if not plain and not admits(core, bucket):
+            continue    # its pool is at its quota: it waits for its own pool, reserves nothing
+        if blocked is not None and not reserved:
+            # Where the blocked task will fit, computed before a candidate takes anything.
+            reservation = reserve_for(core, blocked, now)
+            reserved = True
+        placement = pool.try_place(bucket.req) if plain else place(core, bucket)
+        if placement is not None and blocked is not None:
+            allowed, reservation = may_backfill(t, placement, reservation, now)
+            if not allowed:
+                unplace(core, bucket, placement)
+                placement = None
+        if placement is None:
+            if blocked is None:
+                if not backfill:
+                    return
+                blocked = t
+            continue
+        q.pop(bucket, t)
+        launch(t, placement, now, out)
+        nxt = peek(bucket)
+        if nxt is not None:
+            heapq.heappush(heads, (nxt.key, nxt.id, bucket))
+
+
+def admits(core: Scheduler, bucket: Bucket) -> bool:
+    """Whether the bucket's pool (if any) may take one more of its tasks now."""
+    q = core.quotas
+    if q is None or bucket.pool is None:
+        return True
+    req = bucket.req
+    return q.admits(bucket.pool, req.total_cores, req.total_gpus)
+
+
+def place(core: Scheduler, bucket: Bucket) -> Placement | None:
+    """Place a task of a bucket that is not plain (its pool admits it): on any node, or on its
+    own node for a resuming task; its pool is charged."""
+    req = bucket.req
+    if bucket.node is None:
+        placement = core.pool.try_place(req)
+    else:
+        placement = core.pool.try_place_on(bucket.node, req)
+    if placement is not None and bucket.pool is not None and core.quotas is not None:
+        core.quotas.take(bucket.pool, req.total_cores, req.total_gpus)
+    return placement
+
+
+def unplace(core: Scheduler, bucket: Bucket, placement: Placement) -> None:
+    """Give back what :func:`place` (or the plain path) took."""
+    req = bucket.req
+    core.pool.release(placement, req)
+    if bucket.pool is not None and core.quotas is not None:
+        core.quotas.give(bucket.pool, req.total_cores, req.total_gpus)
+
+
+def reserve_for(core: Scheduler, blocked: CoreTask, now: float) -> Reservation | None:
+    if blocked.state is TaskState.RESUMING:
+        return core._steer.reserve(blocked, now)
+    return reserve(core.pool, blocked, core._releases, now)
