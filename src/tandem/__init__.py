@@ -29,6 +29,10 @@ _WHERE = {
     "gather": "tandem.runtime.waiting", "Executable": "tandem.spec", "FunctionCall": "tandem.spec",
     "Node": "tandem.spec", "Platform": "tandem.spec", "Resources": "tandem.spec",
     "TaskSpec": "tandem.spec", "Instrument": "tandem.trace", "read_trace": "tandem.trace",
+    "Agent": "tandem.runtime.agents", "Free": "tandem.runtime.agents",
+    "on_start": "tandem.runtime.agents", "on_result": "tandem.runtime.agents",
+    "on_free": "tandem.runtime.agents", "on_event": "tandem.runtime.agents",
+    "AgentSession": "tandem.runtime.agent_session", "run_agents": "tandem.runtime.agent_run",
 }
 
 __all__ = [*sorted(_WHERE), "__version__"]
@@ -64,6 +68,9 @@ if TYPE_CHECKING:
         TaskFailed,
         TaskTimedOut,
     )
+    from tandem.runtime.agent_run import run_agents
+    from tandem.runtime.agent_session import AgentSession
+    from tandem.runtime.agents import Agent, Free, on_event, on_free, on_result, on_start
     from tandem.runtime.future import TaskFuture
     from tandem.runtime.open import open_session
     from tandem.runtime.session import ProcessResult, Session

@@ -1,0 +1,278 @@
+"""Running agents: each agent's events in one queue, drained by one coroutine that lives in the
+session's task group.
+
+Contract: :func:`run_agents`. Event-driven throughout: results arrive by future
+done-callbacks, the end of any task by an instrument hook on the session, emitted events by a
+direct push; a queue wakes its coroutine through an :class:`asyncio.Event`; nothing sleeps and
+scans. Imports the runtime, the trace's instrument interface and the agent modules.
+
+Rules:
+
+- an agent's handlers run one at a time, in the order their events happened (the order in which
+  tasks ended, events were emitted, capacity was freed); different agents run concurrently;
+- an ``on_free`` check is queued once per scheduling step in which a task ended (and once at
+  the start); free capacity is counted when the check's turn comes, after the submissions of
+  earlier handlers reached the scheduler, so a handler never sees slots already given away;
+- an exception in a handler stops every agent of the run and leaves :func:`run_agents` as
+  itself, with a note naming the agent and the handler; raised inside ``open_session``, it
+  cancels the session's unfinished tasks like any error there;
+- the run ends when every agent has stopped (:meth:`Agent.stop`) or, with ``stop_when_idle``
+  (default), when no agent has anything to do and the session has no unfinished task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tandem.core.record import TaskRecord
+from tandem.errors import SpecError
+from tandem.runtime.agent_session import AgentSession, free_slots
+from tandem.runtime.agents import Agent, Trigger
+from tandem.runtime.future import TaskFuture
+from tandem.trace.instrument import Instrument
+
+if TYPE_CHECKING:
+    from tandem.runtime.session import Session
+
+
+# -- integration point with the session (its public API has no hook for this yet) ----------
+def attach_instrument(session: Session, instrument: Instrument) -> Callable[[], None]:
+    """Add ``instrument`` to an open session; returns the function that removes it.
+
+    Integration point: ``Session`` takes instruments only when it is built; agents start
+    later, so this appends to its instrument list (which it reads at every launch and end).
+    """
+    hooks: list[Instrument] = session._instruments
+
+    def detach() -> None:
+        if instrument in hooks:
+            hooks.remove(instrument)
+    hooks.append(instrument)
+    return detach
+
+
+class _Hooks(Instrument):
+    """Tells the run that a task ended (any task of the session: capacity may be free)."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+
+    def task_ended(self, record: TaskRecord) -> None:
+        self._run.task_ended()
+
+
+# -- one agent in a run ------------------------------------------------------------------
+_Item = tuple[str, tuple[Any, ...], Trigger]
+
+
+class _Member:
+    __slots__ = ("agent", "busy", "ctx", "events", "free", "free_queued", "queue", "results",
+                 "run", "stopped", "task", "wake")
+
+    def __init__(self, run: _Run, agent: Agent) -> None:
+        self.run = run
+        self.agent = agent
+        self.ctx = AgentSession(run, agent)
+        self.queue: deque[_Item] = deque()
+        self.wake = asyncio.Event()
+        self.busy = False
+        self.stopped = False
+        self.task: asyncio.Task[None] | None = None
+        self.results: list[tuple[str, Trigger]] = []
+        self.free: list[tuple[str, Trigger]] = []
+        self.events: dict[str, list[tuple[str, Trigger]]] = {}
+        self.free_queued: set[int] = set()
+        for attr, t in type(agent).handlers:
+            if t.on == "result":
+                self.results.append((attr, t))
+            elif t.on == "free":
+                self.free.append((attr, t))
+            elif t.on == "event":
+                self.events.setdefault(t.event, []).append((attr, t))
+
+    def push(self, item: _Item) -> None:
+        if not self.stopped:
+            self.queue.append(item)
+            self.wake.set()
+
+    def queue_free_checks(self) -> None:
+        for i, (attr, t) in enumerate(self.free):
+            if i not in self.free_queued and not self.stopped:
+                self.free_queued.add(i)
+                self.push((attr, (i,), t))
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.queue.clear()
+            self.wake.set()
+            self.run.member_stopped()
+
+    async def loop(self) -> None:
+        queue, agent, ctx = self.queue, self.agent, self.ctx
+        try:
+            while not self.stopped:
+                if not queue:
+                    self.busy = False
+                    self.run.check_idle()
+                    if self.stopped or queue:
+                        continue
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                self.busy = True
+                attr, args, trigger = queue.popleft()
+                try:
+                    if trigger.on == "free":
+                        self.free_queued.discard(args[0])
+                        free = free_slots(self.run.session, trigger.pool)
+                        if free.cores < trigger.cores or free.gpus < trigger.gpus:
+                            continue
+                        args = (free,)
+                    await getattr(agent, attr)(ctx, *args)
+                except Exception as e:
+                    e.add_note(f"(raised by agent {agent.agent_name!r} in its on_{trigger.on} "
+                               f"handler {type(agent).__name__}.{attr})")
+                    self.run.fail(e)
+                    return
+        finally:
+            self.busy = False
+
+
+# -- the run ---------------------------------------------------------------------------------
+class _Run:
+    def __init__(self, session: Session, agents: Sequence[Agent], stop_when_idle: bool) -> None:
+        self.session = session
+        self.loop = asyncio.get_running_loop()
+        self.stop_when_idle = stop_when_idle
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self.error: BaseException | None = None
+        self.step_pending = False
+        self.futures: dict[int, TaskFuture] = {}   # followed, not ended, by task id
+        self.kinds: dict[int, str] = {}
+        self.members = [_Member(self, a) for a in agents]
+
+    def follow(self, fut: TaskFuture, kind: str | None) -> None:
+        if fut._session is not self.session:
+            raise SpecError(f"agents: {fut!r} belongs to another session")
+        if fut.task_id in self.futures:
+            return
+        if kind is None:
+            kind = fut.record.kind
+        if not fut.done():
+            self.futures[fut.task_id] = fut
+        self.kinds[fut.task_id] = kind
+        fut.add_done_callback(self._ended)
+
+    def _ended(self, fut: TaskFuture) -> None:
+        tid = fut.task_id
+        self.futures.pop(tid, None)
+        kind = self.kinds.pop(tid, "task")
+        for m in self.members:
+            if m.stopped:
+                continue
+            for attr, t in m.results:
+                if t.kinds is None or kind in t.kinds:
+                    m.push((attr, (fut,), t))
+
+    def task_ended(self) -> None:
+        if not self.step_pending and not self.done.done():
+            self.step_pending = True
+            self.loop.call_soon(self._after_step)
+
+    def _after_step(self) -> None:
+        self.step_pending = False
+        if self.done.done():
+            return
+        for m in self.members:
+            m.queue_free_checks()
+        self.check_idle()
+
+    def emit(self, event: str, payload: Any) -> None:
+        if not isinstance(event, str):
+            raise SpecError(f"emit: an event's name is a string, got {event!r}")
+        for m in self.members:
+            for attr, t in m.events.get(event, ()):
+                m.push((attr, (payload,), t))
+
+    def check_idle(self) -> None:
+        if not self.stop_when_idle or self.done.done():
+            return
+        # First: handing queued submissions to the core may end tasks at once.
+        if self.session.unfinished or self.step_pending:
+            return
+        for m in self.members:
+            if not m.stopped and (m.busy or m.queue):
+                return
+        self.finish()
+
+    def member_stopped(self) -> None:
+        if all(m.stopped for m in self.members):
+            self.finish()
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None and not self.done.done():
+            self.error = error
+        self.finish()
+
+    def finish(self) -> None:
+        for m in self.members:
+            m.stopped = True
+            m.queue.clear()
+            m.wake.set()
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def run_agents(session: Session | AgentSession, *agents: Agent,
+                     watch: Iterable[TaskFuture] = (), stop_when_idle: bool = True) -> None:
+    """Run ``agents`` on ``session`` until they stop; see the module docstring.
+
+    Each agent's ``on_start`` handlers run first, then its other handlers as their events come.
+    ``watch``: tasks submitted before (or by plain code) whose ends the agents' ``on_result``
+    handlers should see too. Leaving (normally, on an agent's error, or cancelled) ends every
+    agent coroutine of the run; tasks the agents submitted keep running unless an agent
+    cancelled them (the session waits for them when its block ends).
+    """
+    if isinstance(session, AgentSession):
+        session = session.session
+    if not agents:
+        raise SpecError("run_agents: give at least one agent")
+    for a in agents:
+        if not isinstance(a, Agent):
+            raise SpecError(f"run_agents: {a!r} is not a tandem.Agent")
+        if a._tandem_member is not None:
+            raise SpecError(f"run_agents: agent {a.agent_name!r} is already running")
+    if len({id(a) for a in agents}) != len(agents):
+        raise SpecError("run_agents: the same agent is given twice")
+    run = _Run(session, agents, stop_when_idle)
+    detach = attach_instrument(session, _Hooks(run))
+    try:
+        for f in watch:
+            run.follow(f, None)
+        for m in run.members:
+            m.agent._tandem_member = m
+            for attr, t in type(m.agent).handlers:
+                if t.on == "start":
+                    m.push((attr, (), t))
+            m.queue_free_checks()
+        for m in run.members:
+            m.task = session.spawn(m.loop(), name=f"tandem agent {m.agent.agent_name}")
+        await run.done
+        tasks = [m.task for m in run.members if m.task is not None]
+        if run.error is not None:
+            for task in tasks:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if run.error is not None:
+            raise run.error
+    finally:
+        detach()
+        for m in run.members:
+            m.stopped = True
+            if m.task is not None and not m.task.done():
+                m.task.cancel()
+            m.agent._tandem_member = None

@@ -1,0 +1,205 @@
+"""Agents: steering code as a class of coroutine methods, each decorated with what it reacts to.
+
+Contract: declarations only — the :class:`Agent` base class, the four decorators and the
+:class:`Free` value. Running agents is :func:`tandem.runtime.agent_run.run_agents`. Imports the
+standard library and ``tandem.errors``.
+
+::
+
+    class Thinker(tandem.Agent):
+        @tandem.on_start
+        async def seed(self, s): ...                     # once, when the agents start
+        @tandem.on_result(kind="simulation")
+        async def steer(self, s, fut): ...               # each ended task of that kind
+        @tandem.on_free(cores=1)
+        async def fill(self, s, free): ...               # at least 1 core idle
+        @tandem.on_event("retrain")
+        async def retrain(self, s, payload): ...         # agent.emit("retrain", payload)
+
+Rules:
+
+- a handler is an ``async def`` method; ``s`` is the agent's
+  :class:`~tandem.runtime.agent_session.AgentSession` (the session's actions, in the agent's name);
+- one method may carry several decorators; a subclass that redefines a method replaces its
+  triggers (a redefinition without a decorator removes the handler);
+- handlers of one agent run one at a time, in the order their events happened; for one event,
+  in the order the methods are defined in the class. Different agents run concurrently.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+
+from tandem.errors import SpecError, TandemError
+
+if TYPE_CHECKING:
+    from tandem.runtime.agent_run import _Member
+    from tandem.runtime.agent_session import AgentSession
+
+F = TypeVar("F", bound=Callable[..., Any])
+_ATTR = "__tandem_triggers__"
+
+
+@dataclass(frozen=True, slots=True)
+class Free:
+    """Idle capacity when an ``on_free`` handler fires: cores and GPUs that no task holds and
+    no submitted task was given (``pool`` is the resource pool asked about, ``None`` for the
+    whole platform)."""
+
+    cores: int
+    gpus: int
+    pool: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trigger:
+    """What one handler fires on. ``on`` is ``"start"``, ``"result"``, ``"free"`` or
+    ``"event"``; ``kinds`` (results; ``None`` = any kind), ``pool``/``cores``/``gpus`` (free
+    capacity) and ``event`` (a name) narrow it."""
+
+    on: str
+    kinds: frozenset[str] | None = None
+    pool: str | None = None
+    cores: int = 0
+    gpus: int = 0
+    event: str = ""
+
+
+def _mark(fn: F, trigger: Trigger) -> F:
+    if not inspect.iscoroutinefunction(fn):
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise SpecError(f"agent handler {name}: must be an `async def` method "
+                        f"(decorated with on_{trigger.on})")
+    setattr(fn, _ATTR, (*getattr(fn, _ATTR, ()), trigger))
+    return fn
+
+
+def on_start(fn: F) -> F:
+    """Run ``fn(self, s)`` once when the agents start (before any other event)."""
+    return _mark(fn, Trigger(on="start"))
+
+
+@overload
+def on_result(kind: F) -> F: ...
+@overload
+def on_result(kind: str | Iterable[str] | None = None) -> Callable[[F], F]: ...
+def on_result(kind: Any = None) -> Any:
+    """Run ``fn(self, s, future)`` for each task of ``kind`` (a name, several, or ``None`` for
+    any) that ends — done, failed or cancelled — among the tasks the run's agents submitted or
+    watch (see :func:`~tandem.runtime.agent_run.run_agents`)."""
+    if callable(kind):
+        return _mark(kind, Trigger(on="result"))
+    if kind is None:
+        kinds = None
+    elif isinstance(kind, str):
+        kinds = frozenset((kind,))
+    else:
+        kinds = frozenset(kind)
+        if not all(isinstance(k, str) for k in kinds):
+            raise SpecError(f"on_result: kind must be a string or strings, got {kind!r}")
+
+    def deco(fn: F) -> F:
+        return _mark(fn, Trigger(on="result", kinds=kinds))
+    return deco
+
+
+@overload
+def on_free(pool: F) -> F: ...
+@overload
+def on_free(pool: str | None = None, *, cores: int = 1, gpus: int = 0) -> Callable[[F], F]: ...
+def on_free(pool: Any = None, *, cores: int = 1, gpus: int = 0) -> Any:
+    """Run ``fn(self, s, free)`` when at least ``cores`` cores and ``gpus`` GPUs (of ``pool``,
+    or of the whole platform) are idle: checked when the agents start and after each
+    scheduling step in which a task ended, once per step, when the handler's turn comes (so
+    what earlier handlers submitted is already counted). ``free`` is a :class:`Free`."""
+    if callable(pool):
+        return _mark(pool, Trigger(on="free", cores=1))
+    for key, v in (("cores", cores), ("gpus", gpus)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise SpecError(f"on_free: {key} must be an integer >= 0, got {v!r}")
+    if cores == 0 and gpus == 0:
+        raise SpecError("on_free: ask for at least one core or one GPU")
+    if pool is not None and not isinstance(pool, str):
+        raise SpecError(f"on_free: pool must be a pool's name, got {pool!r}")
+
+    def deco(fn: F) -> F:
+        return _mark(fn, Trigger(on="free", pool=pool, cores=cores, gpus=gpus))
+    return deco
+
+
+def on_event(name: str) -> Callable[[F], F]:
+    """Run ``fn(self, s, payload)`` for each ``emit(name, payload)`` by an agent of the run
+    (:meth:`Agent.emit`, :meth:`AgentSession.emit`) or by other code holding one of them."""
+    if callable(name) or not isinstance(name, str) or not name:
+        raise SpecError(f"on_event: give the event's name, e.g. @on_event('retrain'), "
+                        f"got {name!r}")
+
+    def deco(fn: F) -> F:
+        return _mark(fn, Trigger(on="event", event=name))
+    return deco
+
+
+class Agent:
+    """Base class of agents. Subclass it, decorate ``async def`` methods with
+    :func:`on_start`, :func:`on_result`, :func:`on_free` and :func:`on_event`, and run
+    instances with :func:`~tandem.runtime.agent_run.run_agents`. ``name`` (default: the class
+    name) labels the agent's steering actions. No ``__init__`` call is required of
+    subclasses."""
+
+    name: str = ""
+    #: (method name, trigger) in class definition order, base classes first.
+    handlers: ClassVar[tuple[tuple[str, Trigger], ...]] = ()
+    _tandem_member: _Member | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, tuple[Trigger, ...]] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                found.pop(attr, None)             # a redefinition replaces the triggers
+                triggers = getattr(value, _ATTR, ())
+                if triggers:
+                    found[attr] = triggers
+        cls.handlers = tuple((attr, t) for attr, ts in found.items() for t in ts)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.agent_name!r}>"
+
+    @property
+    def agent_name(self) -> str:
+        """The name this agent's actions carry (``name``, else the class name)."""
+        return self.name or type(self).__name__
+
+    @property
+    def running(self) -> bool:
+        """Whether the agent is part of a run and has not stopped."""
+        m = self._tandem_member
+        return m is not None and not m.stopped
+
+    @property
+    def session(self) -> AgentSession:
+        """The agent's session view while it runs."""
+        return self._member("session").ctx
+
+    def emit(self, event: str, payload: Any = None) -> None:
+        """Deliver ``payload`` to every ``on_event(event)`` handler of the agents of this
+        agent's run (this one included), after the events already queued for each."""
+        self._member("emit").run.emit(event, payload)
+
+    def stop(self) -> None:
+        """Stop this agent: the handler running now finishes, the events queued for it are
+        dropped, no new ones are delivered. The run ends when every agent has stopped (or,
+        with ``stop_when_idle``, when all are idle and no task is left)."""
+        m = self._tandem_member
+        if m is not None:
+            m.stop()
+
+    def _member(self, what: str) -> _Member:
+        m = self._tandem_member
+        if m is None:
+            raise TandemError(f"agent {self.agent_name!r}: {what} needs the agent to be running "
+                              "(inside tandem.run_agents)")
+        return m

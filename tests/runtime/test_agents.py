@@ -1,0 +1,474 @@
+"""Agents: each decorator, the order of handlers, errors, stopping, steering in the agent's name."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tandem
+from tandem import Platform, SpecError, TandemError, TaskCancelled, TaskState
+from tandem.backends.mock import MockBackend
+from tandem.spec.task import Mock, TaskSpec
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+@asynccontextmanager
+async def mock_session(tmp_path: Path, cores: int = 2) -> AsyncIterator[tandem.Session]:
+    """A session of logical cores whose tasks are loop timers (fast, no processes)."""
+    async with tandem.open_session(Platform.uniform(1, cores=cores), run_dir=tmp_path,
+                                   backends=[MockBackend()], trace=False) as s:
+        yield s
+
+
+def sleep(s: Any, seconds: float, kind: str = "sim", name: str = "t", cores: int = 1) -> Any:
+    return s.submit_spec(TaskSpec(name=name, kind=kind, work=Mock(seconds=seconds),
+                                  resources=tandem.Resources(cores=cores)))
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+class Recorder(tandem.Agent):
+    """Logs what it sees; on start submits tasks of the given durations."""
+
+    def __init__(self, durations: tuple[float, ...] = ()) -> None:
+        self.durations = durations
+        self.log: list[Any] = []
+
+    @tandem.on_start
+    async def seed(self, s: tandem.AgentSession) -> None:
+        self.log.append("start")
+        for i, d in enumerate(self.durations):
+            sleep(s, d, name=f"t{i}")
+
+    @tandem.on_result(kind="sim")
+    async def result(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+        self.log.append(("result", fut.name, fut.state))
+
+
+def test_on_start_runs_first_then_results_in_the_order_tasks_ended(tmp_path: Path) -> None:
+    async def main() -> list[Any]:
+        async with mock_session(tmp_path, cores=3) as s:
+            agent = Recorder((0.06, 0.02, 0.04))
+            await tandem.run_agents(s, agent)
+            assert not agent.running
+            return agent.log
+    log = run(main())
+    assert log == ["start", ("result", "t1", TaskState.DONE), ("result", "t2", TaskState.DONE),
+                   ("result", "t0", TaskState.DONE)]
+
+
+def test_on_result_filters_kinds_and_sees_failed_and_cancelled_tasks(tmp_path: Path) -> None:
+    class Kinds(tandem.Agent):
+        def __init__(self) -> None:
+            self.seen: dict[str, list[str]] = {"sim": [], "any": [], "two": []}
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            sleep(s, 0.01, kind="sim", name="a")
+            sleep(s, 0.02, kind="train", name="b")
+            c = sleep(s, 5.0, kind="other", name="c")
+            s.cancel(c, "not needed")
+
+        @tandem.on_result("sim")
+        async def sim(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.seen["sim"].append(fut.name)
+
+        @tandem.on_result
+        async def any_kind(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.seen["any"].append(fut.name)
+            if fut.name == "c":
+                with pytest.raises(TaskCancelled, match=r"not needed \(agent Kinds\)"):
+                    fut.result()
+
+        @tandem.on_result(kind=("sim", "train"))
+        async def two(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.seen["two"].append(fut.name)
+
+    async def main() -> dict[str, list[str]]:
+        async with mock_session(tmp_path) as s:
+            agent = Kinds()
+            await tandem.run_agents(s, agent)
+            return agent.seen
+    seen = run(main())
+    assert seen == {"sim": ["a"], "any": ["c", "a", "b"], "two": ["a", "b"]}
+
+
+def test_on_free_fills_idle_cores_and_counts_what_earlier_handlers_submitted(
+        tmp_path: Path) -> None:
+    class Filler(tandem.Agent):
+        def __init__(self, total: int) -> None:
+            self.total = total
+            self.submitted = 0
+            self.frees: list[int] = []
+            self.running_max = 0
+
+        @tandem.on_result(kind="sim")
+        async def retrain(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            if fut.name == "t2":          # takes a core before fill's turn comes
+                sleep(s, 0.05, kind="training", name="train")
+
+        @tandem.on_free(cores=1)
+        async def fill(self, s: tandem.AgentSession, free: tandem.Free) -> None:
+            self.frees.append(free.cores)
+            for _ in range(min(free.cores, self.total - self.submitted)):
+                sleep(s, 0.01 * (1 + self.submitted % 3), name=f"t{self.submitted}")
+                self.submitted += 1
+            running = s.counts()[TaskState.LAUNCHED] + s.counts()[TaskState.RUNNING]
+            self.running_max = max(self.running_max, running)
+            assert s.free().cores == 0 or self.submitted == self.total
+
+    async def main() -> Filler:
+        async with mock_session(tmp_path, cores=3) as s:
+            agent = Filler(12)
+            await tandem.run_agents(s, agent)
+            return agent
+    agent = run(main())
+    assert agent.submitted == 12
+    assert agent.frees[0] == 3             # at the start, every core is idle
+    assert agent.running_max == 3          # never more tasks than cores, and the cores kept busy
+    assert all(1 <= f <= 3 for f in agent.frees)
+
+
+def test_on_free_waits_for_enough_cores(tmp_path: Path) -> None:
+    class Wide(tandem.Agent):
+        def __init__(self) -> None:
+            self.frees: list[int] = []
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            sleep(s, 0.03, name="a")
+            sleep(s, 0.01, name="b")
+
+        @tandem.on_free(cores=3)
+        async def wide(self, s: tandem.AgentSession, free: tandem.Free) -> None:
+            self.frees.append(free.cores)
+            if len(self.frees) == 1:
+                sleep(s, 0.01, name="wide", cores=3)
+
+    async def main() -> list[int]:
+        async with mock_session(tmp_path, cores=3) as s:
+            agent = Wide()
+            await tandem.run_agents(s, agent)
+            return agent.frees
+    assert run(main()) == [3, 3]     # not when b ended (2 free); again when wide ended
+
+
+def test_events_reach_every_agent_with_a_handler_in_emission_order(tmp_path: Path) -> None:
+    class Producer(tandem.Agent):
+        name = "producer"
+
+        @tandem.on_result(kind="sim")
+        async def done(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.emit("retrain", fut.name)
+
+    class Consumer(tandem.Agent):
+        def __init__(self) -> None:
+            self.got: list[Any] = []
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            sleep(s, 0.02, name="x")
+            sleep(s, 0.01, name="y")
+
+        @tandem.on_event("retrain")
+        async def retrain(self, s: tandem.AgentSession, payload: Any) -> None:
+            self.got.append(payload)
+            if payload == "x":
+                s.emit("final", 42)
+
+        @tandem.on_event("final")
+        async def final(self, s: tandem.AgentSession, payload: Any) -> None:
+            self.got.append(("final", payload))
+
+    async def main() -> list[Any]:
+        async with mock_session(tmp_path) as s:
+            c = Consumer()
+            await tandem.run_agents(s, Producer(), c)
+            return c.got
+    assert run(main()) == ["y", "x", ("final", 42)]
+
+
+def test_handlers_of_one_agent_run_one_at_a_time_in_event_order(tmp_path: Path) -> None:
+    class Slow(tandem.Agent):
+        def __init__(self) -> None:
+            self.active = 0
+            self.most = 0
+            self.order: list[str] = []
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            for i in range(4):
+                sleep(s, 0.001 * (i + 1), name=f"t{i}")
+            await asyncio.sleep(0.05)       # every task ends while this handler runs
+
+        @tandem.on_result(kind="sim")
+        async def slow(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.order.append(fut.name)
+            await asyncio.sleep(0.01)
+            self.active -= 1
+
+    async def main() -> Slow:
+        async with mock_session(tmp_path, cores=4) as s:
+            agent = Slow()
+            await tandem.run_agents(s, agent)
+            return agent
+    agent = run(main())
+    assert agent.most == 1 and agent.order == ["t0", "t1", "t2", "t3"]
+
+
+def test_an_error_in_a_handler_stops_the_agents_and_cancels_the_sessions_tasks(
+        tmp_path: Path) -> None:
+    futures: list[tandem.TaskFuture] = []
+
+    class Failing(tandem.Agent):
+        name = "thinker"
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            futures.append(sleep(s, 0.01, name="quick"))
+            futures.append(sleep(s, 30.0, name="long"))
+
+        @tandem.on_result(kind="sim")
+        async def boom(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            raise ValueError("bad result")
+
+    class Bystander(tandem.Agent):
+        def __init__(self) -> None:
+            self.cancelled = False
+
+        @tandem.on_start
+        async def wait(self, s: tandem.AgentSession) -> None:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+
+    async def main() -> Bystander:
+        other = Bystander()
+        with pytest.raises(ValueError, match="bad result") as info:
+            async with mock_session(tmp_path) as s:
+                await tandem.run_agents(s, Failing(), other)
+        assert any("agent 'thinker'" in n and "Failing.boom" in n
+                   for n in info.value.__notes__)
+        return other
+    other = run(main())
+    assert other.cancelled
+    assert [f.state for f in futures] == [TaskState.DONE, TaskState.CANCELLED]
+
+
+def test_an_agent_spawned_in_the_session_ends_with_it(tmp_path: Path) -> None:
+    class Waiter(tandem.Agent):
+        @tandem.on_event("never")
+        async def never(self, s: tandem.AgentSession, payload: Any) -> None: ...
+
+    async def main() -> Waiter:
+        agent = Waiter()
+        with pytest.raises(RuntimeError, match="user"):
+            async with mock_session(tmp_path) as s:
+                s.spawn(tandem.run_agents(s, agent, stop_when_idle=False))
+                await asyncio.sleep(0.01)
+                assert agent.running
+                raise RuntimeError("user code failed")
+        return agent
+    assert not run(main()).running
+
+
+def test_stop_ends_the_run_and_cancel_all_names_the_agent(tmp_path: Path) -> None:
+    class Target(tandem.Agent):
+        name = "seeker"
+
+        def __init__(self) -> None:
+            self.results = 0
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            for i in range(6):
+                sleep(s, 0.01 if i < 2 else 10.0, name=f"t{i}")
+
+        @tandem.on_result(kind="sim")
+        async def check(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.results += 1
+            if self.results == 2:
+                assert len(s.outstanding("sim")) == 4
+                cancelled = s.cancel_all("sim", reason="target reached")
+                assert len(cancelled) == 4
+                self.stop()
+
+    async def main() -> Target:
+        async with mock_session(tmp_path, cores=6) as s:
+            agent = Target()
+            await tandem.run_agents(s, agent)
+            assert s.counts()[TaskState.CANCELLED] == 4
+            return agent
+    agent = run(main())
+    assert agent.results == 2 and not agent.running
+
+
+def test_the_agents_of_a_run_share_results_and_a_cancel_names_its_agent(
+        tmp_path: Path) -> None:
+    class Pruner(tandem.Agent):
+        name = "pruner"
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            s.cancel(sleep(s, 10.0, name="stuck"), "unproductive")
+
+    class Watch(tandem.Agent):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        @tandem.on_result
+        async def got(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            assert isinstance(fut.exception(), TaskCancelled)
+            self.seen.append(str(fut.exception()))
+
+    async def main() -> list[str]:
+        async with mock_session(tmp_path) as s:
+            watch = Watch()
+            await tandem.run_agents(s, Pruner(), watch)
+            return watch.seen
+    (message,) = run(main())
+    assert "unproductive" in message and "pruner" in message
+
+
+def test_stop_when_idle_false_runs_until_an_agent_stops(tmp_path: Path) -> None:
+    class Listener(tandem.Agent):
+        def __init__(self) -> None:
+            self.got: list[Any] = []
+
+        @tandem.on_event("data")
+        async def data(self, s: tandem.AgentSession, payload: Any) -> None:
+            self.got.append(payload)
+            if payload == "last":
+                self.stop()
+
+    async def main() -> list[Any]:
+        async with mock_session(tmp_path) as s:
+            agent = Listener()
+            runner = asyncio.create_task(tandem.run_agents(s, agent, stop_when_idle=False))
+            await asyncio.sleep(0.01)
+            assert agent.running and not runner.done()
+            agent.emit("data", 1)
+            agent.emit("data", "last")
+            agent.emit("data", "dropped")
+            await runner
+            return agent.got
+    assert run(main()) == [1, "last"]
+
+
+def test_watch_hands_tasks_of_plain_code_to_the_agents(tmp_path: Path) -> None:
+    async def main() -> list[str]:
+        async with mock_session(tmp_path) as s:
+            first = sleep(s, 0.01, name="plain")
+            agent = Recorder()
+            await tandem.run_agents(s, agent, watch=[first])
+            return agent.log
+    assert run(main()) == ["start", ("result", "plain", TaskState.DONE)]
+
+
+def test_function_tasks_on_real_workers(tmp_path: Path) -> None:
+    class Chain(tandem.Agent):
+        def __init__(self) -> None:
+            self.values: list[int] = []
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            s.submit(add, 1, 2, kind="sim")
+
+        @tandem.on_result(kind="sim")
+        async def next_one(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.values.append(fut.result())
+            if len(self.values) < 3:
+                s.submit(add, fut, 10, kind="sim")   # a future as argument: a dependency
+
+    async def main() -> list[int]:
+        async with tandem.open_session(Platform.local(), run_dir=tmp_path) as s:
+            agent = Chain()
+            await tandem.run_agents(s, agent)
+            return agent.values
+    assert run(main()) == [3, 13, 23]
+
+
+def test_steering_actions_carry_the_agents_name(tmp_path: Path) -> None:
+    calls: list[Any] = []
+
+    class Steerer(tandem.Agent):
+        name = "steerer"
+
+        @tandem.on_start
+        async def act(self, s: tandem.AgentSession) -> None:
+            fut = sleep(s, 0.01)
+            s.pause(fut, release=True)
+            with pytest.raises(TandemError, match="no preempt"):
+                s.preempt(fut)
+
+    async def main() -> None:
+        async with mock_session(tmp_path) as s:
+            def pause(fut: Any, *, release: bool = False, by: str | None = None) -> None:
+                calls.append((fut.name, release, by))
+            s.pause = pause                  # type: ignore[attr-defined]
+            if hasattr(type(s), "preempt"):
+                pytest.skip("the session has preempt(): covered by its own tests")
+            await tandem.run_agents(s, Steerer())
+    run(main())
+    assert calls == [("t", True, "steerer")]
+
+
+def test_declarations_are_checked() -> None:
+    with pytest.raises(SpecError, match="async def"):
+        class Sync(tandem.Agent):
+            @tandem.on_start
+            def seed(self, s: Any) -> None: ...
+    with pytest.raises(SpecError, match="at least one core or one GPU"):
+        tandem.on_free(cores=0)
+    with pytest.raises(SpecError, match="event's name"):
+        tandem.on_event(lambda: None)  # type: ignore[arg-type]
+
+    class Base(tandem.Agent):
+        @tandem.on_start
+        async def a(self, s: Any) -> None: ...
+
+        @tandem.on_result(kind="x")
+        @tandem.on_event("e")
+        async def b(self, s: Any, arg: Any) -> None: ...
+
+    class Child(Base):
+        async def a(self, s: Any) -> None: ...     # redefined without a trigger: removed
+
+    assert [(n, t.on) for n, t in Base.handlers] == [("a", "start"), ("b", "event"),
+                                                     ("b", "result")]
+    assert [(n, t.on) for n, t in Child.handlers] == [("b", "event"), ("b", "result")]
+    assert Child().agent_name == "Child"
+    with pytest.raises(TandemError, match="running"):
+        Child().emit("e")
+
+
+def test_run_agents_checks_its_arguments(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with mock_session(tmp_path) as s:
+            with pytest.raises(SpecError, match="at least one agent"):
+                await tandem.run_agents(s)
+            with pytest.raises(SpecError, match="not a tandem.Agent"):
+                await tandem.run_agents(s, object())  # type: ignore[arg-type]
+            a = Recorder()
+            with pytest.raises(SpecError, match="twice"):
+                await tandem.run_agents(s, a, a)
+            with pytest.raises(SpecError, match="no resource pools"):
+                class Pooled(tandem.Agent):
+                    @tandem.on_free("md", cores=1)
+                    async def fill(self, s: Any, free: Any) -> None: ...
+                await tandem.run_agents(s, Pooled())
+    run(main())
