@@ -2,20 +2,30 @@
 
 Contract: no real processes, no wall clock; durations come from a model (the workflow's, or
 one fitted from a past trace). Imports ``tandem.core``, ``tandem.spec`` and ``tandem.trace``;
-only :func:`calibrate` reads files and only :func:`simulate_to_run_dir` writes them.
+the agent modules also drive the runtime's own Session on a virtual-time event loop. Only
+:func:`calibrate` reads files; :func:`simulate_to_run_dir` and a simulated session given a
+``run_dir`` write a trace.
 
 - :func:`run` / :func:`simulate`: one run of given tasks and durations;
 - :func:`predict`: a workflow, once per seed, with makespan statistics;
 - :func:`calibrate`: duration models and overheads from a run directory's trace;
-- :func:`what_if`: makespan and node-hours for platforms of different sizes.
+- :func:`what_if`: makespan and node-hours for platforms of different sizes;
+- :func:`simulate_agents`, :func:`open_simulated_session`, :func:`run_virtual`: agents and
+  steering code on virtual time — the real session on a :class:`VirtualEventLoop`, tasks
+  modelled by a :class:`ModelBackend`.
 """
 
+from tandem.sim.agents import AgentSimulation, open_simulated_session, simulate_agents
 from tandem.sim.calibrate import Calibration, calibrate
+from tandem.sim.model_backend import ModelBackend
 from tandem.sim.predict import Prediction, predict, simulate_to_run_dir
 from tandem.sim.simulator import SimResult, SimTask, run, simulate
+from tandem.sim.virtual import SimulationStuck, VirtualEventLoop, run_virtual
 from tandem.sim.whatif import WhatIfRow, platform_like, what_if
 
 __all__ = [
-    "Calibration", "Prediction", "SimResult", "SimTask", "WhatIfRow", "calibrate",
-    "platform_like", "predict", "run", "simulate", "simulate_to_run_dir", "what_if",
+    "AgentSimulation", "Calibration", "ModelBackend", "Prediction", "SimResult", "SimTask",
+    "SimulationStuck", "VirtualEventLoop", "WhatIfRow", "calibrate", "open_simulated_session",
+    "platform_like", "predict", "run", "run_virtual", "simulate", "simulate_agents",
+    "simulate_to_run_dir", "what_if",
 ]

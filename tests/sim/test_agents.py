@@ -1,0 +1,240 @@
+"""Agents and steering code on virtual time: the same decisions as on real time, in a moment."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tandem
+from tandem import Duration, Platform, TaskFailed, TaskState, TaskTimedOut
+from tandem.sim import (
+    SimulationStuck,
+    open_simulated_session,
+    run_virtual,
+    simulate_agents,
+)
+from tandem.trace.records import load_trace
+
+
+def work(x: int, seconds: float) -> int:
+    """A real task: sleeps, then returns a value the agent's next decision depends on."""
+    time.sleep(seconds)
+    return value(x, seconds)
+
+
+def value(x: int, seconds: float) -> int:
+    """The result model: what ``work`` returns, without the sleep."""
+    return (7 * x + 3) % 11
+
+
+class Explorer(tandem.Agent):
+    """Fills each free core with a task whose argument and duration follow from the results so
+    far: which result arrives first decides what comes next. Durations are multiples of 0.4 s
+    after a first task of 0.2 s, so the two cores' task ends stay 0.2 s apart."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.results: list[int] = []
+        self.submitted: list[tuple[int, float]] = []
+        self.t0 = 0.0
+
+    @tandem.on_start
+    async def start(self, s: tandem.AgentSession) -> None:
+        self.t0 = s.time()
+
+    @tandem.on_free(cores=1)
+    async def fill(self, s: tandem.AgentSession, free: tandem.Free) -> None:
+        for _ in range(free.cores):
+            if len(self.submitted) == self.total:
+                return
+            x = (sum(self.results) + len(self.submitted)) % 11
+            seconds = 0.2 if not self.submitted else 0.4 * (1 + x % 2)
+            self.submitted.append((x, seconds))
+            s.submit(work, x, seconds, kind="sim", name=f"x{x}")
+
+    @tandem.on_result(kind="sim")
+    async def learn(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+        self.results.append(fut.result())
+
+
+def ends(records: Any, t0: float) -> list[float]:
+    return sorted(round(r.ended - t0, 3) for r in records)
+
+
+def test_an_agent_makes_the_same_decisions_on_virtual_time_as_on_real_time(
+        tmp_path: Path) -> None:
+    platform = Platform.local(cores=[0, 1]) if len(Platform.local().nodes[0].cores) > 1 \
+        else pytest.skip("needs two cores")
+
+    async def real() -> tuple[Explorer, list[float]]:
+        agent = Explorer(8)
+        async with tandem.open_session(platform, run_dir=tmp_path / "real") as s:
+            # Both workers import this module first (the first call costs ~0.2 s).
+            await tandem.gather(s.submit(work, 0, 0.0), s.submit(work, 0, 0.0))
+            futures: list[tandem.TaskFuture] = []
+
+            class Keep(tandem.Agent):
+                @tandem.on_result
+                async def keep(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+                    futures.append(fut)
+            await tandem.run_agents(s, agent, Keep())
+        return agent, ends((f.record for f in futures), agent.t0)
+
+    real_agent, real_ends = asyncio.run(asyncio.wait_for(real(), 60))
+    sim_agent = Explorer(8)
+    sim = simulate_agents(platform, sim_agent,
+                          durations=lambda spec: spec.work.args[1], results={"sim": value})
+    assert sim_agent.submitted == real_agent.submitted
+    assert sim_agent.results == real_agent.results
+    assert len(sim.records) == 8 and sim.kinds() == {"sim": 8}
+    sim_ends = ends(sim.records, sim_agent.t0)
+    # Virtual time is exact; real time adds each task's launch overhead (milliseconds).
+    assert sim_ends == pytest.approx(real_ends, abs=0.15)
+    assert sim.wall_seconds < real_ends[-1]
+
+
+def test_a_thousand_task_agent_campaign_simulates_in_seconds() -> None:
+    class Campaign(tandem.Agent):
+        def __init__(self) -> None:
+            self.submitted = 0
+            self.done = 0
+
+        @tandem.on_free(cores=1)
+        async def fill(self, s: tandem.AgentSession, free: tandem.Free) -> None:
+            for _ in range(min(free.cores, 1000 - self.submitted)):
+                s.submit(work, self.submitted, 10.0, kind="simulation")
+                self.submitted += 1
+
+        @tandem.on_result(kind="simulation")
+        async def collect(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            assert fut.result() == value(0, 0) or fut.result() >= 0
+            self.done += 1
+            if self.done % 100 == 0:
+                s.submit(work, 0, 0.0, kind="training", cores=4)
+
+    agent = Campaign()
+    sim = simulate_agents(
+        Platform.uniform(2, cores=4), agent,
+        durations={"simulation": Duration(mean=10.0, sd=2.0), "training": 5.0},
+        results={"simulation": value, "training": value})
+    assert agent.done == 1000 and sim.kinds() == {"simulation": 1000, "training": 10}
+    assert all(r.state is TaskState.DONE for r in sim.records)
+    assert 1250 <= sim.duration <= 1400      # 1,000 x 10 s on 8 cores, plus the trainings
+    assert sim.wall_seconds < 10
+
+
+def test_modelled_durations_are_seeded_and_reproducible() -> None:
+    class Burst(tandem.Agent):
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            for i in range(20):
+                s.submit(value, i, 0.0, kind="sim")
+
+    def once(seed: int) -> list[float]:
+        sim = simulate_agents(Platform.uniform(1, cores=4), Burst(), seed=seed,
+                              durations={"sim": Duration(mean=5.0, sd=1.0)})
+        return [r.ended - sim.start for r in sim.records]
+
+    assert once(1) == once(1)
+    assert once(1) != once(2)
+
+
+def test_plain_async_code_runs_on_virtual_time_with_timeouts_and_cancel() -> None:
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        async with open_simulated_session(
+                Platform.uniform(1, cores=2),
+                durations={"sim": lambda spec: spec.work.args[0]}) as s:
+            t0 = loop.time()
+            a = s.submit(float, 30.0, kind="sim")
+            b = s.submit(float, 10.0, kind="sim", timeout=4.0, name="slow")
+            c = s.submit(float, 1.0, kind="sim", after=[b])   # waits for b: never runs
+            order = [f.name async for f in tandem.as_completed([a, b])]
+            with pytest.raises(TaskTimedOut):
+                await b
+            d = s.submit(float, 100.0, kind="sim", estimate=3.0)
+            await asyncio.sleep(5.0)
+            s.cancel(d, "enough")
+            await asyncio.gather(d, return_exceptions=True)
+            out = {"a": await a, "order": order, "c": c.state, "d": d.state,
+                   "b_ran": b.record.ended - b.record.started, "t": loop.time() - t0}
+        return out
+
+    wall = time.perf_counter()
+    out = run_virtual(main())
+    assert time.perf_counter() - wall < 2
+    assert out["a"] == 30.0 and out["order"] == ["slow", "float"]
+    assert out["c"] is TaskState.DEPENDENCY_FAILED and out["d"] is TaskState.CANCELLED
+    assert out["b_ran"] == pytest.approx(4.0) and out["t"] == pytest.approx(35.0)
+
+
+def test_unmodelled_kinds_run_their_own_function_in_process_and_durations_must_exist() -> None:
+    async def main() -> tuple[Any, Any]:
+        async with open_simulated_session(Platform.uniform(1, cores=1),
+                                          durations={"fit": 2.0}) as s:
+            fit = s.submit(sum, [1, 2, 3], kind="fit")
+            nothing = s.submit(sum, [1], kind="other")
+            return await fit, await asyncio.gather(nothing, return_exceptions=True)
+
+    fitted, (missing,) = run_virtual(main())
+    assert fitted == 6
+    assert isinstance(missing, TaskFailed) and "durations={'other'" in str(missing)
+
+
+def test_a_failing_result_model_fails_the_task_as_the_function_would() -> None:
+    def broken(x: int) -> int:
+        raise ValueError(f"no model for {x}")
+
+    class Once(tandem.Agent):
+        def __init__(self) -> None:
+            self.error: BaseException | None = None
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            s.submit(abs, 3, kind="sim")
+
+        @tandem.on_result(kind="sim")
+        async def got(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.error = fut.exception()
+
+    agent = Once()
+    simulate_agents(Platform.uniform(1, cores=1), agent, durations={"sim": 1.0},
+                    results={"sim": broken})
+    assert isinstance(agent.error, TaskFailed) and "no model for 3" in str(agent.error)
+
+
+def test_a_run_that_can_never_go_on_is_reported_not_hung() -> None:
+    class Waits(tandem.Agent):
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            await asyncio.get_running_loop().create_future()   # nobody resolves it
+
+    with pytest.raises(SimulationStuck, match="nothing is scheduled"):
+        simulate_agents(Platform.uniform(1, cores=1), Waits())
+
+
+def test_a_simulated_session_needs_the_virtual_loop_and_writes_a_trace(tmp_path: Path) -> None:
+    async def on_real_time() -> None:
+        async with open_simulated_session(Platform.uniform(1, cores=1)):
+            pass
+
+    with pytest.raises(tandem.SpecError, match="run_virtual"):
+        asyncio.run(on_real_time())
+
+    class Two(tandem.Agent):
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            first = s.submit(abs, -1, kind="sim")
+            s.submit(abs, first, kind="sim")
+
+    sim = simulate_agents(Platform.uniform(1, cores=1), Two(), run_dir=tmp_path,
+                          durations={"sim": 3600.0})
+    trace = load_trace(tmp_path)
+    assert [t.state for t in trace.tasks] == ["done", "done"]
+    assert [round(t.ended - trace.t0, 6) for t in trace.tasks] == [3600.0, 7200.0]
+    assert sim.duration == pytest.approx(7200.0, abs=1e-3)
+
