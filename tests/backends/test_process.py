@@ -319,7 +319,8 @@ def test_relaunch_in_the_same_workdir_truncates_outputs(tmp_path: Path) -> None:
 
 
 def test_descendants_walks_the_whole_tree() -> None:
-    from tandem.backends.process import _child_lister, _descendants
+    from tandem.backends.proctree import child_lister as _child_lister
+    from tandem.backends.proctree import descendants as _descendants
 
     tree = {1: [2, 3], 2: [4], 4: [5, 1], 3: []}
     assert sorted(_descendants(1, lambda p: tree.get(p, []))) == [2, 3, 4, 5]

@@ -104,6 +104,12 @@ def run_mock(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, A
         res = run_workflow(wf, mode=sim_mode, run_dir=base / mode)  # type: ignore[arg-type]
         out["measured_s"][mode] = round(res.makespan, 3)
         out["predicted_s"][mode] = round(predict(wf, mode=sim_mode, seeds=1).p50, 3)
+    from tandem.trace.report import write_report
+
+    for mode in out["measured_s"]:
+        write_report(base / mode)
+    if len(out["measured_s"]) == 2:
+        write_report(base / "async", compare=base / "sync", out=base / "async_vs_sync.html")
     m, p = out["measured_s"], out["predicted_s"]
     if "sync" in m and "async" in m:
         out["I_measured"] = round(improvement(m["sync"], m["async"]), 4)

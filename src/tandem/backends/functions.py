@@ -24,6 +24,13 @@ and ``tandem.backends.worker_handle`` (one worker process). Rules:
   captured at its first launch; each worker receives its bytes once.
 - No worker outlives ``shutdown``; when a worker exits, what is left of its process group is
   killed before it is reaped.
+- Steering: a worker runs one task, so pausing a task stops its worker's process group
+  (SIGSTOP); resuming continues it, after re-pinning every thread of the worker's tree when the
+  task was placed again (the next call then sends its placement again). A preempted task's
+  worker gets the signal (a Python handler in the task can write a checkpoint) and is ended
+  when the call returns or after the grace period; the call runs again later, in a worker
+  whose ``TANDEM_ATTEMPT`` and ``TANDEM_PREEMPTED`` say so (every worker has them; ``1`` and
+  ``0`` for a first attempt).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import signal
 import sys
 from pathlib import Path
 
+from tandem.backends import proctree
 from tandem.backends.framing import (
     ERROR,
     FORGET,
@@ -50,7 +58,7 @@ from tandem.backends.framing import (
     pack_header,
 )
 from tandem.backends.worker_handle import BUSY, GONE, IDLE, STARTING, WorkerHandle
-from tandem.core.values import Failure, FailureKind
+from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
 from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter, placement_env
 from tandem.spec.task import FunctionCall, Work
@@ -73,6 +81,7 @@ class FunctionBackend(Backend):
     """
 
     name = "functions"
+    steerable = True
 
     def __init__(self, log_dir: str | os.PathLike[str], *, prespawn: int | None = None,
                  max_idle: int | None = None, kill_grace: float = 3.0,
@@ -163,10 +172,15 @@ class FunctionBackend(Backend):
                                 f"{_why(exc)}")
                 return
         env = None
-        if cores != w.cores or slot.node != w.node:
+        rerun = request.attempt > 1
+        if cores != w.cores or slot.node != w.node or rerun or w.rerun:
             w.cores = cores
             w.node = slot.node
             env = placement_env(request.placement)
+            if rerun or w.rerun:   # say which attempt this is (and reset it after a re-run)
+                env = {**env, "TANDEM_ATTEMPT": str(request.attempt),
+                       "TANDEM_PREEMPTED": str(request.preempted)}
+                w.rerun = rerun
         else:
             cores = None  # type: ignore[assignment]
         fn_id = entry[1]
@@ -208,6 +222,38 @@ class FunctionBackend(Backend):
             return
         w.kill_reason = "kill"
         self._terminate(w)
+
+    def pause(self, task_id: int) -> None:
+        w = self._running.get(task_id)
+        if w is None or w.kill_reason is not None:
+            return
+        w.signal(signal.SIGSTOP)
+        w.stopped = True
+
+    def resume(self, task_id: int, placement: Placement | None = None) -> None:
+        w = self._running.get(task_id)
+        if w is None or w.dead:
+            return
+        if placement is not None and placement.cores:
+            proctree.pin(proctree.tree(w.pid), placement.cores)
+            w.cores = None   # the next call sends its placement (and environment) again
+        w.signal(signal.SIGCONT)
+        w.stopped = False
+
+    def preempt(self, task_id: int, sig: int, grace: float) -> None:
+        w = self._running.get(task_id)
+        if w is None or w.kill_reason is not None:
+            return
+        if w.state is STARTING:   # never sent: same as a kill, the call runs again later
+            self.kill(task_id)
+            return
+        w.kill_reason = "preempt"
+        w.signal(sig)
+        if w.stopped:
+            w.signal(signal.SIGCONT)
+            w.stopped = False
+        assert self._loop is not None
+        w.kill_timer = self._loop.call_later(grace, w.signal, signal.SIGKILL)
 
     async def shutdown(self) -> None:
         self._closing = True
@@ -308,8 +354,12 @@ class FunctionBackend(Backend):
         w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
 
     def _terminate(self, w: WorkerHandle) -> None:
-        """SIGTERM to the worker's process group now, SIGKILL after the grace period."""
+        """SIGTERM to the worker's process group now (continuing it if it was paused),
+        SIGKILL after the grace period."""
         w.signal(signal.SIGTERM)
+        if w.stopped:
+            w.signal(signal.SIGCONT)
+            w.stopped = False
         assert self._loop is not None
         w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
 
@@ -331,6 +381,8 @@ class FunctionBackend(Backend):
             self._on_ready(w)
             return
         if task_id is None or w.kill_reason is not None:  # a kill wins over a late result
+            if w.kill_reason == "preempt":   # it checkpointed and returned: end it now
+                w.signal(signal.SIGKILL)
             return
         w.task_id = None
         del self._running[task_id]

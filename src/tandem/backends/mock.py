@@ -15,6 +15,9 @@ Rules:
 - Work that is not a ``Mock`` is reported as a ``LAUNCH`` failure; ``launch`` never raises for it.
 - ``shutdown`` cancels every pending timer and reports each of those tasks as killed.
 - Multi-rank mock tasks are accepted: they hold the slots of all their ranks.
+- Steering: ``pause`` stops the task's clock (its exit timer is cancelled, the time left kept),
+  ``resume`` starts it again; ``preempt`` ends it at once, as if it wrote a perfect checkpoint:
+  its next launch holds its slots only for the seconds it had left (as the simulator models it).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from tandem.core.values import Failure, FailureKind
+from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
 from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter
 from tandem.spec.task import Mock, Work
@@ -33,12 +36,17 @@ class MockBackend(Backend):
 
     name = "mock"
     multi_rank = True   # a multi-rank mock holds every rank's slots; nothing is launched
+    steerable = True
 
     def __init__(self) -> None:
         self._reporter: Reporter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # task id -> the handle of its next callback (the start, then the exit timer)
         self._pending: dict[int, asyncio.Handle] = {}
+        self._ends: dict[int, float] = {}       # running: when its timer fires
+        self._paused: dict[int, float] = {}     # paused: seconds it has left
+        self._done: dict[int, float] = {}       # preempted: seconds it had run
+        self._given: dict[int, float] = {}      # seconds of its current launch
 
     def accepts(self, work: Work) -> bool:
         return isinstance(work, Mock)
@@ -65,16 +73,26 @@ class MockBackend(Backend):
                                       f"not {type(work).__name__}")
             loop.call_soon(self._reporter.exited, Outcome(task_id, failure=failure))
             return
-        self._pending[task_id] = loop.call_soon(self._on_start, task_id, float(work.seconds))
+        seconds = max(0.0, float(work.seconds) - self._done.get(task_id, 0.0))
+        self._given[task_id] = seconds
+        self._pending[task_id] = loop.call_soon(self._on_start, task_id, seconds)
 
     def _on_start(self, task_id: int, seconds: float) -> None:
         assert self._loop is not None and self._reporter is not None
-        self._pending[task_id] = self._loop.call_later(seconds, self._on_exit, task_id)
+        self._arm(task_id, seconds)
         self._reporter.started(task_id)
+
+    def _arm(self, task_id: int, seconds: float) -> None:
+        assert self._loop is not None
+        self._ends[task_id] = self._loop.time() + seconds
+        self._pending[task_id] = self._loop.call_later(seconds, self._on_exit, task_id)
 
     def _on_exit(self, task_id: int) -> None:
         assert self._reporter is not None
         del self._pending[task_id]
+        self._ends.pop(task_id, None)
+        self._done.pop(task_id, None)
+        self._given.pop(task_id, None)
         self._reporter.exited(Outcome(task_id))
 
     def kill(self, task_id: int) -> None:
@@ -82,8 +100,35 @@ class MockBackend(Backend):
         if handle is None:
             return
         handle.cancel()
+        self._ends.pop(task_id, None)
+        self._paused.pop(task_id, None)
+        self._given.pop(task_id, None)
         assert self._loop is not None and self._reporter is not None
         self._loop.call_soon(self._reporter.exited, _killed(task_id))
+
+    def pause(self, task_id: int) -> None:
+        end = self._ends.pop(task_id, None)
+        if end is None:   # not started yet (or ended): nothing runs
+            return
+        assert self._loop is not None
+        self._pending[task_id].cancel()
+        self._paused[task_id] = max(0.0, end - self._loop.time())
+
+    def resume(self, task_id: int, placement: Placement | None = None) -> None:
+        left = self._paused.pop(task_id, None)
+        if left is not None and task_id in self._pending:
+            self._arm(task_id, left)
+
+    def preempt(self, task_id: int, signal: int, grace: float) -> None:
+        if task_id not in self._pending:
+            return
+        assert self._loop is not None
+        end = self._ends.get(task_id)
+        left = self._paused.get(task_id)
+        if left is None:
+            left = self._given[task_id] if end is None else max(0.0, end - self._loop.time())
+        self._done[task_id] = self._done.get(task_id, 0.0) + self._given[task_id] - left
+        self.kill(task_id)
 
     async def shutdown(self) -> None:
         pending, self._pending = self._pending, {}

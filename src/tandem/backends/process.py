@@ -6,16 +6,24 @@ report their starts and exits; never touch scheduler state. Imports: the standar
 
 Rules:
 
-- A task is its whole process tree. The leader runs in its own process group (stdin /dev/null,
-  stdout and stderr to the files ``stdout`` and ``stderr`` of its workdir). When the leader exits,
-  whatever is left in its group is SIGKILLed. ``kill`` first collects the leader's descendants
-  from ``/proc`` (so those that left the group with ``setsid`` die too), sends SIGTERM to the group
-  and to them, and SIGKILL after ``kill_grace`` seconds; ``exited`` is reported once the leader is
+- A task is its whole process tree (:mod:`tandem.backends.proctree`). The leader runs in its own
+  process group (stdin /dev/null, stdout and stderr to the files ``stdout`` and ``stderr`` of its
+  workdir: truncated at launch, appended to once the task was preempted, so that its output
+  continues). When the leader exits, whatever is left in its group is SIGKILLed. ``kill`` first
+  collects the leader's descendants from ``/proc`` (so those that left the group with ``setsid``
+  die too), sends SIGTERM to the group and to them, and SIGKILL after ``kill_grace`` seconds
+  (continuing a stopped tree, so it can act on SIGTERM); ``exited`` is reported once the leader is
   reaped and every remembered descendant is gone. Descendants are held by pidfd and the group is
   signalled only while its leader is unreaped (or a zombie), so a reused pid is never signalled.
   A descendant that left the group is only found by ``kill``; after a natural exit it is not ours.
 - Pinning has no race: the calling thread's affinity is set to the placed cores around ``Popen``
   and the child inherits it at fork. A placement without cores gets the process's whole mask.
+- Steering: ``pause`` sends SIGSTOP to the group and to descendants that left it; ``resume``
+  re-pins every thread of the tree when given a new placement, then sends SIGCONT; ``preempt``
+  sends its signal like ``kill`` sends SIGTERM, with its own grace period.
+- The environment says which attempt this is: ``TANDEM_ATTEMPT`` (from 1), ``TANDEM_PREEMPTED``
+  (earlier attempts ended by a preemption) and ``TANDEM_TASK_DIR`` (the task's directory, the
+  same for every attempt: where a checkpoint is found again).
 - Exits are events: a pidfd per leader is watched with ``loop.add_reader``; no polling, no sleeps.
 - A task that cannot be started (missing executable, permission, bad cwd, bad cores) is reported,
   from a later loop callback, as exited with a ``LAUNCH`` failure; ``launch`` never raises for it.
@@ -27,19 +35,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tandem.core.values import Failure, FailureKind
+from tandem.backends import proctree
+from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
 from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter, placement_env
 from tandem.spec.task import Executable, Work
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_APPEND_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _TAIL_BYTES = 4096
 _TAIL_LINES = 20
 _SIGNALS = frozenset(s.value for s in signal.Signals)
@@ -57,6 +66,7 @@ class _Proc:
     reaped: bool = False
     code: int | None = None  # waitstatus_to_exitcode of the leader (negative: signal)
     killing: bool = False
+    stopped: bool = False  # paused (SIGSTOP) and not continued since
     kids: dict[int, int] = field(default_factory=dict)  # pidfd -> pid
     timer: asyncio.TimerHandle | None = None
 
@@ -65,6 +75,7 @@ class ProcessBackend(Backend):
     """Runs executables as local processes, pinned to their placed cores."""
 
     name = "process"
+    steerable = True
 
     def __init__(self, *, kill_grace: float = 3.0) -> None:
         if kill_grace < 0:
@@ -111,9 +122,12 @@ class ProcessBackend(Backend):
             env[fsencode(key)] = fsencode(value)
         for key, value in work.env.items():
             env[fsencode(key)] = fsencode(value)
+        workdir = os.fspath(request.workdir)
         env[b"TANDEM_TASK_ID"] = b"%d" % task_id
         env[b"TANDEM_TASK_NAME"] = fsencode(request.name)
-        workdir = os.fspath(request.workdir)
+        env[b"TANDEM_TASK_DIR"] = fsencode(workdir)
+        env[b"TANDEM_ATTEMPT"] = b"%d" % request.attempt
+        env[b"TANDEM_PREEMPTED"] = b"%d" % request.preempted
         cwd = work.cwd or workdir
         stderr_path = os.path.join(workdir, "stderr")
         out = err = -1
@@ -124,8 +138,9 @@ class ProcessBackend(Backend):
                 pass
             except FileNotFoundError:
                 os.makedirs(workdir, exist_ok=True)
-            out = os.open(os.path.join(workdir, "stdout"), _OPEN_FLAGS, 0o644)
-            err = os.open(stderr_path, _OPEN_FLAGS, 0o644)
+            flags = _APPEND_FLAGS if request.preempted else _OPEN_FLAGS
+            out = os.open(os.path.join(workdir, "stdout"), flags, 0o644)
+            err = os.open(stderr_path, flags, 0o644)
             cores = placement.cores
             pin = bool(cores) and set(cores) != self._mask  # else the saved mask is inherited
             if pin:
@@ -234,29 +249,65 @@ class ProcessBackend(Backend):
     def kill(self, task_id: int) -> None:
         proc = self._procs.get(task_id)
         if proc is not None and not proc.killing and not proc.reaped:
-            self._terminate(proc, _child_lister())
+            self._terminate(proc, proctree.child_lister())
 
-    def _terminate(self, proc: _Proc, children: Callable[[int], list[int]]) -> None:
+    def _terminate(self, proc: _Proc, children: Callable[[int], list[int]],
+                   sig: int = signal.SIGTERM, grace: float | None = None) -> None:
         loop = self._loop
         assert loop is not None
         proc.killing = True
         pid = proc.popen.pid
-        for kid in _descendants(pid, children):
+        for kid in proctree.descendants(pid, children):
             try:
                 fd = os.pidfd_open(kid)
             except OSError:
                 continue
             proc.kids[fd] = kid
             loop.add_reader(fd, self._on_kid_exit, proc, fd)
-        _signal_group(pid, signal.SIGTERM)
+        outside = []
         for fd, kid in proc.kids.items():
             try:
                 in_group = os.getpgid(kid) == pid
             except OSError:
                 in_group = False
             if not in_group:
-                _signal_pidfd(fd, signal.SIGTERM)
-        proc.timer = loop.call_later(self._grace, self._escalate, proc)
+                outside.append(fd)
+        for s in (sig, signal.SIGCONT) if proc.stopped else (sig,):
+            _signal_group(pid, s)
+            for fd in outside:
+                _signal_pidfd(fd, s)
+        proc.stopped = False
+        proc.timer = loop.call_later(self._grace if grace is None else grace,
+                                     self._escalate, proc)
+
+    # -- steering ----------------------------------------------------------------------------
+
+    def pause(self, task_id: int) -> None:
+        proc = self._procs.get(task_id)
+        if proc is None or proc.reaped or proc.killing:
+            return
+        pid = proc.popen.pid
+        _signal_group(pid, signal.SIGSTOP)
+        kids = proctree.descendants(pid, proctree.child_lister())
+        proctree.signal_pids(proctree.outside_group(kids, pid), signal.SIGSTOP)
+        proc.stopped = True
+
+    def resume(self, task_id: int, placement: Placement | None = None) -> None:
+        proc = self._procs.get(task_id)
+        if proc is None or proc.reaped:
+            return
+        pid = proc.popen.pid
+        pids = proctree.tree(pid)
+        if placement is not None and placement.cores:
+            proctree.pin(pids, placement.cores)
+        _signal_group(pid, signal.SIGCONT)
+        proctree.signal_pids(proctree.outside_group(pids, pid), signal.SIGCONT)
+        proc.stopped = False
+
+    def preempt(self, task_id: int, sig: int, grace: float) -> None:
+        proc = self._procs.get(task_id)
+        if proc is not None and not proc.killing and not proc.reaped:
+            self._terminate(proc, proctree.child_lister(), sig, grace)
 
     def _escalate(self, proc: _Proc) -> None:
         proc.timer = None
@@ -266,7 +317,7 @@ class ProcessBackend(Backend):
             _signal_pidfd(fd, signal.SIGKILL)
 
     async def shutdown(self) -> None:
-        children = _child_lister()  # one /proc scan for all the trees
+        children = proctree.child_lister()  # one /proc scan for all the trees
         for proc in list(self._procs.values()):
             if not proc.killing and not proc.reaped:
                 self._terminate(proc, children)
@@ -307,62 +358,3 @@ def _tail(path: str) -> str:
     if start > 0:
         lines = lines[1:]  # the first line was cut
     return "\n".join(lines[-_TAIL_LINES:])
-
-
-@functools.cache
-def _has_children_files() -> bool:
-    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
-
-
-def _child_lister() -> Callable[[int], list[int]]:
-    """A function giving the child pids of a pid: from ``/proc/<pid>/task/*/children`` where the
-    kernel has it, else from one scan of ``/proc/*/stat``."""
-    if _has_children_files():
-        return _children_from_task_files
-    table = _ppid_table()
-    return lambda pid: table.get(pid, [])
-
-
-def _descendants(root: int, children: Callable[[int], list[int]]) -> list[int]:
-    """Pids of every descendant of ``root`` now (children of all its threads, recursively)."""
-    found: list[int] = []
-    todo = [root]
-    seen = {root}
-    while todo:
-        for kid in children(todo.pop()):
-            if kid not in seen:
-                seen.add(kid)
-                found.append(kid)
-                todo.append(kid)
-    return found
-
-
-def _children_from_task_files(pid: int) -> list[int]:
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    kids: list[int] = []
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                kids.extend(int(k) for k in f.read().split())
-        except OSError:
-            continue
-    return kids
-
-
-def _ppid_table() -> dict[int, list[int]]:
-    """Parent pid -> child pids, from a scan of ``/proc/*/stat``."""
-    table: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        table.setdefault(ppid, []).append(int(name))
-    return table

@@ -191,7 +191,7 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
                         f"{type(exc).__name__}: {_describe(exc)}", _format(exc, 0)) from None
             if cores is not None:
                 want = set(cores) if cores else start_mask
-                if want != mask:
+                if want != mask or want != os.sched_getaffinity(0):  # re-pinned from outside?
                     try:
                         _pin(want)
                     except OSError as exc:

@@ -52,7 +52,8 @@ class WorkerHandle:
 
     __slots__ = ("cores", "dead", "err_path", "exited", "frames", "index", "key", "kill_reason",
                  "kill_timer", "known", "loop", "node", "pending", "pid", "pidfd", "proc",
-                 "queued", "ready", "rfd", "seq", "state", "task_id", "task_name", "wfd")
+                 "queued", "ready", "rerun", "rfd", "seq", "state", "stopped", "task_id",
+                 "task_name", "wfd")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, index: int, key: tuple[str, ...],
                  proc: subprocess.Popen[bytes], wfd: int, rfd: int, err_path: Path) -> None:
@@ -80,6 +81,8 @@ class WorkerHandle:
         self.kill_reason: str | None = None
         self.kill_timer: asyncio.TimerHandle | None = None
         self.seq = 0                              # when it last went idle
+        self.stopped = False                      # paused (SIGSTOP), not continued since
+        self.rerun = False                        # its environment says "attempt > 1"
 
     @classmethod
     def spawn(cls, loop: asyncio.AbstractEventLoop, index: int, key: tuple[str, ...],
@@ -90,7 +93,8 @@ class WorkerHandle:
         env = dict(os.environ)
         gpus = ",".join(key)
         env.update(CUDA_VISIBLE_DEVICES=gpus, ROCR_VISIBLE_DEVICES=gpus,
-                   HIP_VISIBLE_DEVICES=gpus, TANDEM_GPUS=gpus)
+                   HIP_VISIBLE_DEVICES=gpus, TANDEM_GPUS=gpus, TANDEM_ATTEMPT="1",
+                   TANDEM_PREEMPTED="0")
         if _SRC_ON_PATH:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (_SRC_ON_PATH, env.get("PYTHONPATH")) if p)
@@ -230,6 +234,8 @@ class WorkerHandle:
         name = self.task_name
         if self.kill_reason == "kill":
             kind, message = FailureKind.SIGNAL, f"{name}: killed: {how}"
+        elif self.kill_reason == "preempt":
+            kind, message = FailureKind.SIGNAL, f"{name}: preempted: {how}"
         elif self.kill_reason == "shutdown":
             kind, message = FailureKind.CANCELLED, f"{name}: cancelled by backend shutdown"
         else:

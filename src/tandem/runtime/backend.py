@@ -2,9 +2,11 @@
 
 Contract: a backend executes a :class:`LaunchRequest` on exactly the resources of its
 placement and reports what happened through a :class:`Reporter`; it never touches scheduler
-state. Four methods: ``start``, ``launch``, ``kill``, ``shutdown``. ``launch`` and ``kill`` are
-called on the event-loop thread, must not block for long, and never raise for a task's own
-problems: a task that cannot be started is reported as exited with a ``LAUNCH`` failure.
+state. Four methods: ``start``, ``launch``, ``kill``, ``shutdown``; a ``steerable`` backend also
+has ``pause``, ``resume`` and ``preempt`` (the session refuses those requests for other
+backends). ``launch``, ``kill`` and the steering methods are called on the event-loop thread,
+must not block for long, and never raise for a task's own problems: a task that cannot be
+started is reported as exited with a ``LAUNCH`` failure.
 ``shutdown`` ends every process the backend started; none outlives the session.
 
 Remote engines (Slurm job steps inside an allocation, Dask workers) implement the same four
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tandem.core.values import Failure, Placement
+from tandem.errors import BackendError
 from tandem.spec.task import Work
 
 
@@ -26,7 +29,8 @@ from tandem.spec.task import Work
 class LaunchRequest:
     """Run ``work`` (dependency results already substituted into its arguments) on
     ``placement``. ``workdir`` is the path of the task's own directory (it may not exist yet; a
-    backend that writes files there creates it). ``attempt`` counts from 1."""
+    backend that writes files there creates it). ``attempt`` counts from 1; ``preempted`` is how
+    many earlier attempts were preempted (the task should continue from its checkpoint)."""
 
     task_id: int
     name: str
@@ -35,6 +39,7 @@ class LaunchRequest:
     placement: Placement
     workdir: str
     attempt: int = 1
+    preempted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,8 @@ class Backend(abc.ABC):
     name: str = "backend"
     #: Whether the backend launches multi-rank (MPI) tasks over all the slots of a placement.
     multi_rank: bool = False
+    #: Whether the backend can pause, resume and preempt its tasks.
+    steerable: bool = False
 
     @abc.abstractmethod
     def accepts(self, work: Work) -> bool:
@@ -82,6 +89,20 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def shutdown(self) -> None:
         """End everything still running and release all processes and files."""
+
+    def pause(self, task_id: int) -> None:
+        """Stop the task's whole process tree (SIGSTOP) where it is."""
+        raise BackendError(f"the {self.name} backend cannot pause tasks")
+
+    def resume(self, task_id: int, placement: Placement | None = None) -> None:
+        """Continue a paused task (SIGCONT). With ``placement`` (its cores were released while
+        it was stopped), first re-pin every thread of its tree to the placement's cores."""
+        raise BackendError(f"the {self.name} backend cannot resume tasks")
+
+    def preempt(self, task_id: int, signal: int, grace: float) -> None:
+        """Send ``signal`` to the task's tree (continuing it if stopped) and end the tree after
+        ``grace`` seconds if it is still there; report ``exited`` as for ``kill``."""
+        raise BackendError(f"the {self.name} backend cannot preempt tasks")
 
 
 def placement_env(placement: Placement) -> Mapping[str, str]:

@@ -27,7 +27,8 @@ def to_exception(action: Resolve, name: str, core: Scheduler) -> TaskError:
     if state is TaskState.TIMED_OUT:
         return TaskTimedOut(message, task=name, task_id=tid)
     if state is TaskState.CANCELLED:
-        return TaskCancelled(f"task {name!r} cancelled: {message}", task=name, task_id=tid)
+        who = f" by {f.by}" if f is not None and f.by else ""
+        return TaskCancelled(f"task {name!r} cancelled{who}: {message}", task=name, task_id=tid)
     if state is TaskState.DEPENDENCY_FAILED:
         root_name = ""
         if f is not None and f.root_task_id is not None:

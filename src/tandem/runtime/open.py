@@ -12,7 +12,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 from tandem.core.policy import Mode, Order, Policy
@@ -21,6 +21,7 @@ from tandem.runtime.backend import Backend
 from tandem.runtime.session import Session
 from tandem.runtime.signals import sigterm_ends
 from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota
 from tandem.trace.instrument import Instrument
 
 
@@ -43,8 +44,14 @@ async def open_session(
     instruments: Sequence[Instrument] = (),
     kill_grace: float = 3.0,
     trace: bool = True,
+    pools: Mapping[str, Quota] | None = None,
 ) -> AsyncIterator[Session]:
     """Open a session on ``platform`` (default: this machine, :meth:`Platform.local`).
+
+    ``pools`` partitions the platform into named resource pools with quotas, e.g.
+    ``{"md": Quota(cores=6), "ml": Quota(cores=2, gpus=1)}``; tasks choose one with ``pool=``
+    and those without go to the ``"default"`` pool, which gets the rest. ``session.move``
+    moves quota between pools while the session runs.
 
     Leaving the block waits for every task; on an error (or cancellation, or SIGTERM) inside
     it, every unfinished task is cancelled and its process tree ended before the error
@@ -69,7 +76,7 @@ async def open_session(
                     FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace),
                     MockBackend()]
     session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
-                      trace=trace)
+                      trace=trace, pools=pools)
     with sigterm_ends(asyncio.current_task()):
         await session._start()
         # The task group is entered by hand so that an error raised by the user's block comes out

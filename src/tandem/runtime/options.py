@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 class TaskOptions(TypedDict, total=False):
     """How to schedule a task. Resources: ``cores``/``gpus``/``ranks``/``memory_mb`` (default
-    one core) or a ready-made ``resources``. ``after``: futures to wait for without data."""
+    one core) or a ready-made ``resources``. ``pool``: the resource pool it draws on (default:
+    the session's default pool). ``after``: futures to wait for without data."""
 
     name: str
     kind: str
@@ -34,6 +35,7 @@ class TaskOptions(TypedDict, total=False):
     timeout: float
     estimate: float
     retries: int
+    pool: str
     after: Iterable[TaskFuture]
 
 
@@ -63,4 +65,5 @@ def build_spec(work: Work, options: Mapping[str, Any]) -> TaskSpec:
         raise SpecError(f"task {name!r}: give either resources= or cores=/gpus=/ranks=/memory_mb=")
     return TaskSpec(name=name, work=work, kind=options.get("kind", "task"), resources=resources,
                     priority=options.get("priority", 0), timeout=options.get("timeout"),
-                    estimate=options.get("estimate"), retries=options.get("retries", 0))
+                    estimate=options.get("estimate"), retries=options.get("retries", 0),
+                    pool=options.get("pool"))

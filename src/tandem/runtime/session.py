@@ -6,7 +6,8 @@ deadline is one ``loop.call_at`` handle, leaving waits on an event; nothing slee
 Imports ``tandem.core``, ``tandem.spec``, ``tandem.trace``, ``tandem.backends`` and the runtime
 helpers. The Session owns one :class:`asyncio.TaskGroup`: coroutines started with
 :meth:`Session.spawn` live in it, and leaving the ``async with`` block awaits (or, on error,
-cancels) everything that was started.
+cancels) everything that was started. Steering (cancel, pause, resume, preempt, priority, pool
+moves) is in :mod:`tandem.runtime.steering`, which the Session inherits.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from tandem.runtime.backend import Backend, LaunchRequest, Outcome
 from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions, build_spec
+from tandem.runtime.steering import Steering
 from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota
 from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
 from tandem.trace.instrument import Instrument
 from tandem.trace.jsonl import JsonlTrace
@@ -56,7 +59,7 @@ class ProcessResult:
         return f"ProcessResult(returncode=0, workdir={str(self.workdir)!r})"
 
 
-class Session:
+class Session(Steering):
     """Runs tasks on a platform. Create it with :func:`open_session`."""
 
     def __init__(
@@ -68,11 +71,12 @@ class Session:
         backends: Sequence[Backend],
         instruments: Sequence[Instrument] = (),
         trace: bool = True,
+        pools: Mapping[str, Quota] | None = None,
     ) -> None:
         self.platform = platform
         self.run_dir = run_dir
         self.policy = policy
-        self._core = Scheduler(platform, policy)
+        self._core = Scheduler(platform, policy, pools=pools)
         self._backends = list(backends)
         self._backend_for: dict[type, Backend] = {}
         self._instruments: list[Instrument] = list(instruments)
@@ -110,7 +114,7 @@ class Session:
 
         Futures anywhere in ``args``/``kwargs`` are dependencies, replaced by their results.
         ``options``: see :class:`~tandem.runtime.options.TaskOptions` (name, kind, cores, gpus,
-        ranks, memory_mb or resources, priority, timeout, estimate, retries, after).
+        ranks, memory_mb or resources, priority, timeout, estimate, retries, pool, after).
         """
         work = FunctionCall(fn=fn, args=args, kwargs=kwargs or {})
         return self._enqueue(build_spec(work, options), options.get("after", ()))
@@ -128,10 +132,6 @@ class Session:
     def submit_spec(self, spec: TaskSpec, *, after: Iterable[TaskFuture] = ()) -> TaskFuture:
         """Submit a ready-made :class:`TaskSpec`."""
         return self._enqueue(spec, after)
-
-    def cancel(self, future: TaskFuture, reason: str = "cancelled by the user") -> None:
-        """Cancel a task (and its dependents); a running task's process tree is ended."""
-        self._feed(CancelRequested(future.task_id, reason))
 
     def spawn(self, coro: Any, *, name: str | None = None) -> asyncio.Task[Any]:
         """Run a coroutine (steering code) inside the session's task group."""
@@ -243,6 +243,8 @@ class Session:
                         self._resolve(action)
                     elif tp is Kill:
                         self._kill(action)
+                    else:
+                        self._carry(action, now)
         finally:
             self._pumping = False
         if not self._step_pending and self._loop is not None:
@@ -298,7 +300,7 @@ class Session:
         backend.launch(LaunchRequest(
             task_id=tid, name=spec.name, kind=spec.kind, work=work,
             placement=action.placement, workdir=self._workdir_str(tid, spec.name),
-            attempt=action.attempt,
+            attempt=action.attempt, preempted=action.preempted,
         ))
 
     def _workdir(self, tid: int, name: str) -> Path:
@@ -318,10 +320,11 @@ class Session:
         raise SpecError(f"no backend of this session runs {type(work).__name__} tasks "
                         f"(backends: {', '.join(b.name for b in self._backends)})")
 
+    def _backend_for_work(self, spec: TaskSpec) -> Backend:
+        return self._backend_for.get(type(spec.work)) or self._find_backend(spec.work)
+
     def _kill(self, action: Kill) -> None:
-        spec = self._specs[action.task_id]
-        backend = self._backend_for.get(type(spec.work)) or self._find_backend(spec.work)
-        backend.kill(action.task_id)
+        self._backend_for_work(self._specs[action.task_id]).kill(action.task_id)
 
     def _resolve(self, action: Resolve) -> None:
         tid = action.task_id

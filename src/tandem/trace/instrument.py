@@ -7,7 +7,7 @@ not block; an exception in a hook is reported and the hook is dropped, the run g
 
 from __future__ import annotations
 
-from tandem.core.actions import Launch
+from tandem.core.actions import Launch, Steered
 from tandem.core.record import TaskRecord
 from tandem.spec.platform import Platform
 from tandem.spec.task import TaskSpec
@@ -27,6 +27,10 @@ class Instrument:
 
     def task_ended(self, record: TaskRecord) -> None:
         """A task reached a final state; ``record`` has its timestamps and placement."""
+
+    def steered(self, action: Steered, now: float) -> None:
+        """A steering action (cancel, pause, resume, preempt, priority, pool move) took
+        effect: who decided what, when."""
 
     def run_ended(self, now: float) -> None:
         """The session or simulation is over."""

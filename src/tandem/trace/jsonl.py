@@ -12,6 +12,8 @@ driver's clock with microsecond resolution. Records::
     {"ev": "end", "id": 7, "name": ..., "kind": ..., "state": "done", "submitted": ..,
      "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
      "deps": [..], "cores": 1, "gpus": 0, "slots": [...], "failure": null | {...}}
+    {"ev": "steer", "t": 3.5, "action": "pause", "task": 7, "by": "agent", "reason": "...",
+     "release": true}      (details per action: see tandem.core.actions.Steered)
     {"ev": "close", "t": ...}
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from tandem.core.actions import Launch
+from tandem.core.actions import Launch, Steered
 from tandem.core.record import TaskRecord
 from tandem.core.values import Placement
 from tandem.spec.platform import Platform
@@ -105,6 +107,7 @@ class JsonlTrace(Instrument):
         failure = "null" if f is None else json.dumps({
             "kind": f.kind.value, "message": f.message, "exit_code": f.exit_code,
             "signal": f.signal, "root": f.root_task_id, "stderr_tail": f.stderr_tail[-2000:],
+            "by": f.by,
         })
         tid = r.task_id
         pending = self._unwritten.pop(tid, None)
@@ -125,6 +128,12 @@ class JsonlTrace(Instrument):
                 r.attempts, ",".join(map(str, r.deps)) if r.deps else "", slots, failure))
         if len(self._lines) > 8192:     # a driver that never flushes (a long simulation)
             self.flush()
+
+    def steered(self, action: Steered, now: float) -> None:
+        record = {"ev": "steer", "t": round(now, 6), "action": action.action,
+                  "task": action.task_id, "by": action.by, "reason": action.reason}
+        record.update(action.details)
+        self._lines.append(json.dumps(record))
 
     def run_ended(self, now: float) -> None:
         self._write(json.dumps({"ev": "close", "t": now}))

@@ -3,8 +3,8 @@
 Contract: :func:`load_trace` reads a run directory (or a trace file) written by
 :class:`~tandem.trace.jsonl.JsonlTrace` — by the runtime or the simulator, same schema — and
 returns a :class:`TraceRun`: the run header (the :class:`~tandem.spec.platform.Platform`, policy,
-clock origin) and one
-:class:`TracedTask` per ``"end"`` record, in file order. Only I/O is reading the file.
+clock origin), one :class:`TracedTask` per ``"end"`` record and one :class:`TracedSteer` per
+``"steer"`` record, in file order. Only I/O is reading the file.
 
 - A missing file, a file without a ``"run"`` header, or a record that is not valid JSON (other
   than a torn *last* line, which is skipped as :func:`~tandem.trace.jsonl.read_trace` does) or
@@ -67,8 +67,35 @@ class TracedTask:
 
 
 @dataclass(frozen=True, slots=True)
+class TracedSteer:
+    """One steering action as it took effect: who decided what, when. ``task`` is ``None`` for
+    a pool move; ``details`` holds the action's own values (``release``; ``priority`` and
+    ``was``; ``grace`` and ``signal``; ``from``, ``to``, ``cores`` and ``gpus``)."""
+
+    t: float
+    action: str
+    task: int | None
+    by: str
+    reason: str
+    details: dict[str, Any]
+
+    def describe(self) -> str:
+        """One line for people: ``"agent paused task 7 (release=True): why"``."""
+        what = {"cancel": "cancelled", "pause": "paused", "resume": "resumed",
+                "preempt": "preempted", "priority": "re-prioritised",
+                "move": "moved quota"}.get(self.action, self.action)
+        target = f" task {self.task}" if self.task is not None else ""
+        extra = ", ".join(f"{k}={v}" for k, v in self.details.items())
+        text = f"{self.by} {what}{target}" + (f" ({extra})" if extra else "")
+        return f"{text}: {self.reason}" if self.reason else text
+
+
+_STEER_KEYS = frozenset({"ev", "t", "action", "task", "by", "reason"})
+
+
+@dataclass(frozen=True, slots=True)
 class TraceRun:
-    """A whole trace: header plus tasks."""
+    """A whole trace: header, tasks and steering actions."""
 
     path: Path
     platform: Platform
@@ -77,6 +104,7 @@ class TraceRun:
     epoch: float
     tasks: tuple[TracedTask, ...]
     closed: float | None
+    steering: tuple[TracedSteer, ...] = ()
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -118,6 +146,14 @@ def _task(r: dict[str, Any]) -> TracedTask:
         failure=dict(failure) if isinstance(failure, dict) else None)
 
 
+def _steer(r: dict[str, Any]) -> TracedSteer:
+    task = r.get("task")
+    return TracedSteer(t=float(r["t"]), action=str(r["action"]),
+                       task=None if task is None else int(task), by=str(r.get("by", "")),
+                       reason=str(r.get("reason", "")),
+                       details={k: v for k, v in r.items() if k not in _STEER_KEYS})
+
+
 def _node(n: dict[str, Any]) -> Node:
     return Node(name=str(n["name"]), cores=tuple(int(c) for c in n.get("cores", ())),
                 gpus=tuple(str(g) for g in n.get("gpus", ())),
@@ -136,6 +172,7 @@ def load_trace(run_dir: str | Path) -> TraceRun:
         raise SpecError(f"{path}: cannot read the trace: {e}") from None
     header: dict[str, Any] | None = None
     tasks: list[TracedTask] = []
+    steering: list[TracedSteer] = []
     closed: float | None = None
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     for i, line in enumerate(lines):
@@ -153,6 +190,8 @@ def load_trace(run_dir: str | Path) -> TraceRun:
                 header = rec
             elif ev == "end":
                 tasks.append(_task(rec))
+            elif ev == "steer":
+                steering.append(_steer(rec))
             elif ev == "close":
                 closed = float(rec["t"])
         except (KeyError, TypeError, ValueError) as e:
@@ -163,6 +202,6 @@ def load_trace(run_dir: str | Path) -> TraceRun:
         platform = Platform(nodes=tuple(_node(n) for n in header.get("platform", ())))
         return TraceRun(path=path, platform=platform, policy=str(header.get("policy", "")),
                         t0=float(header.get("t", 0.0)), epoch=float(header.get("epoch", 0.0)),
-                        tasks=tuple(tasks), closed=closed)
+                        tasks=tuple(tasks), closed=closed, steering=tuple(steering))
     except (KeyError, TypeError, ValueError) as e:
         raise SpecError(f"{path}: malformed 'run' record: {e!r}") from None

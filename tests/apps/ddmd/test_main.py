@@ -25,6 +25,7 @@ def test_mock_runs_both_modes_and_predicts_them(tmp_path: Path,
     assert out["predicted_s"]["async"] < out["predicted_s"]["sync"]
     assert "I_predicted" in json.loads(capsys.readouterr().out)
     assert (tmp_path / "run" / "mock.yaml").exists()
+    assert (tmp_path / "run" / "async_vs_sync.html").exists()
 
 
 def test_bad_config_is_one_line_naming_the_key(tmp_path: Path,
