@@ -7,10 +7,11 @@ simulation by the tests), so a few milliseconds of real-time jitter cannot reord
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tandem.core.policy import Mode, Order, Policy
-from tandem.spec import Platform, Resources, TaskSpec
+from tandem.spec import Platform, Quota, Resources, TaskSpec
 from tandem.spec.task import Mock
 from tandem.spec.workflow import Duration, TaskSet, Workflow
 from tests.paper import slide
@@ -29,6 +30,7 @@ class Scenario:
     deps: tuple[tuple[int, ...], ...]
     durations: tuple[float, ...]           # units
     fails: frozenset[int] = field(default_factory=frozenset)
+    pools: Mapping[str, Quota] | None = None
 
 
 def from_workflow(name: str, wf: Workflow, mode: str, policy: Policy | None = None, *,
@@ -111,6 +113,23 @@ def failure() -> Scenario:
                     durations=(10, 17, 5, 5, 24, 14, 9, 100, 5), fails=frozenset({1}))
 
 
+def pools() -> Scenario:
+    """Resource pools: "md" may hold 2 cores and "ml" 1 core and the GPU; the default pool
+    gets the last core. Each pool's tasks queue for its own quota while cores of other pools
+    are idle, and a GPU task waits for ml's core."""
+    def spec(name: str, pool: str | None, cores: int = 1, gpus: int = 0) -> TaskSpec:
+        return TaskSpec(name=name, work=Mock(seconds=0), pool=pool,
+                        resources=Resources(cores=cores, gpus=gpus))
+    specs = (spec("md0", "md"), spec("md1", "md"), spec("md2", "md"), spec("md3", "md"),
+             spec("train", "ml", gpus=1), spec("infer", "ml"), spec("x", None),
+             spec("big", "md", cores=2))
+    deps: tuple[tuple[int, ...], ...] = ((), (), (), (), (), (4,), (), (0,))
+    return Scenario(name="pools", platform=Platform.uniform(1, cores=4, gpus=1),
+                    policy=Policy(order=Order.FIFO), specs=specs, deps=deps,
+                    durations=(10, 17, 29, 41, 23, 11, 47, 12),
+                    pools={"md": Quota(cores=2), "ml": Quota(cores=1, gpus=1)})
+
+
 def scenarios() -> list[Scenario]:
     out = []
     for mode in ("async", "barrier"):
@@ -122,4 +141,5 @@ def scenarios() -> list[Scenario]:
     out.append(from_workflow("priorities", priorities(), "async", Policy(order=Order.PRIORITY),
                              spread=6.0))
     out.append(failure())
+    out.append(pools())
     return out

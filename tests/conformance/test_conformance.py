@@ -56,7 +56,7 @@ def slots(p: Placement) -> tuple[Any, ...]:
 def simulate(sc: Scenario) -> tuple[Log, tuple[TaskRecord, ...]]:
     log = Log()
     result = run(sc.platform, sc.specs, sc.deps, [d * SCALE for d in sc.durations],
-                 policy=sc.policy, fails=sc.fails, instruments=[log])
+                 policy=sc.policy, fails=sc.fails, instruments=[log], pools=sc.pools)
     return log, result.records
 
 
@@ -64,7 +64,8 @@ async def run_runtime(sc: Scenario, run_dir: Path, scale: float) -> Log:
     log = Log()
     backend = ScriptedBackend({i: d * scale for i, d in enumerate(sc.durations)}, sc.fails)
     async with tandem.open_session(sc.platform, run_dir=run_dir, policy=sc.policy,
-                                   backends=[backend], instruments=[log]) as s:
+                                   backends=[backend], instruments=[log],
+                                   pools=sc.pools) as s:
         futures: list[tandem.TaskFuture] = []
         for spec, deps in zip(sc.specs, sc.deps, strict=True):
             futures.append(s.submit_spec(spec, after=[futures[d] for d in deps]))
@@ -97,7 +98,7 @@ def test_runtime_and_simulator_decide_alike(sc: Scenario, tmp_path: Path) -> Non
 def test_scenarios_cover_the_brief() -> None:
     names = {s.name for s in SCENARIOS}
     assert {"slide-async", "slide-barrier", "dg2-async", "dg2-barrier", "gpu-contention",
-            "priorities", "failure"} <= names
+            "priorities", "failure", "pools"} <= names
     by_name = {s.name: s for s in SCENARIOS}
     failing = by_name["failure"]
     _, records = simulate(failing)
@@ -112,6 +113,9 @@ def test_scenarios_cover_the_brief() -> None:
     _, dg2 = simulate(by_name["dg2-async"])
     assert {r.placement.node for r in dg2 if r.placement} == {"node0", "node1"}
     # Barrier and async differ on the slide DAG: D waits for F's level in barrier mode.
+    # A pool at its quota waits while other pools' cores are idle ("x" ended, "big" waits).
+    _, pooled = simulate(by_name["pools"])
+    assert pooled[7].launched > pooled[6].ended > pooled[3].launched  # type: ignore[operator]
     a, _ = simulate(by_name["slide-async"])
     b, _ = simulate(by_name["slide-barrier"])
     assert a.ends != b.ends

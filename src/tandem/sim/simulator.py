@@ -15,6 +15,11 @@ Rules (the same as the runtime's, with virtual seconds):
   policy, never by arrival order;
 - a ``Kill`` (timeout) ends the task at once; a task in ``fails`` exits with a failure on every
   attempt (retries run it again, same duration);
+- resource pools (``pools``) are the core's, as in the runtime; ``steering`` events (a pool move,
+  a pause, a preemption, ...) reach the core at their virtual times, after the exits of that
+  instant. A paused task's clock stops (its exit moves by the time it was paused); a preempted
+  task exits at once, as if it wrote a perfect checkpoint, and its next launch runs only the
+  seconds it had left;
 - instruments get the runtime's hooks: ``run_started``, ``task_launched`` at each launch,
   ``task_ended`` when the core resolves a task, ``run_ended``; a ``JsonlTrace`` therefore writes
   the same trace as a real run.
@@ -27,23 +32,24 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.core.actions import Kill, Launch, Resolve
-from tandem.core.events import Exited, Started, Submitted, TimerFired
+from tandem.core.actions import Kill, Launch, Pause, Preempt, Resolve, Resume, Steered
+from tandem.core.events import Event, Exited, Started, Submitted, TimerFired
 from tandem.core.policy import Policy
 from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
 from tandem.core.values import Failure, FailureKind
 from tandem.errors import SpecError
 from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 from tandem.trace.instrument import Instrument
 
-_START, _EXIT = 0, 1
+_START, _EXIT, _STEER = 0, 1, 2
 _FAILURE = Failure(kind=FailureKind.EXIT, message="simulated failure", exit_code=1)
 
 
@@ -101,22 +107,32 @@ def run(
     fails: Collection[int] = (),
     instruments: Sequence[Instrument] = (),
     keep: bool = True,
+    pools: Mapping[str, Quota] | None = None,
+    steering: Sequence[tuple[float, Event]] = (),
 ) -> SimResult:
     """Simulate task ``i`` (``specs[i]``, waiting for ``deps[i]``, running ``durations[i]``
     seconds) for every ``i``; see the module docstring. ``keep`` keeps every task's record and
-    every launch in the result (costly for millions of tasks)."""
+    every launch in the result (costly for millions of tasks). ``pools``: resource pools and
+    their quotas; ``steering``: ``(time, event)`` pairs handed to the core at those times.
+
+    Raises :class:`SpecError` if tasks are left that can never start (a pool's quota too small
+    for them and no move to come, a paused task never resumed)."""
     n = len(specs)
     if len(deps) != n or len(durations) != n:
         raise SpecError("simulate: specs, deps and durations must have the same length")
     if overhead < 0:
         raise SpecError(f"simulate: overhead must be >= 0 seconds, got {overhead}")
     policy = policy or Policy()
-    core = Scheduler(platform, policy)
+    core = Scheduler(platform, policy, pools=pools)
     handle_many = core.handle_many
-    heap: list[tuple[float, int, int, int]] = []   # (time, kind, task id, attempt)
+    heap: list[tuple[float, int, int, int]] = []   # (time, kind, task id, token)
     push, pop = heapq.heappush, heapq.heappop
-    live = [0] * n            # attempt whose exit is pending, 0 when none
+    live = [0] * n            # token of the task's pending start and exit, 0 when none
     launch_at = [0.0] * n
+    end_at = [0.0] * n        # when the pending exit is due
+    left: dict[int, float] = {}     # paused: seconds of work it has left
+    done: dict[int, float] = {}     # preempted: seconds of work done by earlier attempts
+    token = 0
     kept: list[Launch] = []
     ins = list(instruments)
     failing = frozenset(fails)
@@ -132,16 +148,30 @@ def run(
     for x in ins:
         x.run_started(platform, policy_name(policy), 0.0, 0.0)
 
+    def arm(tid: int, kind: int, when: float) -> None:
+        nonlocal token
+        token += 1
+        live[tid] = token
+        push(heap, (when, kind, tid, token))
+
+    first_launch = -1.0
+
     def act(actions: Iterable[Any], now: float) -> None:
+        nonlocal token, first_launch
         for a in actions:
             tp = type(a)
             if tp is Launch:
                 tid = a.task_id
-                live[tid] = a.attempt
+                if first_launch < 0:
+                    first_launch = now
+                token += 1
+                live[tid] = token
                 launch_at[tid] = now
                 if overhead:
-                    push(heap, (now + overhead, _START, tid, a.attempt))
-                push(heap, (now + overhead + durations[tid], _EXIT, tid, a.attempt))
+                    push(heap, (now + overhead, _START, tid, token))
+                end_at[tid] = now + overhead + durations[tid] - (done.pop(tid, 0.0) if done
+                                                                   else 0.0)
+                push(heap, (end_at[tid], _EXIT, tid, token))
                 if keep:
                     kept.append(a)
                 for x in ins:
@@ -152,14 +182,36 @@ def run(
                     for x in ins:
                         x.task_ended(record)
             elif tp is Kill:
-                tid = a.task_id
-                push(heap, (now, _EXIT, tid, live[tid]))
+                left.pop(a.task_id, None)
+                arm(a.task_id, _EXIT, now)
+            else:
+                steer(a, now)
 
+    def steer(a: Any, now: float) -> None:
+        tp = type(a)
+        tid = a.task_id
+        if tp is Steered:
+            for x in ins:
+                x.steered(a, now)
+        elif tp is Pause:
+            left[tid] = max(0.0, end_at[tid] - now)
+            live[tid] = 0         # its start and exit wait for the resume
+        elif tp is Resume:
+            end_at[tid] = now + left.pop(tid, 0.0)
+            arm(tid, _EXIT, end_at[tid])
+        elif tp is Preempt:
+            rest = left.pop(tid, None)
+            if rest is None:
+                rest = max(0.0, end_at[tid] - max(now, launch_at[tid] + overhead))
+            done[tid] = max(0.0, durations[tid] - rest)
+            arm(tid, _EXIT, now)
+
+    for i, (when, _) in enumerate(steering):
+        push(heap, (float(when), _STEER, i, 0))
     n_events = n
     # One burst, built lazily: a million Submitted values never exist at once.
     act(handle_many((Submitted(task_id=i, spec=specs[i], deps=deps[i]) for i in range(n)), 0.0),
         0.0)
-    first = overhead if heap else 0.0     # launches only move forward: the first is at 0
     last = 0.0
     now = 0.0
     while heap:
@@ -174,6 +226,9 @@ def run(
         batch: list[Any] = []
         while heap and heap[0][0] == t:
             _, kind, tid, attempt = pop(heap)
+            if kind == _STEER:
+                batch.append(steering[tid][1])
+                continue
             if live[tid] != attempt:
                 continue   # a killed task's natural end, or a start after a kill
             if kind == _START:
@@ -191,6 +246,11 @@ def run(
         if batch:
             n_events += len(batch)
             act(handle_many(batch, now), now)
+    if core.unfinished:
+        raise SpecError(f"simulate: {core.unfinished} tasks can never start (a pool's quota "
+                        "too small for them and no move to come, or a paused task never "
+                        "resumed)")
+    first = first_launch + overhead if first_launch >= 0 else 0.0
     records = tuple(core.record(i) for i in range(n)) if keep else ()
     for x in ins:
         x.run_ended(last)
@@ -210,8 +270,12 @@ def simulate(
     *,
     overhead: float = 0.0,
     instruments: Sequence[Instrument] = (),
+    pools: Mapping[str, Quota] | None = None,
+    steering: Sequence[tuple[float, Event]] = (),
 ) -> SimResult:
-    """Run ``tasks`` (all submitted at time 0, in order) to completion on virtual time."""
+    """Run ``tasks`` (all submitted at time 0, in order) to completion on virtual time, with
+    optional resource ``pools`` and timed ``steering`` events (see :func:`run`)."""
     return run(platform, [t.spec for t in tasks], [t.deps for t in tasks],
                [t.duration for t in tasks], policy=policy, overhead=overhead,
-               fails=[i for i, t in enumerate(tasks) if t.fails], instruments=instruments)
+               fails=[i for i, t in enumerate(tasks) if t.fails], instruments=instruments,
+               pools=pools, steering=steering)
