@@ -19,6 +19,7 @@ from tandem.config.marks import Marks, show
 from tandem.config.schema import DurationModel, PlatformModel, TaskSetModel, WorkflowModel
 from tandem.errors import InfeasibleRequest, SpecError
 from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota, partition
 from tandem.spec.resources import Resources
 from tandem.spec.task import Executable, FunctionCall, Work
 from tandem.spec.workflow import Duration, TaskSet, Workflow
@@ -38,13 +39,30 @@ def build_workflow(model: WorkflowModel, marks: Marks, *, default_name: str) -> 
                               f"{marks.line(('task_sets', j))})")
         first[ts.name] = i
     _check_dependencies(model.task_sets, marks)
+    pools = _pools(model, platform, marks)
     sets = [_task_set(ts, ("task_sets", i), platform, marks)
             for i, ts in enumerate(model.task_sets)]
     try:
         return Workflow(name=model.name or default_name, platform=platform,
-                        task_sets=tuple(sets), mode=model.mode, time_scale=model.time_scale)
+                        task_sets=tuple(sets), mode=model.mode, time_scale=model.time_scale,
+                        pools=pools)
     except SpecError as e:   # every rule is checked above; this is a safety net
         raise marks.error((), str(e)) from None
+
+
+def _pools(model: WorkflowModel, platform: Platform, marks: Marks) -> dict[str, Quota]:
+    pools = {name: Quota(cores=p.cores, gpus=p.gpus) for name, p in (model.pools or {}).items()}
+    try:
+        known = partition(platform, pools)
+    except SpecError as e:
+        raise marks.error(("pools",), str(e)) from None
+    for i, ts in enumerate(model.task_sets):
+        if ts.pool is not None and ts.pool not in known:
+            close = difflib.get_close_matches(ts.pool, list(known), n=1)
+            hint = f"; did you mean {show(close[0])}?" if close else ""
+            raise marks.error(("task_sets", i, "pool"), f"no pool named {show(ts.pool)}{hint} "
+                              f"(pools: {', '.join(known)})")
+    return pools
 
 
 def _platform(pm: PlatformModel | None, marks: Marks) -> Platform:
@@ -102,7 +120,7 @@ def _task_set(ts: TaskSetModel, loc: Loc, platform: Platform, marks: Marks) -> T
                        duration=duration, work=work, depends_on=tuple(ts.depends_on),
                        async_depends_on=None if ts.async_depends_on is None
                        else tuple(ts.async_depends_on),
-                       priority=ts.priority)
+                       priority=ts.priority, pool=ts.pool)
     except SpecError as e:
         raise marks.error(loc, str(e)) from None
 

@@ -60,6 +60,13 @@ class PlatformModel(_Model):
     virtual_gpus: int | None = Field(None, ge=0, description="an integer >= 0")
 
 
+class PoolModel(_Model):
+    """One resource pool's quota."""
+
+    cores: int = Field(0, ge=0, description="an integer >= 0")
+    gpus: int = Field(0, ge=0, description="an integer >= 0")
+
+
 class TaskSetModel(_Model):
     """``count`` identical tasks."""
 
@@ -88,6 +95,7 @@ class TaskSetModel(_Model):
     args: list[Any] | None = Field(None, description="a list of arguments")
     kwargs: dict[str, Any] | None = Field(None, description="a mapping of keyword arguments")
     priority: int = Field(0, description="an integer")
+    pool: str | None = Field(None, min_length=1, description="a pool name (a key of pools)")
 
 
 class WorkflowModel(_Model):
@@ -99,6 +107,8 @@ class WorkflowModel(_Model):
     time_scale: float = Field(1.0, gt=0, allow_inf_nan=False, description="a number > 0")
     platform: PlatformModel | None = Field(
         None, description="a mapping (nodes, cores_per_node, gpus_per_node) or {local: true}")
+    pools: dict[str, PoolModel] | None = Field(
+        None, description="a mapping of pool names to quotas, e.g. {md: {cores: 6}}")
     task_sets: list[TaskSetModel] = Field(
         min_length=1, description="a non-empty list of task sets",
         json_schema_extra={"item": "a task set: a mapping such as {name: sim, count: 4, "

@@ -139,7 +139,8 @@ async def run_workflow_async(
         backends = backends_for(workflow, rd)
     futures: list[TaskFuture] = []
     async with open_session(workflow.platform, run_dir=rd, policy=policy, backends=backends,
-                            instruments=[progress] if progress else []) as session:
+                            instruments=[progress] if progress else [],
+                            pools=workflow.pools) as session:
         refresher = asyncio.create_task(progress.run()) if progress else None
         try:
             for t in tasks:

@@ -109,7 +109,7 @@ def run_seed(workflow: Workflow, seed: int, *, mode: ModeName, policy: Policy,
     durations = [t.duration or 0.0 for t in tasks]
     del tasks
     return run(platform or workflow.platform, specs, deps, durations, policy=policy,
-               overhead=overhead, instruments=instruments, keep=keep)
+               overhead=overhead, instruments=instruments, keep=keep, pools=workflow.pools)
 
 
 def predict(

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from tandem.errors import SpecError
 from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota, partition
 from tandem.spec.resources import Resources
 from tandem.spec.task import Mock, TaskSpec, Work
 
@@ -89,7 +91,8 @@ class Duration:
 class TaskSet:
     """``count`` identical tasks. ``work`` is what each runs; ``None`` means a mock task that
     holds its slots for its drawn duration. ``duration`` is required for mock tasks and is the
-    estimate (and the simulator's model) for the others."""
+    estimate (and the simulator's model) for the others. ``pool``: the resource pool its tasks
+    draw on (a name in the workflow's ``pools``; ``None``: the default pool)."""
 
     name: str
     count: int = 1
@@ -100,6 +103,7 @@ class TaskSet:
     depends_on: tuple[str, ...] = ()
     async_depends_on: tuple[str, ...] | None = None
     priority: int = 0
+    pool: str | None = None
 
     def deps(self, mode: ModeName) -> tuple[str, ...]:
         """The task sets this one waits for in ``mode``."""
@@ -135,13 +139,15 @@ class WorkflowTask:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Workflow:
-    """A DAG of task sets on a platform."""
+    """A DAG of task sets on a platform. ``pools``: named resource pools with their quotas
+    (the rest of the platform is the default pool), see :mod:`tandem.spec.pools`."""
 
     name: str
     platform: Platform
     task_sets: tuple[TaskSet, ...]
     mode: ModeName = "async"
     time_scale: float = 1.0
+    pools: Mapping[str, Quota] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_sets", tuple(self.task_sets))
@@ -166,6 +172,11 @@ class Workflow:
                         f"workflow {self.name!r}: task set {s.name!r} depends on {d!r}, which is "
                         f"not a task set (task sets: {names})")
             self.platform.check_feasible(s.resources, task=s.name)
+        known = partition(self.platform, self.pools)
+        for s in self.task_sets:
+            if s.pool is not None and s.pool not in known:
+                raise SpecError(f"workflow {self.name!r}: task set {s.name!r} draws on pool "
+                                f"{s.pool!r}, which is not one of its pools {sorted(known)}")
         self.topological("barrier")   # raise on a cycle
         self.topological("async")
 
@@ -229,7 +240,8 @@ class Workflow:
                 work = s.work if s.work is not None else Mock(seconds=duration or 0.0)
                 spec = TaskSpec(name=f"{s.name}.{k}" if s.count > 1 else s.name, work=work,
                                 kind=s.kind, resources=s.resources, priority=s.priority,
-                                estimate=None if s.duration is None else s.duration.mean * scale)
+                                estimate=None if s.duration is None else s.duration.mean * scale,
+                                pool=s.pool)
                 mine.append(len(out))
                 out.append(WorkflowTask(spec=spec, deps=deps, task_set=s.name,
                                         duration=duration))
