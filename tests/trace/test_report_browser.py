@@ -207,7 +207,7 @@ def test_report_renders_offline(browser_exe: str, tmp_path: Path) -> None:
         requests
     assert charts >= 3                 # two timelines and the utilisation chart
     assert fills >= 3                  # one filled polygon per kind of the measured run
-    assert {"simulation", "training", "inference"} <= set(legend)
+    assert {"simulation", "training", "inference", "steering"} <= set(legend)
     assert lines >= 2                  # cores and GPUs of at least one run
     colours = png_colours(shot)
     assert len(colours) >= 8, "a blank screenshot"

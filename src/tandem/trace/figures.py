@@ -35,6 +35,13 @@ DPI = 150
 _RES = {"cores": "cores", "gpus": "GPUs"}
 
 
+STEER_COLOURS = {"cancel": "#d62728", "pause": "#ff7f0e", "resume": "#2ca02c",
+                 "preempt": "#9467bd", "priority": "#8c564b", "move": "#17becf"}
+"""The colour of each steering action's mark on the timelines."""
+STEER_LINES = 300
+"""At most this many steering marks are drawn as vertical lines."""
+
+
 def kind_colours(kinds: Sequence[str]) -> dict[str, str]:
     """One colour per kind (sorted), the same in the HTML and the PNGs; :data:`MIXED` grey."""
     out = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(kinds)))}
@@ -70,6 +77,10 @@ def _draw_timeline(ax: Axes, tl: Timeline, colours: dict[str, str], xmax: float,
     gpu0 = next((i for i, lane in enumerate(tl.lanes) if lane.resource == "gpus"), None)
     if gpu0:
         ax.axhline(gpu0 - 0.5, color="#444444", linewidth=0.6)
+    if len(tl.steering) <= STEER_LINES:
+        for m in tl.steering:
+            ax.axvline(m.t, color=STEER_COLOURS.get(m.action, "#444444"), linewidth=0.8,
+                       linestyle=":")
     ax.set_title(title, fontsize=9, loc="left")
     ax.set_xlabel("time since the first task began (s)")
 

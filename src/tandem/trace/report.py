@@ -29,7 +29,7 @@ from typing import Any
 
 from tandem import __version__
 from tandem.errors import SpecError
-from tandem.trace.figures import kind_colours, write_pngs
+from tandem.trace.figures import STEER_LINES, kind_colours, write_pngs
 from tandem.trace.metrics import Stats, TraceMetrics, summarize
 from tandem.trace.records import TraceRun, load_trace
 from tandem.trace.report_page import PAGE_CSS, PAGE_JS, curve_data, plotly_js, timeline_data
@@ -231,6 +231,10 @@ def _drawn_note(v: RunView) -> str:
     if tl.lanes_per_group > 1:
         text += (f"; lanes grouped {tl.lanes_per_group} to 1 (a bar: at least one unit of the "
                  "group busy)")
+    if tl.steering_total:
+        text += f"; {tl.steering_total:,} steering actions marked"
+        if tl.steering_total > len(tl.steering):
+            text += f" (the first {len(tl.steering):,} drawn)"
     never = m.tasks - tl.tasks_drawn
     if never:
         text += (f". {never:,} task never ran and has no bar" if never == 1 else
@@ -318,8 +322,10 @@ def render_html(this: RunView, ref: RunView | None = None) -> str:
         _run_section(v, colours, t) for v, t in zip(views, tags, strict=False)) + "</div>")
     parts.append("<h2>Timeline</h2><p class=\"note\">One lane per core (<code>node:cN</code>) "
                  "and per GPU (<code>node:gN</code>); bars coloured by kind; failed tasks "
-                 "outlined red, cancelled ones black and dashed. Time counts from each run's "
-                 "first task start; drag to zoom (the time axes follow each other).</p>")
+                 "outlined red, cancelled ones black and dashed. Steering actions (cancel, "
+                 "pause, resume, preempt, priority, pool moves) are dotted vertical lines with a "
+                 "marker on top: hover it for who decided what, when. Time counts from each "
+                 "run's first task start; drag to zoom (the time axes follow each other).</p>")
     for i, v in enumerate(views):
         parts.append(_drawn_note(v) + f'<div id="timeline{i}" class="chart"></div>')
     parts.append("<h2>Utilisation</h2><p class=\"note\">Busy cores and GPUs over capacity."
@@ -327,7 +333,7 @@ def render_html(this: RunView, ref: RunView | None = None) -> str:
                  '<div id="utilisation" class="chart"></div>')
     data = {"timelines": [timeline_data(v.label, v.timeline, colours) for v in views],
             "curves": [c for i, v in enumerate(views) for c in curve_data(v.label, i, v.curves)],
-            "xmax": max(v.timeline.span for v in views)}
+            "xmax": max(v.timeline.span for v in views), "steerLines": STEER_LINES}
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
             f"<style>{PAGE_CSS}</style><script>{plotly_js()}</script></head><body>"
             + "".join(parts)

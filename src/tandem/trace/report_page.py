@@ -6,9 +6,12 @@ and one cached read of the bundle that ships with the ``plotly`` package; nothin
 the network, and the page fetches nothing (no CDN, no MathJax, no fonts).
 :mod:`tandem.trace.report` embeds the data as ``#tandem-figures``:
 
-- ``timelines``: per run ``{title, lanes, gpu0, groups, marks}``, a group per (kind, mark)
-  with parallel arrays ``x0``, ``x1``, ``lane``, ``n`` (pieces per bar) and ``names`` (or null
-  when there are too many bars to hover); each group is one filled polygon trace.
+- ``timelines``: per run ``{title, lanes, gpu0, groups, marks, steer}``, a group per (kind,
+  mark) with parallel arrays ``x0``, ``x1``, ``lane``, ``n`` (pieces per bar) and ``names`` (or
+  null when there are too many bars to hover); each group is one filled polygon trace.
+  ``steer``: steering actions (``t``, ``action``, ``text``), drawn as a dotted vertical line
+  each (up to ``figures.STEER_LINES``) and a marker above the lanes whose hover text says who
+  decided what, when.
 - ``curves``: ``{run, i, resource, t, v}`` step functions; ``xmax``: the common time axis.
 
 When every chart is drawn the script sets ``data-rendered="yes"`` on ``<body>``; a script
@@ -22,7 +25,7 @@ from functools import cache
 from typing import Any
 
 from tandem.errors import TandemInternalError
-from tandem.trace.figures import MARK_STYLE
+from tandem.trace.figures import MARK_STYLE, STEER_COLOURS
 from tandem.trace.timeline import Curve, Timeline
 
 HOVER_LIMIT = 5_000
@@ -103,6 +106,20 @@ PAGE_JS = r"""
       for (let i = 0; i < n; i += step) tv.push(i);
       const shapes = d.gpu0 ? [{type: "line", xref: "paper", x0: 0, x1: 1, y0: d.gpu0 - 0.5,
                                 y1: d.gpu0 - 0.5, line: {color: "#444", width: 1}}] : [];
+      const st = d.steer;
+      if (st && st.t.length) {
+        if (st.t.length <= data.steerLines) {
+          st.t.forEach(function (t, i) {
+            shapes.push({type: "line", x0: t, x1: t, yref: "paper", y0: 0, y1: 1,
+                         line: {color: st.color[i], width: 1, dash: "dot"}});
+          });
+        }
+        traces.push({type: "scatter", mode: "markers", x: st.t,
+                     y: st.t.map(function () { return -0.5; }), name: "steering",
+                     marker: {symbol: "triangle-down", size: 10, color: st.color},
+                     text: st.text.map(esc), hoverinfo: "text", legendrank: 3,
+                     cliponaxis: false});
+      }
       const div = document.getElementById("timeline" + k);
       charts.push(div);
       drawn.push(Plotly.newPlot(div, traces, {
@@ -187,9 +204,13 @@ def timeline_data(label: str, tl: Timeline, colours: dict[str, str]) -> dict[str
         g["n"].append(b.pieces)
         if hover:
             g["names"].append(b.label)
+    steer = {"t": [round(m.t, nd) for m in tl.steering],
+             "action": [m.action for m in tl.steering],
+             "color": [STEER_COLOURS.get(m.action, "#444") for m in tl.steering],
+             "text": [m.text for m in tl.steering]}
     return {"title": label, "lanes": [lane.label for lane in tl.lanes],
             "gpu0": next((i for i, lane in enumerate(tl.lanes) if lane.resource == "gpus"),
-                         None),
+                         None), "steer": steer,
             "groups": sorted(groups.values(), key=lambda g: (g["kind"], g["mark"])),
             "marks": {m: {"color": c, "dash": "solid" if s == "solid" else "dash"}
                       for m, (c, s) in MARK_STYLE.items()}}

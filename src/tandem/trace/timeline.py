@@ -20,6 +20,8 @@ draw what these return, so the page and the PNGs always show the same bars.
   is lost: the counts add up to :attr:`Timeline.pieces`.
 - Marks: ``"failed"`` for tasks that ended failed or timed out, ``"cancelled"`` for tasks
   cancelled while running; a merged bar carries the most severe mark of its pieces.
+- Steering marks: one per steering action of the trace (who decided what, when), at its time
+  since the origin, with a line of text for people; at most ``max_marks`` (the first ones).
 - Utilisation curves: busy units / capacity, the exact step function when it has at most
   ``max_points`` steps, else time-weighted means over ``max_points`` equal bins (so the mean
   of the curve over the makespan is the run's utilisation either way).
@@ -39,6 +41,7 @@ WIDTH_PX = 2000
 MAX_BARS = 50_000
 MAX_LANES = 1_000
 MAX_POINTS = 2_000
+MAX_MARKS = 2_000
 MIXED = "several kinds"
 MARKS = ("", "cancelled", "failed")          # in rising severity
 _MARK_OF_STATE = {"failed": "failed", "timed_out": "failed", "cancelled": "cancelled"}
@@ -69,6 +72,15 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
+class SteerMark:
+    """A steering action on the timeline: ``t`` seconds since the origin."""
+
+    t: float
+    action: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """The lanes and bars of one run (see the module docstring)."""
 
@@ -83,6 +95,9 @@ class Timeline:
     resolution: float
     """The merge distance ``px`` in seconds; 0.0 when every piece is its own bar."""
     lanes_per_group: int
+    steering: tuple[SteerMark, ...] = ()
+    steering_total: int = 0
+    """Steering actions in the trace (``steering`` holds the first ``max_marks``)."""
 
     @property
     def aggregated(self) -> bool:
@@ -205,7 +220,8 @@ def merge_lane(lane: int, pieces: Sequence[_Piece], px: float) -> list[Bar]:
 
 
 def timeline(run: TraceRun, *, width: int = WIDTH_PX, max_bars: int = MAX_BARS,
-             max_lanes: int = MAX_LANES, origin: float | None = None) -> Timeline:
+             max_lanes: int = MAX_LANES, origin: float | None = None,
+             max_marks: int = MAX_MARKS) -> Timeline:
     """The lanes and bars of ``run`` (see the module docstring)."""
     org = origin_of(run) if origin is None else origin
     lanes, index, k = lanes_of(run, max_lanes)
@@ -218,9 +234,16 @@ def timeline(run: TraceRun, *, width: int = WIDTH_PX, max_bars: int = MAX_BARS,
         if len(bars) <= max_bars or px >= span or len(bars) <= len(lanes):
             break
         px = max(px * 2, 1e-9)
+    names = {t.id: t.name for t in run.tasks} if run.steering else {}
+    marks = tuple(
+        SteerMark(s.t - org, s.action, f"{s.t - org:.3f} s: " + s.describe().replace(
+            f" task {s.task}", f" task {s.task} ({names[s.task]})" if s.task in names else
+            f" task {s.task}", 1))
+        for s in run.steering[:max_marks])
     return Timeline(origin=org, span=span, lanes=lanes, bars=tuple(bars),
                     kinds=tuple(sorted({t.kind for t in run.tasks})), pieces=count,
-                    tasks_drawn=drawn, resolution=px, lanes_per_group=k)
+                    tasks_drawn=drawn, resolution=px, lanes_per_group=k, steering=marks,
+                    steering_total=len(run.steering))
 
 
 def curve(run: TraceRun, resource: ResourceName, *, origin: float, span: float,
