@@ -3,8 +3,9 @@
 Contract: ``FunctionBackend`` runs ``FunctionCall`` work in long-lived worker processes
 (``tandem.backends.worker``), so imports and loaded models stay warm between tasks. It may
 import the standard library, ``tandem.errors``, ``tandem.spec``,
-``tandem.core.values``, ``tandem.runtime.backend``, ``tandem.backends.framing`` (wire format)
-and ``tandem.backends.worker_handle`` (one worker process). Rules:
+``tandem.core.values``, ``tandem.runtime.backend``, ``tandem.backends.framing`` (wire format),
+``tandem.backends.worker_handle`` (one worker process), ``tandem.backends.idle`` (the idle ones)
+and ``tandem.backends.proctree`` (re-pinning a worker's tree). Rules:
 
 - It only picks a process: placement was decided by the core. A worker is started for one GPU
   set (its ``CUDA/ROCR/HIP_VISIBLE_DEVICES`` fixed at spawn, empty for CPU-only workers) and
@@ -57,6 +58,7 @@ from tandem.backends.framing import (
     frame,
     pack_header,
 )
+from tandem.backends.idle import IdleWorkers
 from tandem.backends.worker_handle import BUSY, GONE, IDLE, STARTING, WorkerHandle
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
@@ -89,7 +91,7 @@ class FunctionBackend(Backend):
         ncores = len(os.sched_getaffinity(0))
         self._log_dir = Path(log_dir)
         self._prespawn = ncores if prespawn is None else prespawn
-        self._max_idle = 2 * ncores if max_idle is None else max_idle
+        self._idle = IdleWorkers(2 * ncores if max_idle is None else max_idle)
         self._kill_grace = kill_grace
         self._start_timeout = start_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,11 +99,6 @@ class FunctionBackend(Backend):
         self._closing = False
         self._workers: dict[WorkerHandle, None] = {}
         self._running: dict[int, WorkerHandle] = {}
-        self._idle_slot: dict[tuple[tuple[str, ...], tuple[int, ...] | None],
-                              dict[WorkerHandle, None]] = {}
-        self._idle_key: dict[tuple[str, ...], dict[WorkerHandle, None]] = {}
-        self._n_idle = 0
-        self._seq = 0
         self._next_index = 0
         self._pickles = FunctionPickles()
         self._fns = self._pickles.entries
@@ -163,7 +160,7 @@ class FunctionBackend(Backend):
         slot = request.placement.slots[0]
         key = slot.gpus
         cores = slot.cores
-        w = self._take(key, cores)
+        w = self._idle.take(key, cores)
         if w is None:
             try:
                 w = self._spawn(key)
@@ -292,62 +289,20 @@ class FunctionBackend(Backend):
         w.send(self._init_frame)
         return w
 
-    def _take(self, key: tuple[str, ...], cores: tuple[int, ...]) -> WorkerHandle | None:
-        bucket = self._idle_slot.get((key, cores))
-        if bucket:
-            w = bucket.popitem()[0]
-            del self._idle_key[key][w]
-        else:
-            by_key = self._idle_key.get(key)
-            if not by_key:
-                return None
-            w = by_key.popitem()[0]
-            del self._idle_slot[(key, w.cores)][w]
-        self._n_idle -= 1
-        return w
-
     def _make_idle(self, w: WorkerHandle) -> None:
         if self._closing:
             self._retire(w)
             return
         w.state = IDLE
-        self._seq += 1
-        w.seq = self._seq
-        slot_key = (w.key, w.cores)
-        bucket = self._idle_slot.get(slot_key)
-        if bucket is None:
-            bucket = self._idle_slot[slot_key] = {}
-        bucket[w] = None
-        by_key = self._idle_key.get(w.key)
-        if by_key is None:
-            by_key = self._idle_key[w.key] = {}
-        by_key[w] = None
-        self._n_idle += 1
-        if self._n_idle > self._max_idle:
-            self._trim(w.key)
-
-    def _trim(self, keep: tuple[str, ...]) -> None:
-        """Retire the longest-idle worker, preferring one of another GPU set than ``keep``."""
-        while self._n_idle > self._max_idle:
-            oldest: WorkerHandle | None = None
-            for key, bucket in self._idle_key.items():
-                if key != keep and bucket:
-                    first = next(iter(bucket))
-                    if oldest is None or first.seq < oldest.seq:
-                        oldest = first
-            if oldest is None:
-                oldest = next(iter(self._idle_key[keep]))
-            self._retire(oldest)
-
-    def _unidle(self, w: WorkerHandle) -> None:
-        del self._idle_key[w.key][w]
-        del self._idle_slot[(w.key, w.cores)][w]
-        self._n_idle -= 1
+        idle = self._idle
+        idle.add(w)
+        while idle.over():
+            self._retire(idle.oldest(keep=w.key))
 
     def _retire(self, w: WorkerHandle) -> None:
         """Let an idle worker exit (end of file on its input); SIGKILL if it lingers."""
         if w.state is IDLE:
-            self._unidle(w)
+            self._idle.remove(w)
         w.state = GONE
         w.close_input()
         assert self._loop is not None
@@ -436,7 +391,7 @@ class FunctionBackend(Backend):
                     self._on_frame(w, body)
         finally:  # a reporter that raised must not leave the worker unreaped
             if w.state is IDLE:
-                self._unidle(w)
+                self._idle.remove(w)
             rc = w.reap()
             del self._workers[w]
             task_id = w.task_id
