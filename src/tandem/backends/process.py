@@ -297,9 +297,11 @@ class ProcessBackend(Backend):
         if proc is None or proc.reaped:
             return
         pid = proc.popen.pid
-        pids = proctree.tree(pid)
         if placement is not None and placement.cores:
+            pids = proctree.tree(pid)    # the whole group too: each thread is re-pinned
             proctree.pin(pids, placement.cores)
+        else:
+            pids = proctree.descendants(pid, proctree.child_lister())
         _signal_group(pid, signal.SIGCONT)
         proctree.signal_pids(proctree.outside_group(pids, pid), signal.SIGCONT)
         proc.stopped = False
