@@ -238,3 +238,30 @@ def test_a_simulated_session_needs_the_virtual_loop_and_writes_a_trace(tmp_path:
     assert [round(t.ended - trace.t0, 6) for t in trace.tasks] == [3600.0, 7200.0]
     assert sim.duration == pytest.approx(7200.0, abs=1e-3)
 
+
+def test_steering_on_virtual_time_pauses_and_preempts_exactly() -> None:
+    class Steer(tandem.Agent):
+        name = "steerer"
+
+        @tandem.on_start
+        async def go(self, s: tandem.AgentSession) -> None:
+            a = s.submit(abs, -1, kind="sim", name="a")
+            b = s.submit(abs, -2, kind="sim", name="b")
+            await asyncio.sleep(2.0)
+            s.pause(a, reason="look")          # keeps its core: 3 s added to its end
+            await asyncio.sleep(2.0)
+            s.preempt(b, reason="make room")   # ran 4 s; requeued, runs its 6 s left
+            await asyncio.sleep(1.0)
+            s.resume(a)
+
+    steered: list[Any] = []
+
+    class Steered(tandem.Instrument):
+        def steered(self, action: Any, now: float) -> None:
+            steered.append((action.action, action.by))
+
+    sim = simulate_agents(Platform.uniform(1, cores=2), Steer(), durations={"sim": 10.0},
+                          instruments=[Steered()])
+    ends = {r.name: round(r.ended - sim.start, 6) for r in sim.records}
+    assert ends == {"a": 13.0, "b": 10.0}
+    assert steered == [("pause", "steerer"), ("preempt", "steerer"), ("resume", "steerer")]

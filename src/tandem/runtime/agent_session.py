@@ -1,21 +1,21 @@
 """AgentSession: the view of a session that an agent's handlers get.
 
-Contract: the session's actions (submit, execute, cancel, and the steering actions the session
-has: pause, resume, preempt, set_priority, move), taken in the agent's name — a cancel's reason
-names the agent; a steering action is passed ``by=<agent name>`` when it takes it — and the
-tasks submitted through it followed by the agents' run. Also how idle capacity is counted
-(:func:`free_slots`). Imports the runtime and ``tandem.runtime.agents``; the run only for types.
+Contract: the session's actions (submit, execute, and the steering actions: cancel, pause,
+resume, preempt, set_priority, move), taken in the agent's name — every steering action is
+passed ``by=<agent name>``, which the trace records — and the tasks submitted through it
+followed by the agents' run. Also how idle capacity is counted (:func:`free_slots`). Imports
+the runtime and ``tandem.runtime.agents``; the run only for types.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
+from tandem.core.pools import PoolUsage
 from tandem.core.states import TaskState
-from tandem.errors import SpecError, TandemError
+from tandem.errors import SpecError
 from tandem.runtime.agents import Agent, Free
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions
@@ -28,23 +28,26 @@ if TYPE_CHECKING:
     from tandem.runtime.session import Session
     from tandem.spec.platform import Platform
 
-#: Steering actions an agent may call when the session has them (pause, resume, preempt,
-#: priorities, pool moves); each is passed ``by=<agent name>`` when it takes it.
-STEERING = ("pause", "resume", "preempt", "set_priority", "move")
-
-
 def free_slots(session: Session, pool: str | None = None) -> Free:
-    """Cores and GPUs idle now, after queued submissions reached the scheduler.
+    """Cores and GPUs idle now (of ``pool``'s quota, or of the whole platform), after queued
+    submissions reached the scheduler: what it placed is not idle.
 
-    Integration point: reads the scheduler's pool counters (two integers). Named resource pools
-    (``pool=``) need the session's pools; until it has them, asking for one is a
-    :class:`SpecError`."""
-    _ = session.unfinished       # hands queued submissions to the core: what it places is busy
-    if pool is not None:
-        raise SpecError(f"on_free(pool={pool!r}): this session has no resource pools")
+    Integration point: the platform's idle cores and GPUs are the scheduler pool's two
+    counters; a pool's are what its quota still admits (``Session.pools()``), at most what is
+    idle on the platform (a pool may hold more than its quota just after a move)."""
+    _ = session.unfinished      # hands queued submissions to the core
     p = session._core.pool
-    return Free(cores=p.free_cores, gpus=p.free_gpus)
-
+    if pool is None:
+        return Free(cores=p.free_cores, gpus=p.free_gpus)
+    usage = session.pools()
+    if not usage:
+        raise SpecError(f"on_free(pool={pool!r}): this session has no resource pools "
+                        "(open it with pools=...)")
+    u = usage.get(pool)
+    if u is None:
+        raise SpecError(f"on_free(pool={pool!r}): no such pool (pools: {', '.join(usage)})")
+    return Free(cores=min(u.free_cores, p.free_cores), gpus=min(u.free_gpus, p.free_gpus),
+                pool=pool)
 
 
 class AgentSession:
@@ -113,13 +116,10 @@ class AgentSession:
         return [f for tid, f in self._run.futures.items()
                 if kind is None or self._run.kinds[tid] == kind]
 
-    def cancel(self, future: TaskFuture, reason: str = "cancelled by an agent") -> None:
-        """Cancel a task (and its dependents), in the agent's name."""
-        cancel = self._session.cancel
-        if _takes_by(cancel):
-            cancel(future, reason, by=self._agent.agent_name)   # type: ignore[call-arg]
-        else:
-            cancel(future, f"{reason} (agent {self._agent.agent_name})")
+    def cancel(self, future: TaskFuture | Iterable[TaskFuture],
+               reason: str = "cancelled by an agent") -> None:
+        """:meth:`Session.cancel` (a task or several, and their dependents), by this agent."""
+        self._session.cancel(future, reason, by=self._agent.agent_name)
 
     def cancel_all(self, kind: str | None = None,
                    reason: str = "cancelled by an agent") -> list[TaskFuture]:
@@ -140,30 +140,30 @@ class AgentSession:
     def counts(self) -> dict[TaskState, int]:
         return self._session.counts()
 
-    # -- steering actions of the session (when it has them), in the agent's name -----------
-    def pause(self, *args: Any, **kwargs: Any) -> Any:
-        return self._steer("pause", args, kwargs)
+    # -- steering, by this agent (options as the session's methods) -------------------------
+    def pause(self, future: TaskFuture, **options: Any) -> None:
+        """:meth:`Session.pause` (``release=``, ``reason=``)."""
+        self._session.pause(future, by=self._agent.agent_name, **options)
 
-    def resume(self, *args: Any, **kwargs: Any) -> Any:
-        return self._steer("resume", args, kwargs)
+    def resume(self, future: TaskFuture, **options: Any) -> None:
+        """:meth:`Session.resume` (``reason=``)."""
+        self._session.resume(future, by=self._agent.agent_name, **options)
 
-    def preempt(self, *args: Any, **kwargs: Any) -> Any:
-        return self._steer("preempt", args, kwargs)
+    def preempt(self, future: TaskFuture, **options: Any) -> None:
+        """:meth:`Session.preempt` (``grace=``, ``signal=``, ``reason=``)."""
+        self._session.preempt(future, by=self._agent.agent_name, **options)
 
-    def set_priority(self, *args: Any, **kwargs: Any) -> Any:
-        return self._steer("set_priority", args, kwargs)
+    def set_priority(self, future: TaskFuture, priority: int, **options: Any) -> None:
+        """:meth:`Session.set_priority` (``reason=``)."""
+        self._session.set_priority(future, priority, by=self._agent.agent_name, **options)
 
-    def move(self, *args: Any, **kwargs: Any) -> Any:
-        return self._steer("move", args, kwargs)
+    def move(self, source: str, target: str, **options: Any) -> None:
+        """:meth:`Session.move` (``cores=``, ``gpus=``, ``reason=``): quota between pools."""
+        self._session.move(source, target, by=self._agent.agent_name, **options)
 
-    def _steer(self, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        method = getattr(self._session, action, None)
-        if not callable(method):
-            raise TandemError(f"agent {self._agent.agent_name!r} asked the session to {action}, "
-                              f"but this session has no {action}()")
-        if _takes_by(method):
-            kwargs.setdefault("by", self._agent.agent_name)
-        return method(*args, **kwargs)
+    def pools(self) -> dict[str, PoolUsage]:
+        """:meth:`Session.pools`: each pool's quota and use now."""
+        return self._session.pools()
 
     # -- the run ---------------------------------------------------------------------------
     def emit(self, event: str, payload: Any = None) -> None:
@@ -179,18 +179,3 @@ class AgentSession:
         """Run a coroutine in the session's task group (work that must not hold up the agent's
         other handlers)."""
         return self._session.spawn(coro, name=name)
-
-
-_BY: dict[Any, bool] = {}
-
-
-def _takes_by(method: Callable[..., Any]) -> bool:
-    key = getattr(method, "__func__", method)
-    hit = _BY.get(key)
-    if hit is None:
-        try:
-            params = inspect.signature(method).parameters
-        except (TypeError, ValueError):
-            params = {}   # type: ignore[assignment]
-        hit = _BY[key] = "by" in params
-    return hit
