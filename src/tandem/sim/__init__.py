@@ -15,13 +15,39 @@ the agent modules also drive the runtime's own Session on a virtual-time event l
   modelled by a :class:`ModelBackend`.
 """
 
-from tandem.sim.agents import AgentSimulation, open_simulated_session, simulate_agents
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tandem.sim.calibrate import Calibration, calibrate
-from tandem.sim.model_backend import ModelBackend
 from tandem.sim.predict import Prediction, predict, simulate_to_run_dir
 from tandem.sim.simulator import SimResult, SimTask, run, simulate
-from tandem.sim.virtual import SimulationStuck, VirtualEventLoop, run_virtual
 from tandem.sim.whatif import WhatIfRow, platform_like, what_if
+
+# Agents on virtual time drive the runtime (asyncio, the Session): imported on first use, so
+# predictions do not pay for them.
+_LAZY = {
+    "AgentSimulation": "tandem.sim.agents", "open_simulated_session": "tandem.sim.agents",
+    "simulate_agents": "tandem.sim.agents", "ModelBackend": "tandem.sim.model_backend",
+    "SimulationStuck": "tandem.sim.virtual", "VirtualEventLoop": "tandem.sim.virtual",
+    "run_virtual": "tandem.sim.virtual",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tandem.sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from tandem.sim.agents import AgentSimulation, open_simulated_session, simulate_agents
+    from tandem.sim.model_backend import ModelBackend
+    from tandem.sim.virtual import SimulationStuck, VirtualEventLoop, run_virtual
 
 __all__ = [
     "AgentSimulation", "Calibration", "ModelBackend", "Prediction", "SimResult", "SimTask",
