@@ -37,7 +37,6 @@ from tandem.errors import SpecError, TandemError
 
 if TYPE_CHECKING:
     from tandem.runtime.agent_run import _Member
-    from tandem.runtime.agent_session import AgentSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__tandem_triggers__"
@@ -178,11 +177,6 @@ class Agent:
         """Whether the agent is part of a run and has not stopped."""
         m = self._tandem_member
         return m is not None and not m.stopped
-
-    @property
-    def session(self) -> AgentSession:
-        """The agent's session view while it runs."""
-        return self._member("session").ctx
 
     def emit(self, event: str, payload: Any = None) -> None:
         """Deliver ``payload`` to every ``on_event(event)`` handler of the agents of this
