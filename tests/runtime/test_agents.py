@@ -473,6 +473,33 @@ def test_on_free_of_a_pool_follows_its_quota_and_its_moves(tmp_path: Path) -> No
     assert (move.action, move.by, move.reason) == ("move", "balancer", "the simulations need it")
 
 
+def test_a_quota_move_alone_wakes_on_free(tmp_path: Path) -> None:
+    class Grower(tandem.Agent):
+        def __init__(self) -> None:
+            self.frees: list[int] = []
+
+        @tandem.on_free("md", cores=1)
+        async def fill(self, s: tandem.AgentSession, free: tandem.Free) -> None:
+            self.frees.append(free.cores)
+            for _ in range(free.cores):
+                sleep(s, 30.0, pool="md")
+            if len(self.frees) == 2:
+                s.cancel_all(reason="done")
+                self.stop()
+
+    async def main() -> list[int]:
+        async with tandem.open_session(Platform.uniform(1, cores=3), run_dir=tmp_path,
+                                       backends=[MockBackend()], trace=False,
+                                       pools={"md": Quota(cores=1)}) as s:
+            agent = Grower()
+            runner = asyncio.create_task(tandem.run_agents(s, agent))
+            await asyncio.sleep(0.02)          # no task ends: only the move can wake it
+            s.move("default", "md", cores=2, by="operator")
+            await runner
+            return agent.frees
+    assert run(main()) == [1, 2]
+
+
 def test_declarations_are_checked() -> None:
     with pytest.raises(SpecError, match="async def"):
         class Sync(tandem.Agent):

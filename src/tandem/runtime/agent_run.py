@@ -10,9 +10,10 @@ Rules:
 
 - an agent's handlers run one at a time, in the order their events happened (the order in which
   tasks ended, events were emitted, capacity was freed); different agents run concurrently;
-- an ``on_free`` check is queued once per scheduling step in which a task ended (and once at
-  the start); free capacity is counted when the check's turn comes, after the submissions of
-  earlier handlers reached the scheduler, so a handler never sees slots already given away;
+- an ``on_free`` check is queued once per scheduling step in which a task ended or a steering
+  action took effect (and once at the start); free capacity is counted when the check's turn
+  comes, after the submissions of earlier handlers reached the scheduler, so a handler never
+  sees slots already given away;
 - an exception in a handler stops every agent of the run and leaves :func:`run_agents` as
   itself, with a note naming the agent and the handler; raised inside ``open_session``, it
   cancels the session's unfinished tasks like any error there;
@@ -27,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tandem.core.actions import Steered
 from tandem.core.record import TaskRecord
 from tandem.errors import SpecError
 from tandem.runtime.agent_session import AgentSession, free_slots
@@ -55,12 +57,16 @@ def attach_instrument(session: Session, instrument: Instrument) -> Callable[[], 
 
 
 class _Hooks(Instrument):
-    """Tells the run that a task ended (any task of the session: capacity may be free)."""
+    """Tells the run that capacity may have been freed: a task of the session ended, or a
+    steering action took effect (a pool's quota moved, a task released its cores)."""
 
     def __init__(self, run: _Run) -> None:
         self._run = run
 
     def task_ended(self, record: TaskRecord) -> None:
+        self._run.task_ended()
+
+    def steered(self, action: Steered, now: float) -> None:
         self._run.task_ended()
 
 

@@ -112,8 +112,9 @@ def on_free(pool: str | None = None, *, cores: int = 1, gpus: int = 0) -> Callab
 def on_free(pool: Any = None, *, cores: int = 1, gpus: int = 0) -> Any:
     """Run ``fn(self, s, free)`` when at least ``cores`` cores and ``gpus`` GPUs (of ``pool``,
     or of the whole platform) are idle: checked when the agents start and after each
-    scheduling step in which a task ended, once per step, when the handler's turn comes (so
-    what earlier handlers submitted is already counted). ``free`` is a :class:`Free`."""
+    scheduling step in which a task ended or a steering action took effect (a quota move, a
+    pause that released cores), once per step, when the handler's turn comes (so what earlier
+    handlers submitted is already counted). ``free`` is a :class:`Free`."""
     if callable(pool):
         return _mark(pool, Trigger(on="free", cores=1))
     for key, v in (("cores", cores), ("gpus", gpus)):
