@@ -42,18 +42,8 @@ if TYPE_CHECKING:
 
 # -- integration point with the session (its public API has no hook for this yet) ----------
 def attach_instrument(session: Session, instrument: Instrument) -> Callable[[], None]:
-    """Add ``instrument`` to an open session; returns the function that removes it.
-
-    Integration point: ``Session`` takes instruments only when it is built; agents start
-    later, so this appends to its instrument list (which it reads at every launch and end).
-    """
-    hooks: list[Instrument] = session._instruments
-
-    def detach() -> None:
-        if instrument in hooks:
-            hooks.remove(instrument)
-    hooks.append(instrument)
-    return detach
+    """Add ``instrument`` to an open session; returns the function that removes it."""
+    return session.add_instrument(instrument)
 
 
 class _Hooks(Instrument):

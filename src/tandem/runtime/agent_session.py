@@ -30,15 +30,12 @@ if TYPE_CHECKING:
 
 def free_slots(session: Session, pool: str | None = None) -> Free:
     """Cores and GPUs idle now (of ``pool``'s quota, or of the whole platform), after queued
-    submissions reached the scheduler: what it placed is not idle.
-
-    Integration point: the platform's idle cores and GPUs are the scheduler pool's two
-    counters; a pool's are what its quota still admits (``Session.pools()``), at most what is
-    idle on the platform (a pool may hold more than its quota just after a move)."""
-    _ = session.unfinished      # hands queued submissions to the core
-    p = session._core.pool
+    submissions reached the scheduler: what it placed is not idle. A pool's are what its
+    quota still admits (``Session.pools()``), at most what is idle on the platform (a pool may
+    hold more than its quota just after a move)."""
+    cores, gpus = session.idle()
     if pool is None:
-        return Free(cores=p.free_cores, gpus=p.free_gpus)
+        return Free(cores=cores, gpus=gpus)
     usage = session.pools()
     if not usage:
         raise SpecError(f"on_free(pool={pool!r}): this session has no resource pools "
@@ -46,7 +43,7 @@ def free_slots(session: Session, pool: str | None = None) -> Free:
     u = usage.get(pool)
     if u is None:
         raise SpecError(f"on_free(pool={pool!r}): no such pool (pools: {', '.join(usage)})")
-    return Free(cores=min(u.free_cores, p.free_cores), gpus=min(u.free_gpus, p.free_gpus),
+    return Free(cores=min(u.free_cores, cores), gpus=min(u.free_gpus, gpus),
                 pool=pool)
 
 

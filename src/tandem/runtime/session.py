@@ -159,6 +159,26 @@ class Session(Steering):
         self._flush()
         return self._core.counts()
 
+    def idle(self) -> tuple[int, int]:
+        """(cores, GPUs) of the platform idle now, after queued submissions were placed."""
+        self._flush()
+        return self._core.pool.free_cores, self._core.pool.free_gpus
+
+    def add_instrument(self, instrument: Instrument) -> Callable[[], None]:
+        """Subscribe ``instrument`` to this open session's events from now on; returns the
+        function that unsubscribes it."""
+        self._instruments.append(instrument)
+        watches = type(instrument).task_submitted is not Instrument.task_submitted
+        if watches:
+            self._watchers.append(instrument)
+
+        def remove() -> None:
+            if instrument in self._instruments:
+                self._instruments.remove(instrument)
+            if instrument in self._watchers:
+                self._watchers.remove(instrument)
+        return remove
+
     # -- submission ------------------------------------------------------------------------
     def _enqueue(self, spec: TaskSpec, after: Iterable[TaskFuture]) -> TaskFuture:
         if not self._open:
