@@ -117,7 +117,7 @@ class _State:
                        f"{self.progress[j].stalled} segments; restarting from round {rnd}'s "
                        f"outliers")
                 self.kills[fut.task_id] = why
-                session.cancel(fut, why)
+                session.cancel(fut, why, by="stuck-lineage policy")
 
 
 def _estimate(state: _State, stage: str, default: float) -> float:

@@ -60,3 +60,7 @@ def test_async_campaign_ends_stuck_segments_and_restarts_them(tmp_path: Path) ->
     assert len(cancelled) == len(ended)
     assert all(t.kind == "simulation" and "stuck" in (t.failure or {}).get("message", "")
                for t in cancelled)
+    # each end is a steering action in the trace: who decided what, when
+    steers = [st for st in trace.steering if st.action == "cancel"]
+    assert len(steers) == len(ended)
+    assert all(st.by == "stuck-lineage policy" and "stuck" in st.reason for st in steers)
