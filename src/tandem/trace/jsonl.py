@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from tandem.core.actions import Launch, Steered
 from tandem.core.record import TaskRecord
@@ -46,7 +46,8 @@ class JsonlTrace(Instrument):
         self.path = Path(run_dir) / TRACE_FILE
         self._f: IO[str] | None = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
         self._names: dict[str, str] = {}
-        self._lines: list[str] = []            # written out by flush(), once per step
+        # written out by flush(): lines, and end records still to format
+        self._lines: list[str | TaskRecord] = []
         self._launch_slots: dict[int, str] = {}  # running, launch written: id -> its slots
         # launched since the last flush: id -> (time, attempt, slots); no line yet
         self._unwritten: dict[int, tuple[float, int, str]] = {}
@@ -103,6 +104,12 @@ class JsonlTrace(Instrument):
         return part
 
     def task_ended(self, r: TaskRecord) -> None:
+        # Formatted by flush(), in one tight loop, within 50 ms (the same crash window).
+        self._lines.append(r)
+        if len(self._lines) > 8192:     # a driver that never flushes (a long simulation)
+            self.flush()
+
+    def _end_line(self, r: TaskRecord) -> str:
         f = r.failure
         failure = "null" if f is None else json.dumps({
             "kind": f.kind.value, "message": f.message, "exit_code": f.exit_code,
@@ -117,7 +124,7 @@ class JsonlTrace(Instrument):
             written = self._launch_slots.pop(tid, "")
             slots = written or self._slots(r.placement)
         ready, launched, started, ended = r.ready, r.launched, r.started, r.ended
-        self._lines.append(
+        return (
             '{"ev":"end","id":%d%s,"state":"%s","submitted":%.6f,"ready":%s,"launched":%s,'
             '"started":%s,"ended":%s,"attempts":%d,"deps":[%s],"slots":%s,"failure":%s}' % (
                 tid, self._static(r), r.state.value, r.submitted,
@@ -126,8 +133,6 @@ class JsonlTrace(Instrument):
                 "null" if started is None else "%.6f" % started,
                 "null" if ended is None else "%.6f" % ended,
                 r.attempts, ",".join(map(str, r.deps)) if r.deps else "", slots, failure))
-        if len(self._lines) > 8192:     # a driver that never flushes (a long simulation)
-            self.flush()
 
     def steered(self, action: Steered, now: float) -> None:
         record = {"ev": "steer", "t": round(now, 6), "action": action.action,
@@ -140,6 +145,13 @@ class JsonlTrace(Instrument):
         self.close()
 
     def flush(self) -> None:
+        lines = self._lines
+        if lines:
+            # End records first: a task that ended takes its pending launch with it.
+            end_line = self._end_line
+            for i, x in enumerate(lines):
+                if type(x) is not str:
+                    lines[i] = end_line(cast(TaskRecord, x))
         if self._unwritten:
             # Tasks still running: their launch goes out now (a crash keeps it).
             lines, written = self._lines, self._launch_slots
@@ -150,7 +162,7 @@ class JsonlTrace(Instrument):
             self._unwritten.clear()
         if self._f is not None and self._lines:
             self._lines.append("")
-            self._f.write("\n".join(self._lines))
+            self._f.write("\n".join(cast(list[str], self._lines)))
             self._lines.clear()
             self._f.flush()
 
