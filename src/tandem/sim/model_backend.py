@@ -2,9 +2,10 @@
 
 Contract: a :class:`~tandem.runtime.backend.Backend` for sessions on virtual time (see
 :mod:`tandem.sim.virtual`): no processes, no threads; a launched task holds its placed slots
-for its modelled duration (loop timers, like :class:`~tandem.backends.mock.MockBackend`), then
-exits with its modelled result. Never touches scheduler state. Imports the runtime's backend
-interface, ``tandem.core.values``, ``tandem.spec`` and ``tandem.trace``.
+for its modelled duration (the loop timers and steering of
+:class:`~tandem.backends.timed.TimedBackend`, shared with the mock backend), then exits with its
+modelled result. Never touches scheduler state. Imports the runtime's backend interface,
+``tandem.backends.timed``, ``tandem.core.values``, ``tandem.spec`` and ``tandem.trace``.
 
 Durations (``durations=``), per task, first that applies:
 
@@ -30,18 +31,17 @@ checkpoint: its next launch runs only for the time it had left.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import random
-import signal
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tandem.core.values import Failure, FailureKind, Placement
+from tandem.backends.timed import TimedBackend
+from tandem.core.values import Failure, FailureKind
 from tandem.errors import BackendError, SpecError
-from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter
+from tandem.runtime.backend import LaunchRequest, Outcome
 from tandem.spec.task import FunctionCall, Mock, TaskSpec, Work
 from tandem.spec.workflow import Duration
 from tandem.trace.instrument import Instrument
@@ -51,13 +51,12 @@ Durations = Mapping[str, DurationModel] | Callable[[TaskSpec], float] | None
 Results = Mapping[str, Callable[..., Any]] | Callable[[TaskSpec], Any] | None
 
 
-class ModelBackend(Backend):
+class ModelBackend(TimedBackend):
     """Runs every kind of work on modelled time with modelled results (module docstring).
     Pass :attr:`instrument` to the session too: it hands the backend each task's spec."""
 
     name = "model"
-    multi_rank = True
-    steerable = True
+    killed_message = "modelled task killed on request"
 
     def __init__(self, durations: Durations = None, results: Results = None, *,
                  seed: int = 0) -> None:
@@ -68,19 +67,13 @@ class ModelBackend(Backend):
         if results is not None and not callable(results) and not isinstance(results, Mapping):
             raise SpecError(f"results: a mapping from kind to a callable, or a callable "
                             f"(spec) -> value; got {results!r}")
+        super().__init__()
         self._durations = durations
         self._results = results
         self._rng = random.Random(seed)
         self._specs: dict[int, TaskSpec] = {}
         self._specs_running: dict[int, TaskSpec] = {}   # arguments substituted
-        self._pending: dict[int, asyncio.Handle] = {}   # its start, then its exit timer
-        self._ends: dict[int, float] = {}       # running: when its timer fires
-        self._paused: dict[int, float] = {}     # paused: seconds it has left
-        self._given: dict[int, float] = {}      # seconds of its current launch
-        self._total: dict[int, float] = {}      # preempted: its modelled duration
-        self._done: dict[int, float] = {}       # preempted: seconds it has run
-        self._reporter: Reporter | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._total: dict[int, float] = {}      # its modelled duration (kept when preempted)
         self.instrument: Instrument = _SpecTap(self)
         self.launched = 0
 
@@ -88,14 +81,8 @@ class ModelBackend(Backend):
     def accepts(self, work: Work) -> bool:
         return True
 
-    async def start(self, reporter: Reporter) -> None:
-        self._reporter = reporter
-        self._loop = asyncio.get_running_loop()
-
     def launch(self, request: LaunchRequest) -> None:
-        loop, reporter = self._loop, self._reporter
-        if loop is None or reporter is None:
-            raise BackendError("ModelBackend.launch called before start()")
+        loop, reporter = self._started_loop()
         tid = request.task_id
         spec = self._specs.get(tid)
         if spec is None:
@@ -105,7 +92,7 @@ class ModelBackend(Backend):
         self.launched += 1
         try:
             if tid in self._done:       # preempted before: the rest of its modelled time
-                seconds = max(0.0, self._total[tid] - self._done[tid])
+                seconds = max(0.0, self._total[tid] - self._ran(tid))
             else:
                 seconds = self._total[tid] = self._duration(spec)
         except SpecError as e:
@@ -115,55 +102,12 @@ class ModelBackend(Backend):
         except Exception as e:
             loop.call_soon(reporter.exited, _failed(tid, spec.name, "its duration model", e))
             return
-        self._given[tid] = seconds
-        self._pending[tid] = loop.call_soon(self._on_start, tid, spec, seconds)
+        self._specs_running[tid] = spec
+        self._run_for(tid, seconds)
 
-    def kill(self, task_id: int) -> None:
-        if self._stop(task_id):
-            self._total.pop(task_id, None)
-            self._done.pop(task_id, None)
-
-    def pause(self, task_id: int) -> None:
-        end = self._ends.pop(task_id, None)
-        if end is None:          # not started yet, or ended: nothing runs
-            return
-        assert self._loop is not None
-        self._pending[task_id].cancel()
-        self._paused[task_id] = max(0.0, end - self._loop.time())
-
-    def resume(self, task_id: int, placement: Placement | None = None) -> None:
-        left = self._paused.pop(task_id, None)
-        if left is not None and task_id in self._pending:
-            self._arm(task_id, left)
-
-    def preempt(self, task_id: int, signal: int, grace: float) -> None:
-        if task_id not in self._pending:
-            return
-        assert self._loop is not None
-        end, left = self._ends.get(task_id), self._paused.get(task_id)
-        if left is None:
-            left = self._given[task_id] if end is None else max(0.0, end - self._loop.time())
-        self._done[task_id] = self._done.get(task_id, 0.0) + self._given[task_id] - left
-        self._stop(task_id)
-
-    def _stop(self, task_id: int) -> bool:
-        """End a launched task now, reported as killed; whether it was running."""
-        handle = self._pending.pop(task_id, None)
-        if handle is None:
-            return False
-        handle.cancel()
-        for d in (self._ends, self._paused, self._given, self._specs_running):
-            d.pop(task_id, None)
-        assert self._loop is not None and self._reporter is not None
-        self._loop.call_soon(self._reporter.exited, _killed(task_id))
-        return True
-
-    async def shutdown(self) -> None:
-        pending, self._pending = self._pending, {}
-        for task_id, handle in pending.items():
-            handle.cancel()
-            if self._reporter is not None:
-                self._reporter.exited(_killed(task_id))
+    def _forget(self, task_id: int) -> None:
+        self._total.pop(task_id, None)
+        self._specs_running.pop(task_id, None)
 
     # -- modelled time and results ----------------------------------------------------------
     def _duration(self, spec: TaskSpec) -> float:
@@ -206,28 +150,12 @@ class ModelBackend(Backend):
                             f"give results={{{spec.kind!r}: a plain function}}")
         return value
 
-    def _on_start(self, tid: int, spec: TaskSpec, seconds: float) -> None:
-        assert self._reporter is not None
-        self._specs_running[tid] = spec
-        self._arm(tid, seconds)
-        self._reporter.started(tid)
-
-    def _arm(self, tid: int, seconds: float) -> None:
-        assert self._loop is not None
-        self._ends[tid] = self._loop.time() + seconds
-        self._pending[tid] = self._loop.call_later(seconds, self._on_exit, tid)
-
-    def _on_exit(self, tid: int) -> None:
-        assert self._reporter is not None
-        del self._pending[tid]
-        spec = self._specs_running.pop(tid)
-        for d in (self._ends, self._given, self._total, self._done):
-            d.pop(tid, None)
+    def _outcome(self, tid: int) -> Outcome:
+        spec = self._specs_running[tid]
         try:
-            outcome = Outcome(tid, value=self._result(spec))
+            return Outcome(tid, value=self._result(spec))
         except Exception as e:
-            outcome = _failed(tid, spec.name, "its result model", e)
-        self._reporter.exited(outcome)
+            return _failed(tid, spec.name, "its result model", e)
 
 
 class _SpecTap(Instrument):
@@ -247,9 +175,3 @@ def _failed(tid: int, name: str, what: str, e: Exception) -> Outcome:
     return Outcome(tid, failure=Failure(
         kind=FailureKind.EXCEPTION, message=f"task {name!r}: {what} raised {e!r}",
         traceback="".join(traceback.format_exception(e))))
-
-
-def _killed(task_id: int) -> Outcome:
-    return Outcome(task_id, failure=Failure(
-        kind=FailureKind.SIGNAL, signal=int(signal.SIGTERM),
-        message="modelled task killed on request"))
