@@ -49,8 +49,8 @@ class JsonlTrace(Instrument):
         # written out by flush(): lines, and end records still to format
         self._lines: list[str | TaskRecord] = []
         self._launch_slots: dict[int, str] = {}  # running, launch written: id -> its slots
-        # launched since the last flush: id -> (time, attempt, slots); no line yet
-        self._unwritten: dict[int, tuple[float, int, str]] = {}
+        # launched since the last flush: id -> (time, attempt, placement); no line yet
+        self._unwritten: dict[int, tuple[float, int, Placement]] = {}
         self._statics: dict[tuple[str, str, int, int, int], str] = {}
         self._slot_text: dict[int, tuple[Placement, str]] = {}
 
@@ -89,7 +89,7 @@ class JsonlTrace(Instrument):
 
     def task_launched(self, launch: Launch, now: float) -> None:
         # Its line is made at flush time, and only if the task is still running then.
-        self._unwritten[launch.task_id] = (now, launch.attempt, self._slots(launch.placement))
+        self._unwritten[launch.task_id] = (now, launch.attempt, launch.placement)
 
     def _static(self, r: TaskRecord) -> str:
         """The part of an end line that tasks of one name, kind and shape share."""
@@ -119,7 +119,7 @@ class JsonlTrace(Instrument):
         tid = r.task_id
         pending = self._unwritten.pop(tid, None)
         if pending is not None:
-            slots = pending[2]
+            slots = self._slots(pending[2])
         else:
             written = self._launch_slots.pop(tid, "")
             slots = written or self._slots(r.placement)
@@ -155,7 +155,8 @@ class JsonlTrace(Instrument):
         if self._unwritten:
             # Tasks still running: their launch goes out now (a crash keeps it).
             lines, written = self._lines, self._launch_slots
-            for tid, (t, attempt, slots) in self._unwritten.items():
+            for tid, (t, attempt, placement) in self._unwritten.items():
+                slots = self._slots(placement)
                 lines.append('{"ev":"launch","id":%d,"t":%.6f,"attempt":%d,"slots":%s}'
                              % (tid, t, attempt, slots))
                 written[tid] = slots
