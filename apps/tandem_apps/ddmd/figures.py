@@ -35,9 +35,10 @@ def rmsd_over_time(runs: Sequence[tuple[CampaignRun, Frames]], target: float,
                              sharey=True, squeeze=False)
     cmap = plt.get_cmap("tab10")
     for ax, (run, f) in zip(axes[:, 0], runs, strict=True):
-        for j in np.unique(f.lineage):
-            m = f.lineage == j
-            ax.plot(f.time[m], f.rmsd[m], lw=0.8, color=cmap(int(j) % 10), alpha=0.8)
+        for i in np.unique(f.segment):      # one line per segment: a restart is a jump
+            m = f.segment == i
+            j = run.segments[int(i)].result.lineage
+            ax.plot(f.time[m], f.rmsd[m], lw=0.9, color=cmap(j % 10), zorder=2)
         for seg in run.segments:
             if seg.restart_round is not None:
                 ax.axvline(seg.started, color=cmap(seg.result.lineage % 10), lw=0.4, ls=":")
@@ -45,7 +46,8 @@ def rmsd_over_time(runs: Sequence[tuple[CampaignRun, Frames]], target: float,
             ax.axvline(t, color="crimson", lw=1.0, ls="--",
                        label="stuck segment ended" if n == 0 else None)
         if len(f.time):
-            ax.plot(f.time, best_so_far(f), color="black", lw=1.6, label="best so far")
+            ax.plot(f.time, best_so_far(f), color="black", lw=2.4, alpha=0.35, zorder=1,
+                    label="best so far")
         ax.axhline(target, color="grey", ls="--", lw=1, label=f"target {target:g} Å")
         ax.set_title(f"{run.mode}: makespan {run.makespan:.1f} s, "
                      f"{len(run.segments)} segments", fontsize=10)

@@ -27,6 +27,7 @@ class Frames:
     rmsd: np.ndarray      # Å
     fnc: np.ndarray
     lineage: np.ndarray
+    segment: np.ndarray   # index of the frame's segment in ``run.segments``
 
 
 def frames(run: CampaignRun) -> Frames:
@@ -37,7 +38,8 @@ def frames(run: CampaignRun) -> Frames:
     rs: list[np.ndarray] = []
     fs: list[np.ndarray] = []
     ls: list[np.ndarray] = []
-    for seg in run.segments:
+    ss: list[np.ndarray] = []
+    for i, seg in enumerate(run.segments):
         with h5py.File(seg.result.h5, "r") as h:
             rmsd = np.asarray(h["rmsd"][:], dtype=float)
             fnc = np.asarray(h["fnc"][:], dtype=float)
@@ -48,13 +50,14 @@ def frames(run: CampaignRun) -> Frames:
         rs.append(rmsd)
         fs.append(fnc)
         ls.append(np.full(n, seg.result.lineage))
+        ss.append(np.full(n, i))
     if not ts:
         empty = np.zeros(0)
-        return Frames(empty, empty, empty, empty.astype(int))
+        return Frames(empty, empty, empty, empty.astype(int), empty.astype(int))
     t = np.concatenate(ts)
     order = np.argsort(t, kind="stable")
     return Frames(t[order], np.concatenate(rs)[order], np.concatenate(fs)[order],
-                  np.concatenate(ls)[order])
+                  np.concatenate(ls)[order], np.concatenate(ss)[order])
 
 
 def best_so_far(f: Frames) -> np.ndarray:
