@@ -36,7 +36,16 @@ _WHERE = {
     "AgentSession": "tandem.runtime.agent_session", "run_agents": "tandem.runtime.agent_run",
 }
 
-__all__ = [*sorted(_WHERE), "__version__"]
+# Literal, so type checkers see the exports; tests/test_api.py checks it against _WHERE.
+__all__ = [
+    "Agent", "AgentSession", "BackendError", "DependencyFailed", "Duration", "Executable", "Fit",
+    "Free", "FunctionCall", "InfeasibleRequest", "Instrument", "Mock", "Mode", "Node", "Order",
+    "Platform", "Policy", "ProcessResult", "Quota", "Resources", "Session", "SpecError",
+    "SyncSession", "TandemError", "TandemInternalError", "TaskCancelled", "TaskError",
+    "TaskFailed", "TaskFuture", "TaskSet", "TaskSpec", "TaskState", "TaskTimedOut", "Workflow",
+    "as_completed", "gather", "load_workflow", "on_event", "on_free", "on_result", "on_start",
+    "open_session", "read_trace", "run_agents", "run_workflow", "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -112,7 +112,9 @@ class _Log:
 
     def add(self, fut: tandem.TaskFuture, x: tuple[float, ...]) -> float:
         value = float(fut.result())
-        t = fut.record.ended - self.t0
+        ended = fut.record.ended
+        assert ended is not None      # a result is only there once the task ended
+        t = ended - self.t0
         self.evaluations.append((t, x, value))
         if value <= self.target and self.reached is None:
             self.reached = t

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ LABELS = {AL: "active learning (GP + EI, tandem agent)", "sweep": "sweep (Latin 
 COLOURS = {AL: "tab:blue", "sweep": "tab:orange"}
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -60,7 +60,7 @@ def train(x: Sequence[Point], y: Sequence[float], *, floor: float = 0.0, seed: i
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(np.asarray(x, dtype=float), _target(y, floor))
-    gp.floor_ = floor   # type: ignore[attr-defined]
+    gp.floor_ = floor
     return gp
 
 
@@ -86,7 +86,7 @@ def _away(cand: np.ndarray, points: np.ndarray, gap: float) -> np.ndarray:
     if not len(points) or not len(cand):
         return cand
     d2 = ((cand[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
-    return cand[d2.min(axis=1) >= gap * gap]
+    return np.asarray(cand[d2.min(axis=1) >= gap * gap])
 
 
 def propose(gp: GaussianProcessRegressor, x: Sequence[Point], y: Sequence[float],

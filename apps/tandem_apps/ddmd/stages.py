@@ -13,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tandem_apps.ddmd.config import MD, Agent, Training
 from tandem_apps.ddmd.types import AgentResult, RestartPoint, SegmentResult, TrainResult
+
+if TYPE_CHECKING:
+    from tandem_apps.ddmd.cvae import CVAEConfig
+    from tandem_apps.ddmd.md import MDParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,7 @@ async def warm_workers(session: Any, cores: int) -> None:
                           for _ in range(cores)))
 
 
-def md_params(md: MD, seed: int) -> object:
+def md_params(md: MD, seed: int) -> MDParams:
     from tandem_apps.ddmd import md as md_module
 
     return md_module.MDParams(
@@ -89,7 +93,7 @@ def aggregate(segments: Sequence[SegmentResult], out: str) -> str:
     return agg.aggregate([s.h5 for s in segments], out)
 
 
-def _cvae_config(training: Training, seed: int) -> object:
+def _cvae_config(training: Training, seed: int) -> CVAEConfig:
     from tandem_apps.ddmd import cvae
 
     return cvae.CVAEConfig(latent_dim=training.latent_dim, batch_size=training.batch_size,
@@ -103,7 +107,7 @@ def train(data_h5: str, checkpoint: str, previous: TrainResult | None, epochs: i
 
     Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     return train_module.train(
-        data_h5, checkpoint, epochs=epochs, config=_cvae_config(training, seed),  # type: ignore[arg-type]
+        data_h5, checkpoint, epochs=epochs, config=_cvae_config(training, seed),
         warm_start=previous.checkpoint if previous is not None else None)
 
 
