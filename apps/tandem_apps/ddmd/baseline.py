@@ -17,7 +17,7 @@ from pathlib import Path
 import tandem
 from tandem import Platform
 from tandem_apps.ddmd import stages
-from tandem_apps.ddmd.campaign import CampaignRun, Segment
+from tandem_apps.ddmd.campaign import CampaignRun, Segment, ran, submit_segment
 from tandem_apps.ddmd.config import CampaignConfig
 from tandem_apps.ddmd.types import SegmentResult
 
@@ -28,7 +28,6 @@ async def run_baseline(cfg: CampaignConfig, run_dir: str | Path, platform: Platf
     rd = Path(run_dir).resolve()
     data = rd / "data"
     lineages = max(cfg.simulations, platform.total_cores // cfg.md.cores)
-    gpus = cfg.md.gpu_count(platform.total_gpus)
     segments: list[Segment] = []
     durations: list[float] = []
     async with tandem.open_session(platform, run_dir=rd) as session:
@@ -40,18 +39,12 @@ async def run_baseline(cfg: CampaignConfig, run_dir: str | Path, platform: Platf
             k = 0
             while time.monotonic() - t0 < budget:
                 start = stages.last_frame(previous) if previous is not None else None
-                fut = session.submit(
-                    stages.simulate, prepared, cfg.md, j, k, start,
-                    str(data / "md" / f"lineage{j:03d}" / f"segment{k:03d}"),
-                    cfg.seed * 100_003 + j * 1_009 + k, name=f"P{k}.{j}", kind="simulation",
-                    cores=cfg.md.cores, gpus=gpus)
+                fut = submit_segment(session, cfg, prepared, data, j, k, start,
+                                     name=f"P{k}.{j}")
                 previous = await fut
-                rec = fut.record
-                begin = rec.started if rec.started is not None else rec.launched
-                assert begin is not None and rec.ended is not None
-                durations.append(rec.ended - begin)
-                segments.append(Segment(previous, begin - t0, rec.ended - t0, cfg.md.cores,
-                                        None))
+                begin, end = ran(fut)
+                durations.append(end - begin)
+                segments.append(Segment(previous, begin - t0, end - t0, cfg.md.cores, None))
                 k += 1
 
         async with asyncio.TaskGroup() as group:

@@ -125,12 +125,32 @@ def _estimate(state: _State, stage: str, default: float) -> float:
     return statistics.median(got) if got else default
 
 
-def _ran(state: _State, stage: str, fut: TaskFuture) -> tuple[float, float]:
+def ran(fut: TaskFuture) -> tuple[float, float]:
+    """When a finished task began running and ended (the driver's clock)."""
     rec = fut.record
     begin = rec.started if rec.started is not None else rec.launched
     assert begin is not None and rec.ended is not None
-    state.durations.setdefault(stage, []).append(rec.ended - begin)
     return begin, rec.ended
+
+
+def _ran(state: _State, stage: str, fut: TaskFuture) -> tuple[float, float]:
+    begin, end = ran(fut)
+    state.durations.setdefault(stage, []).append(end - begin)
+    return begin, end
+
+
+def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stages.Prepared,
+                   data: Path, lineage: int, segment: int, start: RestartPoint | None, *,
+                   name: str, attempt: int = 0, **options: Any) -> TaskFuture:
+    """Submit one MD segment of ``lineage`` (its files under ``data/md``), with the stage's
+    resources; ``options`` are further task options (estimate, after)."""
+    out = data / "md" / f"lineage{lineage:03d}" / f"segment{segment:03d}"
+    return session.submit(
+        stages.simulate, prepared, cfg.md, lineage, segment, start,
+        str(out / f"attempt{attempt}" if attempt else out),
+        cfg.seed * 100_003 + lineage * 1_009 + segment + 7_919 * attempt,
+        name=name, kind="simulation", cores=cfg.md.cores,
+        gpus=cfg.md.gpu_count(session.platform.total_gpus), **options)
 
 
 async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
@@ -165,14 +185,10 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                 start, rnd = state.choose(j, previous, stuck=forced)
                 if rnd is not None:
                     progress.restarted()
-                fut = session.submit(
-                    stages.simulate, prepared, cfg.md, j, k, start,
-                    str(data / "md" / f"lineage{j:03d}" / f"segment{k:03d}"
-                        / (f"attempt{attempt}" if attempt else "")),
-                    cfg.seed * 100_003 + j * 1_009 + k + 7_919 * attempt,
-                    name=f"S{k}.{j}", kind="simulation", cores=cfg.md.cores,
-                    gpus=cfg.md.gpu_count(gpus_here),
-                    estimate=_estimate(state, "simulation", cfg.mock.simulation), after=after)
+                fut = submit_segment(
+                    session, cfg, prepared, data, j, k, start, name=f"S{k}.{j}",
+                    attempt=attempt, after=after,
+                    estimate=_estimate(state, "simulation", cfg.mock.simulation))
                 state.running[j] = (fut, rnd is None)
                 try:
                     result = await fut
@@ -226,9 +242,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     estimate=_estimate(state, "agent", cfg.mock.agent),
                     priority=cfg.ml_priority)
                 result: AgentResult = await agent
-                for stage, fut in (("aggregation", agg), ("training", train)):
+                for stage, fut in (("aggregation", agg), ("training", train), ("agent", agent)):
                     _ran(state, stage, fut)
-                _ran(state, "agent", agent)
                 published = clock() - state.t0
                 state.published.append((k, result.restarts))
                 state.rounds.append(Round(k, train.result(), result, published))
@@ -260,14 +275,3 @@ def stage_medians(runs: Sequence[CampaignRun]) -> dict[str, float]:
         for stage, xs in run.durations.items():
             pooled.setdefault(stage, []).extend(xs)
     return {stage: statistics.median(xs) for stage, xs in pooled.items() if xs}
-
-
-def describe_start(seg: Segment) -> str:
-    """'initial', 'own frame' or 'restart from round k' for reports."""
-    if seg.restart_round is not None:
-        return f"restart from round {seg.restart_round}"
-    return "initial" if seg.result.started_from == "initial" else "own frame"
-
-
-__all__: Sequence[Any] = ("CampaignRun", "Round", "Segment", "describe_start", "run_campaign",
-                          "stage_medians")
