@@ -40,10 +40,11 @@ def prediction(cfg: CampaignConfig, platform: Platform,
         durations = {s: Duration(mean=med.get(s, getattr(cfg.mock, s))) for s in STAGES}
         wf = ddmd_workflow(cfg, platform, durations, name=f"ddmd-{mode}-measured")
         (out_dir / f"predicted-{mode}.yaml").write_text(workflow_yaml(wf))
-        spans[mode] = predict(wf, mode=_SIM_MODE[mode], seeds=1).p50
         target = out_dir / f"predicted-{mode}"
-        if not (target / "trace.jsonl").exists():
-            simulate_to_run_dir(wf, target, mode=_SIM_MODE[mode])
+        if (target / "trace.jsonl").exists():     # a run directory used before
+            spans[mode] = predict(wf, mode=_SIM_MODE[mode], seeds=1).p50
+        else:                                     # one simulation: the trace and the span
+            spans[mode] = simulate_to_run_dir(wf, target, mode=_SIM_MODE[mode]).makespan
     out: dict[str, Any] = {
         "stage_median_s": {m: {k: round(v, 3) for k, v in med.items()}
                            for m, med in medians.items()},
