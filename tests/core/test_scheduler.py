@@ -256,3 +256,37 @@ def test_dynamic_graph_depends_on_running_and_finished_tasks() -> None:
     assert c not in d.launched_ids()
     d.finish(b)
     assert d.launched_ids()[-1] == c
+
+
+def test_backfill_reads_tasks_without_estimates_last() -> None:
+    # "a" never ends as far as the core knows; "b" ends at t=10. "w" (3 cores) fits once "b"
+    # ends, with nothing spare: a task still running then may not pass it; one done by then may.
+    for estimate, passes in ((20.0, False), (5.0, True)):
+        d = Driver(platform(cores=5), Policy(order=Order.FIFO))
+        a = d.submit(spec("a", cores=2))
+        b = d.submit(spec("b", cores=2, estimate=10))
+        w = d.submit(spec("w", cores=3, estimate=5))
+        c = d.submit(spec("candidate", cores=1, estimate=estimate))
+        assert d.launched_ids() == ([a, b, c] if passes else [a, b])
+        d.now = 10
+        d.finish(b)
+        if passes:
+            assert w not in d.launched_ids()      # "candidate" still holds a core "w" needs
+            d.finish(c)
+        assert d.launched_ids()[-1] == w
+
+
+def test_a_dropped_scheduler_is_freed_without_the_cycle_collector() -> None:
+    import gc
+    import weakref
+
+    d = Driver(platform(cores=2))
+    for _ in range(3):
+        d.submit(spec("t"))
+    ref = weakref.ref(d.core)
+    gc.disable()
+    try:
+        del d
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -1,16 +1,19 @@
 """Actions: what the core asks drivers to do. Frozen values.
 
-Contract: frozen values only; imports ``tandem.core.values`` and ``tandem.core.states``.
+Contract: frozen values only (built by :func:`~tandem.core.fastinit.fast_init`); imports
+``tandem.core.values`` and ``tandem.core.states``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tandem.core.fastinit import fast_init
 from tandem.core.states import TaskState
 from tandem.core.values import Failure, Placement
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Launch:
     """Start task ``task_id`` on exactly ``placement``; ``attempt`` counts from 1 (retries and
@@ -23,6 +26,7 @@ class Launch:
     preempted: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Kill:
     """End the running task's whole process tree (SIGTERM, grace period, SIGKILL). The backend
@@ -32,6 +36,7 @@ class Kill:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Resolve:
     """The task reached a final ``state``; ``failure`` says why when it is not ``DONE``."""
@@ -41,6 +46,7 @@ class Resolve:
     failure: Failure | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Pause:
     """Stop the task's whole process tree (SIGSTOP). With ``release`` its cores were given back
@@ -50,6 +56,7 @@ class Pause:
     release: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Resume:
     """Continue the task's process tree (SIGCONT). ``placement`` is set when the task released
@@ -59,6 +66,7 @@ class Resume:
     placement: Placement | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Preempt:
     """Send ``signal`` to the task's tree (continuing it if stopped) and end the tree after
@@ -73,6 +81,7 @@ class Preempt:
 Scalar = str | int | float | bool | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Steered:
     """A steering action took effect (for instruments and the trace): ``action`` is one of

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from tandem.core.pool import Reservation, ResourcePool
-from tandem.core.states import TaskState
+from tandem.core.states import LAUNCHED, RUNNING
 from tandem.core.task import CoreTask
 from tandem.core.values import Placement
 
@@ -22,30 +22,34 @@ RunEntry = tuple[float, int, int, CoreTask]
 
 def _live(e: RunEntry) -> bool:
     t = e[3]
-    return t.attempt == e[2] and (t.state is TaskState.LAUNCHED or t.state is TaskState.RUNNING)
+    return t.attempt == e[2] and (t.state is LAUNCHED or t.state is RUNNING)
 
 
 class Releases:
     """Running tasks by expected end (launch + estimate; never, without an estimate), read in
     (end, id) order by reservations, lazily and only as far as they need.
 
-    A heap holds the launches; entries go stale when their task ends and are dropped when they
-    reach the top or when most of the heap is stale. Tasks running past their estimate move to
-    ``overdue`` (a dict in end order, left by each task as it ends), so stale entries never pile
-    up behind an overdue one at the top of the heap."""
+    A heap holds the launches of tasks with an estimate; entries go stale when their task ends
+    and are dropped when they reach the top or when most of the heap is stale. Tasks running
+    past their estimate move to ``overdue`` (a dict in end order, left by each task as it ends),
+    so stale entries never pile up behind an overdue one at the top of the heap. Tasks without
+    an estimate cost nothing at launch: reservations read them last, from ``running`` (the
+    scheduler's running tasks by id)."""
 
-    __slots__ = ("heap", "overdue")
+    __slots__ = ("heap", "overdue", "running")
 
-    def __init__(self) -> None:
+    def __init__(self, running: Mapping[int, CoreTask]) -> None:
         self.heap: list[RunEntry] = []
         self.overdue: dict[int, RunEntry] = {}
+        self.running = running
 
-    def launched(self, t: CoreTask, now: float, running: int) -> None:
+    def launched(self, t: CoreTask, now: float) -> None:
+        """``t`` (which has an estimate) was launched at ``now``."""
         heap = self.heap
-        if len(heap) > 2 * running + 64:
+        if len(heap) > 2 * len(self.running) + 64:
             heap[:] = [e for e in heap if _live(e)]
             heapq.heapify(heap)
-        heapq.heappush(heap, (now + t.est if t.est else math.inf, t.id, t.attempt, t))
+        heapq.heappush(heap, (now + t.est, t.id, t.attempt, t))
 
     def ended(self, t: CoreTask) -> None:
         if self.overdue:
@@ -65,21 +69,25 @@ class Releases:
             placement = e[3].placement
             if placement is not None:
                 yield e[0], placement
-        if not heap:
-            return
-        # Walk the heap in order without popping: a small heap of frontier positions.
-        frontier = [(heap[0], 0)]
-        size = len(heap)
-        while frontier:
-            e, i = heapq.heappop(frontier)
-            placement = e[3].placement
-            if placement is not None and _live(e):
-                yield e[0], placement
-            left = 2 * i + 1
-            if left < size:
-                heapq.heappush(frontier, (heap[left], left))
-                if left + 1 < size:
-                    heapq.heappush(frontier, (heap[left + 1], left + 1))
+        if heap:
+            # Walk the heap in order without popping: a small heap of frontier positions.
+            frontier = [(heap[0], 0)]
+            size = len(heap)
+            while frontier:
+                e, i = heapq.heappop(frontier)
+                placement = e[3].placement
+                if placement is not None and _live(e):
+                    yield e[0], placement
+                left = 2 * i + 1
+                if left < size:
+                    heapq.heappush(frontier, (heap[left], left))
+                    if left + 1 < size:
+                        heapq.heappush(frontier, (heap[left + 1], left + 1))
+        for tid in sorted(tid for tid, t in self.running.items() if not t.est):
+            t = self.running[tid]
+            if t.placement is not None and (t.state is LAUNCHED
+                                            or t.state is RUNNING):
+                yield math.inf, t.placement
 
 
 def reserve(pool: ResourcePool, blocked: CoreTask, releases: Releases, now: float

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from tandem.core.states import TaskState
+from tandem.core.states import PENDING, READY
 from tandem.core.task import CoreTask
 
-_WAITING = (TaskState.PENDING, TaskState.READY)
+_WAITING = (PENDING, READY)
 
 
 def raise_ancestors(t: CoreTask, tasks: Mapping[int, CoreTask],

@@ -23,7 +23,7 @@ from tandem.core.actions import Action
 from tandem.core.backfill import may_backfill, reserve
 from tandem.core.policy import Bucket
 from tandem.core.pool import Reservation
-from tandem.core.states import TaskState
+from tandem.core.states import RESUMING
 from tandem.core.task import CoreTask
 from tandem.core.values import Placement
 
@@ -35,19 +35,18 @@ def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
     """One pass: launch (or resume) every waiting task that may start now."""
     pool = core.pool
     q = core._queue
-    if not pool.can_fit_anything():
+    if pool.free_cores <= 0 and pool.free_gpus <= 0:
         return
     peek = q.peek
-    live = q.live()
     launch = core._launch
-    if len(live) == 1:   # one shape waiting: strict order within it, no heap of heads
-        bucket = live[0]
-        first = peek(bucket)
-        if first is None:
-            return
+    bucket = q.only
+    if bucket is not None:   # one shape: strict order within it, no heap of heads
         shape = bucket.req
         plain = bucket.plain
-        while first is not None and pool.can_fit_anything():
+        while pool.free_cores > 0 or pool.free_gpus > 0:
+            first = peek(bucket)
+            if first is None:
+                return
             if plain:
                 placement = pool.try_place(shape)
             elif admits(core, bucket):
@@ -58,7 +57,6 @@ def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
                 return
             q.pop(bucket, first)
             launch(first, placement, now, out)
-            first = peek(bucket)
         return
     heads = q.heads()
     blocked: Any = None
@@ -66,7 +64,7 @@ def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
     reserved = False
     backfill = core.policy.backfill
     while heads and pool.can_fit_anything():
-        _, _, bucket = heapq.heappop(heads)
+        _, bucket = heapq.heappop(heads)
         t: Any = peek(bucket)
         plain = bucket.plain
         if not plain and not admits(core, bucket):
@@ -91,7 +89,7 @@ def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
         launch(t, placement, now, out)
         nxt = peek(bucket)
         if nxt is not None:
-            heapq.heappush(heads, (nxt.key, nxt.id, bucket))
+            heapq.heappush(heads, (nxt.entry, bucket))
 
 
 def admits(core: Scheduler, bucket: Bucket) -> bool:
@@ -125,6 +123,6 @@ def unplace(core: Scheduler, bucket: Bucket, placement: Placement) -> None:
 
 
 def reserve_for(core: Scheduler, blocked: CoreTask, now: float) -> Reservation | None:
-    if blocked.state is TaskState.RESUMING:
+    if blocked.state is RESUMING:
         return core._steer.reserve(blocked, now)
     return reserve(core.pool, blocked, core._releases, now)

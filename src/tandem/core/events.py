@@ -1,16 +1,19 @@
 """Events: what drivers tell the core. Each is a frozen value; time comes separately as ``now``.
 
-Contract: frozen values only; imports ``tandem.spec`` and ``tandem.core.values``.
+Contract: frozen values only (built by :func:`~tandem.core.fastinit.fast_init`); imports
+``tandem.spec`` and ``tandem.core.values``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tandem.core.fastinit import fast_init
 from tandem.core.values import Failure
 from tandem.spec.task import TaskSpec
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Submitted:
     """A new task ``task_id`` (unique, increasing) that must wait for ``deps`` to succeed."""
@@ -20,6 +23,7 @@ class Submitted:
     deps: tuple[int, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Started:
     """The backend started the launched task ``task_id``."""
@@ -27,6 +31,7 @@ class Started:
     task_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Exited:
     """The task's process or call ended: ``failure`` is ``None`` on success."""
@@ -35,6 +40,7 @@ class Exited:
     failure: Failure | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelRequested:
     """Somebody asked to cancel ``task_id``; ``reason`` is recorded on it and its dependents.
@@ -46,6 +52,7 @@ class CancelRequested:
     by: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PauseRequested:
     """Stop the running task ``task_id``. ``release``: give its cores to other tasks while it
@@ -57,6 +64,7 @@ class PauseRequested:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResumeRequested:
     """Continue the paused task ``task_id``."""
@@ -66,6 +74,7 @@ class ResumeRequested:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreemptRequested:
     """Send ``signal`` to the task, give it ``grace`` seconds to checkpoint and exit (then end
@@ -79,6 +88,7 @@ class PreemptRequested:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PriorityChanged:
     """Give ``task_id`` a new priority: a waiting task is re-ordered at once; for a running one
@@ -90,6 +100,7 @@ class PriorityChanged:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QuotaMoved:
     """Move ``cores`` and ``gpus`` of quota from pool ``source`` to pool ``target``. Running
@@ -104,6 +115,7 @@ class QuotaMoved:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TimerFired:
     """The deadline returned by ``Scheduler.next_deadline()`` was reached."""

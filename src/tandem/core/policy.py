@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -64,11 +64,7 @@ class Queued(Protocol):
 
     id: int
     req: Resources
-    key: tuple[float, ...]
     entry: tuple[Any, ...] | None
-
-
-Key = tuple[float, ...]
 
 
 class Bucket:
@@ -92,14 +88,20 @@ class Bucket:
 
 
 class ReadyQueue:
-    """Ready tasks, one :class:`Bucket` per shape. Entries are flat tuples ``(*key, task)``;
-    keys end with the unique task id, so the task is never compared. An entry goes stale (and
-    is skipped) when its task leaves the queue (``entry = None``) or is re-keyed; ``push`` again
-    after changing a key. A task finds its bucket once, at submit. Buckets are found by their
-    request alone (no pools, the common case) or by ``(request, pool, node)``."""
+    """Ready tasks, one :class:`Bucket` per shape. An entry is the task's order key, a flat
+    tuple of numbers that ends with the unique task id (so entries never tie, and, holding no
+    objects, they cost the garbage collector nothing); ``tasks`` maps ids back to tasks. An
+    entry goes stale (and
+    is skipped) when its task leaves the queue (``entry = None``) or is re-keyed; ``push`` a new
+    entry after changing a key. A task finds its bucket once, at submit. Buckets are found by
+    their request alone (no pools, the common case) or by ``(request, pool, node)``; ``only``
+    is the bucket while there is exactly one (the scheduling pass then needs no heap of
+    heads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tasks: Mapping[int, Queued]) -> None:
+        self.tasks = tasks
         self.buckets: dict[Hashable, Bucket] = {}
+        self.only: Bucket | None = None
 
     def bucket_for(self, shape: Resources, pool: str | None = None,
                    node: str | None = None) -> Bucket:
@@ -107,11 +109,12 @@ class ReadyQueue:
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket(shape, pool, node)
+            self.only = bucket if len(self.buckets) == 1 else None
         return bucket
 
     @staticmethod
-    def push(t: Queued, bucket: Bucket) -> None:
-        entry = (*t.key, t)
+    def push(t: Queued, entry: tuple[Any, ...], bucket: Bucket) -> None:
+        """Queue ``t`` under ``entry`` (its key); an older entry of ``t`` goes stale."""
         t.entry = entry
         run = bucket.run
         if not run or entry > run[-1]:
@@ -119,20 +122,22 @@ class ReadyQueue:
         else:
             heapq.heappush(bucket.heap, entry)
 
-    @staticmethod
-    def peek(bucket: Bucket) -> Any:
+    def peek(self, bucket: Bucket) -> Any:
         """The best live task of ``bucket``, dropping stale entries; ``None`` if empty."""
         heap, run = bucket.heap, bucket.run
+        tasks = self.tasks
         while True:
             if run and (not heap or run[0] < heap[0]):
                 entry = run[0]
-                if entry[-1].entry is entry:
-                    return entry[-1]
+                t = tasks[entry[-1]]
+                if t.entry is entry:
+                    return t
                 run.popleft()
             elif heap:
                 entry = heap[0]
-                if entry[-1].entry is entry:
-                    return entry[-1]
+                t = tasks[entry[-1]]
+                if t.entry is entry:
+                    return t
                 heapq.heappop(heap)
             else:
                 return None
@@ -147,16 +152,13 @@ class ReadyQueue:
             heapq.heappop(bucket.heap)
         t.entry = None
 
-    def live(self) -> list[Bucket]:
-        """Buckets that may hold a live entry."""
-        return [b for b in self.buckets.values() if b.run or b.heap]
-
-    def heads(self) -> list[tuple[Key, int, Bucket]]:
-        """The best live entry of each shape, as a heap."""
+    def heads(self) -> list[tuple[tuple[Any, ...], Bucket]]:
+        """The best live entry of each shape, as a heap (entries never tie, so the buckets are
+        never compared)."""
         out = []
         for bucket in self.buckets.values():
             t = self.peek(bucket)
             if t is not None:
-                out.append((t.key, t.id, bucket))
+                out.append((t.entry, bucket))
         heapq.heapify(out)
         return out

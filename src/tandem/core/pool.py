@@ -77,6 +77,7 @@ class ResourcePool:
     def __init__(self, platform: Platform, fit: Fit = Fit.FIRST_FIT) -> None:
         self.platform = platform
         self.fit = fit
+        self._first_fit_order = fit is Fit.FIRST_FIT
         self._nodes = [_NodeFree(i, n.name, n.cores, n.gpus, n.memory_mb)
                        for i, n in enumerate(platform.nodes)]
         self._by_name = {n.name: n for n in self._nodes}
@@ -167,16 +168,24 @@ class ResourcePool:
         if req.ranks == 1:
             if req.cores > self.free_cores or req.gpus > self.free_gpus:
                 return None
+            if req.cores == 1 and not req.gpus and req.memory_mb is None:
+                # One core, the common case: first fit is the lowest node with a free core.
+                wc = self._with_cores
+                node = self._nodes[wc[0]] if self._first_fit_order else self._choose(req)
+                if node is None:
+                    return None
+                fc = node.free_cores
+                placement = node.single[fc.pop(0)]
+                self.free_cores -= 1
+                if not fc:
+                    if node.index == wc[0]:
+                        del wc[0]
+                    else:
+                        self._drop(wc, node.index)
+                return placement
             n = self._choose(req)
             if n is None:
                 return None
-            if req.cores == 1 and not req.gpus and req.memory_mb is None:
-                fc = n.free_cores
-                placement = n.single[fc.pop(0)]
-                self.free_cores -= 1
-                if not fc:
-                    self._drop(self._with_cores, n.index)
-                return placement
             return Placement(slots=(self._take(n, req),))
         if req.total_cores > self.free_cores or req.total_gpus > self.free_gpus:
             return None

@@ -27,7 +27,7 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tandem.core import critical_path, dispatch, states
+from tandem.core import critical_path, dispatch, outcome, states
 from tandem.core.actions import Action, Kill, Launch, Resolve
 from tandem.core.backfill import Releases
 from tandem.core.barrier import Barriers
@@ -47,18 +47,29 @@ from tandem.core.policy import Mode, Order, Policy, ReadyQueue
 from tandem.core.pool import ResourcePool
 from tandem.core.pools import PoolUsage, Quotas
 from tandem.core.record import TaskRecord
-from tandem.core.states import FINAL, STOPPED, TaskState
+from tandem.core.states import (
+    DONE,
+    FINAL,
+    LAUNCHED,
+    PENDING,
+    READY,
+    RESUMING,
+    RUNNING,
+    STOPPED,
+    SUSPENDED,
+    TaskState,
+)
 from tandem.core.steering import Steering
 from tandem.core.task import CoreTask
-from tandem.core.values import Failure, FailureKind, Placement
+from tandem.core.values import Failure, Placement
 from tandem.errors import InfeasibleRequest, SpecError, TandemInternalError
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 
-S = TaskState
 _LEGAL = states.LEGAL
+_schedule = dispatch.schedule
 
 
 class Scheduler:
@@ -71,9 +82,9 @@ class Scheduler:
         self.pool = ResourcePool(platform, self.policy.fit)
         self.quotas = Quotas(platform, pools) if pools else None
         self._tasks: dict[int, CoreTask] = {}
-        self._queue = ReadyQueue()
+        self._queue = ReadyQueue(self._tasks)
         self._running: dict[int, CoreTask] = {}
-        self._releases = Releases()
+        self._releases = Releases(self._running)
         self._burst: list[CoreTask] = []       # critical path: submitted, bottoms not settled
         self._burst_ready: list[CoreTask] = []
         self._deadlines: list[tuple[float, int, int]] = []   # (deadline, task id, attempt)
@@ -81,28 +92,28 @@ class Scheduler:
         self._unfinished = 0
         self._dirty = False
         self._cp = self.policy.order is Order.CRITICAL_PATH
-        self._key = {Order.FIFO: self._key_fifo, Order.PRIORITY: self._key_priority,
-                     Order.CRITICAL_PATH: self._key_critical_path}[self.policy.order]
+        self._entry = {Order.FIFO: self._entry_fifo, Order.PRIORITY: self._entry_priority,
+                       Order.CRITICAL_PATH: self._entry_critical_path}[self.policy.order]
+        self._push = self._queue.push
         self._barrier = self.policy.mode is Mode.BARRIER
         self._levels = Barriers()
-        self._steer = steer = Steering(self)
-        self._handlers: dict[type, Callable[[Any, float, list[Action]], None]] = {
-            Submitted: self._on_submitted,
-            Started: self._on_started,
-            Exited: self._on_exited,
-            CancelRequested: steer.on_cancel,
-            TimerFired: self._on_timer,
-            PauseRequested: steer.on_pause,
-            ResumeRequested: steer.on_resume,
-            PreemptRequested: steer.on_preempt,
-            PriorityChanged: steer.on_priority,
-            QuotaMoved: steer.on_move,
-        }
+        self._steer = Steering(self)
 
     # -- public ----------------------------------------------------------------------------
     def handle(self, event: object, now: float) -> list[Action]:
         """Apply one event at time ``now`` and return what the driver must do, in order."""
-        return self.handle_many((event,), now)
+        out: list[Action] = []
+        try:
+            handler = _HANDLERS[type(event)]
+        except KeyError:
+            raise TandemInternalError(f"scheduler got an unknown event {event!r}") from None
+        handler(self, event, now, out)
+        if self._burst:
+            self._settle(now)
+        if self._dirty:
+            self._dirty = False
+            _schedule(self, now, out)
+        return out
 
     def handle_many(self, events: Iterable[object], now: float) -> list[Action]:
         """Apply several events that happened at the same time ``now``, in order, then make one
@@ -110,7 +121,7 @@ class Scheduler:
         of submissions, a read that returns several exits), and the policy sees the whole burst
         before it chooses (a high-priority task submitted last still goes first)."""
         out: list[Action] = []
-        handlers = self._handlers
+        handlers = _HANDLERS
         for event in events:
             tp = type(event)
             if self._burst and tp is not Submitted:
@@ -119,12 +130,12 @@ class Scheduler:
                 handler = handlers[tp]
             except KeyError:
                 raise TandemInternalError(f"scheduler got an unknown event {event!r}") from None
-            handler(event, now, out)
+            handler(self, event, now, out)
         if self._burst:
             self._settle(now)
         if self._dirty:
             self._dirty = False
-            self._schedule(now, out)
+            _schedule(self, now, out)
         return out
 
     def next_deadline(self) -> float | None:
@@ -134,7 +145,7 @@ class Scheduler:
             when, tid, attempt = d[0]
             t = self._tasks[tid]
             if t.attempt == attempt and t.deadline == when and t.kill_reason is None \
-                    and (t.state is S.LAUNCHED or t.state is S.RUNNING):
+                    and (t.state is LAUNCHED or t.state is RUNNING):
                 return when
             heapq.heappop(d)
         return None
@@ -204,38 +215,16 @@ class Scheduler:
             self.check_feasible(spec)
             pool = self._pool_of(spec)
             bucket = self._queue.bucket_for(spec.resources, pool)
-        t = CoreTask(tid, spec, ev.deps, now)
-        t.bucket = bucket
-        t.pool = pool
-        tasks = self._tasks
-        for d in ev.deps:
-            if d not in tasks:
-                raise SpecError(f"task {spec.name!r} depends on unknown task id {d}")
-        tasks[tid] = t
+        deps = ev.deps
+        t = CoreTask(tid, spec, deps, now, bucket, pool)
+        failed_dep = self._link(t, deps) if deps else None
+        self._tasks[tid] = t
         self._unfinished += 1
-        level = 0
-        upstream_bad: CoreTask | None = None
-        waiting_on: list[CoreTask] = []
-        for d in ev.deps:
-            p = tasks[d]
-            if p.level >= level:
-                level = p.level + 1
-            st = p.state
-            if st is S.DONE:
-                continue
-            if st in FINAL:
-                upstream_bad = upstream_bad or p
-            else:
-                waiting_on.append(p)
-        t.level = level
         if self._barrier:
-            self._levels.add(level)
-        if upstream_bad is not None:
-            self._end_downstream(t, upstream_bad, now, out)
+            self._levels.add(t.level)
+        if failed_dep is not None:
+            self._end_downstream(t, failed_dep, now, out)
             return
-        for p in waiting_on:
-            t.deps_left += 1
-            p.dependents.append(t)
         if self._cp:
             # Bottom levels are settled once per run of submissions (see _settle).
             self._burst.append(t)
@@ -244,28 +233,61 @@ class Scheduler:
         elif t.deps_left == 0:
             self._make_ready(t, now)
 
+    def _link(self, t: CoreTask, deps: tuple[int, ...]) -> CoreTask | None:
+        """Give a new task its DAG level and wire it to the dependencies it waits on; or, when
+        one of them already failed or was cancelled, return that one (nothing is wired)."""
+        tasks = self._tasks
+        for d in deps:
+            if d not in tasks:
+                raise SpecError(f"task {t.spec.name!r} depends on unknown task id {d}")
+        level = 0
+        upstream_bad: CoreTask | None = None
+        waiting_on: list[CoreTask] = []
+        for d in deps:
+            p = tasks[d]
+            if p.level >= level:
+                level = p.level + 1
+            st = p.state
+            if st is DONE:
+                continue
+            if st in FINAL:
+                upstream_bad = upstream_bad or p
+            else:
+                waiting_on.append(p)
+        t.level = level
+        if upstream_bad is not None:
+            return upstream_bad
+        for p in waiting_on:
+            t.deps_left += 1
+            if p.dependents is None:
+                p.dependents = [t]
+            else:
+                p.dependents.append(t)
+        return None
+
     def _on_started(self, ev: Started, now: float, out: list[Action]) -> None:
         t = self._task(ev.task_id)
-        if t.state is S.LAUNCHED:
-            states.check(t.id, t.state, S.RUNNING, "Started")
-            t.state = S.RUNNING
+        if t.state is LAUNCHED:
+            states.check(t.id, t.state, RUNNING, "Started")
+            t.state = RUNNING
             t.started = now
 
     def _on_exited(self, ev: Exited, now: float, out: list[Action]) -> None:
         t = self._tasks.get(ev.task_id) or self._task(ev.task_id)
         st = t.state
-        if st is not S.RUNNING and st is not S.LAUNCHED and st not in STOPPED:
+        if st is not RUNNING and st is not LAUNCHED and st not in STOPPED:
             raise TandemInternalError(
                 f"task {t.id} ({t.spec.name!r}) reported exited while {st.value}"
             )
         del self._running[t.id]
-        self._releases.ended(t)
+        if self._releases.overdue:
+            self._releases.ended(t)
         assert t.placement is not None
         self.pool.release(t.placement, t.req)
         if t.pool is not None and self.quotas is not None:
-            released = st is S.SUSPENDED or st is S.RESUMING    # its cores were given back
+            released = st is SUSPENDED or st is RESUMING    # its cores were given back
             self.quotas.give(t.pool, 0 if released else t.req.total_cores, t.req.total_gpus)
-        if st is S.RESUMING:
+        if st is RESUMING:
             t.entry = None
         t.preempt_next = None
         self._dirty = True
@@ -277,30 +299,13 @@ class Scheduler:
         failure = ev.failure
         reason = t.kill_reason
         if failure is None and reason is None:
-            self._finish(t, S.DONE, None, now, out)
+            self._finish(t, DONE, None, now, out)
             return
-        retry = t.attempt - t.preempted <= t.spec.retries
-        if reason == "timeout":
-            failure = Failure(
-                kind=FailureKind.TIMEOUT, root_task_id=t.id,
-                message=f"task {t.spec.name!r} ran past its timeout of {t.spec.timeout} s",
-            )
-            if retry:
-                self._retry(t, failure, now)
-                return
-            self._finish(t, S.TIMED_OUT, failure, now, out)
-        elif reason is not None:
-            failure = Failure(kind=FailureKind.CANCELLED, message=reason, root_task_id=t.id,
-                              by=t.kill_by)
-            self._finish(t, S.CANCELLED, failure, now, out)
+        state, failure, retry = outcome.of_exit(t, failure)
+        if retry:
+            self._retry(t, failure, now)
         else:
-            assert failure is not None
-            if failure.root_task_id is None:
-                failure = _with_root(failure, t.id)
-            if retry:
-                self._retry(t, failure, now)
-                return
-            self._finish(t, S.FAILED, failure, now, out)
+            self._finish(t, state, failure, now, out)
 
     def _on_timer(self, ev: TimerFired, now: float, out: list[Action]) -> None:
         d = self._deadlines
@@ -308,7 +313,7 @@ class Scheduler:
             when, tid, attempt = heapq.heappop(d)
             t = self._tasks[tid]
             if t.attempt == attempt and t.deadline == when and t.kill_reason is None and \
-                    (t.state is S.LAUNCHED or t.state is S.RUNNING):
+                    (t.state is LAUNCHED or t.state is RUNNING):
                 t.kill_reason = "timeout"
                 out.append(Kill(t.id, "timeout"))
 
@@ -322,32 +327,31 @@ class Scheduler:
     def _make_ready(self, t: CoreTask, now: float) -> None:
         if self._barrier and self._levels.hold(t):
             return
-        if t.state is not S.PENDING:
-            states.check(t.id, t.state, S.READY, "dependencies done")
-        t.state = S.READY
+        if t.state is not PENDING:
+            states.check(t.id, t.state, READY, "dependencies done")
+        t.state = READY
         if t.ready_at is None:
             t.ready_at = now
-        t.key = self._key(t)
-        self._queue.push(t, t.bucket)
+        self._push(t, self._entry(t), t.bucket)
         self._dirty = True
 
+    # Queue entries are order keys; they end with the unique task id.
     @staticmethod
-    def _key_fifo(t: CoreTask) -> tuple[float, ...]:
+    def _entry_fifo(t: CoreTask) -> tuple[float, ...]:
         return (t.id,)
 
     @staticmethod
-    def _key_priority(t: CoreTask) -> tuple[float, ...]:
+    def _entry_priority(t: CoreTask) -> tuple[float, ...]:
         return (-t.prio, t.id)
 
     @staticmethod
-    def _key_critical_path(t: CoreTask) -> tuple[float, ...]:
+    def _entry_critical_path(t: CoreTask) -> tuple[float, ...]:
         return (-t.prio, -t.bottom, t.id)
 
     def _requeue(self, p: CoreTask) -> None:
         """``p``'s bottom level rose: re-key it if it is queued."""
         if p.entry is not None:
-            p.key = self._key(p)
-            self._queue.push(p, p.bucket)
+            self._push(p, self._entry(p), p.bucket)
 
     def _settle(self, now: float) -> None:
         """Critical path, after a run of submissions: settle bottom levels, then queue the new
@@ -356,17 +360,16 @@ class Scheduler:
         self._burst, self._burst_ready = [], []
         critical_path.settle(burst, self._tasks, self._requeue)
         for t in ready:
-            if t.state is S.PENDING:
+            if t.state is PENDING:
                 self._make_ready(t, now)
 
     def _retry(self, t: CoreTask, failure: Failure, now: float) -> None:
         t.failure = failure
         t.placement = None
         t.started = None
-        states.check(t.id, t.state, S.READY, "retry")
-        t.state = S.READY
-        t.key = self._key(t)
-        self._queue.push(t, t.bucket)
+        states.check(t.id, t.state, READY, "retry")
+        t.state = READY
+        self._push(t, self._entry(t), t.bucket)
         self._dirty = True
 
     def _finish(self, t: CoreTask, state: TaskState, failure: Failure | None, now: float,
@@ -381,59 +384,44 @@ class Scheduler:
         out.append(Resolve(t.id, state, failure))
         if self._barrier:
             for held in self._levels.finished(t.level):
-                if held.state is S.PENDING:
+                if held.state is PENDING:
                     self._make_ready(held, now)
-        if state is S.DONE:
-            for c in t.dependents:
+        dependents = t.dependents
+        if dependents is None:
+            return
+        t.dependents = None
+        if state is DONE:
+            for c in dependents:
                 c.deps_left -= 1
-                if c.deps_left == 0 and c.state is S.PENDING:
+                if c.deps_left == 0 and c.state is PENDING:
                     self._make_ready(c, now)
         else:
-            for c in t.dependents:
-                if c.state is S.PENDING:
+            for c in dependents:
+                if c.state is PENDING:
                     self._end_downstream(c, t, now, out)
-        t.dependents = []
 
     def _end_downstream(self, t: CoreTask, upstream: CoreTask, now: float,
                         out: list[Action]) -> None:
         """``upstream`` did not succeed, so ``t`` never runs (and nor do its dependents)."""
-        cause = upstream.failure
-        root_id = cause.root_task_id if cause and cause.root_task_id is not None else upstream.id
-        root = self._tasks[root_id]
-        why = cause.message if cause else upstream.state.value
-        if upstream.state is S.CANCELLED:
-            state = S.CANCELLED
-            failure = Failure(
-                kind=FailureKind.CANCELLED, root_task_id=root_id, by=cause.by if cause else None,
-                message=f"dependency {root.spec.name!r} (task {root_id}) was cancelled: {why}",
-            )
-        else:
-            state = S.DEPENDENCY_FAILED
-            failure = Failure(
-                kind=FailureKind.DEPENDENCY, root_task_id=root_id,
-                message=f"dependency {root.spec.name!r} (task {root_id}) "
-                        f"{root.state.value.replace('_', ' ')}: {why}",
-            )
+        state, failure = outcome.of_upstream(upstream, self._tasks)
         self._finish(t, state, failure, now, out)
 
-    # -- the scheduling pass (tandem.core.dispatch) ---------------------------------------
-    def _schedule(self, now: float, out: list[Action]) -> None:
-        dispatch.schedule(self, now, out)
-
+    # -- the scheduling pass is tandem.core.dispatch.schedule ------------------------------
     def _launch(self, t: CoreTask, placement: Placement, now: float, out: list[Action]) -> None:
-        if t.state is not S.READY:
-            if t.state is S.RESUMING:
+        if t.state is not READY:
+            if t.state is RESUMING:
                 self._steer.placed(t, placement, now, out)
                 return
-            states.check(t.id, t.state, S.LAUNCHED, "placed")
-        t.state = S.LAUNCHED
+            states.check(t.id, t.state, LAUNCHED, "placed")
+        t.state = LAUNCHED
         t.entry = None
         t.placement = placement
         t.launched = now
         t.attempt += 1
         t.kill_reason = None
         self._running[t.id] = t
-        self._releases.launched(t, now, len(self._running))
+        if t.est:
+            self._releases.launched(t, now)
         timeout = t.spec.timeout
         if timeout is not None:
             t.deadline = now + timeout
@@ -441,7 +429,27 @@ class Scheduler:
         out.append(Launch(t.id, placement, t.attempt, t.preempted))
 
 
-def _with_root(f: Failure, task_id: int) -> Failure:
-    return Failure(kind=f.kind, message=f.message, exit_code=f.exit_code, signal=f.signal,
-                   stderr_tail=f.stderr_tail, traceback=f.traceback, root_task_id=task_id,
-                   by=f.by)
+Handler = Callable[[Scheduler, Any, float, list[Action]], None]
+
+
+def _steering(name: str) -> Handler:
+    def handle(core: Scheduler, ev: Any, now: float, out: list[Action]) -> None:
+        getattr(core._steer, name)(ev, now, out)
+    return handle
+
+
+# Event type -> handler. Module-level functions, not bound methods: a scheduler holds no
+# reference to itself, so one that is dropped is freed at once, without waiting for the
+# cycle collector (its tasks with it).
+_HANDLERS: dict[type, Handler] = {
+    Submitted: Scheduler._on_submitted,
+    Started: Scheduler._on_started,
+    Exited: Scheduler._on_exited,
+    TimerFired: Scheduler._on_timer,
+    CancelRequested: _steering("on_cancel"),
+    PauseRequested: _steering("on_pause"),
+    ResumeRequested: _steering("on_resume"),
+    PreemptRequested: _steering("on_preempt"),
+    PriorityChanged: _steering("on_priority"),
+    QuotaMoved: _steering("on_move"),
+}

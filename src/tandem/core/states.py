@@ -60,6 +60,21 @@ FINAL = frozenset({
     TaskState.DEPENDENCY_FAILED,
 })
 
+# The states as module globals, for hot paths: reading a member through the Enum class goes
+# through EnumType's attribute lookup (about 50 ns in CPython 3.11); a global is about 8 ns.
+PENDING = TaskState.PENDING
+READY = TaskState.READY
+LAUNCHED = TaskState.LAUNCHED
+RUNNING = TaskState.RUNNING
+PAUSED = TaskState.PAUSED
+SUSPENDED = TaskState.SUSPENDED
+RESUMING = TaskState.RESUMING
+DONE = TaskState.DONE
+FAILED = TaskState.FAILED
+TIMED_OUT = TaskState.TIMED_OUT
+CANCELLED = TaskState.CANCELLED
+DEPENDENCY_FAILED = TaskState.DEPENDENCY_FAILED
+
 S = TaskState
 LEGAL: frozenset[tuple[TaskState, TaskState]] = frozenset({
     (S.PENDING, S.READY),

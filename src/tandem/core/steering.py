@@ -25,6 +25,7 @@ Rules:
 from __future__ import annotations
 
 import heapq
+import weakref
 from typing import TYPE_CHECKING
 
 from tandem.core import states
@@ -39,7 +40,19 @@ from tandem.core.events import (
 )
 from tandem.core.policy import Bucket
 from tandem.core.pool import Reservation
-from tandem.core.states import FINAL, STOPPED, TaskState
+from tandem.core.states import (
+    CANCELLED,
+    FINAL,
+    LAUNCHED,
+    PAUSED,
+    PENDING,
+    READY,
+    RESUMING,
+    RUNNING,
+    STOPPED,
+    SUSPENDED,
+    TaskState,
+)
 from tandem.core.task import CoreTask
 from tandem.core.values import Failure, FailureKind, Placement, Slot
 from tandem.errors import SpecError
@@ -48,14 +61,14 @@ from tandem.spec.resources import Resources
 if TYPE_CHECKING:
     from tandem.core.scheduler import Scheduler
 
-S = TaskState
 
 
 class Steering:
     """The steering half of a :class:`~tandem.core.scheduler.Scheduler`."""
 
     def __init__(self, core: Scheduler) -> None:
-        self.core = core
+        # A proxy: the scheduler owns its steering half, not the other way round (no cycle).
+        self.core: Scheduler = weakref.proxy(core)
 
     # -- cancel ----------------------------------------------------------------------------
     def on_cancel(self, ev: CancelRequested, now: float, out: list[Action]) -> None:
@@ -66,7 +79,7 @@ class Steering:
             return
         if ev.by is not None:
             out.append(Steered("cancel", t.id, ev.by, ev.reason))
-        if st is S.LAUNCHED or st is S.RUNNING or st in STOPPED:
+        if st is LAUNCHED or st is RUNNING or st in STOPPED:
             if t.kill_reason is None or t.preempting:
                 t.preempting = False
                 t.preempt_next = None
@@ -77,20 +90,20 @@ class Steering:
             return
         failure = Failure(kind=FailureKind.CANCELLED, message=ev.reason, root_task_id=t.id,
                           by=ev.by)
-        core._finish(t, S.CANCELLED, failure, now, out)
+        core._finish(t, CANCELLED, failure, now, out)
 
     # -- pause and resume ------------------------------------------------------------------
     def on_pause(self, ev: PauseRequested, now: float, out: list[Action]) -> None:
         core = self.core
         t = core._task(ev.task_id)
         st = t.state
-        if st is S.RESUMING:      # asked to resume, not placed yet: stays stopped, off the queue
-            self._move(t, S.SUSPENDED, "pause")
+        if st is RESUMING:      # asked to resume, not placed yet: stays stopped, off the queue
+            self._move(t, SUSPENDED, "pause")
             t.entry = None
             t.preempt_next = None
             out.append(Steered("pause", t.id, ev.by, ev.reason, (("release", True),)))
             return
-        if (st is not S.RUNNING and st is not S.LAUNCHED) or t.kill_reason is not None:
+        if (st is not RUNNING and st is not LAUNCHED) or t.kill_reason is not None:
             return
         placement = t.placement
         assert placement is not None
@@ -104,7 +117,7 @@ class Steering:
             if core.quotas is not None and t.pool is not None:
                 core.quotas.give(t.pool, n, 0)
             core._dirty = True
-        self._move(t, S.SUSPENDED if release else S.PAUSED, "pause")
+        self._move(t, SUSPENDED if release else PAUSED, "pause")
         if t.deadline is not None:
             t.left = max(0.0, t.deadline - now)
             t.deadline = None
@@ -114,19 +127,18 @@ class Steering:
     def on_resume(self, ev: ResumeRequested, now: float, out: list[Action]) -> None:
         t = self.core._task(ev.task_id)
         st = t.state
-        if st is S.PAUSED:
+        if st is PAUSED:
             out.append(Steered("resume", t.id, ev.by, ev.reason))
             self._continue(t, now)
             out.append(Resume(t.id))
-        elif st is S.SUSPENDED:
+        elif st is SUSPENDED:
             out.append(Steered("resume", t.id, ev.by, ev.reason))
             self._queue_resume(t)
 
     def _queue_resume(self, t: CoreTask) -> None:
         core = self.core
-        self._move(t, S.RESUMING, "resume")
-        t.key = core._key(t)
-        core._queue.push(t, self.bucket(t))
+        self._move(t, RESUMING, "resume")
+        core._push(t, core._entry(t), self.bucket(t))
         core._dirty = True
 
     def bucket(self, t: CoreTask) -> Bucket:
@@ -150,7 +162,7 @@ class Steering:
             self._preempt(t, sig, grace, out)
 
     def _continue(self, t: CoreTask, now: float) -> None:
-        self._move(t, S.RUNNING, "resume")
+        self._move(t, RUNNING, "resume")
         if t.left is not None:
             t.deadline = now + t.left
             t.left = None
@@ -181,18 +193,18 @@ class Steering:
     def on_preempt(self, ev: PreemptRequested, now: float, out: list[Action]) -> None:
         t = self.core._task(ev.task_id)
         st = t.state
-        if st in FINAL or st is S.PENDING or st is S.READY or t.kill_reason is not None \
+        if st in FINAL or st is PENDING or st is READY or t.kill_reason is not None \
                 or t.preempt_next is not None:
             return
         details = (("grace", ev.grace), ("signal", ev.signal))
         out.append(Steered("preempt", t.id, ev.by, ev.reason, details))
-        if st is S.SUSPENDED or st is S.RESUMING:
+        if st is SUSPENDED or st is RESUMING:
             t.preempt_next = (ev.signal, ev.grace)   # signalled once it has cores again
-            if st is S.SUSPENDED:
+            if st is SUSPENDED:
                 self._queue_resume(t)
             return
-        if st is S.PAUSED:
-            self._move(t, S.RUNNING, "preempt")     # continued to write its checkpoint
+        if st is PAUSED:
+            self._move(t, RUNNING, "preempt")     # continued to write its checkpoint
             t.left = None
         self._preempt(t, ev.signal, ev.grace, out)
 
@@ -209,9 +221,8 @@ class Steering:
         t.placement = None
         t.started = None
         t.deadline = t.left = None
-        self._move(t, S.READY, "preempted")
-        t.key = core._key(t)
-        core._queue.push(t, t.bucket)
+        self._move(t, READY, "preempted")
+        core._push(t, core._entry(t), t.bucket)
         core._dirty = True
 
     # -- priority and pools ----------------------------------------------------------------
@@ -227,8 +238,7 @@ class Steering:
                            (("priority", ev.priority), ("was", t.prio))))
         t.prio = ev.priority
         if t.entry is not None:   # waiting in the queue: re-key it now (the old entry goes stale)
-            t.key = core._key(t)
-            core._queue.push(t, self.bucket(t) if t.state is S.RESUMING else t.bucket)
+            core._push(t, core._entry(t), self.bucket(t) if t.state is RESUMING else t.bucket)
             core._dirty = True
 
     def on_move(self, ev: QuotaMoved, now: float, out: list[Action]) -> None:

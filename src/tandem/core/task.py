@@ -18,22 +18,22 @@ class CoreTask:
 
     __slots__ = (
         "attempt", "bottom", "bucket", "deadline", "dependents", "deps", "deps_left", "entry",
-        "est", "failure", "id", "key", "kill_by", "kill_reason", "launched", "left", "level",
+        "est", "failure", "id", "kill_by", "kill_reason", "launched", "left", "level",
         "placement", "pool", "preempt_next", "preempted", "preempting", "prio", "ready_at", "req",
         "spec", "started", "state", "submitted", "ended",
     )
 
-    def __init__(self, task_id: int, spec: TaskSpec, deps: tuple[int, ...], now: float) -> None:
+    def __init__(self, task_id: int, spec: TaskSpec, deps: tuple[int, ...], now: float,
+                 bucket: Any = None, pool: str | None = None) -> None:
         self.id = task_id
         self.spec = spec
         self.req: Resources = spec.resources
         self.deps = deps
         self.deps_left = 0
-        self.dependents: list[CoreTask] = []
+        self.dependents: list[CoreTask] | None = None   # tasks waiting on this one
         self.state = TaskState.PENDING
         self.entry: tuple[Any, ...] | None = None   # live ready-queue entry (READY state)
-        self.bucket: Any = None                      # the ready-queue bucket of its shape
-        self.key: tuple[float, ...] = ()
+        self.bucket: Any = bucket                    # the ready-queue bucket of its shape
         self.est = spec.estimate or 0.0
         self.bottom = self.est
         self.level = 0
@@ -42,7 +42,7 @@ class CoreTask:
         self.kill_reason: str | None = None
         self.kill_by: str | None = None              # who asked for the kill (a cancel)
         self.prio = spec.priority                    # may be changed while the task waits
-        self.pool: str | None = None                 # its quota pool, when pools are in use
+        self.pool = pool                             # its quota pool, when pools are in use
         self.deadline: float | None = None           # timeout of the live attempt, if any
         self.left: float | None = None               # timeout seconds left while paused
         self.preempting = False                      # told to checkpoint and exit: requeue

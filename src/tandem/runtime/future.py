@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from tandem.core.states import FINAL, TaskState
+from tandem.core.states import FINAL, PENDING, TaskState
 from tandem.errors import TandemError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class TaskFuture:
         self._session = session
         self.task_id = task_id
         self.name = name
-        self._state = TaskState.PENDING
+        self._state = PENDING
         self._value: Any = None
         self._error: BaseException | None = None
         self._waiters: list[asyncio.Future[None]] | None = None

@@ -25,7 +25,7 @@ from tandem.core.actions import Kill, Launch, Resolve
 from tandem.core.events import CancelRequested, Exited, Started, Submitted, TimerFired
 from tandem.core.policy import Policy
 from tandem.core.scheduler import Scheduler
-from tandem.core.states import TaskState
+from tandem.core.states import DONE, TaskState
 from tandem.errors import SpecError, TandemError
 from tandem.runtime.args import find_futures, substitute
 from tandem.runtime.backend import Backend, LaunchRequest, Outcome
@@ -351,7 +351,7 @@ class Session(Steering):
         fut = self._futures.pop(tid)
         spec = self._specs.pop(tid)
         value = self._values.pop(tid, None)
-        if action.state is TaskState.DONE:
+        if action.state is DONE:
             error = None
             if type(spec.work) is Executable and value is None:
                 value = ProcessResult(self._workdir(tid, spec.name))

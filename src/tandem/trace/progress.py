@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from tandem.core.actions import Launch
 from tandem.core.record import TaskRecord
-from tandem.core.states import TaskState
+from tandem.core.states import DONE
 from tandem.spec.platform import Platform
 from tandem.spec.task import TaskSpec
 from tandem.trace.instrument import Instrument
@@ -78,7 +78,7 @@ class Progress(Instrument):
             c.running -= 1
             self.busy_cores -= held[0]
             self.busy_gpus -= held[1]
-        if record.state is TaskState.DONE:
+        if record.state is DONE:
             c.done += 1
         else:
             c.failed += 1

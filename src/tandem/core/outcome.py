@@ -1,0 +1,62 @@
+"""How a task ends: what an exited attempt means, and what a task whose dependency did not
+succeed becomes.
+
+Contract: pure functions over the core's task records; no I/O, no clock. Imports core values,
+states and records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tandem.core.states import CANCELLED, DEPENDENCY_FAILED, FAILED, TIMED_OUT, TaskState
+from tandem.core.task import CoreTask
+from tandem.core.values import Failure, FailureKind
+
+
+def of_exit(t: CoreTask, failure: Failure | None) -> tuple[TaskState, Failure, bool]:
+    """An attempt of ``t`` that did not simply succeed exited (``failure`` is what the backend
+    reported; ``t.kill_reason`` says whether the core had it killed). Returns the final state,
+    the failure that says why, and whether the task gets another attempt."""
+    reason = t.kill_reason
+    retry = t.attempt - t.preempted <= t.spec.retries
+    if reason == "timeout":
+        return TIMED_OUT, Failure(
+            kind=FailureKind.TIMEOUT, root_task_id=t.id,
+            message=f"task {t.spec.name!r} ran past its timeout of {t.spec.timeout} s",
+        ), retry
+    if reason is not None:
+        return CANCELLED, Failure(kind=FailureKind.CANCELLED, message=reason,
+                                  root_task_id=t.id, by=t.kill_by), False
+    if failure is None:
+        raise ValueError(f"task {t.id} exited without a failure and was not killed: it is done")
+    if failure.root_task_id is None:
+        failure = with_root(failure, t.id)
+    return FAILED, failure, retry
+
+
+def of_upstream(upstream: CoreTask, tasks: Mapping[int, CoreTask]) -> tuple[TaskState, Failure]:
+    """``upstream`` ended without succeeding, so a task waiting on it never runs: cancelled
+    when ``upstream`` was cancelled, dependency-failed otherwise; the failure names the task
+    where it started (the root) and its cause."""
+    cause = upstream.failure
+    root_id = cause.root_task_id if cause and cause.root_task_id is not None else upstream.id
+    root = tasks[root_id]
+    why = cause.message if cause else upstream.state.value
+    if upstream.state is CANCELLED:
+        return CANCELLED, Failure(
+            kind=FailureKind.CANCELLED, root_task_id=root_id, by=cause.by if cause else None,
+            message=f"dependency {root.spec.name!r} (task {root_id}) was cancelled: {why}",
+        )
+    return DEPENDENCY_FAILED, Failure(
+        kind=FailureKind.DEPENDENCY, root_task_id=root_id,
+        message=f"dependency {root.spec.name!r} (task {root_id}) "
+                f"{root.state.value.replace('_', ' ')}: {why}",
+    )
+
+
+def with_root(f: Failure, task_id: int) -> Failure:
+    """``f``, naming ``task_id`` as the task where it started."""
+    return Failure(kind=f.kind, message=f.message, exit_code=f.exit_code, signal=f.signal,
+                   stderr_tail=f.stderr_tail, traceback=f.traceback, root_task_id=task_id,
+                   by=f.by)
