@@ -10,6 +10,7 @@ from tandem.core.policy import Mode, Order, Policy
 from tandem.core.states import TaskState
 from tandem.core.values import Failure, FailureKind
 from tandem.errors import InfeasibleRequest, SpecError, TandemInternalError
+from tandem.spec import Resources
 
 from .helpers import Driver, platform, spec
 
@@ -290,3 +291,22 @@ def test_a_dropped_scheduler_is_freed_without_the_cycle_collector() -> None:
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_record_fields_are_the_tasks_own() -> None:
+    d = Driver(platform(cores=2))
+    first = d.submit(spec("first", kind="sim", estimate=2.0))
+    d.now = 1.5
+    d.send(Started(first))
+    d.now = 2.5
+    d.finish(first)
+    second = d.submit(spec("second", cores=2), deps=(first,))
+    r = d.core.record(first)
+    assert r._asdict() == {
+        "task_id": first, "name": "first", "kind": "sim", "state": TaskState.DONE,
+        "resources": Resources(cores=1), "deps": (), "placement": r.placement, "attempts": 1,
+        "failure": None, "submitted": 0.0, "ready": 0.0, "launched": 0.0, "started": 1.5,
+        "ended": 2.5, "level": 0, "preempted": 0,
+    }
+    assert r.placement is not None and r.placement.cores == (0,)
+    assert d.core.record(second).level == 1 and d.core.record(second).deps == (first,)

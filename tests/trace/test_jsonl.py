@@ -33,3 +33,60 @@ def test_a_running_task_is_on_disk_and_a_short_one_is_one_end_record(tmp_path: P
     launch_long = next(r for r in final if r["ev"] == "launch" and r["id"] == 0)
     assert end_long["slots"] == launch_long["slots"]
     assert end_long["launched"] == launch_long["t"]
+
+
+DRIVER = """
+import asyncio, sys
+from tandem.runtime.open import open_session
+from tandem.spec import Mock, Platform, TaskSpec
+
+async def main():
+    async with open_session(Platform.uniform(1, cores=4), run_dir=sys.argv[1]) as s:
+        done = [s.submit_spec(TaskSpec(name="quick", work=Mock(seconds=0.001)))
+                for _ in range(200)]
+        for f in done:
+            await f
+        s.submit_spec(TaskSpec(name="forever", work=Mock(seconds=3600)))
+        await asyncio.sleep(0.3)                  # past the 50 ms flush
+        print(s._trace.writer_pid, flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status     # exited; its new parent has not reaped it yet
+
+
+def test_a_killed_driver_leaves_its_trace_and_no_writer(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout is not None
+        writer_pid = int(driver.stdout.readline())
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    deadline = time.monotonic() + 30
+    while not gone(writer_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gone(writer_pid)
+    records = list(read_trace(tmp_path))
+    ends = [r for r in records if r["ev"] == "end"]
+    assert len(ends) == 200 and all(r["name"] == "quick" for r in ends)
+    assert any(r["ev"] == "launch" and r["id"] == 200 for r in records)   # still running
+    assert not any(r["ev"] == "close" for r in records)

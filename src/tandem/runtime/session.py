@@ -79,11 +79,13 @@ class Session(Steering):
         self._core = Scheduler(platform, policy, pools=pools)
         self._backends = list(backends)
         self._backend_for: dict[type, Backend] = {}
-        self._instruments: list[Instrument] = list(instruments)
+        # The run directory's trace reads tasks from the core itself (see tandem.trace.jsonl);
+        # instruments get the per-task hooks, with records.
         self._trace = JsonlTrace(run_dir) if trace else None
         if self._trace is not None:
-            self._instruments.insert(0, self._trace)
-        # Instruments that want submissions (the trace does not: it stays off this path).
+            self._trace.bind(self._core)
+        self._instruments: list[Instrument] = list(instruments)
+        # Instruments that want submissions.
         self._watchers = [i for i in self._instruments
                           if type(i).task_submitted is not Instrument.task_submitted]
         self._futures: dict[int, TaskFuture] = {}
@@ -315,6 +317,8 @@ class Session(Steering):
             work = FunctionCall(fn=work.fn, args=substitute(work.args),
                                 kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
         backend = self._backend_for.get(type(work)) or self._find_backend(work)
+        if self._trace is not None:
+            self._trace.launched(tid)
         for ins in self._instruments:
             ins.task_launched(action, now)
         backend.launch(LaunchRequest(
@@ -357,6 +361,8 @@ class Session(Steering):
                 value = ProcessResult(self._workdir(tid, spec.name))
         else:
             error = to_exception(action, spec.name, self._core)
+        if self._trace is not None:
+            self._trace.ended(tid)
         if self._instruments:
             record = self._core.record(tid)
             for ins in self._instruments:
@@ -387,10 +393,19 @@ class Session(Steering):
         self._idle = asyncio.Event()
         now = self._time()
         desc = f"{self.policy.mode.value}/{self.policy.order.value}"
-        for ins in self._instruments:
+        for ins in self._observers():
             ins.run_started(self.platform, desc, now, time.time())
-        await asyncio.gather(*(b.start(self) for b in self._backends))
+        try:
+            await asyncio.gather(*(b.start(self) for b in self._backends))
+        except BaseException:
+            if self._trace is not None:
+                self._trace.close()
+            raise
         self._open = True
+
+    def _observers(self) -> list[Instrument]:
+        """The trace and the instruments: what hears of the run's start, end and steering."""
+        return self._instruments if self._trace is None else [self._trace, *self._instruments]
 
     def _abort(self, reason: str) -> None:
         """Cancel every unfinished task and every spawned coroutine."""
@@ -412,5 +427,5 @@ class Session(Steering):
             await asyncio.gather(*(b.shutdown() for b in self._backends),
                                  return_exceptions=True)
             self._open = False
-            for ins in self._instruments:
+            for ins in self._observers():
                 ins.run_ended(self._time())

@@ -51,6 +51,7 @@ class Steering:
         _instruments: list[Instrument]
 
         def _feed(self, event: Any) -> None: ...
+        def _observers(self) -> list[Instrument]: ...
         def _flush(self) -> None: ...
         def _backend_for_work(self, spec: TaskSpec) -> Backend: ...
 
@@ -129,7 +130,7 @@ class Steering:
     def _carry(self, action: Any, now: float) -> None:
         tp = type(action)
         if tp is Steered:
-            for ins in self._instruments:
+            for ins in self._observers():
                 ins.steered(action, now)
             return
         spec = self._specs.get(action.task_id)

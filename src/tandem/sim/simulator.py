@@ -21,8 +21,8 @@ Rules (the same as the runtime's, with virtual seconds):
   task exits at once, as if it wrote a perfect checkpoint, and its next launch runs only the
   seconds it had left;
 - instruments get the runtime's hooks: ``run_started``, ``task_launched`` at each launch,
-  ``task_ended`` when the core resolves a task, ``run_ended``; a ``JsonlTrace`` therefore writes
-  the same trace as a real run.
+  ``task_ended`` when the core resolves a task, ``run_ended``; a ``JsonlTrace`` is bound to the
+  core and told task ids, as the runtime does, so it writes the same trace as a real run.
 
 The makespan is the paper's TTX: first start to last end; ``makespan_from_submit`` runs from
 time 0 (the submission) to the last end.
@@ -48,6 +48,7 @@ from tandem.spec.pools import Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 from tandem.trace.instrument import Instrument
+from tandem.trace.jsonl import JsonlTrace
 
 _START, _EXIT, _STEER = 0, 1, 2
 _FAILURE = Failure(kind=FailureKind.EXIT, message="simulated failure", exit_code=1)
@@ -135,6 +136,12 @@ def run(
     token = 0
     kept: list[Launch] = []
     ins = list(instruments)
+    # A run directory's trace reads the core itself, from task ids; other instruments get the
+    # per-task hooks with records.
+    traces = [x for x in ins if isinstance(x, JsonlTrace)]
+    for tr in traces:
+        tr.bind(core)
+    hooks = [x for x in ins if not isinstance(x, JsonlTrace)]
     failing = frozenset(fails)
     busy: dict[Resources, float] = {}   # running seconds per request shape
 
@@ -174,12 +181,16 @@ def run(
                 push(heap, (end_at[tid], _EXIT, tid, token))
                 if keep:
                     kept.append(a)
-                for x in ins:
+                for tr in traces:
+                    tr.launched(tid)
+                for x in hooks:
                     x.task_launched(a, now)
             elif tp is Resolve:
-                if ins:
+                for tr in traces:
+                    tr.ended(a.task_id)
+                if hooks:
                     record = core.record(a.task_id)
-                    for x in ins:
+                    for x in hooks:
                         x.task_ended(record)
             elif tp is Kill:
                 left.pop(a.task_id, None)

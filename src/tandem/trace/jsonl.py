@@ -1,11 +1,15 @@
 """The run directory's trace: one JSON object per line, appended as the run goes.
 
-Contract: an :class:`Instrument` that writes ``trace.jsonl`` and a reader. The runtime flushes
-lines at most 50 ms after they are made, so a crash loses at most that much; a torn last line
-is skipped by the reader. A ``launch`` record is written for a task still running when its
-lines are flushed; a task that ended before carries its launch (time, slots) in its ``end``
-record alone, which saves most of the trace's cost for short tasks. Times are seconds of the
-driver's clock with microsecond resolution. Records::
+Contract: an :class:`Instrument` that writes ``trace.jsonl``, and a reader. A driver binds the
+trace to its scheduler and tells it, per task, only the id of what launched and what ended
+(:meth:`JsonlTrace.launched`, :meth:`JsonlTrace.ended`); at each flush the trace reads those
+tasks from the scheduler and hands plain rows to a writer process, which makes the lines and
+appends them (:mod:`tandem.trace.writer`, :mod:`tandem.trace.sink`). The driver's thread thus
+spends well under a microsecond per task on its trace. The runtime flushes at most 50 ms after
+an event, so a crash of the driver loses at most that much; a torn last line is skipped by the
+reader. A ``launch`` record is written for a task still running when its lines are flushed; a
+task that ended before carries its launch (time, slots) in its ``end`` record alone. Times are
+seconds of the driver's clock with microsecond resolution. Records::
 
     {"ev": "run", "platform": ..., "policy": ..., "t": now, "epoch": wall}
     {"ev": "launch", "id": 7, "t": 1.25, "attempt": 1, "slots": [["node", [0], ["0"]]]}
@@ -20,17 +24,25 @@ driver's clock with microsecond resolution. Records::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from tandem.core.actions import Launch, Steered
-from tandem.core.record import TaskRecord
-from tandem.core.values import Placement
+from tandem.core.actions import Steered
+from tandem.core.states import FINAL, TaskState
+from tandem.core.task import CoreTask
+from tandem.core.values import Failure, Placement
 from tandem.spec.platform import Platform
+from tandem.spec.resources import Resources
 from tandem.trace.instrument import Instrument
+from tandem.trace.sink import TraceSink
+
+if TYPE_CHECKING:
+    from tandem.core.scheduler import Scheduler
 
 TRACE_FILE = "trace.jsonl"
+
+_STATE = {s: s.value for s in TaskState}   # Enum's .value is a property: slow per record
 
 
 def _slots(p: Placement | None) -> list[Any]:
@@ -39,20 +51,48 @@ def _slots(p: Placement | None) -> list[Any]:
     return [[s.node, list(s.cores), list(s.gpus)] for s in p.slots]
 
 
-class JsonlTrace(Instrument):
-    """Writes ``run_dir/trace.jsonl``."""
+EndRow = tuple[int, str, str, float, float | None, float | None, float | None, float | None,
+               int, tuple[int, ...], str, str]
+"""An end record waiting for its line: id, the shared part, state, five times, attempts,
+deps, slots and failure, as text or plain numbers. Exact tuples of such values are untracked
+by the cycle collector, so rows held until the next flush cost it nothing."""
 
-    def __init__(self, run_dir: Path) -> None:
+
+class JsonlTrace(Instrument):
+    """Writes ``run_dir/trace.jsonl``; with ``process`` (the default) through a writer
+    process. Drivers call :meth:`bind` before the run and :meth:`launched` / :meth:`ended`
+    per task; the other hooks are the :class:`Instrument` ones."""
+
+    def __init__(self, run_dir: Path, *, process: bool = True) -> None:
         self.path = Path(run_dir) / TRACE_FILE
-        self._f: IO[str] | None = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
+        self._sink: TraceSink | None = TraceSink(self.path, process=process)
+        self._tasks: Mapping[int, CoreTask] = {}
         self._names: dict[str, str] = {}
-        # written out by flush(): lines, and end records still to format
-        self._lines: list[str | TaskRecord] = []
-        self._launch_slots: dict[int, str] = {}  # running, launch written: id -> its slots
-        # launched since the last flush: id -> (time, attempt, placement); no line yet
-        self._unwritten: dict[int, tuple[float, int, Placement]] = {}
-        self._statics: dict[tuple[str, str, int, int, int], str] = {}
+        # until the next flush: lines, and ids of tasks that ended (in event order)
+        self._items: list[str | int] = []
+        self._launched: list[int] = []           # ids launched since the last flush
+        self._launch_slots: dict[int, str] = {}  # running, launch line written: id -> slots
+        self._statics: dict[tuple[str, str, int, int], tuple[Resources, str]] = {}
         self._slot_text: dict[int, tuple[Placement, str]] = {}
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's pid while it runs (``None`` when tracing in-process)."""
+        return self._sink.pid if self._sink is not None else None
+
+    def bind(self, core: Scheduler) -> None:
+        """Read tasks from ``core`` (the driver's scheduler)."""
+        self._tasks = core.tasks
+
+    def launched(self, task_id: int) -> None:
+        """The task was launched (its line is made at the next flush if it still runs then)."""
+        self._launched.append(task_id)
+
+    def ended(self, task_id: int) -> None:
+        """The task reached a final state."""
+        self._items.append(task_id)
+        if len(self._items) > 8192:     # a driver that never flushes (a long simulation)
+            self.flush()
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -63,8 +103,8 @@ class JsonlTrace(Instrument):
     def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
         nodes = [{"name": n.name, "cores": list(n.cores), "gpus": list(n.gpus),
                   "virtual_gpus": n.virtual_gpus} for n in platform.nodes]
-        self._write(json.dumps({"ev": "run", "platform": nodes, "policy": policy, "t": now,
-                                "epoch": epoch}))
+        self._items.append(json.dumps({"ev": "run", "platform": nodes, "policy": policy,
+                                       "t": now, "epoch": epoch}))
 
     def _slots(self, placement: Placement | None) -> str:
         if placement is None:
@@ -87,94 +127,75 @@ class JsonlTrace(Instrument):
         self._slot_text[id(placement)] = (placement, text)
         return text
 
-    def task_launched(self, launch: Launch, now: float) -> None:
-        # Its line is made at flush time, and only if the task is still running then.
-        self._unwritten[launch.task_id] = (now, launch.attempt, launch.placement)
-
-    def _static(self, r: TaskRecord) -> str:
-        """The part of an end line that tasks of one name, kind and shape share."""
-        key = (r.name, r.kind, r.cores, r.gpus, r.level)
-        part = self._statics.get(key)
-        if part is None:
-            if len(self._statics) > 4096:
-                self._statics.clear()
-            part = self._statics[key] = (
-                f',"name":{self._name(r.name)},"kind":{self._name(r.kind)},'
-                f'"level":{r.level},"cores":{r.cores},"gpus":{r.gpus}')
+    def _static(self, t: CoreTask) -> str:
+        """The part of an end line that tasks of one name, kind, request and level share."""
+        spec, res = t.spec, t.req
+        key = (spec.name, spec.kind, t.level, id(res))
+        hit = self._statics.get(key)
+        if hit is not None and hit[0] is res:   # the request itself is held: ids stay unique
+            return hit[1]
+        if len(self._statics) > 4096:
+            self._statics.clear()
+        part = (f',"name":{self._name(spec.name)},"kind":{self._name(spec.kind)},'
+                f'"level":{t.level},"cores":{res.total_cores},"gpus":{res.total_gpus}')
+        self._statics[key] = (res, part)
         return part
-
-    def task_ended(self, r: TaskRecord) -> None:
-        # Formatted by flush(), in one tight loop, within 50 ms (the same crash window).
-        self._lines.append(r)
-        if len(self._lines) > 8192:     # a driver that never flushes (a long simulation)
-            self.flush()
-
-    def _end_line(self, r: TaskRecord) -> str:
-        f = r.failure
-        failure = "null" if f is None else json.dumps({
-            "kind": f.kind.value, "message": f.message, "exit_code": f.exit_code,
-            "signal": f.signal, "root": f.root_task_id, "stderr_tail": f.stderr_tail[-2000:],
-            "by": f.by,
-        })
-        tid = r.task_id
-        pending = self._unwritten.pop(tid, None)
-        if pending is not None:
-            slots = self._slots(pending[2])
-        else:
-            written = self._launch_slots.pop(tid, "")
-            slots = written or self._slots(r.placement)
-        ready, launched, started, ended = r.ready, r.launched, r.started, r.ended
-        return (
-            '{"ev":"end","id":%d%s,"state":"%s","submitted":%.6f,"ready":%s,"launched":%s,'
-            '"started":%s,"ended":%s,"attempts":%d,"deps":[%s],"slots":%s,"failure":%s}' % (
-                tid, self._static(r), r.state.value, r.submitted,
-                "null" if ready is None else "%.6f" % ready,
-                "null" if launched is None else "%.6f" % launched,
-                "null" if started is None else "%.6f" % started,
-                "null" if ended is None else "%.6f" % ended,
-                r.attempts, ",".join(map(str, r.deps)) if r.deps else "", slots, failure))
 
     def steered(self, action: Steered, now: float) -> None:
         record = {"ev": "steer", "t": round(now, 6), "action": action.action,
                   "task": action.task_id, "by": action.by, "reason": action.reason}
         record.update(action.details)
-        self._lines.append(json.dumps(record))
+        self._items.append(json.dumps(record))
 
     def run_ended(self, now: float) -> None:
-        self._write(json.dumps({"ev": "close", "t": now}))
+        self._items.append(json.dumps({"ev": "close", "t": now}))
         self.close()
 
     def flush(self) -> None:
-        lines = self._lines
-        if lines:
-            # End records first: a task that ended takes its pending launch with it.
-            end_line = self._end_line
-            for i, x in enumerate(lines):
-                if type(x) is not str:
-                    lines[i] = end_line(cast(TaskRecord, x))
-        if self._unwritten:
+        """Hand what happened since the last flush to the writer, as rows."""
+        items: list[Any] = self._items
+        launched = self._launched
+        if not items and not launched:
+            return
+        tasks = self._tasks
+        written = self._launch_slots
+        static, slots_of, state_of = self._static, self._slots, _STATE
+        ended: set[int] = set()
+        for i, x in enumerate(items):
+            if type(x) is int:
+                t = tasks[x]
+                ended.add(x)
+                slots = written.pop(x, None) if written else None
+                f = t.failure
+                items[i] = (x, static(t), state_of[t.state], t.submitted, t.ready_at,
+                            t.launched, t.started, t.ended, t.attempt, t.deps,
+                            slots or slots_of(t.placement),
+                            "null" if f is None else _failure(f))
+        if launched:
             # Tasks still running: their launch goes out now (a crash keeps it).
-            lines, written = self._lines, self._launch_slots
-            for tid, (t, attempt, placement) in self._unwritten.items():
-                slots = self._slots(placement)
-                lines.append('{"ev":"launch","id":%d,"t":%.6f,"attempt":%d,"slots":%s}'
-                             % (tid, t, attempt, slots))
+            for tid in dict.fromkeys(launched):
+                t = tasks[tid]
+                if tid in ended or t.state in FINAL or t.launched is None:
+                    continue
+                slots = slots_of(t.placement)
+                items.append((tid, t.launched, t.attempt, slots))
                 written[tid] = slots
-            self._unwritten.clear()
-        if self._f is not None and self._lines:
-            self._lines.append("")
-            self._f.write("\n".join(cast(list[str], self._lines)))
-            self._lines.clear()
-            self._f.flush()
+            launched.clear()
+        if self._sink is not None:
+            self._sink.send(items)
+        self._items = []
 
     def close(self) -> None:
-        if self._f is not None:
+        if self._sink is not None:
             self.flush()
-            self._f.close()
-            self._f = None
+            self._sink.close()
+            self._sink = None
 
-    def _write(self, line: str) -> None:
-        self._lines.append(line)
+
+def _failure(f: Failure) -> str:
+    return json.dumps({"kind": f.kind.value, "message": f.message, "exit_code": f.exit_code,
+                       "signal": f.signal, "root": f.root_task_id,
+                       "stderr_tail": f.stderr_tail[-2000:], "by": f.by})
 
 
 def read_trace(run_dir: str | Path) -> Iterator[dict[str, Any]]:
