@@ -195,16 +195,20 @@ def main() -> None:
     fn, base, untraced = [], [], []
     for _ in range(reps):
         base.append(pool_functions(n_fn))
+    # Tracing's cost is a few percent, under the machine's run-to-run noise: traced and
+    # untraced runs alternate, and the cost is the median of the pairs' ratios.
+    for _ in range(3 if args.quick else 7):
         fn.append(asyncio.run(tandem_functions(n_fn)))
         untraced.append(asyncio.run(tandem_functions(n_fn, trace=False)))
+    cost = med([1 - a / b for a, b in zip(fn, untraced, strict=True)])
     out["function_tasks_per_s"] = round(med(fn))
     out["function_baseline_per_s"] = round(med(base))
     out["function_untraced_per_s"] = round(med(untraced))
-    out["tracing_cost"] = round(1 - med(fn) / med(untraced), 4)
+    out["tracing_cost"] = round(cost, 4)
     print(f"function tasks ({n_fn:,} no-ops): tandem {med(fn):,.0f}/s, "
           f"ProcessPoolExecutor(2) {med(base):,.0f}/s, ratio {med(fn) / med(base):.2f}; "
-          f"without the trace {med(untraced):,.0f}/s (tracing costs "
-          f"{1 - med(fn) / med(untraced):.1%})")
+          f"without the trace {med(untraced):,.0f}/s (tracing costs {cost:.1%}, median of "
+          f"{len(fn)} interleaved pairs)")
 
     ex, exb = [], []
     for _ in range(reps):
