@@ -1,18 +1,24 @@
 """A synchronous entry point for scripts that do not use asyncio.
 
 Contract: runs one event loop with one :class:`Session` in a background thread and forwards
-calls to it with ``call_soon_threadsafe``; futures are :class:`concurrent.futures.Future`.
-Imports ``tandem.runtime.session``.
+calls to it with ``call_soon_threadsafe``, waiting for each; futures are
+:class:`concurrent.futures.Future`, and the steering methods (cancel, pause, resume, preempt,
+set_priority, move, pools) take them where the async session takes its own. Imports
+``tandem.runtime.session``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import signal as _signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import Any
 
+from tandem.core.pools import PoolUsage
+from tandem.core.states import TaskState
 from tandem.errors import TandemError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import open_session
@@ -66,39 +72,44 @@ class SyncSession:
         assert self._stop is not None
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join()
+        self._session = None
         if self._error is not None and exc[0] is None:
             raise self._error
 
-    def _call(self, method: Callable[..., TaskFuture], *args: Any, **kwargs: Any
-              ) -> concurrent.futures.Future[Any]:
+    def _open(self) -> Session:
+        if self._session is None:
+            raise TandemError("this SyncSession is not open (use it in a with block)")
+        return self._session
+
+    def _on_loop(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` (a session method) on the session's loop with this thread's futures
+        swapped for the session's, and return what it returns (or raise what it raises)."""
         out: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def go() -> None:
             try:
-                tf = method(*self._unwrap(args), **self._unwrap_kw(kwargs))
+                out.set_result(fn(*self._unwrap(args), **self._unwrap_kw(kwargs)))
             except BaseException as e:
                 out.set_exception(e)
-                return
-            self._links[id(out)] = tf
-            out.task_id = tf.task_id  # type: ignore[attr-defined]
 
-            def done(f: TaskFuture) -> None:
-                err = f.exception()
-                if err is not None:
-                    out.set_exception(err)
-                else:
-                    out.set_result(f.result())
+        self._loop.call_soon_threadsafe(go)
+        return out.result()
 
-            tf.add_done_callback(done)
+    def _call(self, method: Callable[..., TaskFuture], *args: Any, **kwargs: Any
+              ) -> concurrent.futures.Future[Any]:
+        out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        tf: TaskFuture = self._on_loop(method, *args, **kwargs)
+        self._links[id(out)] = tf
+        out.task_id = tf.task_id  # type: ignore[attr-defined]
 
-        done_submit = threading.Event()
+        def done(f: TaskFuture) -> None:
+            err = f.exception()
+            if err is not None:
+                out.set_exception(err)
+            else:
+                out.set_result(f.result())
 
-        def go_and_signal() -> None:
-            go()
-            done_submit.set()
-
-        self._loop.call_soon_threadsafe(go_and_signal)
-        done_submit.wait()
+        self._loop.call_soon_threadsafe(tf.add_done_callback, done)
         return out
 
     def _unwrap(self, value: Any) -> Any:
@@ -115,9 +126,53 @@ class SyncSession:
 
     def submit(self, fn: Callable[..., Any], *args: Any, **options: Any
                ) -> concurrent.futures.Future[Any]:
-        assert self._session is not None
-        return self._call(self._session.submit, fn, *args, **options)
+        return self._call(self._open().submit, fn, *args, **options)
 
     def execute(self, argv: Any, **options: Any) -> concurrent.futures.Future[Any]:
-        assert self._session is not None
-        return self._call(self._session.execute, argv, **options)
+        return self._call(self._open().execute, argv, **options)
+
+    # -- steering: the async Session's methods, for this session's futures ------------------
+    def cancel(self, future: Future[Any] | Iterable[Future[Any]],
+               reason: str = "cancelled by the user", *, by: str = "user") -> None:
+        """:meth:`Session.cancel <tandem.runtime.steering.Steering.cancel>`."""
+        self._on_loop(self._open().cancel, future, reason, by=by)
+
+    def pause(self, future: Future[Any], *, release: bool = False, by: str = "user",
+              reason: str = "") -> None:
+        """:meth:`Session.pause <tandem.runtime.steering.Steering.pause>`."""
+        self._on_loop(self._open().pause, future, release=release, by=by, reason=reason)
+
+    def resume(self, future: Future[Any], *, by: str = "user", reason: str = "") -> None:
+        """:meth:`Session.resume <tandem.runtime.steering.Steering.resume>`."""
+        self._on_loop(self._open().resume, future, by=by, reason=reason)
+
+    def preempt(self, future: Future[Any], *, grace: float = 10.0, signal: int = _signal.SIGTERM,
+                by: str = "user", reason: str = "") -> None:
+        """:meth:`Session.preempt <tandem.runtime.steering.Steering.preempt>`."""
+        self._on_loop(self._open().preempt, future, grace=grace, signal=signal, by=by,
+                      reason=reason)
+
+    def set_priority(self, future: Future[Any], priority: int, *, by: str = "user",
+                     reason: str = "") -> None:
+        """:meth:`Session.set_priority <tandem.runtime.steering.Steering.set_priority>`."""
+        self._on_loop(self._open().set_priority, future, priority, by=by, reason=reason)
+
+    def move(self, source: str, target: str, *, cores: int = 0, gpus: int = 0,
+             by: str = "user", reason: str = "") -> None:
+        """:meth:`Session.move <tandem.runtime.steering.Steering.move>`."""
+        self._on_loop(self._open().move, source, target, cores=cores, gpus=gpus, by=by,
+                      reason=reason)
+
+    def pools(self) -> dict[str, PoolUsage]:
+        """:meth:`Session.pools <tandem.runtime.steering.Steering.pools>`."""
+        return dict(self._on_loop(self._open().pools))
+
+    def state(self, future: Future[Any]) -> TaskState:
+        """The task's state now (pending, ready, launched, running, paused, ... or final)."""
+        session = self._open()
+
+        def state(f: Any) -> TaskState:
+            session._own(f)
+            return f.state   # type: ignore[no-any-return]
+
+        return TaskState(self._on_loop(state, future))

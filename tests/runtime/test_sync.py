@@ -1,0 +1,87 @@
+"""SyncSession: the session for scripts without asyncio, steering included, on real processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import tandem
+from tandem import Platform, Quota, SpecError, TandemError, TaskCancelled, TaskState
+from tandem.trace.records import load_trace
+from tests.procs import pid_alive, proc_state
+
+CORES = sorted(os.sched_getaffinity(0))
+
+
+def plat(n: int) -> Platform:
+    if len(CORES) < n:
+        pytest.skip(f"needs {n} cores")
+    return Platform.local(cores=CORES[:n])
+
+
+def until(cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def sleeper(d: Path) -> str:
+    return f"echo $$ > {d}/pid.tmp; mv {d}/pid.tmp {d}/pid; exec sleep 30"
+
+
+def test_pause_resume_and_cancel_a_running_process(tmp_path: Path) -> None:
+    with tandem.SyncSession(plat(1), run_dir=tmp_path / "run") as s:
+        a = s.execute(sleeper(tmp_path), shell=True, name="a")
+        after = s.submit(print, "never", after=[a], name="after")
+        until(lambda: (tmp_path / "pid").exists())
+        pid = int((tmp_path / "pid").read_text())
+        s.pause(a, by="script", reason="look")
+        assert s.state(a) is TaskState.PAUSED
+        until(lambda: proc_state(pid) == "T")
+        s.resume(a, by="script")
+        until(lambda: proc_state(pid) in ("S", "R"))
+        assert s.state(a) is TaskState.RUNNING
+        s.cancel(a, "enough", by="script")
+        with pytest.raises(TaskCancelled, match="cancelled by script: .*enough"):
+            a.result(timeout=60)
+        with pytest.raises(TaskCancelled):
+            after.result(timeout=60)
+        assert not pid_alive(pid)
+
+
+def test_priorities_and_pools(tmp_path: Path) -> None:
+    with tandem.SyncSession(plat(1), run_dir=tmp_path / "run",
+                            pools={"md": Quota(cores=1), "ml": Quota(cores=0)}) as s:
+        blocker = s.execute(["sleep", "0.5"], name="blocker", pool="md")
+        low = s.execute(["true"], name="low", pool="md")
+        high = s.execute(["true"], name="high", pool="md")
+        s.set_priority(high, 5, by="script")
+        for f in (blocker, low, high):
+            f.result(timeout=60)
+        assert s.pools()["ml"].quota_cores == 0
+        s.move("md", "ml", cores=1, by="script")
+        assert s.pools()["ml"].quota_cores == 1
+        assert s.pools()["md"].quota_cores == 0
+    order = [e.name for e in sorted(load_trace(tmp_path / "run").tasks,
+                                    key=lambda t: t.launched or 0.0)]
+    assert order == ["blocker", "high", "low"]
+
+
+def test_steering_names_what_is_wrong(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    outsider: Future[None] = Future()
+    with tandem.SyncSession(plat(1), run_dir=tmp_path / "run") as s:
+        with pytest.raises(SpecError, match="is not a task of this session"):
+            s.pause(outsider)
+        with pytest.raises(SpecError, match="is not a task of this session"):
+            s.state(outsider)
+        with pytest.raises(SpecError, match="no resource pools"):
+            s.move("a", "b", cores=1)
+    with pytest.raises(TandemError, match="not open"):
+        s.cancel(outsider)
