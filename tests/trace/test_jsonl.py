@@ -90,3 +90,39 @@ def test_a_killed_driver_leaves_its_trace_and_no_writer(tmp_path: Path) -> None:
     assert len(ends) == 200 and all(r["name"] == "quick" for r in ends)
     assert any(r["ev"] == "launch" and r["id"] == 200 for r in records)   # still running
     assert not any(r["ev"] == "close" for r in records)
+
+
+def test_pool_quotas_head_the_trace_of_a_run_and_of_a_simulation(tmp_path: Path) -> None:
+    from tandem.sim import run as simulate
+    from tandem.spec import Quota
+    from tandem.trace.jsonl import JsonlTrace
+    from tandem.trace.records import TracedPool, load_trace
+    from tandem.trace.report import write_report
+
+    pools = {"md": Quota(cores=1), "ml": Quota(cores=1, gpus=1)}
+    plat = Platform.uniform(1, cores=2, gpus=1)
+    expected = (TracedPool("md", 1, 0), TracedPool("ml", 1, 1), TracedPool("default", 0, 0))
+
+    async def main() -> None:
+        async with open_session(plat, run_dir=tmp_path / "run", pools=pools) as s:
+            await s.submit_spec(TaskSpec(name="sim", work=Mock(seconds=0.01), pool="md"))
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert load_trace(tmp_path / "run").pools == expected
+    page = write_report(tmp_path / "run").html.read_text()
+    assert "pools at start" in page and "md: 1 cores, 0 GPUs" in page
+
+    trace = JsonlTrace(tmp_path / "sim")
+    (tmp_path / "sim").mkdir(exist_ok=True)
+    simulate(plat, [TaskSpec(name="sim", work=Mock(seconds=1), pool="md")], [()], [1.0],
+             pools=pools, instruments=[trace])
+    trace.close()
+    assert load_trace(tmp_path / "sim").pools == expected
+    plain = tmp_path / "plain"
+
+    async def without() -> None:
+        async with open_session(plat, run_dir=plain) as s:
+            await s.submit_spec(TaskSpec(name="t", work=Mock(seconds=0.01)))
+
+    asyncio.run(asyncio.wait_for(without(), 30))
+    assert load_trace(plain).pools == ()

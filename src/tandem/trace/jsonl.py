@@ -11,7 +11,8 @@ reader. A ``launch`` record is written for a task still running when its lines a
 task that ended before carries its launch (time, slots) in its ``end`` record alone. Times are
 seconds of the driver's clock with microsecond resolution. Records::
 
-    {"ev": "run", "platform": ..., "policy": ..., "t": now, "epoch": wall}
+    {"ev": "run", "platform": ..., "policy": ..., "t": now, "epoch": wall,
+     "pools": {"md": {"cores": 8, "gpus": 0}, ...}}     (pools: only with resource pools)
     {"ev": "launch", "id": 7, "t": 1.25, "attempt": 1, "slots": [["node", [0], ["0"]]]}
     {"ev": "end", "id": 7, "name": ..., "kind": ..., "state": "done", "submitted": ..,
      "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
@@ -24,11 +25,12 @@ seconds of the driver's clock with microsecond resolution. Records::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tandem.core.actions import Steered
+from tandem.core.pools import PoolUsage
 from tandem.core.states import FINAL, TaskState
 from tandem.core.task import CoreTask
 from tandem.core.values import Failure, Placement
@@ -67,6 +69,7 @@ class JsonlTrace(Instrument):
         self.path = Path(run_dir) / TRACE_FILE
         self._sink: TraceSink | None = TraceSink(self.path, process=process)
         self._tasks: Mapping[int, CoreTask] = {}
+        self._pools: Callable[[], Mapping[str, PoolUsage]] = dict
         self._names: dict[str, str] = {}
         # until the next flush: lines, and ids of tasks that ended (in event order)
         self._items: list[str | int] = []
@@ -81,8 +84,9 @@ class JsonlTrace(Instrument):
         return self._sink.pid if self._sink is not None else None
 
     def bind(self, core: Scheduler) -> None:
-        """Read tasks from ``core`` (the driver's scheduler)."""
+        """Read tasks (and resource pools) from ``core``, the driver's scheduler."""
         self._tasks = core.tasks
+        self._pools = core.pool_usage
 
     def launched(self, task_id: int) -> None:
         """The task was launched (its line is made at the next flush if it still runs then)."""
@@ -103,8 +107,13 @@ class JsonlTrace(Instrument):
     def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
         nodes = [{"name": n.name, "cores": list(n.cores), "gpus": list(n.gpus),
                   "virtual_gpus": n.virtual_gpus} for n in platform.nodes]
-        self._items.append(json.dumps({"ev": "run", "platform": nodes, "policy": policy,
-                                       "t": now, "epoch": epoch}))
+        header: dict[str, Any] = {"ev": "run", "platform": nodes, "policy": policy, "t": now,
+                                  "epoch": epoch}
+        pools = self._pools()
+        if pools:
+            header["pools"] = {name: {"cores": u.quota_cores, "gpus": u.quota_gpus}
+                               for name, u in pools.items()}
+        self._items.append(json.dumps(header))
 
     def _slots(self, placement: Placement | None) -> str:
         if placement is None:

@@ -94,6 +94,15 @@ _STEER_KEYS = frozenset({"ev", "t", "action", "task", "by", "reason"})
 
 
 @dataclass(frozen=True, slots=True)
+class TracedPool:
+    """A resource pool's quota when the run began (moves are steering records)."""
+
+    name: str
+    cores: int
+    gpus: int
+
+
+@dataclass(frozen=True, slots=True)
 class TraceRun:
     """A whole trace: header, tasks and steering actions."""
 
@@ -105,6 +114,7 @@ class TraceRun:
     tasks: tuple[TracedTask, ...]
     closed: float | None
     steering: tuple[TracedSteer, ...] = ()
+    pools: tuple[TracedPool, ...] = ()
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -202,6 +212,8 @@ def load_trace(run_dir: str | Path) -> TraceRun:
         platform = Platform(nodes=tuple(_node(n) for n in header.get("platform", ())))
         return TraceRun(path=path, platform=platform, policy=str(header.get("policy", "")),
                         t0=float(header.get("t", 0.0)), epoch=float(header.get("epoch", 0.0)),
-                        tasks=tuple(tasks), closed=closed, steering=tuple(steering))
+                        tasks=tuple(tasks), closed=closed, steering=tuple(steering),
+                        pools=tuple(TracedPool(str(name), int(q["cores"]), int(q["gpus"]))
+                                    for name, q in header.get("pools", {}).items()))
     except (KeyError, TypeError, ValueError) as e:
         raise SpecError(f"{path}: malformed 'run' record: {e!r}") from None

@@ -175,6 +175,8 @@ def _overview(v: RunView) -> str:
             ("platform", _e(run.platform.describe()) + f" — {run.total_cores:,} cores, "
                                                        f"{run.total_gpus:,} GPUs"),
             ("policy", _e(run.policy or "—")),
+            *([("pools at start", _e("; ".join(f"{p.name}: {p.cores:,} cores, {p.gpus:,} GPUs"
+                                               for p in run.pools)))] if run.pools else []),
             ("tasks", f"{m.tasks:,} ({_states(m.states)}); {m.ran:,} ran"),
             ("utilisation", u or "—"), ("peak concurrency", f"{m.peak_concurrency:,} tasks")]
     if run.closed is None:
