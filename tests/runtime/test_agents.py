@@ -545,3 +545,33 @@ def test_run_agents_checks_its_arguments(tmp_path: Path) -> None:
                     async def fill(self, s: Any, free: Any) -> None: ...
                 await tandem.run_agents(s, Pooled())
     run(main())
+
+
+def test_tasks_an_agent_submits_are_traced_in_its_name(tmp_path: Path) -> None:
+    class Planner(tandem.Agent):
+        name = "planner"
+
+        @tandem.on_start
+        async def seed(self, s: tandem.AgentSession) -> None:
+            sleep(s, 0.01, name="by-spec")
+            s.submit(add, 1, 2, name="by-submit")
+            s.execute(["true"], name="by-execute")
+            s.submit(add, 2, 3, name="on-behalf", by="alice")
+
+    async def main() -> None:
+        async with tandem.open_session(Platform.uniform(1, cores=2), run_dir=tmp_path) as s:
+            s.submit(add, 0, 0, name="mine")
+            await tandem.run_agents(s, Planner())
+    run(main())
+    by = {t.name: t.by for t in load_trace(tmp_path).tasks}
+    assert by == {"mine": "user", "by-spec": "planner", "by-submit": "planner",
+                  "by-execute": "planner", "on-behalf": "alice"}
+    from tandem.trace.report import write_report
+
+    page = write_report(tmp_path).html.read_text()
+    assert "submitted by" in page and "planner 3, alice 1, user 1" in page
+
+
+def test_who_submits_must_be_named() -> None:
+    with pytest.raises(SpecError, match="by .who submitted it. must be a non-empty string"):
+        TaskSpec(name="t", work=Mock(seconds=1), by="")

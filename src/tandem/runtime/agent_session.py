@@ -2,14 +2,16 @@
 
 Contract: the session's actions (submit, execute, and the steering actions: cancel, pause,
 resume, preempt, set_priority, move), taken in the agent's name — every steering action is
-passed ``by=<agent name>``, which the trace records — and the tasks submitted through it
-followed by the agents' run. Also how idle capacity is counted (:func:`free_slots`). Imports
-the runtime and ``tandem.runtime.agents``; the run only for types.
+passed ``by=<agent name>``, which the trace records — and the tasks submitted through it, in
+the agent's name too (``TaskSpec.by``), followed by the agents' run. Also how idle capacity is
+counted (:func:`free_slots`). Imports the runtime and ``tandem.runtime.agents``; the run only
+for types.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -86,19 +88,24 @@ class AgentSession:
     def submit(self, fn: Callable[..., Any], *args: Any,
                kwargs: Mapping[str, Any] | None = None,
                **options: Unpack[TaskOptions]) -> TaskFuture:
-        """:meth:`Session.submit`, followed by the run."""
+        """:meth:`Session.submit` in the agent's name (``by``), followed by the run."""
+        options.setdefault("by", self._agent.agent_name)
         fut = self._session.submit(fn, *args, kwargs=kwargs, **options)
         self._run.follow(fut, options.get("kind", "task"))
         return fut
 
     def execute(self, argv: Sequence[str] | str, **options: Any) -> TaskFuture:
-        """:meth:`Session.execute`, followed by the run."""
+        """:meth:`Session.execute` in the agent's name (``by``), followed by the run."""
+        options.setdefault("by", self._agent.agent_name)
         fut = self._session.execute(argv, **options)
         self._run.follow(fut, options.get("kind", "task"))
         return fut
 
     def submit_spec(self, spec: TaskSpec, *, after: Iterable[TaskFuture] = ()) -> TaskFuture:
-        """:meth:`Session.submit_spec`, followed by the run."""
+        """:meth:`Session.submit_spec`, followed by the run; a spec submitted by the default
+        ``"user"`` is submitted in the agent's name."""
+        if spec.by == "user":
+            spec = dataclasses.replace(spec, by=self._agent.agent_name)
         fut = self._session.submit_spec(spec, after=after)
         self._run.follow(fut, spec.kind)
         return fut

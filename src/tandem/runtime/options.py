@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class TaskOptions(TypedDict, total=False):
     """How to schedule a task. Resources: ``cores``/``gpus``/``ranks``/``memory_mb`` (default
     one core) or a ready-made ``resources``. ``pool``: the resource pool it draws on (default:
-    the session's default pool). ``after``: futures to wait for without data."""
+    the session's default pool). ``after``: futures to wait for without data. ``by``: who
+    submits it (default ``"user"``; an agent's session puts the agent's name)."""
 
     name: str
     kind: str
@@ -36,6 +37,7 @@ class TaskOptions(TypedDict, total=False):
     estimate: float
     retries: int
     pool: str
+    by: str
     after: Iterable[TaskFuture]
 
 
@@ -66,4 +68,4 @@ def build_spec(work: Work, options: Mapping[str, Any]) -> TaskSpec:
     return TaskSpec(name=name, work=work, kind=options.get("kind", "task"), resources=resources,
                     priority=options.get("priority", 0), timeout=options.get("timeout"),
                     estimate=options.get("estimate"), retries=options.get("retries", 0),
-                    pool=options.get("pool"))
+                    pool=options.get("pool"), by=options.get("by", "user"))

@@ -115,6 +115,7 @@ class TaskSpec:
       the simulator. ``retries``: how many times a failed run is tried again.
     - ``pool``: the resource pool it draws on (see :mod:`tandem.spec.pools`); ``None`` is the
       default pool.
+    - ``by``: who submitted it, a person (``"user"``) or an agent's name; the trace keeps it.
     """
 
     name: str
@@ -126,12 +127,16 @@ class TaskSpec:
     estimate: float | None = None
     retries: int = 0
     pool: str | None = None
+    by: str = "user"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SpecError(f"task: name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.kind, str) or not self.kind:
             raise SpecError(f"task {self.name!r}: kind must be a non-empty string")
+        if not isinstance(self.by, str) or not self.by:
+            raise SpecError(f"task {self.name!r}: by (who submitted it) must be a non-empty "
+                            f"string, got {self.by!r}")
         if not isinstance(self.work, FunctionCall | Executable | Mock):
             raise SpecError(
                 f"task {self.name!r}: work must be a FunctionCall, an Executable or a Mock, "

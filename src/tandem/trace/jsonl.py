@@ -16,7 +16,8 @@ seconds of the driver's clock with microsecond resolution. Records::
     {"ev": "launch", "id": 7, "t": 1.25, "attempt": 1, "slots": [["node", [0], ["0"]]]}
     {"ev": "end", "id": 7, "name": ..., "kind": ..., "state": "done", "submitted": ..,
      "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
-     "deps": [..], "cores": 1, "gpus": 0, "slots": [...], "failure": null | {...}}
+     "deps": [..], "cores": 1, "gpus": 0, "by": "user", "slots": [...],
+     "failure": null | {...}}                           (by: who submitted it)
     {"ev": "steer", "t": 3.5, "action": "pause", "task": 7, "by": "agent", "reason": "...",
      "release": true}      (details per action: see tandem.core.actions.Steered)
     {"ev": "close", "t": ...}
@@ -75,7 +76,7 @@ class JsonlTrace(Instrument):
         self._items: list[str | int] = []
         self._launched: list[int] = []           # ids launched since the last flush
         self._launch_slots: dict[int, str] = {}  # running, launch line written: id -> slots
-        self._statics: dict[tuple[str, str, int, int], tuple[Resources, str]] = {}
+        self._statics: dict[tuple[str, str, int, int, str], tuple[Resources, str]] = {}
         self._slot_text: dict[int, tuple[Placement, str]] = {}
 
     @property
@@ -139,14 +140,15 @@ class JsonlTrace(Instrument):
     def _static(self, t: CoreTask) -> str:
         """The part of an end line that tasks of one name, kind, request and level share."""
         spec, res = t.spec, t.req
-        key = (spec.name, spec.kind, t.level, id(res))
+        key = (spec.name, spec.kind, t.level, id(res), spec.by)
         hit = self._statics.get(key)
         if hit is not None and hit[0] is res:   # the request itself is held: ids stay unique
             return hit[1]
         if len(self._statics) > 4096:
             self._statics.clear()
         part = (f',"name":{self._name(spec.name)},"kind":{self._name(spec.kind)},'
-                f'"level":{t.level},"cores":{res.total_cores},"gpus":{res.total_gpus}')
+                f'"level":{t.level},"cores":{res.total_cores},"gpus":{res.total_gpus},'
+                f'"by":{self._name(spec.by)}')
         self._statics[key] = (res, part)
         return part
 

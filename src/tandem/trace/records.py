@@ -53,6 +53,8 @@ class TracedTask:
     gpus: int
     slots: tuple[TracedSlot, ...]
     failure: dict[str, Any] | None
+    by: str = "user"
+    """Who submitted it: a person (``"user"``) or an agent's name."""
 
     @property
     def begin(self) -> float | None:
@@ -153,7 +155,8 @@ def _task(r: dict[str, Any]) -> TracedTask:
         ended=_opt(r.get("ended")), attempts=int(r.get("attempts", 0)),
         deps=tuple(int(d) for d in r.get("deps", ())), cores=int(r.get("cores", 0)),
         gpus=int(r.get("gpus", 0)), slots=_slots(r.get("slots", ())),
-        failure=dict(failure) if isinstance(failure, dict) else None)
+        failure=dict(failure) if isinstance(failure, dict) else None,
+        by=str(r.get("by", "user")))
 
 
 def _steer(r: dict[str, Any]) -> TracedSteer:

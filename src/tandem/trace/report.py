@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +180,9 @@ def _overview(v: RunView) -> str:
                                                for p in run.pools)))] if run.pools else []),
             ("tasks", f"{m.tasks:,} ({_states(m.states)}); {m.ran:,} ran"),
             ("utilisation", u or "—"), ("peak concurrency", f"{m.peak_concurrency:,} tasks")]
+    by = sorted(Counter(t.by for t in run.tasks).items(), key=lambda x: (-x[1], x[0]))
+    if {who for who, _ in by} - {"user"}:
+        rows.append(("submitted by", _e(", ".join(f"{who} {n:,}" for who, n in by))))
     if run.closed is None:
         rows.append(("trace closed", "no: the run crashed or is still going"))
     return _table(("", ""), [(f"<b>{k}</b>", val) for k, val in rows], "kv")

@@ -27,10 +27,10 @@ FRAME = struct.Struct("<I")
 
 END_FIELDS = ("id", "static", "state", "submitted", "ready", "launched", "started", "ended",
               "attempts", "deps", "slots", "failure")
-"""An end row: the task id; the line's part shared by tasks of one name, kind, level and
-request (``,"name":..,"kind":..,"level":..,"cores":..,"gpus":..``); the state's value; five
-times (seconds, ``None`` where a step did not happen); attempts; dependency ids; slots and
-failure as JSON text."""
+"""An end row: the task id; the line's part shared by tasks of one name, kind, level, request
+and submitter (``,"name":..,"kind":..,"level":..,"cores":..,"gpus":..,"by":..``); the state's
+value; five times (seconds, ``None`` where a step did not happen); attempts; dependency ids;
+slots and failure as JSON text."""
 
 
 def _time(t: float | None) -> str:
