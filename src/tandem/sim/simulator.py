@@ -163,8 +163,10 @@ def run(
 
     first_launch = -1.0
 
+    resolved = 0
+
     def act(actions: Iterable[Any], now: float) -> None:
-        nonlocal token, first_launch
+        nonlocal token, first_launch, resolved
         for a in actions:
             tp = type(a)
             if tp is Launch:
@@ -186,8 +188,13 @@ def run(
                 for x in hooks:
                     x.task_launched(a, now)
             elif tp is Resolve:
-                for tr in traces:
-                    tr.ended(a.task_id)
+                if traces:
+                    for tr in traces:
+                        tr.ended(a.task_id)
+                    resolved += 1
+                    if resolved % 4096 == 0:     # the trace's rows go out as the run goes
+                        for tr in traces:
+                            tr.flush()
                 if hooks:
                     record = core.record(a.task_id)
                     for x in hooks:

@@ -63,8 +63,10 @@ by the cycle collector, so rows held until the next flush cost it nothing."""
 
 class JsonlTrace(Instrument):
     """Writes ``run_dir/trace.jsonl``; with ``process`` (the default) through a writer
-    process. Drivers call :meth:`bind` before the run and :meth:`launched` / :meth:`ended`
-    per task; the other hooks are the :class:`Instrument` ones."""
+    process. Drivers call :meth:`bind` before the run, ``launched(task_id)`` and
+    ``ended(task_id)`` per task (plain list appends: they cost no more than that), and
+    :meth:`flush` at least every few thousand tasks; the other hooks are the
+    :class:`Instrument` ones."""
 
     def __init__(self, run_dir: Path, *, process: bool = True) -> None:
         self.path = Path(run_dir) / TRACE_FILE
@@ -76,6 +78,10 @@ class JsonlTrace(Instrument):
         self._items: list[str | int] = []
         self._launched: list[int] = []           # ids launched since the last flush
         self._launch_slots: dict[int, str] = {}  # running, launch line written: id -> slots
+        self.launched: Callable[[int], None] = self._launched.append
+        """The task was launched (its line is made at the next flush if it still runs)."""
+        self.ended: Callable[[int], None] = self._items.append
+        """The task reached a final state."""
         self._statics: dict[tuple[str, str, int, int, str], tuple[Resources, str]] = {}
         self._slot_text: dict[int, tuple[Placement, str]] = {}
 
@@ -88,16 +94,6 @@ class JsonlTrace(Instrument):
         """Read tasks (and resource pools) from ``core``, the driver's scheduler."""
         self._tasks = core.tasks
         self._pools = core.pool_usage
-
-    def launched(self, task_id: int) -> None:
-        """The task was launched (its line is made at the next flush if it still runs then)."""
-        self._launched.append(task_id)
-
-    def ended(self, task_id: int) -> None:
-        """The task reached a final state."""
-        self._items.append(task_id)
-        if len(self._items) > 8192:     # a driver that never flushes (a long simulation)
-            self.flush()
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -170,31 +166,36 @@ class JsonlTrace(Instrument):
             return
         tasks = self._tasks
         written = self._launch_slots
-        static, slots_of, state_of = self._static, self._slots, _STATE
-        ended: set[int] = set()
+        statics, slot_text, state_of = self._statics, self._slot_text, _STATE
         for i, x in enumerate(items):
             if type(x) is int:
                 t = tasks[x]
-                ended.add(x)
+                # The two caches, read here rather than through _static and _slots: this loop
+                # is the trace's whole cost on the driver's thread.
+                spec, res, p = t.spec, t.req, t.placement
+                hit = statics.get((spec.name, spec.kind, t.level, id(res), spec.by))
+                static = hit[1] if hit is not None and hit[0] is res else self._static(t)
                 slots = written.pop(x, None) if written else None
+                if slots is None:
+                    got = slot_text.get(id(p))
+                    slots = got[1] if got is not None and got[0] is p else self._slots(p)
                 f = t.failure
-                items[i] = (x, static(t), state_of[t.state], t.submitted, t.ready_at,
-                            t.launched, t.started, t.ended, t.attempt, t.deps,
-                            slots or slots_of(t.placement),
+                items[i] = (x, static, state_of[t.state], t.submitted, t.ready_at, t.launched,
+                            t.started, t.ended, t.attempt, t.deps, slots,
                             "null" if f is None else _failure(f))
         if launched:
             # Tasks still running: their launch goes out now (a crash keeps it).
             for tid in dict.fromkeys(launched):
                 t = tasks[tid]
-                if tid in ended or t.state in FINAL or t.launched is None:
+                if t.state in FINAL or t.launched is None:
                     continue
-                slots = slots_of(t.placement)
+                slots = self._slots(t.placement)
                 items.append((tid, t.launched, t.attempt, slots))
                 written[tid] = slots
             launched.clear()
         if self._sink is not None:
             self._sink.send(items)
-        self._items = []
+        items.clear()
 
     def close(self) -> None:
         if self._sink is not None:

@@ -16,7 +16,9 @@ driver's own ``sys.executable``.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
+import os
 import signal
 import struct
 import sys
@@ -86,6 +88,8 @@ def main(argv: list[str]) -> int:
         print("usage: writer.py TRACE_FILE (frames on stdin)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(10)   # background work: tasks and the driver come first when cores are busy
     stdin = sys.stdin.buffer
     with open(argv[1], "a") as f:
         while True:
