@@ -58,6 +58,32 @@ class Policy:
     backfill: bool = True
 
 
+class Keyed(Protocol):
+    """What an order key reads of a task."""
+
+    id: int
+    prio: int
+    bottom: float
+
+
+# Queue entries are order keys: flat tuples of numbers ending with the unique task id.
+def entry_fifo(t: Keyed) -> tuple[float, ...]:
+    return (t.id,)
+
+
+def entry_priority(t: Keyed) -> tuple[float, ...]:
+    return (-t.prio, t.id)
+
+
+def entry_critical_path(t: Keyed) -> tuple[float, ...]:
+    return (-t.prio, -t.bottom, t.id)
+
+
+ENTRY = {Order.FIFO: entry_fifo, Order.PRIORITY: entry_priority,
+         Order.CRITICAL_PATH: entry_critical_path}
+"""The queue entry of a task, per order."""
+
+
 class Queued(Protocol):
     """What the queue needs to know of a task: ``entry`` is its live heap entry (``None`` when
     it is not queued); an entry that is not the task's live one is stale."""

@@ -17,7 +17,9 @@ Rules:
 - with resource pools, a task is placed only while its pool's use plus its request is within
   the pool's quota (:mod:`tandem.core.pools`); a task refused by its quota reserves nothing;
 - steering (cancel, pause, resume, preempt, priority, pool moves) is in
-  :mod:`tandem.core.steering`;
+  :mod:`tandem.core.steering`; the graph's edges in :mod:`tandem.core.graph`; how a task ends
+  in :mod:`tandem.core.outcome`; order keys in :mod:`tandem.core.policy`; the scheduling pass
+  in :mod:`tandem.core.dispatch`;
 - ties break on task id (submission order): the same events give the same actions.
 """
 
@@ -27,7 +29,7 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tandem.core import critical_path, dispatch, outcome, states
+from tandem.core import critical_path, dispatch, graph, outcome, states
 from tandem.core.actions import Action, Kill, Launch, Resolve
 from tandem.core.backfill import Releases
 from tandem.core.barrier import Barriers
@@ -43,13 +45,12 @@ from tandem.core.events import (
     Submitted,
     TimerFired,
 )
-from tandem.core.policy import Mode, Order, Policy, ReadyQueue
+from tandem.core.policy import ENTRY, Mode, Order, Policy, ReadyQueue
 from tandem.core.pool import ResourcePool
 from tandem.core.pools import PoolUsage, Quotas
 from tandem.core.record import TaskRecord
 from tandem.core.states import (
     DONE,
-    FINAL,
     LAUNCHED,
     PENDING,
     READY,
@@ -93,8 +94,7 @@ class Scheduler:
         self._unfinished = 0
         self._dirty = False
         self._cp = self.policy.order is Order.CRITICAL_PATH
-        self._entry = {Order.FIFO: self._entry_fifo, Order.PRIORITY: self._entry_priority,
-                       Order.CRITICAL_PATH: self._entry_critical_path}[self.policy.order]
+        self._entry = ENTRY[self.policy.order]
         self._push = self._queue.push
         self._barrier = self.policy.mode is Mode.BARRIER
         self._levels = Barriers()
@@ -226,7 +226,7 @@ class Scheduler:
             bucket = self._queue.bucket_for(spec.resources, pool)
         deps = ev.deps
         t = CoreTask(tid, spec, deps, now, bucket, pool)
-        failed_dep = self._link(t, deps) if deps else None
+        failed_dep = graph.link(t, deps, self._tasks) if deps else None
         self._tasks[tid] = t
         self._unfinished += 1
         if self._barrier:
@@ -241,38 +241,6 @@ class Scheduler:
                 self._burst_ready.append(t)
         elif t.deps_left == 0:
             self._make_ready(t, now)
-
-    def _link(self, t: CoreTask, deps: tuple[int, ...]) -> CoreTask | None:
-        """Give a new task its DAG level and wire it to the dependencies it waits on; or, when
-        one of them already failed or was cancelled, return that one (nothing is wired)."""
-        tasks = self._tasks
-        for d in deps:
-            if d not in tasks:
-                raise SpecError(f"task {t.spec.name!r} depends on unknown task id {d}")
-        level = 0
-        upstream_bad: CoreTask | None = None
-        waiting_on: list[CoreTask] = []
-        for d in deps:
-            p = tasks[d]
-            if p.level >= level:
-                level = p.level + 1
-            st = p.state
-            if st is DONE:
-                continue
-            if st in FINAL:
-                upstream_bad = upstream_bad or p
-            else:
-                waiting_on.append(p)
-        t.level = level
-        if upstream_bad is not None:
-            return upstream_bad
-        for p in waiting_on:
-            t.deps_left += 1
-            if p.dependents is None:
-                p.dependents = [t]
-            else:
-                p.dependents.append(t)
-        return None
 
     def _on_started(self, ev: Started, now: float, out: list[Action]) -> None:
         t = self._task(ev.task_id)
@@ -343,19 +311,6 @@ class Scheduler:
             t.ready_at = now
         self._push(t, self._entry(t), t.bucket)
         self._dirty = True
-
-    # Queue entries are order keys; they end with the unique task id.
-    @staticmethod
-    def _entry_fifo(t: CoreTask) -> tuple[float, ...]:
-        return (t.id,)
-
-    @staticmethod
-    def _entry_priority(t: CoreTask) -> tuple[float, ...]:
-        return (-t.prio, t.id)
-
-    @staticmethod
-    def _entry_critical_path(t: CoreTask) -> tuple[float, ...]:
-        return (-t.prio, -t.bottom, t.id)
 
     def _requeue(self, p: CoreTask) -> None:
         """``p``'s bottom level rose: re-key it if it is queued."""
