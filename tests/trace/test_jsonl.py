@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tandem.runtime.open import open_session
 from tandem.spec import Mock, Platform, TaskSpec
 from tandem.trace.jsonl import read_trace
@@ -126,3 +128,32 @@ def test_pool_quotas_head_the_trace_of_a_run_and_of_a_simulation(tmp_path: Path)
 
     asyncio.run(asyncio.wait_for(without(), 30))
     assert load_trace(plain).pools == ()
+
+
+def test_a_trace_given_as_an_instrument_writes_the_same_records(tmp_path: Path) -> None:
+    from tandem.errors import TandemError
+    from tandem.trace.jsonl import JsonlTrace
+    from tandem.trace.records import load_trace
+
+    (tmp_path / "copy").mkdir()
+    copy = JsonlTrace(tmp_path / "copy")
+
+    async def main() -> None:
+        async with open_session(Platform.uniform(1, cores=2), run_dir=tmp_path / "run",
+                                instruments=[copy]) as s:
+            first = s.submit_spec(TaskSpec(name="a", work=Mock(seconds=0.01)))
+            await s.submit_spec(TaskSpec(name="b", work=Mock(seconds=0.01)), after=[first])
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    run, other = load_trace(tmp_path / "run"), load_trace(tmp_path / "copy")
+    assert [(t.name, t.deps, t.ended) for t in other.tasks] == \
+        [(t.name, t.deps, t.ended) for t in run.tasks] and len(run.tasks) == 2
+    assert other.closed is not None
+
+    (tmp_path / "loose").mkdir()
+    loose = JsonlTrace(tmp_path / "loose", process=False)
+    loose.ended(0)
+    with pytest.raises(TandemError, match="bind"):
+        loose.flush()
+    loose._items.clear()
+    loose.close()

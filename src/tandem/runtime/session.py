@@ -82,9 +82,11 @@ class Session(Steering):
         # The run directory's trace reads tasks from the core itself (see tandem.trace.jsonl);
         # instruments get the per-task hooks, with records.
         self._trace = JsonlTrace(run_dir) if trace else None
-        if self._trace is not None:
-            self._trace.bind(self._core)
         self._instruments: list[Instrument] = list(instruments)
+        # Traces flushed as the run goes: the run directory's, and any given as instruments.
+        self._traces = [t for t in (self._trace, *self._instruments) if isinstance(t, JsonlTrace)]
+        for t in self._traces:
+            t.bind(self._core)
         # Instruments that want submissions.
         self._watchers = [i for i in self._instruments
                           if type(i).task_submitted is not Instrument.task_submitted]
@@ -169,6 +171,9 @@ class Session(Steering):
     def add_instrument(self, instrument: Instrument) -> Callable[[], None]:
         """Subscribe ``instrument`` to this open session's events from now on; returns the
         function that unsubscribes it."""
+        if isinstance(instrument, JsonlTrace):
+            instrument.bind(self._core)
+            self._traces.append(instrument)
         self._instruments.append(instrument)
         watches = type(instrument).task_submitted is not Instrument.task_submitted
         if watches:
@@ -179,6 +184,9 @@ class Session(Steering):
                 self._instruments.remove(instrument)
             if instrument in self._watchers:
                 self._watchers.remove(instrument)
+            if isinstance(instrument, JsonlTrace) and instrument in self._traces:
+                instrument.flush()
+                self._traces.remove(instrument)
         return remove
 
     # -- submission ------------------------------------------------------------------------
@@ -279,7 +287,7 @@ class Session(Steering):
         """Once per loop iteration in which events were handled: schedule a trace flush,
         re-arm the deadline timer, wake ``wait_all``."""
         self._step_pending = False
-        if self._trace is not None and self._flush_at is None and self._loop is not None:
+        if self._traces and self._flush_at is None and self._loop is not None:
             # Lines reach the file within TRACE_FLUSH_S of being written, not one write per
             # loop iteration: a crash loses at most that much of the trace.
             self._flush_at = self._loop.call_later(TRACE_FLUSH_S, self._flush_trace)
@@ -289,8 +297,8 @@ class Session(Steering):
 
     def _flush_trace(self) -> None:
         self._flush_at = None
-        if self._trace is not None:
-            self._trace.flush()
+        for t in self._traces:
+            t.flush()
 
     def _arm_timer(self) -> None:
         at = self._core.next_deadline()

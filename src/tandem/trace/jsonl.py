@@ -30,11 +30,13 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tandem.core.actions import Steered
+from tandem.core.actions import Launch, Steered
 from tandem.core.pools import PoolUsage
+from tandem.core.record import TaskRecord
 from tandem.core.states import FINAL, TaskState
 from tandem.core.task import CoreTask
 from tandem.core.values import Failure, Placement
+from tandem.errors import TandemError
 from tandem.spec.platform import Platform
 from tandem.spec.resources import Resources
 from tandem.trace.instrument import Instrument
@@ -66,12 +68,13 @@ class JsonlTrace(Instrument):
     process. Drivers call :meth:`bind` before the run, ``launched(task_id)`` and
     ``ended(task_id)`` per task (plain list appends: they cost no more than that), and
     :meth:`flush` at least every few thousand tasks; the other hooks are the
-    :class:`Instrument` ones."""
+    :class:`Instrument` ones. Passed as an instrument, it is bound by the session or the
+    simulator and its ``task_launched`` / ``task_ended`` hooks take the same path."""
 
     def __init__(self, run_dir: Path, *, process: bool = True) -> None:
         self.path = Path(run_dir) / TRACE_FILE
         self._sink: TraceSink | None = TraceSink(self.path, process=process)
-        self._tasks: Mapping[int, CoreTask] = {}
+        self._tasks: Mapping[int, CoreTask] | None = None
         self._pools: Callable[[], Mapping[str, PoolUsage]] = dict
         self._names: dict[str, str] = {}
         # until the next flush: lines, and ids of tasks that ended (in event order)
@@ -94,6 +97,12 @@ class JsonlTrace(Instrument):
         """Read tasks (and resource pools) from ``core``, the driver's scheduler."""
         self._tasks = core.tasks
         self._pools = core.pool_usage
+
+    def task_launched(self, launch: Launch, now: float) -> None:
+        self._launched.append(launch.task_id)
+
+    def task_ended(self, record: TaskRecord) -> None:
+        self._items.append(record.task_id)
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -165,6 +174,9 @@ class JsonlTrace(Instrument):
         if not items and not launched:
             return
         tasks = self._tasks
+        if tasks is None:
+            raise TandemError("JsonlTrace: bind(scheduler) it before tasks run (open_session "
+                              "and the simulator do this for the traces they are given)")
         written = self._launch_slots
         statics, slot_text, state_of = self._statics, self._slot_text, _STATE
         for i, x in enumerate(items):
