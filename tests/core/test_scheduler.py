@@ -310,3 +310,26 @@ def test_record_fields_are_the_tasks_own() -> None:
     }
     assert r.placement is not None and r.placement.cores == (0,)
     assert d.core.record(second).level == 1 and d.core.record(second).deps == (first,)
+
+
+def test_a_queued_task_is_re_keyed_when_a_later_task_depends_on_it() -> None:
+    # "b" and "a" have no dependencies and are queued at once; "c" (10 s) depends on "a",
+    # so "a" heads the longer path and must start first — in one burst (after a task with a
+    # dependency, "x") or event by event.
+    from tandem.core.events import Submitted
+
+    for burst in (True, False):
+        d = Driver(platform(cores=1))
+        blocker = d.submit(spec("blocker", estimate=1.0))
+        events = [Submitted(task_id=1, spec=spec("x", estimate=1.0), deps=(blocker,)),
+                  Submitted(task_id=2, spec=spec("b", estimate=1.0)),
+                  Submitted(task_id=3, spec=spec("a", estimate=1.0)),
+                  Submitted(task_id=4, spec=spec("c", estimate=10.0), deps=(3,))]
+        if burst:
+            d.take(d.core.handle_many(events, d.now))
+        else:
+            for ev in events:
+                d.take(d.core.handle(ev, d.now))
+        d.next_id = 5
+        d.finish(blocker)
+        assert d.launched_ids() == [blocker, 3]

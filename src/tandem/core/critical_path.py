@@ -53,3 +53,5 @@ def settle(burst: Sequence[CoreTask], tasks: Mapping[int, CoreTask],
                 if p.id < first:      # an older task: re-key it, raise its ancestors
                     requeue(p)
                     raise_ancestors(p, tasks, requeue)
+                else:                 # of this run: re-keyed if already queued (no deps)
+                    requeue(p)

@@ -234,8 +234,10 @@ class Scheduler:
         if failed_dep is not None:
             self._end_downstream(t, failed_dep, now, out)
             return
-        if self._cp:
-            # Bottom levels are settled once per run of submissions (see _settle).
+        if self._cp and deps:
+            # Bottom levels are settled once per run of submissions (see _settle). A task
+            # without dependencies raises no one's: it is queued now, and re-keyed by the
+            # settling if a task of the same run depends on it.
             self._burst.append(t)
             if t.deps_left == 0:
                 self._burst_ready.append(t)
