@@ -52,8 +52,8 @@ class Releases:
         heapq.heappush(heap, (now + t.est, t.id, t.attempt, t))
 
     def ended(self, t: CoreTask) -> None:
-        if self.overdue:
-            self.overdue.pop(t.id, None)
+        """``t`` ended (the scheduler calls this only while some task is overdue)."""
+        self.overdue.pop(t.id, None)
 
     def in_order(self, now: float) -> Iterator[tuple[float, Placement]]:
         heap, overdue = self.heap, self.overdue

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from tandem.core import critical_path, dispatch, graph, outcome, states
 from tandem.core.actions import Action, Kill, Launch, Resolve
@@ -104,16 +104,9 @@ class Scheduler:
     def handle(self, event: object, now: float) -> list[Action]:
         """Apply one event at time ``now`` and return what the driver must do, in order."""
         out: list[Action] = []
-        try:
-            handler = _HANDLERS[type(event)]
-        except KeyError:
-            raise TandemInternalError(f"scheduler got an unknown event {event!r}") from None
+        handler = _HANDLERS.get(type(event)) or _unknown(event)
         handler(self, event, now, out)
-        if self._burst:
-            self._settle(now)
-        if self._dirty:
-            self._dirty = False
-            _schedule(self, now, out)
+        self._end_step(now, out)
         return out
 
     def handle_many(self, events: Iterable[object], now: float) -> list[Action]:
@@ -127,17 +120,19 @@ class Scheduler:
             tp = type(event)
             if self._burst and tp is not Submitted:
                 self._settle(now)
-            try:
-                handler = handlers[tp]
-            except KeyError:
-                raise TandemInternalError(f"scheduler got an unknown event {event!r}") from None
+            handler = handlers.get(tp) or _unknown(event)
             handler(self, event, now, out)
+        self._end_step(now, out)
+        return out
+
+    def _end_step(self, now: float, out: list[Action]) -> None:
+        """After the events of one instant: settle the submissions' bottom levels, then make
+        one scheduling pass if anything changed."""
         if self._burst:
             self._settle(now)
         if self._dirty:
             self._dirty = False
             _schedule(self, now, out)
-        return out
 
     def next_deadline(self) -> float | None:
         """The earliest time at which :class:`TimerFired` must be handled (timeouts)."""
@@ -396,6 +391,10 @@ class Scheduler:
 
 
 Handler = Callable[[Scheduler, Any, float, list[Action]], None]
+
+
+def _unknown(event: object) -> NoReturn:
+    raise TandemInternalError(f"scheduler got an unknown event {event!r}")
 
 
 def _steering(name: str) -> Handler:

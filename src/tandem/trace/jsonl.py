@@ -56,13 +56,6 @@ def _slots(p: Placement | None) -> list[Any]:
     return [[s.node, list(s.cores), list(s.gpus)] for s in p.slots]
 
 
-EndRow = tuple[int, str, str, float, float | None, float | None, float | None, float | None,
-               int, tuple[int, ...], str, str]
-"""An end record waiting for its line: id, the shared part, state, five times, attempts,
-deps, slots and failure, as text or plain numbers. Exact tuples of such values are untracked
-by the cycle collector, so rows held until the next flush cost it nothing."""
-
-
 class JsonlTrace(Instrument):
     """Writes ``run_dir/trace.jsonl``; with ``process`` (the default) through a writer
     process. Drivers call :meth:`bind` before the run, ``launched(task_id)`` and
@@ -122,13 +115,15 @@ class JsonlTrace(Instrument):
         self._items.append(json.dumps(header))
 
     def _slots(self, placement: Placement | None) -> str:
+        """The slots' JSON text, formatted once per placement. The pool hands out one shared
+        Placement per single-core slot; the cache holds the placement itself, so an id is never
+        reused while it is cached."""
+        hit = self._slot_text.get(id(placement))
+        return hit[1] if hit is not None and hit[0] is placement else self._new_slots(placement)
+
+    def _new_slots(self, placement: Placement | None) -> str:
         if placement is None:
             return "[]"
-        # The pool hands out one shared Placement per single-core slot: format it once. The
-        # cache holds the placement itself, so an id is never reused while it is cached.
-        hit = self._slot_text.get(id(placement))
-        if hit is not None and hit[0] is placement:
-            return hit[1]
         slots = placement.slots
         if len(slots) == 1:
             s = slots[0]
@@ -142,13 +137,10 @@ class JsonlTrace(Instrument):
         self._slot_text[id(placement)] = (placement, text)
         return text
 
-    def _static(self, t: CoreTask) -> str:
-        """The part of an end line that tasks of one name, kind, request and level share."""
+    def _new_static(self, t: CoreTask, key: tuple[str, str, int, int, str]) -> str:
+        """The part of an end line that tasks of one name, kind, level, request (``key``
+        holds its id; the cache holds the request, so ids stay unique) and submitter share."""
         spec, res = t.spec, t.req
-        key = (spec.name, spec.kind, t.level, id(res), spec.by)
-        hit = self._statics.get(key)
-        if hit is not None and hit[0] is res:   # the request itself is held: ids stay unique
-            return hit[1]
         if len(self._statics) > 4096:
             self._statics.clear()
         part = (f',"name":{self._name(spec.name)},"kind":{self._name(spec.kind)},'
@@ -182,15 +174,16 @@ class JsonlTrace(Instrument):
         for i, x in enumerate(items):
             if type(x) is int:
                 t = tasks[x]
-                # The two caches, read here rather than through _static and _slots: this loop
-                # is the trace's whole cost on the driver's thread.
+                # The two caches are read here, not through calls: this loop is the trace's
+                # whole cost on the driver's thread.
                 spec, res, p = t.spec, t.req, t.placement
-                hit = statics.get((spec.name, spec.kind, t.level, id(res), spec.by))
-                static = hit[1] if hit is not None and hit[0] is res else self._static(t)
+                key = (spec.name, spec.kind, t.level, id(res), spec.by)
+                hit = statics.get(key)
+                static = hit[1] if hit is not None and hit[0] is res else self._new_static(t, key)
                 slots = written.pop(x, None) if written else None
                 if slots is None:
                     got = slot_text.get(id(p))
-                    slots = got[1] if got is not None and got[0] is p else self._slots(p)
+                    slots = got[1] if got is not None and got[0] is p else self._new_slots(p)
                 f = t.failure
                 items[i] = (x, static, state_of[t.state], t.submitted, t.ready_at, t.launched,
                             t.started, t.ended, t.attempt, t.deps, slots,
