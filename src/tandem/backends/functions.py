@@ -3,7 +3,7 @@
 Contract: ``FunctionBackend`` runs ``FunctionCall`` work in long-lived worker processes
 (``tandem.backends.worker``), so imports and loaded models stay warm between tasks. It may
 import the standard library, ``tandem.errors``, ``tandem.spec``,
-``tandem.core.values``, ``tandem.runtime.backend``, ``tandem.backends.framing`` (wire format),
+``tandem.core.values``, ``tandem.backends.base``, ``tandem.backends.framing`` (wire format),
 ``tandem.backends.worker_handle`` (one worker process), ``tandem.backends.idle`` (the idle ones)
 and ``tandem.backends.proctree`` (re-pinning a worker's tree). Rules:
 
@@ -44,6 +44,7 @@ import sys
 from pathlib import Path
 
 from tandem.backends import proctree
+from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.framing import (
     ERROR,
     FORGET,
@@ -59,10 +60,10 @@ from tandem.backends.framing import (
     pack_header,
 )
 from tandem.backends.idle import IdleWorkers
+from tandem.backends.placement import placement_env
 from tandem.backends.worker_handle import BUSY, GONE, IDLE, STARTING, WorkerHandle
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
-from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter, placement_env
 from tandem.spec.task import FunctionCall, Work
 
 _WORKER_FNS_MAX = 512  # functions a worker keeps before it is told to forget them

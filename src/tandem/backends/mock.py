@@ -5,7 +5,7 @@ Contract: runs ``Mock`` work only, with loop timers (:class:`~tandem.backends.ti
 no processes, no threads, no pinning (the placed cores and GPUs may be logical slots of a
 machine that does not exist, as in the papers' sleep-based experiments). Never touches
 scheduler state. Imports the standard library, ``tandem.core.values``, ``tandem.spec.task``,
-``tandem.runtime.backend`` and ``tandem.backends.timed``.
+``tandem.backends.base`` and ``tandem.backends.timed``.
 
 Rules:
 
@@ -23,10 +23,10 @@ Rules:
 
 from __future__ import annotations
 
+from tandem.backends.base import LaunchRequest, Outcome
 from tandem.backends.timed import TimedBackend
 from tandem.core.values import Failure, FailureKind
 from tandem.errors import TandemInternalError
-from tandem.runtime.backend import LaunchRequest, Outcome
 from tandem.spec.task import Mock, Work
 
 

@@ -2,7 +2,7 @@
 
 Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on this machine, and
 report their starts and exits; never touch scheduler state. Imports: the standard library and
-``tandem.errors``, ``tandem.core.values``, ``tandem.spec.task``, ``tandem.runtime.backend``.
+``tandem.errors``, ``tandem.core.values``, ``tandem.spec.task``, ``tandem.backends.base``.
 
 Rules:
 
@@ -42,9 +42,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tandem.backends import proctree
+from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
+from tandem.backends.placement import placement_env
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
-from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter, placement_env
 from tandem.spec.task import Executable, Work
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC

@@ -4,7 +4,7 @@ Contract: the shared base of :class:`~tandem.backends.mock.MockBackend` (real se
 :class:`~tandem.sim.model_backend.ModelBackend` (virtual seconds): no processes, no threads.
 A subclass decides how long a launch runs (it calls :meth:`_run_for`) and what the task gives
 when its time is up (:meth:`_outcome`). Imports the standard library, ``tandem.core.values``
-and ``tandem.runtime.backend``.
+and ``tandem.backends.base``.
 
 - A launch reports ``started`` from the next loop callback and arms one ``call_later`` timer
   there, so a task's measured running time is its seconds.
@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from tandem.backends.base import Backend, Outcome, Reporter
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
-from tandem.runtime.backend import Backend, Outcome, Reporter
 
 
 class TimedBackend(Backend):

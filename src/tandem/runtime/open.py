@@ -15,9 +15,9 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
+from tandem.backends.base import Backend
 from tandem.core.policy import Mode, Order, Policy
 from tandem.errors import SpecError
-from tandem.runtime.backend import Backend
 from tandem.runtime.session import Session
 from tandem.runtime.signals import sigterm_ends
 from tandem.spec.platform import Platform

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Unpack
 
+from tandem.backends.base import Backend, LaunchRequest, Outcome
 from tandem.core.actions import Kill, Launch, Resolve
 from tandem.core.events import CancelRequested, Exited, Started, Submitted, TimerFired
 from tandem.core.policy import Policy
@@ -28,7 +29,6 @@ from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
 from tandem.errors import SpecError, TandemError
 from tandem.runtime.args import find_futures, substitute
-from tandem.runtime.backend import Backend, LaunchRequest, Outcome
 from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions, build_spec

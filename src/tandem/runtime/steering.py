@@ -32,8 +32,8 @@ from tandem.core.pools import PoolUsage
 from tandem.errors import SpecError
 
 if TYPE_CHECKING:
+    from tandem.backends.base import Backend
     from tandem.core.scheduler import Scheduler
-    from tandem.runtime.backend import Backend
     from tandem.runtime.future import TaskFuture
     from tandem.spec.task import TaskSpec
     from tandem.trace.instrument import Instrument

@@ -21,12 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tandem.backends.base import Backend
 from tandem.backends.mock import MockBackend
 from tandem.core.policy import Mode, Policy
 from tandem.core.record import TaskRecord
 from tandem.core.states import TaskState
 from tandem.errors import SpecError
-from tandem.runtime.backend import Backend
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import default_run_dir, open_session
 from tandem.spec.platform import Platform, detect_gpus

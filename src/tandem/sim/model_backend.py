@@ -1,6 +1,6 @@
 """The model backend: any task "runs" for a modelled duration and returns a modelled result.
 
-Contract: a :class:`~tandem.runtime.backend.Backend` for sessions on virtual time (see
+Contract: a :class:`~tandem.backends.base.Backend` for sessions on virtual time (see
 :mod:`tandem.sim.virtual`): no processes, no threads; a launched task holds its placed slots
 for its modelled duration (the loop timers and steering of
 :class:`~tandem.backends.timed.TimedBackend`, shared with the mock backend), then exits with its
@@ -38,10 +38,10 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tandem.backends.base import LaunchRequest, Outcome
 from tandem.backends.timed import TimedBackend
 from tandem.core.values import Failure, FailureKind
 from tandem.errors import BackendError, SpecError
-from tandem.runtime.backend import LaunchRequest, Outcome
 from tandem.spec.task import FunctionCall, Mock, TaskSpec, Work
 from tandem.spec.workflow import Duration
 from tandem.trace.instrument import Instrument

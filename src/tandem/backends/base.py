@@ -1,4 +1,4 @@
-"""The backend interface: how placed tasks are executed.
+"""The backend contract: how placed tasks are executed.
 
 Contract: a backend executes a :class:`LaunchRequest` on exactly the resources of its
 placement and reports what happened through a :class:`Reporter`; it never touches scheduler
@@ -8,20 +8,26 @@ backends). ``launch``, ``kill`` and the steering methods are called on the event
 must not block for long, and never raise for a task's own problems: a task that cannot be
 started is reported as exited with a ``LAUNCH`` failure.
 ``shutdown`` ends every process the backend started; none outlives the session.
+Imports: ``tandem.core.values``, ``tandem.errors``, ``tandem.spec``.
 
-Remote engines (Slurm job steps inside an allocation, Dask workers) implement the same four
-methods: the core has already decided the node, core ids and GPU ids; they only execute.
+A backend says which nodes of a platform it can execute on (:meth:`Backend.unreachable`): the
+local backends execute only the node that is this machine (:mod:`tandem.backends.local`); the
+mock backend executes logical slots of any node. The session refuses a task whose backend
+cannot execute every node it could be placed on, naming the platform and the backend.
+Engines that span machines (Slurm job steps inside an allocation, Dask workers) are still to
+come; they will implement the same methods: the core decides the node, core ids and GPU ids,
+they only execute.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tandem.core.values import Failure, Placement
 from tandem.errors import BackendError
+from tandem.spec.platform import Platform
 from tandem.spec.task import Work
 
 
@@ -30,7 +36,9 @@ class LaunchRequest:
     """Run ``work`` (dependency results already substituted into its arguments) on
     ``placement``. ``workdir`` is the path of the task's own directory (it may not exist yet; a
     backend that writes files there creates it). ``attempt`` counts from 1; ``preempted`` is how
-    many earlier attempts were preempted (the task should continue from its checkpoint)."""
+    many earlier attempts were preempted (the task should continue from its checkpoint).
+    ``shared_cores``: for a task placed on no cores (``cores=0``), the core ids its threads may
+    run on without holding them (see :func:`tandem.backends.placement.pin_cores`)."""
 
     task_id: int
     name: str
@@ -40,6 +48,7 @@ class LaunchRequest:
     workdir: str
     attempt: int = 1
     preempted: int = 0
+    shared_cores: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,12 @@ class Backend(abc.ABC):
     def accepts(self, work: Work) -> bool:
         """Whether this backend runs this kind of work."""
 
+    def unreachable(self, platform: Platform) -> str | None:
+        """Why this backend cannot execute tasks on every node of ``platform``, or ``None`` if
+        it can. The default is a backend of logical slots (any node); backends that run real
+        processes override it."""
+        return None
+
     @abc.abstractmethod
     async def start(self, reporter: Reporter) -> None:
         """Get ready (spawn warm workers, connect to an engine). Called once before launches."""
@@ -103,22 +118,3 @@ class Backend(abc.ABC):
         """Send ``signal`` to the task's tree (continuing it if stopped) and end the tree after
         ``grace`` seconds if it is still there; report ``exited`` as for ``kill``."""
         raise BackendError(f"the {self.name} backend cannot preempt tasks")
-
-
-def placement_env(placement: Placement) -> Mapping[str, str]:
-    """Environment a task needs to see exactly its placement: its GPU ids (CUDA and ROCm
-    names) and its thread count. For a multi-rank task, the first slot's view."""
-    slot = placement.slots[0]
-    gpus = ",".join(slot.gpus)
-    threads = str(max(1, len(slot.cores)))
-    return {
-        "CUDA_VISIBLE_DEVICES": gpus,
-        "ROCR_VISIBLE_DEVICES": gpus,
-        "HIP_VISIBLE_DEVICES": gpus,
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
-        "TANDEM_CORES": ",".join(map(str, slot.cores)),
-        "TANDEM_GPUS": gpus,
-        "TANDEM_NODE": slot.node,
-    }
