@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tandem.runtime.backend import Outcome
+from tandem.backends.base import Outcome
 
 
 class Recorder:

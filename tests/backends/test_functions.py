@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from tandem.backends.base import LaunchRequest, Outcome
 from tandem.backends.framing import FrameReader, frame
 from tandem.backends.functions import FunctionBackend
 from tandem.core.values import FailureKind, Placement, Slot
-from tandem.runtime.backend import LaunchRequest, Outcome
 from tandem.spec.task import Executable, FunctionCall
 from tests.backends.recorder import Recorder as _Recorder
 

@@ -11,9 +11,9 @@ import pytest
 
 import tandem
 from tandem import Platform, TaskCancelled, TaskTimedOut
+from tandem.backends.base import LaunchRequest, Outcome
 from tandem.backends.mock import MockBackend
 from tandem.core.values import FailureKind, Placement, Slot
-from tandem.runtime.backend import LaunchRequest, Outcome
 from tandem.spec.task import Executable, Mock, TaskSpec
 
 TIMEOUT = 30.0

@@ -8,9 +8,9 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from tandem.backends.base import LaunchRequest, Outcome
 from tandem.backends.process import ProcessBackend
 from tandem.core.values import FailureKind, Placement, Slot
-from tandem.runtime.backend import LaunchRequest, Outcome
 from tandem.spec.task import Executable, FunctionCall
 from tests.backends.recorder import Recorder as _Recorder
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Mapping
 
+from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.core.values import Failure, FailureKind
-from tandem.runtime.backend import Backend, LaunchRequest, Outcome, Reporter
 from tandem.spec.task import Mock, Work
 
 

@@ -374,8 +374,8 @@ def test_pools_admit_within_quota_and_moves_never_kill(tmp_path: Path) -> None:
 
 
 def test_steering_refused_where_the_backend_cannot(tmp_path: Path) -> None:
+    from tandem.backends.base import Backend
     from tandem.backends.mock import MockBackend
-    from tandem.runtime.backend import Backend
 
     class Plain(MockBackend):
         name = "plain"
