@@ -60,10 +60,12 @@ from tandem.backends.framing import (
     pack_header,
 )
 from tandem.backends.idle import IdleWorkers
+from tandem.backends.local import local_unreachable
 from tandem.backends.placement import placement_env
 from tandem.backends.worker_handle import BUSY, GONE, IDLE, STARTING, WorkerHandle
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
+from tandem.spec.platform import Platform
 from tandem.spec.task import FunctionCall, Work
 
 _WORKER_FNS_MAX = 512  # functions a worker keeps before it is told to forget them
@@ -109,6 +111,9 @@ class FunctionBackend(Backend):
 
     def accepts(self, work: Work) -> bool:
         return isinstance(work, FunctionCall)
+
+    def unreachable(self, platform: Platform) -> str | None:
+        return local_unreachable(platform)
 
     async def start(self, reporter: Reporter) -> None:
         self._loop = asyncio.get_running_loop()

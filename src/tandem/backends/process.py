@@ -43,9 +43,11 @@ from dataclasses import dataclass, field
 
 from tandem.backends import proctree
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
+from tandem.backends.local import local_unreachable
 from tandem.backends.placement import placement_env
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
+from tandem.spec.platform import Platform
 from tandem.spec.task import Executable, Work
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -93,6 +95,9 @@ class ProcessBackend(Backend):
 
     def accepts(self, work: Work) -> bool:
         return isinstance(work, Executable)
+
+    def unreachable(self, platform: Platform) -> str | None:
+        return local_unreachable(platform)
 
     async def start(self, reporter: Reporter) -> None:
         self._reporter = reporter
