@@ -3,6 +3,8 @@
 The public API, re-exported; nothing else lives here. Names are imported on first use
 (PEP 562), so a worker process that imports ``tandem.backends.worker`` does not pay for the
 whole API at start-up.
+Imports: tandem.config, tandem.core, tandem.errors, tandem.runtime, tandem.spec, tandem.trace,
+tandem.version.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from tandem.version import __version__
 
 _WHERE = {
     "load_workflow": "tandem.config", "run_workflow": "tandem.runtime.workflow",

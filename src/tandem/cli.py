@@ -14,6 +14,9 @@ Contract: argument parsing and printing only; all behaviour lives in the library
     tandem trace export RUN_DIR --perfetto [-o OUT]
     tandem trace summary RUN_DIR [--json]
     tandem report RUN_DIR [--compare OTHER] [-o OUT.html] [--png]
+Imports: tandem.config, tandem.errors, tandem.model, tandem.model.utilisation,
+tandem.runtime.workflow, tandem.sim, tandem.spec.platform, tandem.spec.workflow, tandem.trace,
+tandem.version.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from tandem import __version__
 from tandem.errors import SpecError, TandemError
 from tandem.spec.platform import Platform
 from tandem.spec.workflow import Workflow
+from tandem.version import __version__
 
 
 def _platform(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ Contract: this module imports nothing from tandem; every other module may import
     │   └── DependencyFailed         an upstream task failed; names the root task and cause
     ├── BackendError                 the machinery that runs tasks failed (not your code)
     └── TandemInternalError          a bug in tandem: please report it
+Imports: nothing from tandem.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ builds :class:`~tandem.spec.workflow.Workflow`; every :class:`~tandem.errors.Spe
 constructor raises is re-raised with the file, line and key path of what caused it. Importing a
 ``function:`` reference is the only side effect. Imports ``tandem.spec``, ``tandem.errors`` and
 the config modules.
+Imports: tandem.config.marks, tandem.config.schema, tandem.errors, tandem.spec.
 """
 
 from __future__ import annotations

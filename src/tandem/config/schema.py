@@ -6,6 +6,7 @@ cycles, feasibility) are checked by :mod:`tandem.config.loader`, which knows the
 types: ``"16"`` is not an integer, ``16.0`` is not a count. Unknown keys are errors.
 :func:`expected` and :func:`allowed_keys` walk the models along an error's key path. Imports
 pydantic only.
+Imports: nothing from tandem.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Imports ``tandem.spec`` and ``tandem.core`` values (records) only.
   correction, lower bounds and the structural degree of asynchronicity of a workflow;
 - :func:`utilisation`, :func:`busy_series`, :func:`makespan`: what a run (real or simulated)
   did with its resources.
+Imports: tandem.model.
 """
 
 from tandem.model.analysis import ModelReport, analyze, longest_path, set_waves, t_seq

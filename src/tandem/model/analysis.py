@@ -23,6 +23,7 @@ running ``d_v = duration.mean * time_scale`` seconds. On a platform of ``C_tot``
 
 These are the unlimited-resource numbers of the paper's section 1.3 (and 1.5's bounds); the
 simulator (:mod:`tandem.sim`) gives the resource-constrained makespan.
+Imports: tandem.errors, tandem.model.doa, tandem.spec.workflow.
 """
 
 from __future__ import annotations

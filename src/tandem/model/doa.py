@@ -20,6 +20,7 @@ barrier graph (what the stage-synchronous run does); paths from the async graph 
 asynchronous run must respect), so relaxed ``async_depends_on`` edges count as freedom.
 
 Cost: ``O(V * E / 64)`` with Python integers as bitsets (tens of thousands of sets are fine).
+Imports: tandem.spec.workflow.
 """
 
 from __future__ import annotations

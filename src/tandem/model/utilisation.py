@@ -14,6 +14,7 @@ and the tasks read back from a trace (``tandem.trace.records``); no I/O. Imports
   ``capacity_r * makespan`` (section 1.4); ``0.0`` when the platform has none of ``r``.
 - ``busy_series`` is the step function of busy units of ``r``: ``(t, n)`` means ``n`` units
   are busy from ``t`` to the next point (points only where the count changes).
+Imports: tandem.errors, tandem.spec.platform.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ the agent modules also drive the runtime's own Session on a virtual-time event l
 - :func:`simulate_agents`, :func:`open_simulated_session`, :func:`run_virtual`: agents and
   steering code on virtual time — the real session on a :class:`VirtualEventLoop`, tasks
   modelled by a :class:`ModelBackend`.
+Imports: tandem.sim.
 """
 
 from __future__ import annotations

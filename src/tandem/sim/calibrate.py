@@ -21,6 +21,7 @@ What is fitted, from the tasks that ended ``done``:
 
 The simulator applies ``overhead = launch_latency + dispatch_gap`` as a launch delay: a task
 holds its resources that long before it starts (see :mod:`tandem.sim.simulator`).
+Imports: tandem.errors, tandem.spec.workflow, tandem.trace.jsonl.
 """
 
 from __future__ import annotations

@@ -12,12 +12,14 @@ all seeds. ``p50`` and ``p95`` interpolate linearly between order statistics (nu
 The policy's mode is set to the prediction's mode (``mode``, else the workflow's): the graph of
 the expansion and the core's barriers always agree. The default policy is the runtime's
 (critical-path order, first fit, backfill).
+Imports: tandem.core.policy, tandem.core.record, tandem.errors, tandem.model.stats,
+tandem.sim.calibrate, tandem.sim.simulator, tandem.spec.platform, tandem.spec.workflow,
+tandem.trace.instrument, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import statistics
 from collections.abc import Sequence
@@ -27,6 +29,7 @@ from pathlib import Path
 from tandem.core.policy import Mode, Policy
 from tandem.core.record import TaskRecord
 from tandem.errors import SpecError
+from tandem.model.stats import quantile
 from tandem.sim.calibrate import Calibration
 from tandem.sim.simulator import SimResult, run
 from tandem.spec.platform import Platform
@@ -59,17 +62,6 @@ class Prediction:
     def makespan_from_submit(self) -> float:
         """Median over seeds of submission to last end."""
         return quantile(self.makespans_from_submit, 0.5)
-
-
-def quantile(xs: Sequence[float], q: float) -> float:
-    """The ``q`` quantile of ``xs``, interpolating linearly between order statistics."""
-    s = sorted(xs)
-    if not s:
-        return math.nan
-    pos = q * (len(s) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def _random(workflow: Workflow) -> bool:

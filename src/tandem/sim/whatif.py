@@ -8,6 +8,8 @@ memory). A row's ``node_hours`` is ``n * p50_from_submit / 3600``: an allocation
 submission, not from the first task's start. A row *meets* the deadline when its 95th
 percentile from submission is at most the deadline; the smallest such platform is marked
 ``chosen``.
+Imports: tandem.core.policy, tandem.errors, tandem.model.stats, tandem.sim.calibrate,
+tandem.sim.predict, tandem.spec.platform, tandem.spec.workflow.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 
 from tandem.core.policy import Policy
 from tandem.errors import SpecError
+from tandem.model.stats import quantile
 from tandem.sim.calibrate import Calibration
-from tandem.sim.predict import predict, quantile
+from tandem.sim.predict import predict
 from tandem.spec.platform import Platform
 from tandem.spec.workflow import Workflow
 

@@ -2,6 +2,7 @@
 
 Contract: pure values, no I/O except ``Platform.local()`` which reads this machine once.
 May import only ``tandem.errors`` and the standard library.
+Imports: tandem.spec.
 """
 
 from tandem.spec.platform import Node, Platform

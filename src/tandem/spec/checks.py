@@ -9,16 +9,17 @@ Imports: tandem.errors.
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 from tandem.errors import SpecError
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """Whether ``value`` is an ``int`` (and not a ``bool``)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """Whether ``value`` is an ``int`` or ``float`` that is not NaN (and not a ``bool``)."""
     return isinstance(value, int | float) and not isinstance(value, bool) \
         and not (isinstance(value, float) and math.isnan(value))
@@ -28,7 +29,6 @@ def check_int(where: str, key: str, value: object, *, minimum: int | None = None
     """``value`` as an integer, else :class:`SpecError`; with ``minimum``, at least that."""
     if not is_int(value):
         raise SpecError(f"{where}: {key} must be an integer, got {value!r}")
-    assert isinstance(value, int)
     if minimum is not None and value < minimum:
         raise SpecError(f"{where}: {key} must be >= {minimum}, got {value}")
     return value
@@ -43,7 +43,6 @@ def check_seconds(where: str, key: str, value: object, *, positive: bool = False
     """``value`` as a number of seconds >= 0 (> 0 with ``positive``)."""
     if not is_number(value):
         raise SpecError(f"{where}: {key} must be a number of seconds, got {value!r}")
-    assert isinstance(value, int | float)
     if positive and not value > 0:
         raise SpecError(f"{where}: {key} must be > 0 seconds, got {value}")
     if value < 0:

@@ -2,6 +2,7 @@
 
 Contract: frozen values; ``Platform.local()`` is the only function here that reads the machine
 (CPU affinity, ``CUDA_VISIBLE_DEVICES``, ``nvidia-smi``, memory). May import ``tandem.errors``.
+Imports: tandem.errors, tandem.spec.checks, tandem.spec.resources.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tandem.errors import SpecError
+from tandem.spec.checks import is_int
 from tandem.spec.resources import Resources
 
 
@@ -36,7 +38,7 @@ class Node:
         object.__setattr__(self, "cores", tuple(self.cores))
         object.__setattr__(self, "gpus", tuple(str(g) for g in self.gpus))
         for c in self.cores:
-            if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+            if not is_int(c) or c < 0:
                 raise SpecError(f"{where}: core ids must be non-negative integers, got {c!r}")
         if len(set(self.cores)) != len(self.cores):
             raise SpecError(f"{where}: core ids repeat: {list(self.cores)}")

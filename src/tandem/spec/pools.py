@@ -8,6 +8,7 @@ A pool's quota is a count of cores and GPUs, not specific ids: the core admits a
 ``p`` only while what ``p``'s tasks hold plus the request is within ``p``'s quota (and the
 platform has the free ids). Tasks without a pool go to :data:`DEFAULT_POOL`, which gets what the
 named pools leave of the platform. Quotas can be moved between pools while a session runs.
+Imports: tandem.errors, tandem.spec.checks, tandem.spec.platform.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tandem.errors import SpecError
+from tandem.spec.checks import is_int
 from tandem.spec.platform import Platform
 
 DEFAULT_POOL = "default"
@@ -23,7 +25,7 @@ DEFAULT_POOL = "default"
 
 
 def _count(owner: str, key: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise SpecError(f"{owner}: {key} must be an integer >= 0, got {value!r}")
 
 

@@ -3,6 +3,7 @@
 Contract: one frozen value; validates on construction; no I/O. ``cores`` and ``gpus`` are per
 rank; a task with ``ranks=1`` (the default) runs on one node. MPI tasks (``ranks > 1``) may spread
 their ranks over several nodes, each rank's cores and GPUs on one node.
+Imports: tandem.errors, tandem.spec.checks.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tandem.errors import SpecError
+from tandem.spec.checks import is_int
 
 
 def _check_count(owner: str, key: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise SpecError(f"{owner}: {key} must be an integer, got {value!r}")
     if value < minimum:
         raise SpecError(f"{owner}: {key} must be >= {minimum}, got {value}")

@@ -3,16 +3,17 @@
 Contract: frozen values validated on construction; no I/O. Dependencies are not part of the
 spec: the runtime derives them from futures in the arguments and ``after=``, and hands them to
 the core beside the spec.
+Imports: tandem.errors, tandem.spec.checks, tandem.spec.resources.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.errors import SpecError
+from tandem.spec.checks import is_int, is_number
 from tandem.spec.resources import ONE_CORE, Resources
 
 
@@ -82,7 +83,7 @@ class Mock:
 
     def __post_init__(self) -> None:
         s = self.seconds
-        if isinstance(s, bool) or not isinstance(s, int | float) or math.isnan(s) or s < 0:
+        if not is_number(s) or s < 0:
             raise SpecError(f"Mock: seconds must be a number >= 0, got {s!r}")
 
     @property
@@ -96,7 +97,7 @@ Work = FunctionCall | Executable | Mock
 def _check_seconds(name: str, key: str, value: float | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if not is_number(value):
         raise SpecError(f"task {name!r}: {key} must be a number of seconds, got {value!r}")
     if value <= 0 and key == "timeout":
         raise SpecError(f"task {name!r}: timeout must be > 0 seconds, got {value}")
@@ -147,10 +148,10 @@ class TaskSpec:
                 f"task {self.name!r}: resources must be tandem.Resources, "
                 f"got {type(self.resources).__name__}"
             )
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+        if not is_int(self.priority):
             raise SpecError(f"task {self.name!r}: priority must be an integer, "
                             f"got {self.priority!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+        if not is_int(self.retries) or self.retries < 0:
             raise SpecError(f"task {self.name!r}: retries must be an integer >= 0, "
                             f"got {self.retries!r}")
         if self.pool is not None and (not isinstance(self.pool, str) or not self.pool):

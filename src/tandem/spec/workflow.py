@@ -14,6 +14,8 @@ restart from the previous agent's outliers (``depends_on``), but an asynchronous
 them start from older restart points (stale restarts), so they do not wait for that agent.
 ``async_depends_on``, when given, replaces ``depends_on`` in async mode. Every method that reads
 the graph takes the ``mode``.
+Imports: tandem.errors, tandem.spec.checks, tandem.spec.platform, tandem.spec.pools,
+tandem.spec.resources, tandem.spec.task.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tandem.errors import SpecError
+from tandem.spec.checks import is_int, is_number
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota, partition
 from tandem.spec.resources import Resources
@@ -52,7 +55,7 @@ class Duration:
     def __post_init__(self) -> None:
         for key in ("mean", "sd"):
             v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v) or v < 0:
+            if not is_number(v) or v < 0:
                 raise SpecError(f"Duration: {key} must be a number >= 0, got {v!r}")
         if self.distribution not in ("fixed", "normal", "lognormal", "empirical"):
             raise SpecError(
@@ -115,7 +118,7 @@ class TaskSet:
         if not isinstance(self.name, str) or not self.name:
             raise SpecError(f"task set: name must be a non-empty string, got {self.name!r}")
         where = f"task set {self.name!r}"
-        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+        if not is_int(self.count) or self.count < 1:
             raise SpecError(f"{where}: count must be an integer >= 1, got {self.count!r}")
         if self.work is None and self.duration is None:
             raise SpecError(f"{where}: a mock task set (no command or function) needs a duration")
@@ -157,7 +160,7 @@ class Workflow:
             raise SpecError(f"workflow {self.name!r}: mode must be async or barrier, "
                             f"got {self.mode!r}")
         ts = self.time_scale
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not ts > 0:
+        if not is_number(ts) or not ts > 0:
             raise SpecError(f"workflow {self.name!r}: time_scale must be a number > 0, got {ts!r}")
         names = [s.name for s in self.task_sets]
         seen: set[str] = set()

@@ -3,6 +3,7 @@
 Contract: instrument hooks, trace files, and metrics and exports read from them; reads nothing
 from the scheduler but the values it is handed. Imports ``tandem.core`` values and
 ``tandem.model.utilisation``.
+Imports: tandem.trace.instrument, tandem.trace.jsonl.
 """
 
 from tandem.trace.instrument import Instrument

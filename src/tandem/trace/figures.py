@@ -9,6 +9,7 @@ colours are :func:`kind_colours`, the same as the HTML report's.
 - ``utilisation.png``: busy share of cores and GPUs over time.
 - With a second run: ``compare_timeline.png`` (the two timelines on one time axis) and
   ``compare_utilisation.png`` (both runs' curves, one panel per resource).
+Imports: tandem.errors, tandem.trace.timeline.
 """
 
 from __future__ import annotations

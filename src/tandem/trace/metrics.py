@@ -18,14 +18,15 @@ numbers:
   linearly between order statistics.
 - *Critical path*: from the task that ended last, walk back through the dependency that ended
   last, until a task without (traced) dependencies; reported first to last.
+Imports: tandem.model.stats, tandem.model.utilisation, tandem.trace.records.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tandem.model.stats import quantile
 from tandem.model.utilisation import makespan, utilisation_over
 from tandem.trace.records import TracedTask, TraceRun
 
@@ -79,23 +80,12 @@ class TraceMetrics:
     kinds: tuple[KindSummary, ...]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-quantile (0..1) of ``values`` with linear interpolation; 0 if empty."""
-    if not values:
-        return 0.0
-    xs = sorted(values)
-    pos = q * (len(xs) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
 def stats(values: Iterable[float]) -> Stats:
     """Count, mean, median, p95 and max of a sample."""
     xs = list(values)
     if not xs:
         return Stats(0, 0.0, 0.0, 0.0, 0.0)
-    return Stats(len(xs), sum(xs) / len(xs), percentile(xs, 0.5), percentile(xs, 0.95), max(xs))
+    return Stats(len(xs), sum(xs) / len(xs), quantile(xs, 0.5), quantile(xs, 0.95), max(xs))
 
 
 def _span(t: TracedTask) -> tuple[float, float] | None:

@@ -10,6 +10,7 @@ JSON-ready dict out); :func:`export_perfetto` reads a run directory and writes o
   ``args = {"id", "kind", "state"}``. Tasks that never ran give none.
 - ``ts`` and ``dur`` are microseconds; ``ts`` counts from the run's start (the header's ``t``).
 - Slots naming a node, core or GPU the header does not list get tracks of their own.
+Imports: tandem.errors, tandem.trace.records.
 """
 
 from __future__ import annotations

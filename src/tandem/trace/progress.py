@@ -5,6 +5,7 @@ Contract: an :class:`~tandem.trace.instrument.Instrument` that keeps counters fr
 stream is a terminal, one plain line per interval otherwise (logs, CI). ``run`` is the
 refresher coroutine the caller spawns beside its tasks; it redraws on a timer, it does not
 look for completions (those arrive through the hooks).
+Imports: tandem.core, tandem.spec.platform, tandem.spec.task, tandem.trace.instrument.
 """
 
 from __future__ import annotations

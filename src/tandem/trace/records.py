@@ -11,6 +11,7 @@ clock origin), one :class:`TracedTask` per ``"end"`` record and one :class:`Trac
   lacks a field raises :class:`~tandem.errors.SpecError` naming the file and the line.
 - Times are the driver's clock (seconds, monotonic for the runtime, virtual for the simulator);
   ``epoch`` is the wall-clock time that corresponds to the header's ``t``.
+Imports: tandem.errors, tandem.spec.platform, tandem.trace.jsonl.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ Page assembly (:func:`render_html`) is pure. Every number comes from
   ``I = 1 - T_async / T_seq`` when this run is asynchronous and the reference stage-synchronous).
   When one run is simulated (a prediction) and the other measured, a *prediction error*
   column adds ``(predicted - measured) / measured`` whichever way round they were given.
+Imports: tandem.errors, tandem.trace.figures, tandem.trace.metrics, tandem.trace.records,
+tandem.trace.report_page, tandem.trace.timeline, tandem.version.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tandem import __version__
 from tandem.errors import SpecError
 from tandem.trace.figures import STEER_LINES, kind_colours, write_pngs
 from tandem.trace.metrics import Stats, TraceMetrics, summarize
 from tandem.trace.records import TraceRun, load_trace
 from tandem.trace.report_page import PAGE_CSS, PAGE_JS, curve_data, plotly_js, timeline_data
 from tandem.trace.timeline import Curve, Timeline, curve, mean_of, timeline
+from tandem.version import __version__
 
 REPORT_FILE = "report.html"
 PNG_DIR = "report"

@@ -16,6 +16,7 @@ the network, and the page fetches nothing (no CDN, no MathJax, no fonts).
 
 When every chart is drawn the script sets ``data-rendered="yes"`` on ``<body>``; a script
 error shows in a red box at the top of the page and sets ``data-rendered="error"``.
+Imports: tandem.errors, tandem.trace.figures, tandem.trace.timeline.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ draw what these return, so the page and the PNGs always show the same bars.
 - Utilisation curves: busy units / capacity, the exact step function when it has at most
   ``max_points`` steps, else time-weighted means over ``max_points`` equal bins (so the mean
   of the curve over the makespan is the run's utilisation either way).
+Imports: tandem.model.utilisation, tandem.trace.records.
 """
 
 from __future__ import annotations
