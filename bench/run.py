@@ -1,10 +1,15 @@
-"""tandem's benchmarks: each number printed beside its baseline measured in the same run.
+"""tandem's benchmarks: each number measured beside its baseline, interleaved, in the same run.
 
-    python bench/run.py [--quick]
+    python bench/run.py [--quick] [--repeats N] [--only NAME[,NAME]] [--out FILE]
 
-Prints one line per measurement and, last, one JSON object with every number. Machines are
-noisy: throughput numbers are medians over repeats, interleaved with their baselines. Nothing
-here passes or fails on time; tests assert behaviour.
+Measurements (``--only`` takes these names): function, exec, random_dag, chain, core,
+first_result, ddmd, rss. Prints one line per measurement and, last, one JSON object with every
+number (``--out`` also writes it to FILE, with the raw samples and the machine's load).
+
+Interleaving: a measurement and its baseline run in turns, A, B, A, B, ... for N rounds (each
+run a fresh session or pool), so a load that comes and goes on a shared machine falls on both;
+each is reported as the median of its N runs, and its ratio as the median of the N per-round
+ratios. Nothing here passes or fails on time; tests assert behaviour.
 
 Run directories go to tmpfs (/dev/shm) when it exists: creating a task's directory and its two
 output files costs milliseconds on some virtual disks, and the bare baselines create none.
@@ -19,17 +24,26 @@ import gc
 import itertools
 import json
 import os
+import platform as host
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
+import dag  # noqa: E402  (bench/dag.py)
+import procs  # noqa: E402  (bench/procs.py)
 import tandem  # noqa: E402
 from tandem import Platform  # noqa: E402
 from tandem.core.actions import Launch  # noqa: E402
@@ -94,19 +108,6 @@ async def tandem_exec(n: int) -> float:
             return n / (time.perf_counter() - t0)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-
-
-async def bare_exec(n: int, concurrency: int) -> float:
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one() -> None:
-        async with sem:
-            p = await asyncio.create_subprocess_exec("/bin/true")
-            await p.wait()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(n)))
-    return n / (time.perf_counter() - t0)
 
 
 # -- latency -------------------------------------------------------------------------------
@@ -178,75 +179,182 @@ def ddmd_shape(mode: str) -> float:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+
+# -- the driver's memory -------------------------------------------------------------------
+def driver_rss(tasks: int) -> dict[str, Any]:
+    """bench/rss.py in a process of its own (no earlier benchmark's memory is counted)."""
+    cmd = [sys.executable, str(HERE / "rss.py"), "--tasks", str(tasks), "--json"]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- the harness ---------------------------------------------------------------------------
 def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer tasks and repeats")
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
-    reps = 1 if args.quick else args.repeats
-    n_fn = 5_000 if args.quick else 20_000
-    n_exec = 200 if args.quick else 1_000
-    out: dict[str, Any] = {}
+def interleave(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
+    """Run ``runs`` in turns (A, B, A, B, ...) for ``rounds`` rounds; each one's samples."""
+    samples: list[list[float]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for run, xs in zip(runs, samples, strict=True):
+            xs.append(run())
+    return samples
 
-    fn, base, untraced = [], [], []
-    for _ in range(reps):
-        base.append(pool_functions(n_fn))
-    # Tracing's cost is a few percent, under the machine's run-to-run noise: traced and
-    # untraced runs alternate, and the cost is the median of the pairs' ratios.
-    for _ in range(3 if args.quick else 7):
-        fn.append(asyncio.run(tandem_functions(n_fn)))
-        untraced.append(asyncio.run(tandem_functions(n_fn, trace=False)))
+
+def paired(xs: list[float], ys: list[float]) -> float:
+    """The median of the per-round ratios x / y."""
+    return med([x / y for x, y in zip(xs, ys, strict=True)])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """What one invocation asked for, and where its numbers go."""
+
+    quick: bool
+    reps: int
+    out: dict[str, Any]
+    samples: dict[str, Any]
+
+
+def bench_function(r: Run) -> None:
+    n = 5_000 if r.quick else 20_000
+    # Tracing's cost is a few percent, under the machine's run-to-run noise: more rounds.
+    rounds = 3 if r.quick else 7
+    fn, untraced, base = interleave(
+        rounds,
+        lambda: asyncio.run(tandem_functions(n)),
+        lambda: asyncio.run(tandem_functions(n, trace=False)),
+        lambda: pool_functions(n))
     cost = med([1 - a / b for a, b in zip(fn, untraced, strict=True)])
-    out["function_tasks_per_s"] = round(med(fn))
-    out["function_baseline_per_s"] = round(med(base))
-    out["function_untraced_per_s"] = round(med(untraced))
-    out["tracing_cost"] = round(cost, 4)
-    print(f"function tasks ({n_fn:,} no-ops): tandem {med(fn):,.0f}/s, "
-          f"ProcessPoolExecutor(2) {med(base):,.0f}/s, ratio {med(fn) / med(base):.2f}; "
-          f"without the trace {med(untraced):,.0f}/s (tracing costs {cost:.1%}, median of "
-          f"{len(fn)} interleaved pairs)")
+    ratio = paired(fn, base)
+    r.out.update(function_tasks_per_s=round(med(fn)), function_baseline_per_s=round(med(base)),
+                 function_untraced_per_s=round(med(untraced)), tracing_cost=round(cost, 4),
+                 function_ratio=round(ratio, 3))
+    r.samples["function"] = {"tasks": n, "traced_per_s": fn, "untraced_per_s": untraced,
+                             "pool_per_s": base}
+    print(f"function tasks ({n:,} no-ops, {rounds} rounds): tandem {med(fn):,.0f}/s, "
+          f"ProcessPoolExecutor(2) {med(base):,.0f}/s, ratio {ratio:.2f}; without the trace "
+          f"{med(untraced):,.0f}/s (tracing costs {cost:.1%}, median of the rounds)")
 
-    ex, exb = [], []
-    for _ in range(reps):
-        exb.append(asyncio.run(bare_exec(n_exec, 2)))
-        ex.append(asyncio.run(tandem_exec(n_exec)))
-    out["exec_tasks_per_s"] = round(med(ex))
-    out["exec_baseline_per_s"] = round(med(exb))
-    print(f"/bin/true ({n_exec:,}): tandem {med(ex):,.0f}/s, bare asyncio loop (2 at a time) "
-          f"{med(exb):,.0f}/s, ratio {med(ex) / med(exb):.2f}")
 
-    hop, sched = asyncio.run(chain(200 if args.quick else 1_000))
-    out["chain_hop_ms"] = round(hop, 3)
-    out["chain_schedule_ms"] = round(sched, 3)
+def bench_exec(r: Run) -> None:
+    n = 200 if r.quick else 1_000
+    ex, exb = interleave(r.reps, lambda: asyncio.run(tandem_exec(n)),
+                         lambda: procs.popen_pidfd_loop(n, 2))
+    ratio = paired(ex, exb)
+    r.out.update(exec_tasks_per_s=round(med(ex)), exec_baseline_per_s=round(med(exb)),
+                 exec_ratio=round(ratio, 3))
+    r.samples["exec"] = {"tasks": n, "tandem_per_s": ex, "popen_pidfd_per_s": exb}
+    print(f"/bin/true ({n:,}, {r.reps} rounds): tandem {med(ex):,.0f}/s, bare Popen + pidfd "
+          f"loop (2 at a time) {med(exb):,.0f}/s, ratio {ratio:.2f}")
+
+
+def bench_random_dag(r: Run) -> None:
+    g = dag.make_dag(2_000)
+    ts, ps = interleave(r.reps, lambda: asyncio.run(dag.tandem_dag(g)), lambda: dag.pool_dag(g))
+    ideal = dag.ideal_s(g)
+    ratio = paired(ts, ps)
+    r.out.update(random_dag_s=round(med(ts), 3), random_dag_baseline_s=round(med(ps), 3),
+                 random_dag_ideal_s=round(ideal, 3), random_dag_ratio=round(ratio, 3))
+    r.samples["random_dag"] = {"tasks": len(g), "edges": sum(map(len, g)),
+                               "critical_path": dag.depth(g), "tandem_s": ts, "pool_s": ps}
+    print(f"random DAG ({len(g):,} tasks of 1 ms, <= 3 deps each, critical path {dag.depth(g)}; "
+          f"{r.reps} rounds): tandem {med(ts):.3f} s, ProcessPoolExecutor(2) from "
+          f"done-callbacks {med(ps):.3f} s, ratio {ratio:.3f}; ideal {ideal:.2f} s")
+
+
+def bench_chain(r: Run) -> None:
+    hop, sched = asyncio.run(chain(200 if r.quick else 1_000))
+    r.out.update(chain_hop_ms=round(hop, 3), chain_schedule_ms=round(sched, 3))
     print(f"chain of dependent no-ops: median hop {hop:.3f} ms "
           f"(end of one task to launch of the next {sched:.3f} ms)")
 
-    n_core = 50_000 if not args.quick else 20_000
-    lc = [core_lifecycles(n_core, burst=1_000) for _ in range(reps)]
-    lc1 = [core_lifecycles(n_core, burst=1) for _ in range(reps)]
-    out["core_lifecycles_per_s"] = round(med(lc))
-    out["core_lifecycles_one_event_per_s"] = round(med(lc1))
+
+def bench_core(r: Run) -> None:
+    n = 20_000 if r.quick else 50_000
+    lc, lc1 = interleave(r.reps, lambda: core_lifecycles(n, burst=1_000),
+                         lambda: core_lifecycles(n, burst=1))
+    r.out.update(core_lifecycles_per_s=round(med(lc)),
+                 core_lifecycles_one_event_per_s=round(med(lc1)))
+    r.samples["core"] = {"tasks": n, "bursts_per_s": lc, "one_event_per_s": lc1}
     print(f"pure core: {med(lc):,.0f} task lifecycles/s (submit in bursts of 1,000, launch, "
           f"exit one by one; fake clock); {med(lc1):,.0f}/s handing every event alone")
 
-    fr = [asyncio.run(first_result()) for _ in range(reps)]
-    out["first_result_s"] = round(med(fr), 4)
+
+def bench_first_result(r: Run) -> None:
+    fr = [asyncio.run(first_result()) for _ in range(r.reps)]
+    r.out["first_result_s"] = round(med(fr), 4)
+    r.samples["first_result_s"] = fr
     print(f"open_session to first result: {med(fr):.3f} s")
 
+
+def bench_ddmd(r: Run) -> None:
     from examples.ddmd_shape import lower_bound
 
     span = ddmd_shape("async")
     lb = lower_bound(4, 8, 1.0)
-    out["ddmd_shape_makespan_s"] = round(span, 3)
-    out["ddmd_shape_lower_bound_s"] = round(lb, 3)
-    out["ddmd_shape_list_schedule_s"] = 19.3
+    r.out.update(ddmd_shape_makespan_s=round(span, 3), ddmd_shape_lower_bound_s=round(lb, 3),
+                 ddmd_shape_list_schedule_s=19.3)
     print(f"DeepDriveMD shape (2 cores + 1 GPU): makespan {span:.2f} s; zero-overhead "
           f"critical-path list schedule 19.30 s; lower bound {lb:.2f} s")
-    print(json.dumps(out))
+
+
+def bench_rss(r: Run) -> None:
+    n = 100_000 if r.quick else 1_000_000
+    m = driver_rss(n)
+    if n == 1_000_000:
+        r.out["driver_rss_1m_tasks_mb"] = m["rss_end_mb"]
+    r.out.update(driver_rss_mb=m["rss_end_mb"], driver_rss_tasks=n,
+                 driver_rss_peak_mb=m["hwm_mb"], driver_rss_before_mb=m["rss_before_mb"],
+                 driver_rss_bytes_per_task=m["bytes_per_task"])
+    r.samples["rss"] = m
+    print(f"driver RSS after {n:,} no-op {m['kind']} tasks (futures dropped batch by batch, "
+          f"{m['tasks_per_s']:,}/s): {m['rss_end_mb']} MiB (before the session "
+          f"{m['rss_before_mb']}, peak {m['hwm_mb']}; {m['bytes_per_task']} bytes per "
+          f"finished task)")
+
+
+BENCHES: dict[str, Callable[[Run], None]] = {
+    "function": bench_function, "exec": bench_exec, "random_dag": bench_random_dag,
+    "chain": bench_chain, "core": bench_core, "first_result": bench_first_result,
+    "ddmd": bench_ddmd, "rss": bench_rss,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer tasks and one round")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of each interleaved pair")
+    ap.add_argument("--only", default="", metavar="NAME[,NAME]",
+                    help=f"run only these ({', '.join(BENCHES)})")
+    ap.add_argument("--out", default=None, metavar="FILE",
+                    help="also write the JSON, with raw samples and the machine's load, here")
+    args = ap.parse_args()
+    names = [x.strip() for x in args.only.split(",") if x.strip()] or list(BENCHES)
+    unknown = [x for x in names if x not in BENCHES]
+    if unknown:
+        ap.error(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(BENCHES)})")
+    r = Run(quick=args.quick, reps=1 if args.quick else args.repeats, out={}, samples={})
+    load0 = os.getloadavg()
+    t0 = time.time()
+    for name in names:
+        BENCHES[name](r)
+    print(json.dumps(r.out))
+    if args.out:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        doc = {"results": r.out, "samples": r.samples, "machine": {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t0)),
+            "seconds": round(time.time() - t0, 1), "commit": commit,
+            "python": host.python_version(), "cpus": os.cpu_count(),
+            "affinity": len(os.sched_getaffinity(0)),
+            "loadavg_before": [round(x, 2) for x in load0],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        }, "argv": sys.argv[1:]}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":
