@@ -2,7 +2,7 @@
 
 Contract: :func:`load_workflow` and :func:`loads_workflow` return a
 :class:`~tandem.spec.workflow.Workflow` or raise :class:`~tandem.errors.SpecError`. The format
-is documented in ``docs/workflows.md``. Imports ``tandem.spec`` and ``tandem.errors``.
+is documented in ``docs/workflows.md``.
 Imports: tandem.config.loader.
 """
 

@@ -4,8 +4,7 @@ Contract: checks the rules that span keys (``command`` or ``function``, ``jitter
 duration, unique names, known dependencies, no cycles, requests that fit the platform) and
 builds :class:`~tandem.spec.workflow.Workflow`; every :class:`~tandem.errors.SpecError` a spec
 constructor raises is re-raised with the file, line and key path of what caused it. Importing a
-``function:`` reference is the only side effect. Imports ``tandem.spec``, ``tandem.errors`` and
-the config modules.
+``function:`` reference is the only side effect.
 Imports: tandem.config.marks, tandem.config.schema, tandem.errors, tandem.spec.
 """
 

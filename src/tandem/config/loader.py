@@ -6,7 +6,7 @@ Contract: :func:`load_workflow` (a file) and :func:`loads_workflow` (text) retur
 ``file:line: key.path: what was expected, got what``; one line per problem when pydantic finds
 several. Never a traceback from inside pydantic or PyYAML. Parsing and line marks live in
 :mod:`tandem.config.marks`, the schema in :mod:`tandem.config.schema`, the conversion to spec
-values in :mod:`tandem.config.build`. Imports those, ``tandem.spec`` and ``tandem.errors``.
+values in :mod:`tandem.config.build`.
 Imports: tandem.config.build, tandem.config.marks, tandem.config.schema, tandem.errors,
 tandem.spec.workflow.
 """

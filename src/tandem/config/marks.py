@@ -3,7 +3,7 @@
 Contract: :func:`parse` turns YAML text into plain Python data plus a :class:`Marks` map from
 key paths (``("task_sets", 2, "cores")``) to 1-based line numbers, and raises
 :class:`~tandem.errors.SpecError` naming ``file:line`` for a syntax error or a key given twice.
-Uses PyYAML's safe loader only (no Python objects from tags). Imports ``tandem.errors``.
+Uses PyYAML's safe loader only (no Python objects from tags).
 Imports: tandem.errors.
 """
 

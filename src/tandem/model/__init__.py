@@ -1,7 +1,6 @@
 """The analytic performance model and run metrics.
 
 Contract: pure functions over workflows and task records; no I/O, no clock, no scheduler.
-Imports ``tandem.spec`` and ``tandem.core`` values (records) only.
 
 - :func:`analyze`: levels, ``T_seq``, ``T_async``, improvement, speed-up, the waves
   correction, lower bounds and the structural degree of asynchronicity of a workflow;

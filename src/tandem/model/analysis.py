@@ -1,7 +1,7 @@
 """The analytic performance model of a workflow (Pascuzzi et al., JSSPP 2023, section 1).
 
 Contract: pure functions over a :class:`~tandem.spec.workflow.Workflow`; no I/O, no clock, no
-scheduler. Imports ``tandem.spec`` and :mod:`tandem.model.doa` only.
+scheduler.
 
 Every task set ``v`` has ``n_v`` tasks of ``c_v`` cores and ``g_v`` GPUs (per task, all ranks)
 running ``d_v = duration.mean * time_scale`` seconds. On a platform of ``C_tot`` cores and

@@ -1,8 +1,7 @@
 """Calibration: duration models and launch overheads fitted from a past run's trace.
 
 Contract: :func:`calibrate` reads one run directory's ``trace.jsonl`` (through
-:func:`tandem.trace.read_trace`); everything else is pure. Imports ``tandem.spec`` and
-``tandem.trace``.
+:func:`tandem.trace.read_trace`); everything else is pure.
 
 What is fitted, from the tasks that ended ``done``:
 

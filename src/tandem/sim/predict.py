@@ -1,8 +1,7 @@
 """Predict a workflow's makespan: the simulator, once per seed, and the statistics over seeds.
 
 Contract: pure computation except :func:`simulate_to_run_dir`, which writes a run directory's
-trace through :class:`~tandem.trace.jsonl.JsonlTrace`. Imports ``tandem.core``, ``tandem.spec``,
-``tandem.trace`` and the other ``tandem.sim`` modules.
+trace through :class:`~tandem.trace.jsonl.JsonlTrace`.
 
 Seed ``s`` runs ``workflow.expand(mode=mode, seed=s)``: durations are drawn from each set's
 :class:`~tandem.spec.workflow.Duration` with ``random.Random(s)``, so a seed list gives the same

@@ -1,6 +1,6 @@
 """The checks every input goes through: integers, counts and seconds.
 
-Contract: pure functions; imports only ``tandem.errors``. Each raises :class:`SpecError` with
+Contract: pure functions. Each raises :class:`SpecError` with
 ``where`` (the owner: ``"task 'md'"``, ``"Node 'n0'"``, ``"preempt"``) and ``key`` in its
 message, so the user knows what to fix; ``bool`` is never taken for a number.
 Imports: tandem.errors.

@@ -1,8 +1,7 @@
 """Resource pools: named partitions of a platform, each with a quota of cores and GPUs.
 
 Contract: frozen values and one pure function, :func:`partition`, that checks the pools against a
-platform and gives the rest of it to the default pool. No I/O. Imports ``tandem.errors`` and the
-spec types only.
+platform and gives the rest of it to the default pool. No I/O.
 
 A pool's quota is a count of cores and GPUs, not specific ids: the core admits a task of pool
 ``p`` only while what ``p``'s tasks hold plus the request is within ``p``'s quota (and the

@@ -2,7 +2,6 @@
 
 Contract: frozen values validated on construction, and :meth:`Workflow.expand`, which turns task
 sets into individual tasks (with durations drawn from a seeded generator). No I/O, no clock.
-Imports ``tandem.spec`` and ``tandem.errors`` only.
 
 A *task set* is ``count`` identical tasks (same resources, same work, durations drawn from one
 :class:`Duration`). An edge ``u -> v`` (``v.depends_on`` names ``u``) means every task of ``v``
