@@ -9,9 +9,14 @@ and ``tandem.backends.proctree`` (re-pinning a worker's tree). Rules:
 
 - It only picks a process: placement was decided by the core. A worker is started for one GPU
   set (its ``CUDA/ROCR/HIP_VISIBLE_DEVICES`` fixed at spawn, empty for CPU-only workers) and
-  only runs tasks placed on exactly that set; cores are pinned per call by the worker. Idle
-  workers are kept per GPU set (one pinned to the same cores is preferred); with none, a worker
-  is spawned and the call waits for its ready message. Beyond ``max_idle`` idle workers, the
+  only runs tasks placed on exactly that set; cores are pinned per call by the worker (the
+  call carries cores only when they differ from the worker's last call, and the worker
+  re-pins every thread then). A task's cores are :func:`~tandem.backends.placement.pin_cores`:
+  its placed cores, or for a task placed on no cores (``cores=0``) the request's
+  ``shared_cores``, never the whole mask while other tasks hold cores (only a request with
+  neither gets the worker's mask at start). Idle workers are kept per GPU set (one pinned to
+  the same cores is preferred); with none, a worker is spawned and the call waits for its
+  ready message. Beyond ``max_idle`` idle workers, the
   longest idle of another GPU set is retired.
 - Event-driven only: ``add_reader`` on each worker's result pipe and on its pidfd (exit), a
   pending buffer plus ``add_writer`` when a pipe is full. No threads polling, no sleeps.
@@ -61,7 +66,7 @@ from tandem.backends.framing import (
 )
 from tandem.backends.idle import IdleWorkers
 from tandem.backends.local import local_unreachable
-from tandem.backends.placement import placement_env
+from tandem.backends.placement import pin_cores, placement_env
 from tandem.backends.worker_handle import BUSY, GONE, IDLE, STARTING, WorkerHandle
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
@@ -165,7 +170,7 @@ class FunctionBackend(Backend):
             payload = None
         slot = request.placement.slots[0]
         key = slot.gpus
-        cores = slot.cores
+        cores = pin_cores(request.placement, request.shared_cores)
         w = self._idle.take(key, cores)
         if w is None:
             try:
@@ -179,7 +184,7 @@ class FunctionBackend(Backend):
         if cores != w.cores or slot.node != w.node or rerun or w.rerun:
             w.cores = cores
             w.node = slot.node
-            env = placement_env(request.placement)
+            env = placement_env(request.placement, request.shared_cores)
             if rerun or w.rerun:   # say which attempt this is (and reset it after a re-run)
                 env = {**env, "TANDEM_ATTEMPT": str(request.attempt),
                        "TANDEM_PREEMPTED": str(request.preempted)}

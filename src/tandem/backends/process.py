@@ -16,8 +16,14 @@ Rules:
   reaped and every remembered descendant is gone. Descendants are held by pidfd and the group is
   signalled only while its leader is unreaped (or a zombie), so a reused pid is never signalled.
   A descendant that left the group is only found by ``kill``; after a natural exit it is not ours.
-- Pinning has no race: the calling thread's affinity is set to the placed cores around ``Popen``
-  and the child inherits it at fork. A placement without cores gets the process's whole mask.
+- Pinning has no race: the calling thread's affinity is set to the task's cores around
+  ``Popen`` and the child inherits it at fork. A task's cores are
+  :func:`~tandem.backends.placement.pin_cores`: its placed cores, or for a task placed on no
+  cores (``cores=0``) the request's ``shared_cores`` (cores of its node no task held when it was
+  launched), never the whole mask while other tasks hold cores; ``OMP_NUM_THREADS`` counts
+  them. Only a request with neither (from a driver that computes no shared cores) inherits
+  the process's whole mask. ``resume`` with a placement re-pins a tree that holds cores; a
+  ``cores=0`` tree keeps its shared cores.
 - Steering: ``pause`` sends SIGSTOP to the group and to descendants that left it; ``resume``
   re-pins every thread of the tree when given a new placement, then sends SIGCONT; ``preempt``
   sends its signal like ``kill`` sends SIGTERM, with its own grace period.
@@ -44,7 +50,7 @@ from dataclasses import dataclass, field
 from tandem.backends import proctree
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.local import local_unreachable
-from tandem.backends.placement import placement_env
+from tandem.backends.placement import pin_cores, placement_env
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
 from tandem.spec.platform import Platform
@@ -124,7 +130,7 @@ class ProcessBackend(Backend):
         placement = request.placement
         env = self._base_env.copy()  # bytes, so that Popen need not encode the inherited part
         fsencode = os.fsencode
-        for key, value in placement_env(placement).items():
+        for key, value in placement_env(placement, request.shared_cores).items():
             env[fsencode(key)] = fsencode(value)
         for key, value in work.env.items():
             env[fsencode(key)] = fsencode(value)
@@ -147,7 +153,7 @@ class ProcessBackend(Backend):
             flags = _APPEND_FLAGS if request.preempted else _OPEN_FLAGS
             out = os.open(os.path.join(workdir, "stdout"), flags, 0o644)
             err = os.open(stderr_path, flags, 0o644)
-            cores = placement.cores
+            cores = pin_cores(placement, request.shared_cores)
             pin = bool(cores) and set(cores) != self._mask  # else the saved mask is inherited
             if pin:
                 try:
