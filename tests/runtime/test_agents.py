@@ -1,9 +1,17 @@
-"""Agents: each decorator, the order of handlers, errors, stopping, steering in the agent's name."""
+"""Agents: each decorator, the order of handlers, errors, stopping, steering in the agent's name.
+
+Tests whose outcome follows from when tasks end run on tandem's virtual-time loop
+(:func:`tandem.sim.open_simulated_session`): the real session, scheduler and agent runtime,
+with mock tasks that hold their cores for exactly their seconds of virtual time. So the order of
+events is the one the durations say, on a loaded machine too, and no test waits in real time.
+The tests that need real worker processes (function tasks, executables) run on real time and
+do not depend on durations.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -12,21 +20,26 @@ import pytest
 
 import tandem
 from tandem import Platform, SpecError, TandemError, TaskCancelled, TaskState
-from tandem.backends.mock import MockBackend
+from tandem.sim import open_simulated_session, run_virtual
 from tandem.spec.pools import Quota
 from tandem.spec.task import Mock, TaskSpec
 from tandem.trace.records import load_trace
 
 
-def run(coro: Any) -> Any:
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on virtual time (an hour of it at most)."""
+    return run_virtual(asyncio.wait_for(coro, 3600))
+
+
+def run_real(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 @asynccontextmanager
-async def mock_session(tmp_path: Path, cores: int = 2) -> AsyncIterator[tandem.Session]:
-    """A session of logical cores whose tasks are loop timers (fast, no processes)."""
-    async with tandem.open_session(Platform.uniform(1, cores=cores), run_dir=tmp_path,
-                                   backends=[MockBackend()], trace=False) as s:
+async def virtual_session(cores: int = 2, **options: Any) -> AsyncIterator[tandem.Session]:
+    """A session of one node with ``cores`` cores on virtual time: a mock task runs exactly its
+    seconds (no processes, no real waiting)."""
+    async with open_simulated_session(Platform.uniform(1, cores=cores), **options) as s:
         yield s
 
 
@@ -36,44 +49,54 @@ def sleep(s: Any, seconds: float, kind: str = "sim", name: str = "t", cores: int
                                   resources=tandem.Resources(cores=cores), pool=pool))
 
 
+def ago(s: tandem.AgentSession, t0: float) -> float:
+    """Virtual seconds since ``t0``, rounded off float noise."""
+    return round(s.time() - t0, 6)
+
+
 def add(a: int, b: int) -> int:
     return a + b
 
 
 class Recorder(tandem.Agent):
-    """Logs what it sees; on start submits tasks of the given durations."""
+    """Logs what it sees, and when; on start submits tasks of the given durations."""
 
     def __init__(self, durations: tuple[float, ...] = ()) -> None:
         self.durations = durations
         self.log: list[Any] = []
+        self.t0 = 0.0
 
     @tandem.on_start
     async def seed(self, s: tandem.AgentSession) -> None:
+        self.t0 = s.time()
         self.log.append("start")
         for i, d in enumerate(self.durations):
             sleep(s, d, name=f"t{i}")
 
     @tandem.on_result(kind="sim")
     async def result(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
-        self.log.append(("result", fut.name, fut.state))
+        self.log.append(("result", fut.name, fut.state, ago(s, self.t0)))
 
 
-def test_on_start_runs_first_then_results_in_the_order_tasks_ended(tmp_path: Path) -> None:
+def test_on_start_runs_first_then_results_in_the_order_tasks_ended() -> None:
     async def main() -> list[Any]:
-        async with mock_session(tmp_path, cores=3) as s:
+        async with virtual_session(cores=3) as s:
             agent = Recorder((0.06, 0.02, 0.04))
             await tandem.run_agents(s, agent)
             assert not agent.running
             return agent.log
     log = run(main())
-    assert log == ["start", ("result", "t1", TaskState.DONE), ("result", "t2", TaskState.DONE),
-                   ("result", "t0", TaskState.DONE)]
+    # each result reaches the agent at the moment its task ended
+    assert log == ["start", ("result", "t1", TaskState.DONE, 0.02),
+                   ("result", "t2", TaskState.DONE, 0.04),
+                   ("result", "t0", TaskState.DONE, 0.06)]
 
 
-def test_on_result_filters_kinds_and_sees_failed_and_cancelled_tasks(tmp_path: Path) -> None:
+def test_on_result_filters_kinds_and_sees_failed_and_cancelled_tasks() -> None:
     class Kinds(tandem.Agent):
         def __init__(self) -> None:
             self.seen: dict[str, list[str]] = {"sim": [], "any": [], "two": []}
+            self.errors: list[str] = []
 
         @tandem.on_start
         async def seed(self, s: tandem.AgentSession) -> None:
@@ -92,22 +115,23 @@ def test_on_result_filters_kinds_and_sees_failed_and_cancelled_tasks(tmp_path: P
             if fut.name == "c":
                 with pytest.raises(TaskCancelled, match="cancelled by Kinds: not needed"):
                     fut.result()
+                self.errors.append(type(fut.exception()).__name__)
 
         @tandem.on_result(kind=("sim", "train"))
         async def two(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
             self.seen["two"].append(fut.name)
 
-    async def main() -> dict[str, list[str]]:
-        async with mock_session(tmp_path) as s:
+    async def main() -> Kinds:
+        async with virtual_session() as s:
             agent = Kinds()
             await tandem.run_agents(s, agent)
-            return agent.seen
-    seen = run(main())
-    assert seen == {"sim": ["a"], "any": ["c", "a", "b"], "two": ["a", "b"]}
+            return agent
+    agent = run(main())
+    assert agent.seen == {"sim": ["a"], "any": ["c", "a", "b"], "two": ["a", "b"]}
+    assert agent.errors == ["TaskCancelled"]
 
 
-def test_on_free_fills_idle_cores_and_counts_what_earlier_handlers_submitted(
-        tmp_path: Path) -> None:
+def test_on_free_fills_idle_cores_and_counts_what_earlier_handlers_submitted() -> None:
     class Filler(tandem.Agent):
         def __init__(self, total: int) -> None:
             self.total = total
@@ -130,43 +154,54 @@ def test_on_free_fills_idle_cores_and_counts_what_earlier_handlers_submitted(
             self.running_max = max(self.running_max, running)
             assert s.free().cores == 0 or self.submitted == self.total
 
-    async def main() -> Filler:
-        async with mock_session(tmp_path, cores=3) as s:
+    async def main() -> tuple[Filler, float]:
+        async with virtual_session(cores=3) as s:
             agent = Filler(12)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
             await tandem.run_agents(s, agent)
-            return agent
-    agent = run(main())
+            return agent, round(loop.time() - t0, 6)
+    agent, took = run(main())
     assert agent.submitted == 12
     assert agent.frees[0] == 3             # at the start, every core is idle
     assert agent.running_max == 3          # never more tasks than cores, and the cores kept busy
     assert all(1 <= f <= 3 for f in agent.frees)
+    # the cores free at each check: every end wakes it, with what is idle after the
+    # scheduler placed what was queued before (t2's training took one of the cores it freed)
+    assert agent.frees == [3, 1, 2, 1, 2, 1, 3, 2, 3]
+    # 12 tasks of 0.01-0.03 s (0.24 core-seconds) and a 0.05 s training on 3 cores: 0.0967 s
+    # at best, and the cores stayed busy
+    assert took == 0.11
 
 
-def test_on_free_waits_for_enough_cores(tmp_path: Path) -> None:
+def test_on_free_waits_for_enough_cores() -> None:
     class Wide(tandem.Agent):
         def __init__(self) -> None:
-            self.frees: list[int] = []
+            self.frees: list[tuple[int, float]] = []
+            self.t0 = 0.0
 
         @tandem.on_start
         async def seed(self, s: tandem.AgentSession) -> None:
+            self.t0 = s.time()
             sleep(s, 0.03, name="a")
             sleep(s, 0.01, name="b")
 
         @tandem.on_free(cores=3)
         async def wide(self, s: tandem.AgentSession, free: tandem.Free) -> None:
-            self.frees.append(free.cores)
+            self.frees.append((free.cores, ago(s, self.t0)))
             if len(self.frees) == 1:
                 sleep(s, 0.01, name="wide", cores=3)
 
-    async def main() -> list[int]:
-        async with mock_session(tmp_path, cores=3) as s:
+    async def main() -> list[tuple[int, float]]:
+        async with virtual_session(cores=3) as s:
             agent = Wide()
             await tandem.run_agents(s, agent)
             return agent.frees
-    assert run(main()) == [3, 3]     # not when b ended (2 free); again when wide ended
+    # not when b ended (2 free at 0.01 s); when a ended too, and again when wide ended
+    assert run(main()) == [(3, 0.03), (3, 0.04)]
 
 
-def test_events_reach_every_agent_with_a_handler_in_emission_order(tmp_path: Path) -> None:
+def test_events_reach_every_agent_with_a_handler_in_emission_order() -> None:
     class Producer(tandem.Agent):
         name = "producer"
 
@@ -194,22 +229,24 @@ def test_events_reach_every_agent_with_a_handler_in_emission_order(tmp_path: Pat
             self.got.append(("final", payload))
 
     async def main() -> list[Any]:
-        async with mock_session(tmp_path) as s:
+        async with virtual_session() as s:
             c = Consumer()
             await tandem.run_agents(s, Producer(), c)
             return c.got
     assert run(main()) == ["y", "x", ("final", 42)]
 
 
-def test_handlers_of_one_agent_run_one_at_a_time_in_event_order(tmp_path: Path) -> None:
+def test_handlers_of_one_agent_run_one_at_a_time_in_event_order() -> None:
     class Slow(tandem.Agent):
         def __init__(self) -> None:
             self.active = 0
             self.most = 0
-            self.order: list[str] = []
+            self.order: list[tuple[str, float]] = []
+            self.t0 = 0.0
 
         @tandem.on_start
         async def seed(self, s: tandem.AgentSession) -> None:
+            self.t0 = s.time()
             for i in range(4):
                 sleep(s, 0.001 * (i + 1), name=f"t{i}")
             await asyncio.sleep(0.05)       # every task ends while this handler runs
@@ -218,21 +255,22 @@ def test_handlers_of_one_agent_run_one_at_a_time_in_event_order(tmp_path: Path) 
         async def slow(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
             self.active += 1
             self.most = max(self.most, self.active)
-            self.order.append(fut.name)
+            self.order.append((fut.name, ago(s, self.t0)))
             await asyncio.sleep(0.01)
             self.active -= 1
 
     async def main() -> Slow:
-        async with mock_session(tmp_path, cores=4) as s:
+        async with virtual_session(cores=4) as s:
             agent = Slow()
             await tandem.run_agents(s, agent)
             return agent
     agent = run(main())
-    assert agent.most == 1 and agent.order == ["t0", "t1", "t2", "t3"]
+    # held back until on_start returned at 0.05 s, then one after the other, 0.01 s each
+    assert agent.most == 1
+    assert agent.order == [("t0", 0.05), ("t1", 0.06), ("t2", 0.07), ("t3", 0.08)]
 
 
-def test_an_error_in_a_handler_stops_the_agents_and_cancels_the_sessions_tasks(
-        tmp_path: Path) -> None:
+def test_an_error_in_a_handler_stops_the_agents_and_cancels_the_sessions_tasks() -> None:
     futures: list[tandem.TaskFuture] = []
 
     class Failing(tandem.Agent):
@@ -259,20 +297,23 @@ def test_an_error_in_a_handler_stops_the_agents_and_cancels_the_sessions_tasks(
                 self.cancelled = True
                 raise
 
-    async def main() -> Bystander:
+    async def main() -> tuple[Bystander, float]:
         other = Bystander()
+        loop = asyncio.get_running_loop()
         with pytest.raises(ValueError, match="bad result") as info:
-            async with mock_session(tmp_path) as s:
+            async with virtual_session() as s:
+                t0 = loop.time()
                 await tandem.run_agents(s, Failing(), other)
         assert any("agent 'thinker'" in n and "Failing.boom" in n
                    for n in info.value.__notes__)
-        return other
-    other = run(main())
+        return other, round(loop.time() - t0, 6)
+    other, took = run(main())
     assert other.cancelled
     assert [f.state for f in futures] == [TaskState.DONE, TaskState.CANCELLED]
+    assert took == 0.01          # the long task was cancelled when quick's result failed
 
 
-def test_an_agent_spawned_in_the_session_ends_with_it(tmp_path: Path) -> None:
+def test_an_agent_spawned_in_the_session_ends_with_it() -> None:
     class Waiter(tandem.Agent):
         @tandem.on_event("never")
         async def never(self, s: tandem.AgentSession, payload: Any) -> None: ...
@@ -280,7 +321,7 @@ def test_an_agent_spawned_in_the_session_ends_with_it(tmp_path: Path) -> None:
     async def main() -> Waiter:
         agent = Waiter()
         with pytest.raises(RuntimeError, match="user"):
-            async with mock_session(tmp_path) as s:
+            async with virtual_session() as s:
                 s.spawn(tandem.run_agents(s, agent, stop_when_idle=False))
                 await asyncio.sleep(0.01)
                 assert agent.running
@@ -289,39 +330,45 @@ def test_an_agent_spawned_in_the_session_ends_with_it(tmp_path: Path) -> None:
     assert not run(main()).running
 
 
-def test_stop_ends_the_run_and_cancel_all_names_the_agent(tmp_path: Path) -> None:
+def test_stop_ends_the_run_and_cancel_all_names_the_agent() -> None:
     class Target(tandem.Agent):
         name = "seeker"
 
         def __init__(self) -> None:
             self.results = 0
+            self.cancelled: list[tandem.TaskFuture] = []
 
         @tandem.on_start
         async def seed(self, s: tandem.AgentSession) -> None:
             for i in range(6):
-                sleep(s, 0.01 if i < 2 else 10.0, name=f"t{i}")
+                sleep(s, 0.01 * (i + 1) if i < 2 else 10.0, name=f"t{i}")
 
         @tandem.on_result(kind="sim")
         async def check(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
             self.results += 1
             if self.results == 2:
                 assert len(s.outstanding("sim")) == 4
-                cancelled = s.cancel_all("sim", reason="target reached")
-                assert len(cancelled) == 4
+                self.cancelled = s.cancel_all("sim", reason="target reached")
                 self.stop()
 
-    async def main() -> Target:
-        async with mock_session(tmp_path, cores=6) as s:
+    async def main() -> tuple[Target, float]:
+        loop = asyncio.get_running_loop()
+        async with virtual_session(cores=6) as s:
+            t0 = loop.time()
             agent = Target()
             await tandem.run_agents(s, agent)
             assert s.counts()[TaskState.CANCELLED] == 4
-            return agent
-    agent = run(main())
+        return agent, round(loop.time() - t0, 6)
+    agent, ended = run(main())
     assert agent.results == 2 and not agent.running
+    assert [f.name for f in agent.cancelled] == ["t2", "t3", "t4", "t5"]
+    assert all(f.state is TaskState.CANCELLED for f in agent.cancelled)
+    assert all("seeker" in str(f.exception()) and "target reached" in str(f.exception())
+               for f in agent.cancelled)
+    assert ended == 0.02        # the run ended with t1's result, not after the 10 s tasks
 
 
-def test_the_agents_of_a_run_share_results_and_a_cancel_names_its_agent(
-        tmp_path: Path) -> None:
+def test_the_agents_of_a_run_share_results_and_a_cancel_names_its_agent() -> None:
     class Pruner(tandem.Agent):
         name = "pruner"
 
@@ -339,7 +386,7 @@ def test_the_agents_of_a_run_share_results_and_a_cancel_names_its_agent(
             self.seen.append(str(fut.exception()))
 
     async def main() -> list[str]:
-        async with mock_session(tmp_path) as s:
+        async with virtual_session() as s:
             watch = Watch()
             await tandem.run_agents(s, Pruner(), watch)
             return watch.seen
@@ -347,7 +394,7 @@ def test_the_agents_of_a_run_share_results_and_a_cancel_names_its_agent(
     assert "unproductive" in message and "pruner" in message
 
 
-def test_stop_when_idle_false_runs_until_an_agent_stops(tmp_path: Path) -> None:
+def test_stop_when_idle_false_runs_until_an_agent_stops() -> None:
     class Listener(tandem.Agent):
         def __init__(self) -> None:
             self.got: list[Any] = []
@@ -359,10 +406,10 @@ def test_stop_when_idle_false_runs_until_an_agent_stops(tmp_path: Path) -> None:
                 self.stop()
 
     async def main() -> list[Any]:
-        async with mock_session(tmp_path) as s:
+        async with virtual_session() as s:
             agent = Listener()
             runner = asyncio.create_task(tandem.run_agents(s, agent, stop_when_idle=False))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(10.0)      # nothing to do for a long while: it keeps running
             assert agent.running and not runner.done()
             agent.emit("data", 1)
             agent.emit("data", "last")
@@ -372,14 +419,14 @@ def test_stop_when_idle_false_runs_until_an_agent_stops(tmp_path: Path) -> None:
     assert run(main()) == [1, "last"]
 
 
-def test_watch_hands_tasks_of_plain_code_to_the_agents(tmp_path: Path) -> None:
-    async def main() -> list[str]:
-        async with mock_session(tmp_path) as s:
+def test_watch_hands_tasks_of_plain_code_to_the_agents() -> None:
+    async def main() -> list[Any]:
+        async with virtual_session() as s:
             first = sleep(s, 0.01, name="plain")
             agent = Recorder()
             await tandem.run_agents(s, agent, watch=[first])
             return agent.log
-    assert run(main()) == ["start", ("result", "plain", TaskState.DONE)]
+    assert run(main()) == ["start", ("result", "plain", TaskState.DONE, 0.01)]
 
 
 def test_function_tasks_on_real_workers(tmp_path: Path) -> None:
@@ -402,35 +449,41 @@ def test_function_tasks_on_real_workers(tmp_path: Path) -> None:
             agent = Chain()
             await tandem.run_agents(s, agent)
             return agent.values
-    assert run(main()) == [3, 13, 23]
+    assert run_real(main()) == [3, 13, 23]
 
 
 def test_steering_actions_are_taken_and_traced_in_the_agents_name(tmp_path: Path) -> None:
     class Steerer(tandem.Agent):
         name = "steerer"
 
+        def __init__(self) -> None:
+            self.futures: list[tandem.TaskFuture] = []
+
         @tandem.on_start
         async def act(self, s: tandem.AgentSession) -> None:
             a = sleep(s, 0.2, name="a")
             b = sleep(s, 0.01, name="b")
             c = sleep(s, 0.01, name="c")
+            self.futures = [a, b, c]
             # The three reach the scheduler together, with these two requests: c goes first on
             # the one core, b never runs, a runs after c.
             s.set_priority(c, 5, reason="urgent")
             s.cancel(b, "not needed")
             await asyncio.sleep(0.05)
-            s.pause(a, reason="look at it")
+            s.pause(a, reason="look at it")     # a ran 0.04 s of its 0.2 s
             await asyncio.sleep(0.05)
-            s.resume(a)
+            s.resume(a)                         # and runs its 0.16 s left
 
-    async def main() -> list[str]:
-        async with tandem.open_session(Platform.uniform(1, cores=1), run_dir=tmp_path,
-                                       backends=[MockBackend()]) as s:
-            await tandem.run_agents(s, Steerer())
-            return [f"{r.name}:{r.state.value}" for r in
-                    sorted((s._core.record(i) for i in range(3)), key=lambda r: r.ended)]
-    ends = run(main())
-    assert ends == ["b:cancelled", "c:done", "a:done"]
+    async def main() -> tuple[list[tandem.TaskFuture], float]:
+        loop = asyncio.get_running_loop()
+        async with virtual_session(cores=1, run_dir=tmp_path) as s:
+            t0 = loop.time()
+            agent = Steerer()
+            await tandem.run_agents(s, agent)
+        return agent.futures, t0
+    futures, t0 = run(main())
+    ends = {f.name: (f.state.value, round(f.record.ended - t0, 6)) for f in futures}
+    assert ends == {"b": ("cancelled", 0.0), "c": ("done", 0.01), "a": ("done", 0.26)}
     steering = load_trace(tmp_path).steering
     assert {x.by for x in steering} == {"steerer"}
     assert [x.action for x in steering] == ["priority", "cancel", "pause", "resume"]
@@ -460,20 +513,20 @@ def test_on_free_of_a_pool_follows_its_quota_and_its_moves(tmp_path: Path) -> No
                 s.move("default", "md", cores=1, reason="the simulations need it")
 
     async def main() -> Balancer:
-        async with tandem.open_session(Platform.uniform(1, cores=3), run_dir=tmp_path,
-                                       backends=[MockBackend()],
-                                       pools={"md": Quota(cores=2)}) as s:
+        async with virtual_session(cores=3, run_dir=tmp_path,
+                                   pools={"md": Quota(cores=2)}) as s:
             agent = Balancer()
             await tandem.run_agents(s, agent)
             return agent
     agent = run(main())
     assert agent.submitted == 9
-    assert agent.frees[0] == 2 and max(agent.frees) == 3
+    # 2 at the start; when md0 and md1 end at 0.02 s the move has made the quota 3
+    assert agent.frees == [2, 3, 3, 3, 3]
     (move,) = load_trace(tmp_path).steering
     assert (move.action, move.by, move.reason) == ("move", "balancer", "the simulations need it")
 
 
-def test_a_quota_move_alone_wakes_on_free(tmp_path: Path) -> None:
+def test_a_quota_move_alone_wakes_on_free() -> None:
     class Grower(tandem.Agent):
         def __init__(self) -> None:
             self.frees: list[int] = []
@@ -488,12 +541,11 @@ def test_a_quota_move_alone_wakes_on_free(tmp_path: Path) -> None:
                 self.stop()
 
     async def main() -> list[int]:
-        async with tandem.open_session(Platform.uniform(1, cores=3), run_dir=tmp_path,
-                                       backends=[MockBackend()], trace=False,
-                                       pools={"md": Quota(cores=1)}) as s:
+        async with virtual_session(cores=3, pools={"md": Quota(cores=1)}) as s:
             agent = Grower()
             runner = asyncio.create_task(tandem.run_agents(s, agent))
-            await asyncio.sleep(0.02)          # no task ends: only the move can wake it
+            await asyncio.sleep(10.0)          # no task ends: only the move can wake it
+            assert agent.frees == [1]
             s.move("default", "md", cores=2, by="operator")
             await runner
             return agent.frees
@@ -529,9 +581,9 @@ def test_declarations_are_checked() -> None:
         Child().emit("e")
 
 
-def test_run_agents_checks_its_arguments(tmp_path: Path) -> None:
+def test_run_agents_checks_its_arguments() -> None:
     async def main() -> None:
-        async with mock_session(tmp_path) as s:
+        async with virtual_session() as s:
             with pytest.raises(SpecError, match="at least one agent"):
                 await tandem.run_agents(s)
             with pytest.raises(SpecError, match="not a tandem.Agent"):
@@ -562,7 +614,7 @@ def test_tasks_an_agent_submits_are_traced_in_its_name(tmp_path: Path) -> None:
         async with tandem.open_session(Platform.uniform(1, cores=2), run_dir=tmp_path) as s:
             s.submit(add, 0, 0, name="mine")
             await tandem.run_agents(s, Planner())
-    run(main())
+    run_real(main())
     by = {t.name: t.by for t in load_trace(tmp_path).tasks}
     assert by == {"mine": "user", "by-spec": "planner", "by-submit": "planner",
                   "by-execute": "planner", "on-behalf": "alice"}
