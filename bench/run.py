@@ -348,6 +348,7 @@ def main() -> None:
         doc = {"results": r.out, "samples": r.samples, "machine": {
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t0)),
             "seconds": round(time.time() - t0, 1), "commit": commit,
+            "tandem_from": str(Path(tandem.__file__).parent),
             "python": host.python_version(), "cpus": os.cpu_count(),
             "affinity": len(os.sched_getaffinity(0)),
             "loadavg_before": [round(x, 2) for x in load0],
