@@ -297,7 +297,9 @@ def gaps(dag: Dag) -> None:
 PATH = (
     ("tandem.backends.functions", "FunctionBackend", "_on_readable"),
     ("tandem.backends.worker_handle", "WorkerHandle", "read"),
+    ("tandem.backends.functions", "FunctionBackend", "_on_frame"),
     ("tandem.runtime.session", "Session", "exited"),
+    ("tandem.runtime.session", "Session", "_pump"),
     ("tandem.core.scheduler", "Scheduler", "handle"),
     ("tandem.core.scheduler", "Scheduler", "handle_many"),
     ("tandem.runtime.session", "Session", "_launch"),
@@ -319,15 +321,17 @@ def split(dag: Dag) -> None:
 
     def wrap(cls: type, name: str) -> None:
         orig = cls.__dict__[name]
-        xs = times.setdefault(f"{cls.__name__}.{name}", [])
+        label = f"{cls.__name__}.{name}"
         clock = time.perf_counter
+        by_event = name == "handle"   # the core's handle: one line per event type
 
         def timed(*a: Any, **k: Any) -> Any:
             t = clock()
             try:
                 return orig(*a, **k)
             finally:
-                xs.append(clock() - t)
+                key = f"{label}({type(a[1]).__name__})" if by_event else label
+                times.setdefault(key, []).append(clock() - t)
         setattr(cls, name, timed)
         undo.append((cls, name, orig))
 
