@@ -316,20 +316,3 @@ def test_relaunch_in_the_same_workdir_truncates_outputs(tmp_path: Path) -> None:
         assert (tmp_path / "t1" / "stdout").read_text() == "second\n"
         assert (tmp_path / "t1" / "stderr").read_text() == ""
     run(body)
-
-
-def test_descendants_walks_the_whole_tree() -> None:
-    from tandem.backends.proctree import child_lister as _child_lister
-    from tandem.backends.proctree import descendants as _descendants
-
-    tree = {1: [2, 3], 2: [4], 4: [5, 1], 3: []}
-    assert sorted(_descendants(1, lambda p: tree.get(p, []))) == [2, 3, 4, 5]
-    # the real lister finds a live child of this process
-    async def main() -> None:
-        proc = await asyncio.create_subprocess_exec("sleep", "100")
-        try:
-            assert proc.pid in _descendants(os.getpid(), _child_lister())
-        finally:
-            proc.kill()
-            await proc.wait()
-    asyncio.run(main())

@@ -10,11 +10,12 @@ Rules:
   process group (stdin /dev/null, stdout and stderr to the files ``stdout`` and ``stderr`` of its
   workdir: truncated at launch, appended to once the task was preempted, so that its output
   continues). When the leader exits, whatever is left in its group is SIGKILLed. ``kill`` first
-  collects the leader's descendants from ``/proc`` (so those that left the group with ``setsid``
+  collects the leader's descendants (psutil, so those that left the group with ``setsid``
   die too), sends SIGTERM to the group and to them, and SIGKILL after ``kill_grace`` seconds
   (continuing a stopped tree, so it can act on SIGTERM); ``exited`` is reported once the leader is
-  reaped and every remembered descendant is gone. Descendants are held by pidfd and the group is
-  signalled only while its leader is unreaped (or a zombie), so a reused pid is never signalled.
+  reaped and every remembered descendant is gone. Descendants are held by pidfd (opened once
+  they are known to be the listed processes) and the group is signalled only while its leader
+  is unreaped (or a zombie), so a reused pid is never signalled.
   A descendant that left the group is only found by ``kill``; after a natural exit it is not ours.
 - Pinning has no race: the calling thread's affinity is set to the task's cores around
   ``Popen`` and the child inherits it at fork. A task's cores are
@@ -44,7 +45,6 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tandem.backends import proctree
@@ -261,20 +261,17 @@ class ProcessBackend(Backend):
     def kill(self, task_id: int) -> None:
         proc = self._procs.get(task_id)
         if proc is not None and not proc.killing and not proc.reaped:
-            self._terminate(proc, proctree.child_lister())
+            self._terminate(proc)
 
-    def _terminate(self, proc: _Proc, children: Callable[[int], list[int]],
-                   sig: int = signal.SIGTERM, grace: float | None = None) -> None:
+    def _terminate(self, proc: _Proc, sig: int = signal.SIGTERM,
+                   grace: float | None = None) -> None:
         loop = self._loop
         assert loop is not None
         proc.killing = True
         pid = proc.popen.pid
-        for kid in proctree.descendants(pid, children):
-            try:
-                fd = os.pidfd_open(kid)
-            except OSError:
-                continue
-            proc.kids[fd] = kid
+        kids = proctree.hold(proctree.descendants(pid))
+        proc.kids.update(kids)
+        for fd in kids:
             loop.add_reader(fd, self._on_kid_exit, proc, fd)
         outside = []
         for fd, kid in proc.kids.items():
@@ -287,7 +284,7 @@ class ProcessBackend(Backend):
         for s in (sig, signal.SIGCONT) if proc.stopped else (sig,):
             _signal_group(pid, s)
             for fd in outside:
-                _signal_pidfd(fd, s)
+                proctree.signal_pidfd(fd, s)
         proc.stopped = False
         proc.timer = loop.call_later(self._grace if grace is None else grace,
                                      self._escalate, proc)
@@ -300,8 +297,8 @@ class ProcessBackend(Backend):
             return
         pid = proc.popen.pid
         _signal_group(pid, signal.SIGSTOP)
-        kids = proctree.descendants(pid, proctree.child_lister())
-        proctree.signal_pids(proctree.outside_group(kids, pid), signal.SIGSTOP)
+        kids = proctree.descendants(pid)
+        proctree.signal_all(proctree.outside_group(kids, pid), signal.SIGSTOP)
         proc.stopped = True
 
     def resume(self, task_id: int, placement: Placement | None = None) -> None:
@@ -310,31 +307,30 @@ class ProcessBackend(Backend):
             return
         pid = proc.popen.pid
         if placement is not None and placement.cores:
-            pids = proctree.tree(pid)    # the whole group too: each thread is re-pinned
-            proctree.pin(pids, placement.cores)
+            procs = proctree.tree(pid)    # the whole group too: each thread is re-pinned
+            proctree.pin(procs, placement.cores)
         else:
-            pids = proctree.descendants(pid, proctree.child_lister())
+            procs = proctree.descendants(pid)
         _signal_group(pid, signal.SIGCONT)
-        proctree.signal_pids(proctree.outside_group(pids, pid), signal.SIGCONT)
+        proctree.signal_all(proctree.outside_group(procs, pid), signal.SIGCONT)
         proc.stopped = False
 
     def preempt(self, task_id: int, sig: int, grace: float) -> None:
         proc = self._procs.get(task_id)
         if proc is not None and not proc.killing and not proc.reaped:
-            self._terminate(proc, proctree.child_lister(), sig, grace)
+            self._terminate(proc, sig, grace)
 
     def _escalate(self, proc: _Proc) -> None:
         proc.timer = None
         if not proc.reaped:
             _signal_group(proc.popen.pid, signal.SIGKILL)
         for fd in proc.kids:
-            _signal_pidfd(fd, signal.SIGKILL)
+            proctree.signal_pidfd(fd, signal.SIGKILL)
 
     async def shutdown(self) -> None:
-        children = proctree.child_lister()  # one /proc scan for all the trees
         for proc in list(self._procs.values()):
             if not proc.killing and not proc.reaped:
-                self._terminate(proc, children)
+                self._terminate(proc)
         await self._idle.wait()
         if self._devnull >= 0:
             os.close(self._devnull)
@@ -352,11 +348,6 @@ def _describe(exc: BaseException, argv0: str) -> str:
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def _signal_pidfd(fd: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        signal.pidfd_send_signal(fd, sig)
 
 
 def _tail(path: str) -> str:

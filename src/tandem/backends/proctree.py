@@ -1,153 +1,129 @@
-"""A task's process tree on this machine: find its processes, signal them, re-pin their threads.
+"""A task's process tree on this machine: find its processes, hold them, signal them, re-pin them.
 
-Contract: functions over ``/proc`` and signals, for the local backends; imports only the
-standard library. A task's tree is its leader, every descendant of the leader (children of all
-its threads, recursively, including those that left its process group with ``setsid``) and
-every member of its process group (orphans reparented away from the leader stay in it).
+Contract: functions over psutil (which reads ``/proc``) and pidfds, for the local backends. A
+task's tree is its leader, every descendant of the leader (children of all its threads,
+recursively, including those that left its process group with ``setsid``) and every member of
+its process group (orphans reparented away from the leader stay in it).
+Imports: nothing from tandem.
 
 Rules:
 
-- the group is signalled with ``killpg`` by the caller, who knows the leader is unreaped (so its
-  group id cannot belong to a stranger); other processes are signalled through a pidfd opened
-  right after they were listed;
-- listing is a snapshot: a process forked after it is not seen. Stopped processes do not fork,
-  so a snapshot taken after a SIGSTOP of the group is complete for the group.
+- a reused pid is never signalled. The group is signalled with ``killpg`` by the caller, who
+  knows the leader is unreaped (so its group id cannot belong to a stranger); any other process
+  is signalled only through a pidfd (:func:`hold`) opened after it was listed and checked to be
+  the listed process still (psutil compares its creation time), so the pidfd names it and no
+  later owner of its pid;
+- listing is a snapshot (one scan of ``/proc`` per call): a process forked after it is not
+  seen. Stopped processes do not fork, so a snapshot taken after a SIGSTOP of the group is
+  complete for the group;
+- a process that ends while it is being listed, held, signalled or re-pinned is skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+
+import psutil
+
+Proc = psutil.Process
+
+_GONE = (psutil.NoSuchProcess, psutil.AccessDenied)
 
 
-@functools.cache
-def _has_children_files() -> bool:
-    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+def descendants(leader: int) -> list[Proc]:
+    """Every descendant of ``leader`` now (children of all its threads, recursively); none if
+    the leader is gone."""
+    try:
+        return psutil.Process(leader).children(recursive=True)
+    except _GONE:
+        return []
 
 
-def child_lister() -> Callable[[int], list[int]]:
-    """A function giving the child pids of a pid: from ``/proc/<pid>/task/*/children`` where the
-    kernel has it, else from one scan of ``/proc/*/stat``."""
-    if _has_children_files():
-        return _children_from_task_files
-    table = _ppid_table()
-    return lambda pid: table.get(pid, [])
-
-
-def descendants(root: int, children: Callable[[int], list[int]]) -> list[int]:
-    """Pids of every descendant of ``root`` now (children of all its threads, recursively)."""
-    found: list[int] = []
-    todo = [root]
-    seen = {root}
-    while todo:
-        for kid in children(todo.pop()):
-            if kid not in seen:
-                seen.add(kid)
-                found.append(kid)
-                todo.append(kid)
-    return found
-
-
-def group_members(pgid: int) -> list[int]:
-    """Pids whose process group is ``pgid`` (one scan of ``/proc/*/stat``)."""
-    out: list[int] = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-            if int(stat.rsplit(b")", 1)[1].split()[2]) == pgid:
-                out.append(int(name))
-        except (OSError, IndexError, ValueError):
-            continue
+def group_members(pgid: int) -> list[Proc]:
+    """The processes whose process group is ``pgid``."""
+    out: list[Proc] = []
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError, *_GONE):
+            if os.getpgid(pid) == pgid:
+                out.append(psutil.Process(pid))
     return out
 
 
-def tree(leader: int) -> list[int]:
+def tree(leader: int) -> list[Proc]:
     """The leader, its descendants and its process group's members (each once)."""
-    pids = dict.fromkeys([leader, *descendants(leader, child_lister()), *group_members(leader)])
-    return list(pids)
+    procs: dict[int, Proc] = {}
+    with contextlib.suppress(*_GONE):
+        procs[leader] = psutil.Process(leader)
+    for p in (*descendants(leader), *group_members(leader)):
+        procs.setdefault(p.pid, p)
+    return list(procs.values())
 
 
-def outside_group(pids: Iterable[int], pgid: int) -> list[int]:
-    """Those of ``pids`` that are not in process group ``pgid`` (the group is signalled whole)."""
+def outside_group(procs: Iterable[Proc], pgid: int) -> list[Proc]:
+    """Those of ``procs`` that are not in process group ``pgid`` (the group is signalled
+    whole by the caller)."""
     out = []
-    for pid in pids:
-        try:
-            if os.getpgid(pid) != pgid:
-                out.append(pid)
-        except OSError:
-            continue
+    for p in procs:
+        with contextlib.suppress(OSError):
+            if os.getpgid(p.pid) != pgid:
+                out.append(p)
     return out
 
 
-def signal_pids(pids: Iterable[int], sig: int) -> None:
-    """Send ``sig`` to each pid through a pidfd (a process already gone is skipped)."""
-    for pid in pids:
+def hold(procs: Iterable[Proc]) -> dict[int, int]:
+    """A pidfd for each of ``procs`` that is still the process that was listed: pidfd -> pid.
+    The caller owns the pidfds (signal them with :func:`signal_pidfd`, close them)."""
+    fds: dict[int, int] = {}
+    for p in procs:
         try:
-            fd = os.pidfd_open(pid)
+            fd = os.pidfd_open(p.pid)
         except OSError:
             continue
+        if p.is_running():    # same creation time: the pidfd names the listed process
+            fds[fd] = p.pid
+        else:
+            os.close(fd)
+    return fds
+
+
+def signal_pidfd(fd: int, sig: int) -> None:
+    """Send ``sig`` through a pidfd (a process already gone is skipped)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        signal.pidfd_send_signal(fd, sig)
+
+
+def signal_all(procs: Iterable[Proc], sig: int) -> None:
+    """Send ``sig`` to each of ``procs`` that is still the listed process (see :func:`hold`)."""
+    for fd in hold(procs):
         try:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                signal.pidfd_send_signal(fd, sig)
+            signal_pidfd(fd, sig)
         finally:
             os.close(fd)
 
 
-def pin(pids: Iterable[int], cores: Iterable[int]) -> None:
-    """Pin every thread of every process of ``pids`` to ``cores`` (native thread pools too: a
-    process's affinity is per thread). Threads and processes that ended meanwhile are skipped."""
+def pin(procs: Iterable[Proc], cores: Iterable[int]) -> None:
+    """Pin every thread of every one of ``procs`` to ``cores`` (native thread pools too: a
+    process's affinity is per thread)."""
     mask = set(cores)
-    for pid in pids:
+    for p in procs:
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
+            if not p.is_running():
+                continue
+            threads = p.threads()
+        except _GONE:
             continue
-        for tid in tids:
+        for t in threads:
             with contextlib.suppress(OSError):
-                os.sched_setaffinity(int(tid), mask)
+                os.sched_setaffinity(t.id, mask)
 
 
-def state(pid: int) -> str:
-    """The one-letter state of ``pid`` from ``/proc/<pid>/stat`` (``T``: stopped), or ``""``."""
+def status(pid: int) -> str:
+    """psutil's status of ``pid`` (``psutil.STATUS_STOPPED``, ``STATUS_ZOMBIE``, ...), or
+    ``""`` when there is no such process."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0].decode()
-    except (OSError, IndexError):
+        return str(psutil.Process(pid).status())
+    except _GONE:
         return ""
-
-
-def _children_from_task_files(pid: int) -> list[int]:
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    kids: list[int] = []
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                kids.extend(int(k) for k in f.read().split())
-        except OSError:
-            continue
-    return kids
-
-
-def _ppid_table() -> dict[int, list[int]]:
-    """Parent pid -> child pids, from a scan of ``/proc/*/stat``."""
-    table: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        table.setdefault(ppid, []).append(int(name))
-    return table
