@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,81 +22,90 @@ from tandem.sim import (
 from tandem.trace.records import load_trace
 
 
-def work(x: int, seconds: float) -> int:
-    """A real task: sleeps, then returns a value the agent's next decision depends on."""
-    time.sleep(seconds)
+def work(x: int, seconds: float, index: int = 0, gates: str | None = None) -> int:
+    """A real task: returns a value the agent's next decision depends on. On virtual time it
+    lasts ``seconds``; on real time it ends when the test opens its gate (the file
+    ``gates/<index>``), so the order of its end does not depend on how loaded the machine is."""
+    if gates is not None:
+        gate = os.path.join(gates, str(index))
+        while not os.path.exists(gate):
+            time.sleep(0.001)
     return value(x, seconds)
 
 
-def value(x: int, seconds: float) -> int:
-    """The result model: what ``work`` returns, without the sleep."""
+def value(x: int, seconds: float, index: int = 0, gates: str | None = None) -> int:
+    """The result model: what ``work`` returns, without waiting."""
     return (7 * x + 3) % 11
 
 
 class Explorer(tandem.Agent):
     """Fills each free core with a task whose argument and duration follow from the results so
     far: which result arrives first decides what comes next. Durations are multiples of 0.4 s
-    after a first task of 0.2 s, so the two cores' task ends stay 0.2 s apart."""
+    after a first task of 0.2 s, so the two cores' task ends stay 0.2 s apart.
 
-    def __init__(self, total: int) -> None:
+    With ``order`` and ``gates`` (the real run), each fill — the one at the start and the one
+    after each task's end — then opens the gate of the next task to end in ``order``: the tasks
+    end in that order, one at a time, each after the agent saw the previous end."""
+
+    def __init__(self, total: int, order: Sequence[int] = (), gates: Path | None = None) -> None:
         self.total = total
         self.results: list[int] = []
         self.submitted: list[tuple[int, float]] = []
-        self.t0 = 0.0
-
-    @tandem.on_start
-    async def start(self, s: tandem.AgentSession) -> None:
-        self.t0 = s.time()
+        self.order = list(order)
+        self.gates = gates
+        self.fills = 0
 
     @tandem.on_free(cores=1)
     async def fill(self, s: tandem.AgentSession, free: tandem.Free) -> None:
         for _ in range(free.cores):
             if len(self.submitted) == self.total:
-                return
+                break
             x = (sum(self.results) + len(self.submitted)) % 11
             seconds = 0.2 if not self.submitted else 0.4 * (1 + x % 2)
+            s.submit(work, x, seconds, len(self.submitted),
+                     str(self.gates) if self.gates is not None else None,
+                     kind="sim", name=f"x{x}")
             self.submitted.append((x, seconds))
-            s.submit(work, x, seconds, kind="sim", name=f"x{x}")
+        if self.gates is not None and self.fills < len(self.order):
+            (self.gates / str(self.order[self.fills])).touch()
+        self.fills += 1
 
     @tandem.on_result(kind="sim")
     async def learn(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
         self.results.append(fut.result())
 
 
-def ends(records: Any, t0: float) -> list[float]:
-    return sorted(round(r.ended - t0, 3) for r in records)
-
-
 def test_an_agent_makes_the_same_decisions_on_virtual_time_as_on_real_time(
         tmp_path: Path) -> None:
     platform = Platform.local(cores=[0, 1]) if len(Platform.local().nodes[0].cores) > 1 \
         else pytest.skip("needs two cores")
-
-    async def real() -> tuple[Explorer, list[float]]:
-        agent = Explorer(8)
-        async with tandem.open_session(platform, run_dir=tmp_path / "real") as s:
-            # Both workers import this module first (the first call costs ~0.2 s).
-            await tandem.gather(s.submit(work, 0, 0.0), s.submit(work, 0, 0.0))
-            futures: list[tandem.TaskFuture] = []
-
-            class Keep(tandem.Agent):
-                @tandem.on_result
-                async def keep(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
-                    futures.append(fut)
-            await tandem.run_agents(s, agent, Keep())
-        return agent, ends((f.record for f in futures), agent.t0)
-
-    real_agent, real_ends = asyncio.run(asyncio.wait_for(real(), 60))
     sim_agent = Explorer(8)
     sim = simulate_agents(platform, sim_agent,
                           durations=lambda spec: spec.work.args[1], results={"sim": value})
-    assert sim_agent.submitted == real_agent.submitted
-    assert sim_agent.results == real_agent.results
     assert len(sim.records) == 8 and sim.kinds() == {"sim": 8}
-    sim_ends = ends(sim.records, sim_agent.t0)
-    # Virtual time is exact; real time adds each task's launch overhead (milliseconds).
-    assert sim_ends == pytest.approx(real_ends, abs=0.15)
-    assert sim.wall_seconds < real_ends[-1]
+    ended = [r.ended - sim.start for r in sim.records]
+    order = sorted(range(8), key=lambda i: ended[i])
+    # the virtual run is exact: each task ends its modelled seconds after the core it ran on
+    # was freed, and no two ends coincide
+    assert sorted(round(t, 6) for t in ended) == [0.2, 0.8, 1.0, 1.4, 1.6, 1.8, 2.0, 2.6]
+    # On two real worker processes, the tasks end in the order they ended on virtual time (the
+    # gates see to it, whatever the machine's load): the agent submits the same tasks, with
+    # the same arguments, and sees the same results.
+    gates = tmp_path / "gates"
+    gates.mkdir()
+
+    async def real() -> Explorer:
+        agent = Explorer(8, order, gates)
+        async with tandem.open_session(platform, run_dir=tmp_path / "real") as s:
+            # Both workers import this module first (the first call costs ~0.2 s).
+            await tandem.gather(s.submit(work, 0, 0.0), s.submit(work, 0, 0.0))
+            await tandem.run_agents(s, agent)
+        return agent
+
+    real_agent = asyncio.run(asyncio.wait_for(real(), 60))
+    assert real_agent.submitted == sim_agent.submitted
+    assert real_agent.results == sim_agent.results
+    assert real_agent.fills == sim_agent.fills == 9      # the start, then each of 8 ends
 
 
 def test_a_thousand_task_agent_campaign_simulates_in_seconds() -> None:
@@ -102,28 +113,44 @@ def test_a_thousand_task_agent_campaign_simulates_in_seconds() -> None:
         def __init__(self) -> None:
             self.submitted = 0
             self.done = 0
+            self.args: dict[int, int] = {}
+            self.trained: list[int] = []
 
         @tandem.on_free(cores=1)
         async def fill(self, s: tandem.AgentSession, free: tandem.Free) -> None:
             for _ in range(min(free.cores, 1000 - self.submitted)):
-                s.submit(work, self.submitted, 10.0, kind="simulation")
+                fut = s.submit(work, self.submitted, 10.0, kind="simulation")
+                self.args[fut.task_id] = self.submitted
                 self.submitted += 1
 
         @tandem.on_result(kind="simulation")
         async def collect(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
-            assert fut.result() == value(0, 0) or fut.result() >= 0
+            # the result model's value for this task's own argument
+            assert fut.result() == (7 * self.args.pop(fut.task_id) + 3) % 11
             self.done += 1
             if self.done % 100 == 0:
                 s.submit(work, 0, 0.0, kind="training", cores=4)
+
+        @tandem.on_result(kind="training")
+        async def train(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+            self.trained.append(fut.result())
 
     agent = Campaign()
     sim = simulate_agents(
         Platform.uniform(2, cores=4), agent,
         durations={"simulation": Duration(mean=10.0, sd=2.0), "training": 5.0},
         results={"simulation": value, "training": value})
-    assert agent.done == 1000 and sim.kinds() == {"simulation": 1000, "training": 10}
+    assert agent.done == 1000 and not agent.args     # every simulation's result was checked
+    assert agent.trained == [3] * 10                  # value(0, 0.0)
+    assert sim.kinds() == {"simulation": 1000, "training": 10}
     assert all(r.state is TaskState.DONE for r in sim.records)
     assert 1250 <= sim.duration <= 1400      # 1,000 x 10 s on 8 cores, plus the trainings
+    # the same seed gives the same run, to the microsecond
+    again = simulate_agents(
+        Platform.uniform(2, cores=4), Campaign(),
+        durations={"simulation": Duration(mean=10.0, sd=2.0), "training": 5.0},
+        results={"simulation": value, "training": value})
+    assert round(again.duration, 6) == round(sim.duration, 6)
     assert sim.wall_seconds < 10
 
 
@@ -137,7 +164,8 @@ def test_modelled_durations_are_seeded_and_reproducible() -> None:
     def once(seed: int) -> list[float]:
         sim = simulate_agents(Platform.uniform(1, cores=4), Burst(), seed=seed,
                               durations={"sim": Duration(mean=5.0, sd=1.0)})
-        return [r.ended - sim.start for r in sim.records]
+        # the clock starts at the real monotonic time: round off its float noise
+        return [round(r.ended - sim.start, 6) for r in sim.records]
 
     assert once(1) == once(1)
     assert once(1) != once(2)
