@@ -241,14 +241,17 @@ def bench_function(r: Run) -> None:
 
 def bench_exec(r: Run) -> None:
     n = 200 if r.quick else 1_000
-    ex, exb = interleave(r.reps, lambda: asyncio.run(tandem_exec(n)),
-                         lambda: procs.popen_pidfd_loop(n, 2))
+    ex, exb, exu = interleave(r.reps, lambda: asyncio.run(tandem_exec(n)),
+                              lambda: procs.popen_pidfd_loop(n, 2),
+                              lambda: procs.popen_pidfd_loop(n, 2, pin=False))
     ratio = paired(ex, exb)
     r.out.update(exec_tasks_per_s=round(med(ex)), exec_baseline_per_s=round(med(exb)),
-                 exec_ratio=round(ratio, 3))
-    r.samples["exec"] = {"tasks": n, "tandem_per_s": ex, "popen_pidfd_per_s": exb}
+                 exec_ratio=round(ratio, 3), exec_baseline_unpinned_per_s=round(med(exu)))
+    r.samples["exec"] = {"tasks": n, "tandem_per_s": ex, "popen_pidfd_per_s": exb,
+                         "popen_pidfd_unpinned_per_s": exu}
     print(f"/bin/true ({n:,}, {r.reps} rounds): tandem {med(ex):,.0f}/s, bare Popen + pidfd "
-          f"loop (2 at a time) {med(exb):,.0f}/s, ratio {ratio:.2f}")
+          f"loop (2 at a time, pinned) {med(exb):,.0f}/s, ratio {ratio:.2f}; the same loop "
+          f"unpinned {med(exu):,.0f}/s")
 
 
 def bench_random_dag(r: Run) -> None:
