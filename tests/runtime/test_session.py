@@ -133,7 +133,7 @@ def test_timeout_kills_the_tree(tmp_path: Path) -> None:
             with pytest.raises(TaskTimedOut, match="timeout of 1.0 s"):
                 await f
             assert time.monotonic() - t0 < 10
-            kid = int((s._workdir(f.task_id, "slow") / "kid").read_text())
+            kid = int((Path(s.driver.workdir(f.task_id, "slow")) / "kid").read_text())
             assert not pid_alive(kid)
             assert f.state is TaskState.TIMED_OUT
     run(main())

@@ -50,7 +50,7 @@ async def main():
             await f
         s.submit_spec(TaskSpec(name="forever", work=Mock(seconds=3600)))
         await asyncio.sleep(0.3)                  # past the 50 ms flush
-        print(s._trace.writer_pid, flush=True)
+        print(s.trace.writer_pid, flush=True)
         await asyncio.sleep(3600)
 
 asyncio.run(main())
@@ -152,7 +152,7 @@ def test_a_trace_given_as_an_instrument_writes_the_same_records(tmp_path: Path) 
 
     (tmp_path / "loose").mkdir()
     loose = JsonlTrace(tmp_path / "loose", process=False)
-    loose.ended(0)
+    loose.task_resolved(0)
     with pytest.raises(TandemError, match="bind"):
         loose.flush()
     loose._items.clear()

@@ -2,4 +2,5 @@
 
 Contract: the only package that awaits. Imports ``tandem.core``, ``tandem.spec``,
 ``tandem.trace`` and ``tandem.backends``.
+Imports: nothing from tandem.
 """

@@ -4,7 +4,9 @@ session's task group.
 Contract: :func:`run_agents`. Event-driven throughout: results arrive by future
 done-callbacks, the end of any task by an instrument hook on the session, emitted events by a
 direct push; a queue wakes its coroutine through an :class:`asyncio.Event`; nothing sleeps and
-scans. Imports the runtime, the trace's instrument interface and the agent modules.
+scans.
+Imports: tandem.core.actions, tandem.core.record, tandem.errors, tandem.runtime.agent_session,
+tandem.runtime.agents, tandem.runtime.future, tandem.runtime.session, tandem.trace.instrument.
 
 Rules:
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tandem.core.actions import Steered
@@ -38,12 +40,6 @@ from tandem.trace.instrument import Instrument
 
 if TYPE_CHECKING:
     from tandem.runtime.session import Session
-
-
-# -- integration point with the session (its public API has no hook for this yet) ----------
-def attach_instrument(session: Session, instrument: Instrument) -> Callable[[], None]:
-    """Add ``instrument`` to an open session; returns the function that removes it."""
-    return session.add_instrument(instrument)
 
 
 class _Hooks(Instrument):
@@ -88,6 +84,9 @@ class _Member:
                 self.free.append((attr, t))
             elif t.on == "event":
                 self.events.setdefault(t.event, []).append((attr, t))
+
+    def emit(self, event: str, payload: Any) -> None:
+        self.run.emit(event, payload)
 
     def push(self, item: _Item) -> None:
         if not self.stopped:
@@ -152,7 +151,7 @@ class _Run:
         self.members = [_Member(self, a) for a in agents]
 
     def follow(self, fut: TaskFuture, kind: str | None) -> None:
-        if fut._session is not self.session:
+        if not self.session.owns(fut):
             raise SpecError(f"agents: {fut!r} belongs to another session")
         if fut.task_id in self.futures:
             return
@@ -162,6 +161,9 @@ class _Run:
             self.futures[fut.task_id] = fut
         self.kinds[fut.task_id] = kind
         fut.add_done_callback(self._ended)
+
+    def outstanding(self, kind: str | None) -> list[TaskFuture]:
+        return [f for tid, f in self.futures.items() if kind is None or self.kinds[tid] == kind]
 
     def _ended(self, fut: TaskFuture) -> None:
         tid = fut.task_id
@@ -240,17 +242,17 @@ async def run_agents(session: Session | AgentSession, *agents: Agent,
     for a in agents:
         if not isinstance(a, Agent):
             raise SpecError(f"run_agents: {a!r} is not a tandem.Agent")
-        if a._tandem_member is not None:
+        if a.in_run:
             raise SpecError(f"run_agents: agent {a.agent_name!r} is already running")
     if len({id(a) for a in agents}) != len(agents):
         raise SpecError("run_agents: the same agent is given twice")
     run = _Run(session, agents, stop_when_idle)
-    detach = attach_instrument(session, _Hooks(run))
+    detach = session.add_instrument(_Hooks(run))
     try:
         for f in watch:
             run.follow(f, None)
         for m in run.members:
-            m.agent._tandem_member = m
+            m.agent.join_run(m)
             for attr, t in type(m.agent).handlers:
                 if t.on == "start":
                     m.push((attr, (), t))
@@ -271,4 +273,4 @@ async def run_agents(session: Session | AgentSession, *agents: Agent,
             m.stopped = True
             if m.task is not None and not m.task.done():
                 m.task.cancel()
-            m.agent._tandem_member = None
+            m.agent.leave_run()

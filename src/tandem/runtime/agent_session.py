@@ -1,34 +1,40 @@
 """AgentSession: the view of a session that an agent's handlers get.
 
-Contract: the session's actions (submit, execute, and the steering actions: cancel, pause,
-resume, preempt, set_priority, move), taken in the agent's name — every steering action is
-passed ``by=<agent name>``, which the trace records — and the tasks submitted through it, in
-the agent's name too (``TaskSpec.by``), followed by the agents' run. Also how idle capacity is
-counted (:func:`free_slots`). Imports the runtime and ``tandem.runtime.agents``; the run only
-for types.
+Contract: :class:`AgentSession` is a view of the run's :class:`Session` (the same driver) whose
+default ``by`` is the agent's name: its tasks (``TaskSpec.by``) and steering actions (the
+trace records who decided) are the agent's, and each task it submits is followed by the
+agents' run (its end reaches ``on_result`` handlers). It adds the few agent-only methods
+(watch, outstanding, cancel_all, free, emit, stop, agent, session). Also how idle capacity is
+counted (:func:`free_slots`).
+Imports: tandem.errors, tandem.runtime.agents, tandem.runtime.future, tandem.runtime.session,
+tandem.spec.task.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tandem.core.pools import PoolUsage
-from tandem.core.states import TaskState
 from tandem.errors import SpecError
 from tandem.runtime.agents import Agent, Free
 from tandem.runtime.future import TaskFuture
-from tandem.runtime.options import TaskOptions
-from tandem.spec.task import TaskSpec
+from tandem.runtime.session import Session
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from tandem.spec.task import TaskSpec
 
-    from tandem.runtime.agent_run import _Run
-    from tandem.runtime.session import Session
-    from tandem.spec.platform import Platform
+
+class Followed(Protocol):
+    """What an agent's session asks of its run (:mod:`tandem.runtime.agent_run`)."""
+
+    @property
+    def session(self) -> Session: ...
+
+    def follow(self, future: TaskFuture, kind: str | None) -> None: ...
+
+    def outstanding(self, kind: str | None) -> list[TaskFuture]: ...
+
+    def emit(self, event: str, payload: Any) -> None: ...
+
 
 def free_slots(session: Session, pool: str | None = None) -> Free:
     """Cores and GPUs idle now (of ``pool``'s quota, or of the whole platform), after queued
@@ -49,13 +55,13 @@ def free_slots(session: Session, pool: str | None = None) -> Free:
                 pool=pool)
 
 
-class AgentSession:
-    """The session's actions, taken in an agent's name. Tasks submitted here are followed by
-    the run: their ends reach the agents' ``on_result`` handlers."""
+class AgentSession(Session):
+    """The run's session, in an agent's name (see the module docstring)."""
 
-    __slots__ = ("_agent", "_run", "_session")
+    cancel_reason = "cancelled by an agent"
 
-    def __init__(self, run: _Run, agent: Agent) -> None:
+    def __init__(self, run: Followed, agent: Agent) -> None:
+        super().__init__(run.session.driver, by=agent.agent_name)
         self._run = run
         self._session = run.session
         self._agent = agent
@@ -72,44 +78,11 @@ class AgentSession:
     def agent(self) -> Agent:
         return self._agent
 
-    @property
-    def platform(self) -> Platform:
-        return self._session.platform
+    def _submitted(self, future: TaskFuture, spec: TaskSpec) -> TaskFuture:
+        self._run.follow(future, spec.kind)
+        return future
 
-    @property
-    def run_dir(self) -> Path:
-        return self._session.run_dir
-
-    def time(self) -> float:
-        """The session's clock now (the event loop's: virtual time under the simulator)."""
-        return self._run.loop.time()
-
-    # -- tasks ---------------------------------------------------------------------------
-    def submit(self, fn: Callable[..., Any], *args: Any,
-               kwargs: Mapping[str, Any] | None = None,
-               **options: Unpack[TaskOptions]) -> TaskFuture:
-        """:meth:`Session.submit` in the agent's name (``by``), followed by the run."""
-        options.setdefault("by", self._agent.agent_name)
-        fut = self._session.submit(fn, *args, kwargs=kwargs, **options)
-        self._run.follow(fut, options.get("kind", "task"))
-        return fut
-
-    def execute(self, argv: Sequence[str] | str, **options: Any) -> TaskFuture:
-        """:meth:`Session.execute` in the agent's name (``by``), followed by the run."""
-        options.setdefault("by", self._agent.agent_name)
-        fut = self._session.execute(argv, **options)
-        self._run.follow(fut, options.get("kind", "task"))
-        return fut
-
-    def submit_spec(self, spec: TaskSpec, *, after: Iterable[TaskFuture] = ()) -> TaskFuture:
-        """:meth:`Session.submit_spec`, followed by the run; a spec submitted by the default
-        ``"user"`` is submitted in the agent's name."""
-        if spec.by == "user":
-            spec = dataclasses.replace(spec, by=self._agent.agent_name)
-        fut = self._session.submit_spec(spec, after=after)
-        self._run.follow(fut, spec.kind)
-        return fut
-
+    # -- agent-only ------------------------------------------------------------------------
     def watch(self, future: TaskFuture) -> TaskFuture:
         """Follow a task submitted elsewhere: its end reaches ``on_result`` handlers."""
         self._run.follow(future, None)
@@ -117,16 +90,10 @@ class AgentSession:
 
     def outstanding(self, kind: str | None = None) -> list[TaskFuture]:
         """The run's followed tasks (of ``kind``) that have not ended, oldest first."""
-        return [f for tid, f in self._run.futures.items()
-                if kind is None or self._run.kinds[tid] == kind]
-
-    def cancel(self, future: TaskFuture | Iterable[TaskFuture],
-               reason: str = "cancelled by an agent") -> None:
-        """:meth:`Session.cancel` (a task or several, and their dependents), by this agent."""
-        self._session.cancel(future, reason, by=self._agent.agent_name)
+        return self._run.outstanding(kind)
 
     def cancel_all(self, kind: str | None = None,
-                   reason: str = "cancelled by an agent") -> list[TaskFuture]:
+                   reason: str | None = None) -> list[TaskFuture]:
         """Cancel the run's unfinished tasks (of ``kind``); returns them."""
         out = self.outstanding(kind)
         for f in out:
@@ -135,41 +102,8 @@ class AgentSession:
 
     def free(self, pool: str | None = None) -> Free:
         """Idle capacity now (see :func:`free_slots`)."""
-        return free_slots(self._session, pool)
+        return free_slots(self, pool)
 
-    @property
-    def unfinished(self) -> int:
-        return self._session.unfinished
-
-    def counts(self) -> dict[TaskState, int]:
-        return self._session.counts()
-
-    # -- steering, by this agent (options as the session's methods) -------------------------
-    def pause(self, future: TaskFuture, **options: Any) -> None:
-        """:meth:`Session.pause` (``release=``, ``reason=``)."""
-        self._session.pause(future, by=self._agent.agent_name, **options)
-
-    def resume(self, future: TaskFuture, **options: Any) -> None:
-        """:meth:`Session.resume` (``reason=``)."""
-        self._session.resume(future, by=self._agent.agent_name, **options)
-
-    def preempt(self, future: TaskFuture, **options: Any) -> None:
-        """:meth:`Session.preempt` (``grace=``, ``signal=``, ``reason=``)."""
-        self._session.preempt(future, by=self._agent.agent_name, **options)
-
-    def set_priority(self, future: TaskFuture, priority: int, **options: Any) -> None:
-        """:meth:`Session.set_priority` (``reason=``)."""
-        self._session.set_priority(future, priority, by=self._agent.agent_name, **options)
-
-    def move(self, source: str, target: str, **options: Any) -> None:
-        """:meth:`Session.move` (``cores=``, ``gpus=``, ``reason=``): quota between pools."""
-        self._session.move(source, target, by=self._agent.agent_name, **options)
-
-    def pools(self) -> dict[str, PoolUsage]:
-        """:meth:`Session.pools`: each pool's quota and use now."""
-        return self._session.pools()
-
-    # -- the run ---------------------------------------------------------------------------
     def emit(self, event: str, payload: Any = None) -> None:
         """As :meth:`Agent.emit`."""
         self._run.emit(event, payload)
@@ -177,9 +111,3 @@ class AgentSession:
     def stop(self) -> None:
         """Stop this agent (as :meth:`Agent.stop`)."""
         self._agent.stop()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], *,
-              name: str | None = None) -> asyncio.Task[Any]:
-        """Run a coroutine in the session's task group (work that must not hold up the agent's
-        other handlers)."""
-        return self._session.spawn(coro, name=name)

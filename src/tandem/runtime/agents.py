@@ -1,8 +1,9 @@
 """Agents: steering code as a class of coroutine methods, each decorated with what it reacts to.
 
 Contract: declarations only — the :class:`Agent` base class, the four decorators and the
-:class:`Free` value. Running agents is :func:`tandem.runtime.agent_run.run_agents`. Imports the
-standard library and ``tandem.errors``.
+:class:`Free` value. Running agents is :func:`tandem.runtime.agent_run.run_agents`, which
+tells an agent of its run through :meth:`Agent.join_run` / :meth:`Agent.leave_run`.
+Imports: tandem.errors.
 
 ::
 
@@ -31,12 +32,20 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from tandem.errors import SpecError, TandemError
 
-if TYPE_CHECKING:
-    from tandem.runtime.agent_run import _Member
+
+class Member(Protocol):
+    """An agent's place in a run, as the agent sees it."""
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def emit(self, event: str, payload: Any) -> None: ...
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__tandem_triggers__"
@@ -152,7 +161,7 @@ class Agent:
     name: str = ""
     #: (method name, trigger) in class definition order, base classes first.
     handlers: ClassVar[tuple[tuple[str, Trigger], ...]] = ()
-    _tandem_member: _Member | None = None
+    _tandem_member: Member | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -182,7 +191,7 @@ class Agent:
     def emit(self, event: str, payload: Any = None) -> None:
         """Deliver ``payload`` to every ``on_event(event)`` handler of the agents of this
         agent's run (this one included), after the events already queued for each."""
-        self._member("emit").run.emit(event, payload)
+        self._member("emit").emit(event, payload)
 
     def stop(self) -> None:
         """Stop this agent: the handler running now finishes, the events queued for it are
@@ -192,7 +201,22 @@ class Agent:
         if m is not None:
             m.stop()
 
-    def _member(self, what: str) -> _Member:
+    def join_run(self, member: Member) -> None:
+        """Called by ``run_agents`` as the agent joins a run (an agent runs in one at most)."""
+        if self._tandem_member is not None:
+            raise SpecError(f"run_agents: agent {self.agent_name!r} is already running")
+        self._tandem_member = member
+
+    def leave_run(self) -> None:
+        """Called by ``run_agents`` as the run ends."""
+        self._tandem_member = None
+
+    @property
+    def in_run(self) -> bool:
+        """Whether the agent is part of a run (stopped or not)."""
+        return self._tandem_member is not None
+
+    def _member(self, what: str) -> Member:
         m = self._tandem_member
         if m is None:
             raise TandemError(f"agent {self.agent_name!r}: {what} needs the agent to be running "

@@ -3,6 +3,7 @@
 Contract: pure functions over argument structures; imports ``tandem.runtime.future``. Futures
 are found at any depth inside lists, tuples, sets, frozensets and dicts (values and keys); other
 objects are passed through untouched.
+Imports: tandem.runtime.future.
 """
 
 from __future__ import annotations

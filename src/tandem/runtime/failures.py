@@ -1,6 +1,8 @@
 """Turn a task's final state and failure into the exception its future raises.
 
 Contract: a pure mapping from core values to :mod:`tandem.errors`; imports ``tandem.core``.
+Imports: tandem.core.actions, tandem.core.scheduler, tandem.core.states, tandem.core.values,
+tandem.errors.
 """
 
 from __future__ import annotations

@@ -1,23 +1,37 @@
 """TaskFuture: the handle ``submit`` returns at once.
 
-Contract: lives on the event-loop thread; holds the task's outcome once the core resolves it.
-Imports ``tandem.core`` (states) and ``tandem.errors``. Awaiting creates a loop future only for
-the awaiting coroutine, so an outcome nobody looks at produces no "exception never retrieved"
-noise, and resolving 20,000 tasks costs 20,000 attribute writes, not 20,000 loop callbacks.
+Contract: lives on the event-loop thread; holds the task's outcome once its owner (the
+driver, through the small :class:`Owner` protocol) resolves it. Awaiting creates a loop future
+only for the awaiting coroutine, so an outcome nobody looks at produces no "exception never
+retrieved" noise, and resolving 20,000 tasks costs 20,000 attribute writes, not 20,000 loop
+callbacks. When a resolved future is no longer reachable, its finalizer tells the owner
+(``dropped``), which may then forget the task: nothing can name it again.
+Imports: tandem.core.record, tandem.core.states, tandem.errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tandem.core.states import FINAL, PENDING, TaskState
 from tandem.errors import TandemError
 
 if TYPE_CHECKING:
     from tandem.core.record import TaskRecord
-    from tandem.runtime.session import Session
+
+
+class Owner(Protocol):
+    """What a future asks of the driver that made it."""
+
+    def state_of(self, task_id: int) -> TaskState: ...
+
+    def record_of(self, task_id: int) -> TaskRecord: ...
+
+    def cancel_task(self, task_id: int, reason: str, by: str) -> None: ...
+
+    def dropped(self, task_id: int) -> None: ...
 
 
 class TaskFuture:
@@ -27,11 +41,11 @@ class TaskFuture:
     has not ended; awaiting waits for it.
     """
 
-    __slots__ = ("_callbacks", "_error", "_session", "_state", "_value", "_waiters", "name",
-                 "task_id")
+    __slots__ = ("__weakref__", "_callbacks", "_error", "_owner", "_state", "_value", "_waiters",
+                 "name", "task_id")
 
-    def __init__(self, session: Session, task_id: int, name: str) -> None:
-        self._session = session
+    def __init__(self, owner: Owner, task_id: int, name: str) -> None:
+        self._owner = owner
         self.task_id = task_id
         self.name = name
         self._state = PENDING
@@ -46,13 +60,17 @@ class TaskFuture:
         """The task's current state (pending, ready, launched, running, or a final one)."""
         if self._state in FINAL:
             return self._state
-        return self._session._core_state(self.task_id)
+        return self._owner.state_of(self.task_id)
 
     @property
     def record(self) -> TaskRecord:
         """Timestamps, placement, attempts and failure of the task so far."""
-        record: TaskRecord = self._session._record(self.task_id)
-        return record
+        return self._owner.record_of(self.task_id)
+
+    @property
+    def owner(self) -> Owner:
+        """The driver of the session that made it (sessions check it is theirs)."""
+        return self._owner
 
     def done(self) -> bool:
         return self._state in FINAL
@@ -75,7 +93,7 @@ class TaskFuture:
         gone."""
         if self._state in FINAL:
             return False
-        self._session.cancel(self, reason)
+        self._owner.cancel_task(self.task_id, reason, "user")
         return True
 
     def add_done_callback(self, fn: Callable[[TaskFuture], None]) -> None:
@@ -99,8 +117,13 @@ class TaskFuture:
     def __repr__(self) -> str:
         return f"<TaskFuture {self.task_id} {self.name!r} {self.state.value}>"
 
-    # -- called by the session -------------------------------------------------------------
-    def _resolve(self, state: TaskState, value: Any, error: TandemError | None) -> None:
+    # -- called by the owner ---------------------------------------------------------------
+    def __del__(self) -> None:
+        if self._state in FINAL:
+            self._owner.dropped(self.task_id)
+
+    def resolve(self, state: TaskState, value: Any, error: TandemError | None) -> None:
+        """Set the outcome (the owner calls it once, when the core resolved the task)."""
         self._state = state
         self._value = value
         self._error = error

@@ -1,25 +1,28 @@
 """``open_session``: the async context manager that starts and ends a :class:`Session`.
 
-Contract: builds the default backends and run directory, owns the session's task group, and
-guarantees that leaving the block (normally, on an error, or on cancellation) ends every task
-and every process it started. Imports the runtime, the backends and the specs.
+Contract: builds the default backends and run directory, refuses backends that cannot execute
+the platform, makes the :class:`~tandem.runtime.driver.Driver` and the :class:`Session` over it,
+and keeps the driver running for the block (:meth:`Driver.running`), which guarantees that
+leaving it (normally, on an error, or on cancellation) ends every task and every process it
+started.
+Imports: tandem.backends, tandem.core.policy, tandem.errors, tandem.runtime.driver,
+tandem.runtime.session, tandem.spec, tandem.trace.instrument.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 from tandem.backends.base import Backend
 from tandem.core.policy import Mode, Order, Policy
 from tandem.errors import SpecError
+from tandem.runtime.driver import Driver
 from tandem.runtime.session import Session
-from tandem.runtime.signals import sigterm_ends
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.trace.instrument import Instrument
@@ -45,6 +48,7 @@ async def open_session(
     kill_grace: float = 3.0,
     trace: bool = True,
     pools: Mapping[str, Quota] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[Session]:
     """Open a session on ``platform`` (default: this machine, :meth:`Platform.local`).
 
@@ -52,6 +56,12 @@ async def open_session(
     ``{"md": Quota(cores=6), "ml": Quota(cores=2, gpus=1)}``; tasks choose one with ``pool=``
     and those without go to the ``"default"`` pool, which gets the rest. ``session.move``
     moves quota between pools while the session runs.
+
+    ``backends`` given here must all be able to execute ``platform``
+    (:meth:`Backend.unreachable`); of the default ones, a task whose backend cannot (a
+    function on a platform of two nodes, whose local processes would share this machine's
+    cores) is refused when submitted. ``clock``: the session's clock, on the event loop's time
+    axis (default ``time.monotonic``; a virtual-time loop passes its own ``time``).
 
     Leaving the block waits for every task; on an error (or cancellation, or SIGTERM) inside
     it, every unfinished task is cancelled and its process tree ended before the error
@@ -75,34 +85,13 @@ async def open_session(
         backends = [ProcessBackend(kill_grace=kill_grace),
                     FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace),
                     MockBackend()]
-    session = Session(platform, rd, policy=policy, backends=backends, instruments=instruments,
-                      trace=trace, pools=pools)
-    with sigterm_ends(asyncio.current_task()):
-        await session._start()
-        # The task group is entered by hand so that an error raised by the user's block comes out
-        # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still come out
-        # as the group raises them.
-        group = asyncio.TaskGroup()
-        await group.__aenter__()
-        session._group = group
-        try:
-            try:
-                yield session
-                await session.wait_all()
-            except BaseException as e:
-                session._abort("the session is closing on an error")
-                if isinstance(e, asyncio.CancelledError):
-                    await group.__aexit__(type(e), e, e.__traceback__)
-                else:
-                    with contextlib.suppress(BaseException):
-                        await group.__aexit__(None, None, None)
-                raise
-            try:
-                await group.__aexit__(None, None, None)
-            except BaseException:
-                session._abort("a coroutine of the session failed")
-                raise
-            await session.wait_all()
-        finally:
-            session._group = None
-            await asyncio.shield(session._close())
+    else:
+        for b in backends:
+            why = b.unreachable(platform)
+            if why is not None:
+                raise SpecError(f"open_session: the {b.name} backend cannot execute the "
+                                f"platform {platform.describe()}: {why}")
+    driver = Driver(platform, rd, policy=policy, backends=backends, instruments=instruments,
+                    trace=trace, pools=pools, clock=clock)
+    async with driver.running():
+        yield Session(driver)

@@ -3,6 +3,7 @@
 Contract: one typed dictionary of options and one pure function that validates them into a
 :class:`TaskSpec`; imports ``tandem.spec`` and ``tandem.errors``. An unknown option is a
 :class:`SpecError` that names it (and the closest known one).
+Imports: tandem.errors, tandem.runtime.future, tandem.spec.
 """
 
 from __future__ import annotations

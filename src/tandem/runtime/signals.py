@@ -6,6 +6,7 @@ running those sessions, so each ends its tasks' process trees as on any error; w
 of them has closed, the handler is removed and the signal is raised again, so the program
 still terminates with SIGTERM's status. SIGINT needs nothing: ``asyncio.run`` already turns it
 into a cancellation. Imports only the standard library.
+Imports: nothing from tandem.
 """
 
 from __future__ import annotations

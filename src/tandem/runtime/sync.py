@@ -1,36 +1,48 @@
 """A synchronous entry point for scripts that do not use asyncio.
 
 Contract: runs one event loop with one :class:`Session` in a background thread and forwards
-calls to it with ``call_soon_threadsafe``, waiting for each; futures are
-:class:`concurrent.futures.Future`, and the steering methods (cancel, pause, resume, preempt,
-set_priority, move, pools) take them where the async session takes its own. Imports
-``tandem.runtime.session``.
+calls to it with ``call_soon_threadsafe``, waiting for each. The forwarded methods are one
+list, :data:`FORWARDED` (name -> whether it returns a task future); each forwarder has the
+async session's own signature and docstring (``functools.wraps``), so there is no second copy
+of them. Futures are :class:`concurrent.futures.Future`; passed back (as arguments, ``after=``
+or to a steering method) they stand for their task. The link from such a future to its task's
+future is weak: once the script drops a future whose task ended, nothing of it is left here,
+and the session may forget the task.
+Imports: tandem.core.states, tandem.errors,
+tandem.runtime.future, tandem.runtime.open, tandem.runtime.session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import signal as _signal
+import functools
 import threading
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tandem.core.pools import PoolUsage
 from tandem.core.states import TaskState
-from tandem.errors import TandemError
+from tandem.errors import SpecError, TandemError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import open_session
 from tandem.runtime.session import Session
+
+FORWARDED: dict[str, bool] = {
+    "submit": True, "execute": True, "submit_spec": True,
+    "cancel": False, "pause": False, "resume": False, "preempt": False,
+    "set_priority": False, "move": False, "pools": False, "counts": False, "idle": False,
+}
+"""The :class:`Session` methods a :class:`SyncSession` has: name -> returns a task future."""
 
 
 class SyncSession:
     """``with SyncSession(platform) as s: fut = s.submit(fn, 1); fut.result()``.
 
-    ``submit``/``execute`` take the same arguments as the async :class:`Session`; futures
-    returned here may be passed as arguments (they are dependencies) and are
-    ``concurrent.futures.Future`` objects otherwise.
+    The methods named in :data:`FORWARDED` take the async :class:`Session`'s arguments;
+    futures returned here may be passed as arguments (they are dependencies) and are
+    ``concurrent.futures.Future`` objects otherwise (with a ``task_id``).
     """
 
     def __init__(self, platform: Any = None, **options: Any) -> None:
@@ -42,7 +54,14 @@ class SyncSession:
         self._session: Session | None = None
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
-        self._links: dict[int, TaskFuture] = {}
+        # this thread's future -> the task's; weak: an entry lives as long as the script's
+        # future (read and written on the loop thread only).
+        self._links: weakref.WeakKeyDictionary[Future[Any], TaskFuture] = \
+            weakref.WeakKeyDictionary()
+
+    if TYPE_CHECKING:
+        # The forwarders are made from FORWARDED below; for type checkers, any of them.
+        def __getattr__(self, name: str) -> Any: ...
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -76,103 +95,89 @@ class SyncSession:
         if self._error is not None and exc[0] is None:
             raise self._error
 
+    def links(self) -> int:
+        """How many of this thread's futures are linked to tasks now."""
+        return self._on_loop(lambda: len(self._links))  # type: ignore[no-any-return]
+
+    def state(self, future: Future[Any]) -> TaskState:
+        """The task's state now (pending, ready, launched, running, paused, ... or final)."""
+        session = self._open()
+
+        def state() -> TaskState:
+            tf = self._unwrap(future)
+            if not session.owns(tf):
+                raise SpecError(f"{future!r} is not a task of this session")
+            return tf.state   # type: ignore[no-any-return]
+
+        return TaskState(self._on_loop(state))
+
+    # -- forwarding ------------------------------------------------------------------------
     def _open(self) -> Session:
         if self._session is None:
             raise TandemError("this SyncSession is not open (use it in a with block)")
         return self._session
 
-    def _on_loop(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn`` (a session method) on the session's loop with this thread's futures
-        swapped for the session's, and return what it returns (or raise what it raises)."""
+    def _on_loop(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn()`` on the session's loop; return what it returns (or raise what it
+        raises)."""
         out: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def go() -> None:
             try:
-                out.set_result(fn(*self._unwrap(args), **self._unwrap_kw(kwargs)))
+                out.set_result(fn())
             except BaseException as e:
                 out.set_exception(e)
 
         self._loop.call_soon_threadsafe(go)
         return out.result()
 
-    def _call(self, method: Callable[..., TaskFuture], *args: Any, **kwargs: Any
-              ) -> concurrent.futures.Future[Any]:
-        out: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        tf: TaskFuture = self._on_loop(method, *args, **kwargs)
-        self._links[id(out)] = tf
+    def _forward(self, name: str, returns_future: bool, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        method = getattr(self._open(), name)
+
+        def call() -> Any:
+            value = method(*self._unwrap(args), **self._unwrap(kwargs))
+            return self._link(value) if returns_future else value
+
+        return self._on_loop(call)
+
+    def _link(self, tf: TaskFuture) -> Future[Any]:
+        """(On the loop.) This thread's future for the task of ``tf``."""
+        out: Future[Any] = Future()
         out.task_id = tf.task_id  # type: ignore[attr-defined]
+        self._links[out] = tf
+        ref = weakref.ref(out)
 
         def done(f: TaskFuture) -> None:
+            target = ref()
+            if target is None:
+                return
             err = f.exception()
             if err is not None:
-                out.set_exception(err)
+                target.set_exception(err)
             else:
-                out.set_result(f.result())
+                target.set_result(f.result())
 
-        self._loop.call_soon_threadsafe(tf.add_done_callback, done)
+        tf.add_done_callback(done)
         return out
 
     def _unwrap(self, value: Any) -> Any:
-        if isinstance(value, concurrent.futures.Future) and id(value) in self._links:
-            return self._links[id(value)]
+        if isinstance(value, Future):
+            tf = self._links.get(value)
+            return value if tf is None else tf
         if isinstance(value, list | tuple):
             return type(value)(self._unwrap(v) for v in value)
         if isinstance(value, dict):
             return {k: self._unwrap(v) for k, v in value.items()}
         return value
 
-    def _unwrap_kw(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._unwrap(v) for k, v in kwargs.items()}
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **options: Any
-               ) -> concurrent.futures.Future[Any]:
-        return self._call(self._open().submit, fn, *args, **options)
+def _forwarder(name: str, returns_future: bool) -> Callable[..., Any]:
+    @functools.wraps(getattr(Session, name))
+    def forward(self: SyncSession, *args: Any, **kwargs: Any) -> Any:
+        return self._forward(name, returns_future, args, kwargs)
+    return forward
 
-    def execute(self, argv: Any, **options: Any) -> concurrent.futures.Future[Any]:
-        return self._call(self._open().execute, argv, **options)
 
-    # -- steering: the async Session's methods, for this session's futures ------------------
-    def cancel(self, future: Future[Any] | Iterable[Future[Any]],
-               reason: str = "cancelled by the user", *, by: str = "user") -> None:
-        """:meth:`Session.cancel <tandem.runtime.steering.Steering.cancel>`."""
-        self._on_loop(self._open().cancel, future, reason, by=by)
-
-    def pause(self, future: Future[Any], *, release: bool = False, by: str = "user",
-              reason: str = "") -> None:
-        """:meth:`Session.pause <tandem.runtime.steering.Steering.pause>`."""
-        self._on_loop(self._open().pause, future, release=release, by=by, reason=reason)
-
-    def resume(self, future: Future[Any], *, by: str = "user", reason: str = "") -> None:
-        """:meth:`Session.resume <tandem.runtime.steering.Steering.resume>`."""
-        self._on_loop(self._open().resume, future, by=by, reason=reason)
-
-    def preempt(self, future: Future[Any], *, grace: float = 10.0, signal: int = _signal.SIGTERM,
-                by: str = "user", reason: str = "") -> None:
-        """:meth:`Session.preempt <tandem.runtime.steering.Steering.preempt>`."""
-        self._on_loop(self._open().preempt, future, grace=grace, signal=signal, by=by,
-                      reason=reason)
-
-    def set_priority(self, future: Future[Any], priority: int, *, by: str = "user",
-                     reason: str = "") -> None:
-        """:meth:`Session.set_priority <tandem.runtime.steering.Steering.set_priority>`."""
-        self._on_loop(self._open().set_priority, future, priority, by=by, reason=reason)
-
-    def move(self, source: str, target: str, *, cores: int = 0, gpus: int = 0,
-             by: str = "user", reason: str = "") -> None:
-        """:meth:`Session.move <tandem.runtime.steering.Steering.move>`."""
-        self._on_loop(self._open().move, source, target, cores=cores, gpus=gpus, by=by,
-                      reason=reason)
-
-    def pools(self) -> dict[str, PoolUsage]:
-        """:meth:`Session.pools <tandem.runtime.steering.Steering.pools>`."""
-        return dict(self._on_loop(self._open().pools))
-
-    def state(self, future: Future[Any]) -> TaskState:
-        """The task's state now (pending, ready, launched, running, paused, ... or final)."""
-        session = self._open()
-
-        def state(f: Any) -> TaskState:
-            session._own(f)
-            return f.state   # type: ignore[no-any-return]
-
-        return TaskState(self._on_loop(state, future))
+for _name, _returns in FORWARDED.items():
+    setattr(SyncSession, _name, _forwarder(_name, _returns))

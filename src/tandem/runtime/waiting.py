@@ -2,6 +2,7 @@
 
 Contract: helpers over :class:`TaskFuture` done-callbacks; event-driven (a queue fed by the
 callbacks), never a scan. Imports ``tandem.runtime.future``.
+Imports: tandem.runtime.future.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ workflow's own (possibly logical) platform: 16 Summit nodes are emulated by slot
 Command and function task sets run as real processes, which needs a platform of this machine
 (``local: true``); anything else is a :class:`~tandem.errors.SpecError`. Imports
 ``tandem.runtime``, ``tandem.backends``, ``tandem.core`` values and ``tandem.spec``.
+Imports: tandem.backends, tandem.core.policy, tandem.core.record, tandem.core.states,
+tandem.errors, tandem.runtime.future, tandem.runtime.open, tandem.spec, tandem.trace.progress.
 """
 
 from __future__ import annotations

@@ -7,7 +7,11 @@ VirtualEventLoop`; :func:`simulate_agents` runs agents on it and returns what ha
 is re-implemented: submissions, dependencies, placement, priorities, cancellation, futures,
 ``as_completed`` and agents are the runtime's own code, so an agent (the same class, the same
 object) makes here the decisions it makes on real time, given the same durations and results —
-only the clock is virtual and the tasks are models. Imports the runtime and ``tandem.sim``.
+only the clock is virtual and the tasks are models. The session reads the loop's clock (it is
+given ``clock=loop.time``), so every time it records is a virtual one.
+Imports: tandem.core.record, tandem.errors, tandem.runtime.agent_run, tandem.runtime.agents,
+tandem.runtime.open, tandem.runtime.session, tandem.sim.model_backend, tandem.sim.virtual,
+tandem.spec.platform, tandem.trace.instrument.
 """
 
 from __future__ import annotations
@@ -32,27 +36,6 @@ from tandem.sim.model_backend import Durations, ModelBackend, Results
 from tandem.sim.virtual import VirtualEventLoop, run_virtual
 from tandem.spec.platform import Platform
 from tandem.trace.instrument import Instrument
-
-
-def use_loop_clock(session: Session, loop: VirtualEventLoop) -> None:
-    """Make ``session`` read the virtual clock.
-
-    Integration point: ``Session`` reads ``time.monotonic`` (equal to ``loop.time()`` on
-    every real loop); on a virtual loop its clock must be the loop's. Called right after the
-    session opened, before anything was submitted; its start time (a real monotonic reading)
-    was already aligned with the virtual clock by :class:`_ClockSync`."""
-    session._time = loop.time
-
-
-class _ClockSync(Instrument):
-    """Moves the virtual clock up to the session's start time (read on the real clock a moment
-    after the loop was made), so the run's times start there."""
-
-    def __init__(self, loop: VirtualEventLoop) -> None:
-        self._loop = loop
-
-    def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
-        self._loop.clock.advance_to(now)
 
 
 class _Records(Instrument):
@@ -95,9 +78,8 @@ async def open_simulated_session(
     try:
         async with open_session(
             platform, run_dir=run_dir if run_dir is not None else scratch, backends=[backend],
-            instruments=[_ClockSync(loop), backend.instrument, *instruments], **options,
+            instruments=[backend.instrument, *instruments], clock=loop.time, **options,
         ) as session:
-            use_loop_clock(session, loop)
             yield session
     finally:
         if scratch is not None:

@@ -27,6 +27,8 @@ mocks give ``None``. An exception from a result model fails the task, as it woul
 Steering, as the mock backend models it: ``pause`` stops the task's clock (the time left is
 kept), ``resume`` starts it again; ``preempt`` ends it at once as if it wrote a perfect
 checkpoint: its next launch runs only for the time it had left.
+Imports: tandem.backends.base, tandem.backends.timed, tandem.core.values, tandem.errors,
+tandem.spec, tandem.trace.instrument.
 """
 
 from __future__ import annotations
@@ -76,6 +78,14 @@ class ModelBackend(TimedBackend):
         self._total: dict[int, float] = {}      # its modelled duration (kept when preempted)
         self.instrument: Instrument = _SpecTap(self)
         self.launched = 0
+
+    def submitted(self, task_id: int, spec: TaskSpec) -> None:
+        """A task was submitted to the session (its spec, for its models)."""
+        self._specs[task_id] = spec
+
+    def ended(self, task_id: int) -> None:
+        """A task of the session ended: its spec is no longer needed."""
+        self._specs.pop(task_id, None)
 
     # -- the backend interface --------------------------------------------------------------
     def accepts(self, work: Work) -> bool:
@@ -165,10 +175,10 @@ class _SpecTap(Instrument):
         self._backend = backend
 
     def task_submitted(self, task_id: int, spec: TaskSpec, now: float) -> None:
-        self._backend._specs[task_id] = spec
+        self._backend.submitted(task_id, spec)
 
-    def task_ended(self, record: Any) -> None:
-        self._backend._specs.pop(record.task_id, None)
+    def task_resolved(self, task_id: int) -> None:
+        self._backend.ended(task_id)
 
 
 def _failed(tid: int, name: str, what: str, e: Exception) -> Outcome:

@@ -1,7 +1,8 @@
 """The discrete-event engine: the real :class:`~tandem.core.scheduler.Scheduler` on virtual time.
 
 Contract: pure computation (no I/O, no clock, no randomness: durations come from the caller).
-Imports ``tandem.core``, ``tandem.spec`` and ``tandem.trace`` (the instrument interface).
+Imports: tandem.core, tandem.errors, tandem.model.utilisation, tandem.spec, tandem.trace.instrument,
+tandem.trace.instruments.
 
 Rules (the same as the runtime's, with virtual seconds):
 
@@ -20,9 +21,12 @@ Rules (the same as the runtime's, with virtual seconds):
   instant. A paused task's clock stops (its exit moves by the time it was paused); a preempted
   task exits at once, as if it wrote a perfect checkpoint, and its next launch runs only the
   seconds it had left;
-- instruments get the runtime's hooks: ``run_started``, ``task_launched`` at each launch,
-  ``task_ended`` when the core resolves a task, ``run_ended``; a ``JsonlTrace`` is bound to the
-  core and told task ids, as the runtime does, so it writes the same trace as a real run.
+- instruments get the runtime's hooks, through the same
+  :class:`~tandem.trace.instruments.Instruments` (a hook that raises is logged and removed):
+  ``bind`` (the core's tasks), ``run_started``, ``task_launched`` at each launch,
+  ``task_resolved`` and ``task_ended`` when the core resolves a task, ``flush`` every 4096
+  resolved tasks and at the end, ``run_ended``; so a ``JsonlTrace`` writes the same trace as a
+  real run.
 
 The makespan is the paper's TTX: first start to last end; ``makespan_from_submit`` runs from
 time 0 (the submission) to the last end.
@@ -43,12 +47,13 @@ from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
 from tandem.core.values import Failure, FailureKind
 from tandem.errors import SpecError
+from tandem.model.utilisation import utilisation_over
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 from tandem.trace.instrument import Instrument
-from tandem.trace.jsonl import JsonlTrace
+from tandem.trace.instruments import Instruments
 
 _START, _EXIT, _STEER = 0, 1, 2
 _FAILURE = Failure(kind=FailureKind.EXIT, message="simulated failure", exit_code=1)
@@ -83,13 +88,25 @@ class SimResult:
     launches: tuple[Launch, ...] = ()
 
     def utilisation(self, platform: Platform) -> dict[str, float]:
-        """``{"cores": U, "gpus": U}``: busy unit-seconds over capacity x makespan."""
-        span = self.makespan
-        out = {}
-        for key, work, cap in (("cores", self.core_seconds, platform.total_cores),
-                               ("gpus", self.gpu_seconds, platform.total_gpus)):
-            out[key] = work / (cap * span) if cap and span > 0 else 0.0
-        return out
+        """``{"cores": U, "gpus": U}``: busy unit-seconds over capacity x makespan
+        (:func:`tandem.model.utilisation.utilisation_over`, with the busy seconds as one
+        task-shaped span per resource)."""
+        busy = (_Busy(cores=1, gpus=0, ended=self.core_seconds),
+                _Busy(cores=0, gpus=1, ended=self.gpu_seconds))
+        return utilisation_over(busy, {"cores": platform.total_cores,
+                                       "gpus": platform.total_gpus}, self.makespan)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Busy:
+    """Busy unit-seconds shaped as one task that ran from 0 to ``ended`` on one unit (what
+    :mod:`tandem.model.utilisation` reads)."""
+
+    cores: int
+    gpus: int
+    ended: float
+    launched: float = 0.0
+    started: float = 0.0
 
 
 def policy_name(policy: Policy) -> str:
@@ -135,13 +152,7 @@ def run(
     done: dict[int, float] = {}     # preempted: seconds of work done by earlier attempts
     token = 0
     kept: list[Launch] = []
-    ins = list(instruments)
-    # A run directory's trace reads the core itself, from task ids; other instruments get the
-    # per-task hooks with records.
-    traces = [x for x in ins if isinstance(x, JsonlTrace)]
-    for tr in traces:
-        tr.bind(core)
-    hooks = [x for x in ins if not isinstance(x, JsonlTrace)]
+    ins = Instruments(instruments)
     failing = frozenset(fails)
     busy: dict[Resources, float] = {}   # running seconds per request shape
 
@@ -152,8 +163,14 @@ def run(
         if d and (min(d) < 0 or max(d) >= i):
             raise SpecError(f"task {i} ({specs[i].name!r}): dependencies {d} must be earlier "
                             "tasks' indices")
-    for x in ins:
-        x.run_started(platform, policy_name(policy), 0.0, 0.0)
+    ins.bind(core.tasks, core.pool_usage)
+    ins.call("run_started", platform, policy_name(policy), 0.0, 0.0)
+    # Instruments are not added during a simulation: which hooks anyone wants is known now
+    # (one that raises is removed; calling the others stays right).
+    on_launch = ins.wants("task_launched")
+    on_resolve = ins.wants("task_resolved")
+    on_end = ins.wants("task_ended")
+    on_flush = ins.wants("flush")
 
     def arm(tid: int, kind: int, when: float) -> None:
         nonlocal token
@@ -183,22 +200,17 @@ def run(
                 push(heap, (end_at[tid], _EXIT, tid, token))
                 if keep:
                     kept.append(a)
-                for tr in traces:
-                    tr.launched(tid)
-                for x in hooks:
-                    x.task_launched(a, now)
+                if on_launch:
+                    ins.call("task_launched", a, now)
             elif tp is Resolve:
-                if traces:
-                    for tr in traces:
-                        tr.ended(a.task_id)
+                if on_resolve:
+                    ins.call("task_resolved", a.task_id)
+                if on_end:
+                    ins.call("task_ended", core.record(a.task_id))
+                if on_flush:
                     resolved += 1
-                    if resolved % 4096 == 0:     # the trace's rows go out as the run goes
-                        for tr in traces:
-                            tr.flush()
-                if hooks:
-                    record = core.record(a.task_id)
-                    for x in hooks:
-                        x.task_ended(record)
+                    if resolved % 4096 == 0:     # a trace's rows go out as the run goes
+                        ins.call("flush")
             elif tp is Kill:
                 left.pop(a.task_id, None)
                 arm(a.task_id, _EXIT, now)
@@ -209,8 +221,7 @@ def run(
         tp = type(a)
         tid = a.task_id
         if tp is Steered:
-            for x in ins:
-                x.steered(a, now)
+            ins.call("steered", a, now)
         elif tp is Pause:
             left[tid] = max(0.0, end_at[tid] - now)
             live[tid] = 0         # its start and exit wait for the resume
@@ -270,8 +281,8 @@ def run(
                         "resumed)")
     first = first_launch + overhead if first_launch >= 0 else 0.0
     records = tuple(core.record(i) for i in range(n)) if keep else ()
-    for x in ins:
-        x.run_ended(last)
+    ins.call("flush")
+    ins.call("run_ended", last)
     return SimResult(
         makespan=max(0.0, last - first), makespan_from_submit=last, first_start=first,
         last_end=last, core_seconds=math.fsum(r.total_cores * v for r, v in busy.items()),

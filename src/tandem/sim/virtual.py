@@ -17,6 +17,7 @@ Rules:
   (a real loop would hang);
 - the clock starts at the real monotonic time when the loop is made, so a clock read taken
   around start-up (a session's start time) lies on the same axis.
+Imports: tandem.errors.
 """
 
 from __future__ import annotations

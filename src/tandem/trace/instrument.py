@@ -1,20 +1,47 @@
 """Instrument hooks: subscribe to task events from Python (dashboards, OpenTelemetry, traces).
 
 Contract: a base class whose methods do nothing; subclass and override what you need. Both
-drivers call the hooks on their own thread, in event order, with the driver's clock. A hook must
-not block; an exception in a hook is reported and the hook is dropped, the run goes on.
+drivers call the hooks through one :class:`~tandem.trace.instruments.Instruments` object, on
+their own thread, in event order, with the driver's clock. A hook must not block; a hook that
+raises is logged on the ``tandem`` logger (naming the instrument and the hook) and that
+instrument is removed; the run goes on.
+
+Two hooks serve instruments that read tasks themselves (the run directory's trace): ``bind``
+hands them the driver's read-only view of its tasks before anything runs, and ``flush`` is
+called at least every 50 ms of a real run (and every few thousand tasks of a simulation) and
+at the end. ``task_resolved`` is the cheap twin of ``task_ended``: the task's id only, no
+record is built for it.
+Imports: tandem.core.actions, tandem.core.pools, tandem.core.record,
+tandem.spec.platform, tandem.spec.task.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tandem.core.actions import Launch, Steered
 from tandem.core.record import TaskRecord
 from tandem.spec.platform import Platform
 from tandem.spec.task import TaskSpec
 
+if TYPE_CHECKING:
+    from tandem.core.pools import PoolUsage
+
+TaskView = Any   # tandem.core.view.TaskView once the core has it
+
+HOOKS = ("bind", "run_started", "task_submitted", "task_launched", "task_resolved",
+         "task_ended", "steered", "flush", "run_ended")
+"""Every hook's name, in the order a run calls them."""
+
 
 class Instrument:
     """Override any of these methods."""
+
+    def bind(self, tasks: Mapping[int, TaskView],
+             pools: Callable[[], Mapping[str, PoolUsage]]) -> None:
+        """Before the run: the driver's tasks (read-only, by id; a task may be forgotten once
+        it is final and flushed) and a function giving the resource pools' use now."""
 
     def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
         """The session or simulation began. ``epoch`` is wall-clock time at ``now``."""
@@ -23,7 +50,11 @@ class Instrument:
         """A task was submitted (before the scheduler has seen it)."""
 
     def task_launched(self, launch: Launch, now: float) -> None:
-        """The core placed a task and its backend was told to start it."""
+        """The core placed a task and its backend is told to start it."""
+
+    def task_resolved(self, task_id: int) -> None:
+        """A task reached a final state (its id only: read it from the tasks given to
+        :meth:`bind`, until the next :meth:`flush` returns)."""
 
     def task_ended(self, record: TaskRecord) -> None:
         """A task reached a final state; ``record`` has its timestamps and placement."""
@@ -31,6 +62,10 @@ class Instrument:
     def steered(self, action: Steered, now: float) -> None:
         """A steering action (cancel, pause, resume, preempt, priority, pool move) took
         effect: who decided what, when."""
+
+    def flush(self) -> None:
+        """Write out what is buffered. Tasks resolved before the call may be forgotten by the
+        driver once it returns."""
 
     def run_ended(self, now: float) -> None:
         """The session or simulation is over."""

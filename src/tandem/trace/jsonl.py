@@ -1,15 +1,21 @@
 """The run directory's trace: one JSON object per line, appended as the run goes.
 
-Contract: an :class:`Instrument` that writes ``trace.jsonl``, and a reader. A driver binds the
-trace to its scheduler and tells it, per task, only the id of what launched and what ended
-(:meth:`JsonlTrace.launched`, :meth:`JsonlTrace.ended`); at each flush the trace reads those
-tasks from the scheduler and hands plain rows to a writer process, which makes the lines and
-appends them (:mod:`tandem.trace.writer`, :mod:`tandem.trace.sink`). The driver's thread thus
-spends well under a microsecond per task on its trace. The runtime flushes at most 50 ms after
-an event, so a crash of the driver loses at most that much; a torn last line is skipped by the
+Contract: an :class:`Instrument` that writes ``trace.jsonl``, and a reader. Like any instrument
+it is bound to the driver's tasks (a read-only view, ``tandem.core.view.TaskView``) and hears,
+per task, only the id of what launched and what resolved (``task_launched``,
+``task_resolved``: list appends); at each :meth:`JsonlTrace.flush` it reads those tasks
+through the view and hands plain rows to a writer process, which makes the lines and appends
+them (:mod:`tandem.trace.writer`, :mod:`tandem.trace.sink`). The driver's thread thus spends
+well under a microsecond per task on its trace. The runtime flushes at most 50 ms after an
+event, so a crash of the driver loses at most that much; a torn last line is skipped by the
 reader. A ``launch`` record is written for a task still running when its lines are flushed; a
 task that ended before carries its launch (time, slots) in its ``end`` record alone. Times are
-seconds of the driver's clock with microsecond resolution. Records::
+seconds of the driver's clock with microsecond resolution.
+Imports: tandem.core.actions, tandem.core.pools, tandem.core.states, tandem.core.values,
+tandem.errors, tandem.spec.platform, tandem.spec.resources, tandem.trace.instrument,
+tandem.trace.sink.
+
+Records::
 
     {"ev": "run", "platform": ..., "policy": ..., "t": now, "epoch": wall,
      "pools": {"md": {"cores": 8, "gpus": 0}, ...}}     (pools: only with resource pools)
@@ -28,22 +34,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tandem.core.actions import Launch, Steered
 from tandem.core.pools import PoolUsage
-from tandem.core.record import TaskRecord
 from tandem.core.states import FINAL, TaskState
-from tandem.core.task import CoreTask
 from tandem.core.values import Failure, Placement
 from tandem.errors import TandemError
 from tandem.spec.platform import Platform
 from tandem.spec.resources import Resources
-from tandem.trace.instrument import Instrument
+from tandem.trace.instrument import Instrument, TaskView
 from tandem.trace.sink import TraceSink
-
-if TYPE_CHECKING:
-    from tandem.core.scheduler import Scheduler
 
 TRACE_FILE = "trace.jsonl"
 
@@ -58,26 +59,20 @@ def _slots(p: Placement | None) -> list[Any]:
 
 class JsonlTrace(Instrument):
     """Writes ``run_dir/trace.jsonl``; with ``process`` (the default) through a writer
-    process. Drivers call :meth:`bind` before the run, ``launched(task_id)`` and
-    ``ended(task_id)`` per task (plain list appends: they cost no more than that), and
-    :meth:`flush` at least every few thousand tasks; the other hooks are the
-    :class:`Instrument` ones. Passed as an instrument, it is bound by the session or the
-    simulator and its ``task_launched`` / ``task_ended`` hooks take the same path."""
+    process. A driver binds it (:meth:`bind`) before the run and flushes it at least every few
+    thousand tasks; given to ``open_session`` or the simulator as an instrument, it is bound
+    and flushed like the run directory's own."""
 
     def __init__(self, run_dir: Path, *, process: bool = True) -> None:
         self.path = Path(run_dir) / TRACE_FILE
         self._sink: TraceSink | None = TraceSink(self.path, process=process)
-        self._tasks: Mapping[int, CoreTask] | None = None
+        self._tasks: Mapping[int, TaskView] | None = None
         self._pools: Callable[[], Mapping[str, PoolUsage]] = dict
         self._names: dict[str, str] = {}
         # until the next flush: lines, and ids of tasks that ended (in event order)
         self._items: list[str | int] = []
         self._launched: list[int] = []           # ids launched since the last flush
         self._launch_slots: dict[int, str] = {}  # running, launch line written: id -> slots
-        self.launched: Callable[[int], None] = self._launched.append
-        """The task was launched (its line is made at the next flush if it still runs)."""
-        self.ended: Callable[[int], None] = self._items.append
-        """The task reached a final state."""
         self._statics: dict[tuple[str, str, int, int, str], tuple[Resources, str]] = {}
         self._slot_text: dict[int, tuple[Placement, str]] = {}
 
@@ -86,16 +81,17 @@ class JsonlTrace(Instrument):
         """The writer process's pid while it runs (``None`` when tracing in-process)."""
         return self._sink.pid if self._sink is not None else None
 
-    def bind(self, core: Scheduler) -> None:
-        """Read tasks (and resource pools) from ``core``, the driver's scheduler."""
-        self._tasks = core.tasks
-        self._pools = core.pool_usage
+    def bind(self, tasks: Mapping[int, TaskView],
+             pools: Callable[[], Mapping[str, PoolUsage]]) -> None:
+        """Read tasks (and resource pools) from the driver."""
+        self._tasks = tasks
+        self._pools = pools
 
     def task_launched(self, launch: Launch, now: float) -> None:
         self._launched.append(launch.task_id)
 
-    def task_ended(self, record: TaskRecord) -> None:
-        self._items.append(record.task_id)
+    def task_resolved(self, task_id: int) -> None:
+        self._items.append(task_id)
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -137,10 +133,11 @@ class JsonlTrace(Instrument):
         self._slot_text[id(placement)] = (placement, text)
         return text
 
-    def _new_static(self, t: CoreTask, key: tuple[str, str, int, int, str]) -> str:
+    def _new_static(self, t: TaskView, key: tuple[str, str, int, int, str]) -> str:
         """The part of an end line that tasks of one name, kind, level, request (``key``
         holds its id; the cache holds the request, so ids stay unique) and submitter share."""
-        spec, res = t.spec, t.req
+        spec = t.spec
+        res = spec.resources
         if len(self._statics) > 4096:
             self._statics.clear()
         part = (f',"name":{self._name(spec.name)},"kind":{self._name(spec.kind)},'
@@ -167,7 +164,7 @@ class JsonlTrace(Instrument):
             return
         tasks = self._tasks
         if tasks is None:
-            raise TandemError("JsonlTrace: bind(scheduler) it before tasks run (open_session "
+            raise TandemError("JsonlTrace: bind(tasks, pools) it before tasks run (open_session "
                               "and the simulator do this for the traces they are given)")
         written = self._launch_slots
         statics, slot_text, state_of = self._statics, self._slot_text, _STATE
@@ -176,7 +173,8 @@ class JsonlTrace(Instrument):
                 t = tasks[x]
                 # The two caches are read here, not through calls: this loop is the trace's
                 # whole cost on the driver's thread.
-                spec, res, p = t.spec, t.req, t.placement
+                spec, p = t.spec, t.placement
+                res = spec.resources
                 key = (spec.name, spec.kind, t.level, id(res), spec.by)
                 hit = statics.get(key)
                 static = hit[1] if hit is not None and hit[0] is res else self._new_static(t, key)

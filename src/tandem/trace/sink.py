@@ -8,6 +8,7 @@ frame the pipe cannot take now waits in memory and goes with the next one, so th
 blocks on the writer while the run goes; :meth:`close` sends the rest, ends the pipe and waits
 for the writer. If the writer cannot start or dies, the sink says so on the ``tandem`` logger
 and writes the rest of the run itself (frames the writer had not read then are lost).
+Imports: tandem.trace.writer.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from tandem.trace import writer
+import tandem.trace.writer as writer
 
 log = logging.getLogger("tandem")
 

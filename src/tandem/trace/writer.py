@@ -12,6 +12,7 @@ the driver, whose end closes the pipe, and the writer then writes what it got.
 
 ``marshal`` is the same interpreter's format on both sides: the writer is started with the
 driver's own ``sys.executable``.
+Imports: nothing from tandem.
 """
 
 from __future__ import annotations

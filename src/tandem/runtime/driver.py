@@ -1,0 +1,489 @@
+"""The runtime's driver: the scheduler core on real time, carried out through backends.
+
+Contract: a :class:`Driver` owns the core, the backends, the instruments and the clock (an
+injectable ``() -> float``, ``time.monotonic`` by default, on the same axis as the event loop's
+``time()``: the simulator passes its virtual loop's), and is the only place that feeds the core
+events and carries out its actions. Event-driven throughout: backends report exits from loop
+callbacks, the core's next deadline is one ``loop.call_at`` handle, leaving waits on an event;
+nothing sleeps and scans. It is the backends' :class:`~tandem.backends.base.Reporter` and the
+futures' :class:`~tandem.runtime.future.Owner`. :class:`~tandem.runtime.session.Session` (the
+public API) and an agent's session are views over one driver.
+
+Lifecycle: :meth:`Driver.running` is the async context in which the driver is open: it starts
+the backends, owns one :class:`asyncio.TaskGroup` (coroutines started with :meth:`spawn`),
+and on leaving waits for every task (or, on an error or a cancellation, cancels them with
+``KillCause.SHUTDOWN``), then shuts the backends down and ends the instruments' run.
+
+Forgetting: a task whose future was resolved and is no longer reachable is forgotten (the
+core's ``forget``) once the instruments have flushed it, so a long session does not grow with
+the tasks it has run. The driver keeps no other per-task entry past a task's resolution.
+Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.runtime.args,
+tandem.runtime.failures,
+tandem.runtime.future, tandem.runtime.signals, tandem.spec, tandem.trace.instrument,
+tandem.trace.instruments, tandem.trace.jsonl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tandem.backends.base import Backend, LaunchRequest, Outcome
+from tandem.core.actions import Kill, Launch, Pause, Preempt, Resolve, Resume, Steered
+from tandem.core.events import CancelRequested, Exited, Started, Submitted, TimerFired
+from tandem.core.policy import Policy
+from tandem.core.record import TaskRecord
+from tandem.core.scheduler import Scheduler
+from tandem.core.states import DONE, TaskState
+from tandem.core.values import KillCause
+from tandem.errors import SpecError, TandemError
+from tandem.runtime.args import substitute
+from tandem.runtime.failures import to_exception
+from tandem.runtime.future import TaskFuture
+from tandem.runtime.signals import sigterm_ends
+from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota
+from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
+from tandem.trace.instrument import Instrument
+from tandem.trace.instruments import Instruments
+from tandem.trace.jsonl import JsonlTrace
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+TRACE_FLUSH_S = 0.05   # the longest a trace line waits in memory before reaching the file
+
+
+class ProcessResult:
+    """What an executable task returns: its exit code and where its output went."""
+
+    __slots__ = ("returncode", "stderr", "stdout", "workdir")
+
+    def __init__(self, workdir: Path) -> None:
+        self.returncode = 0
+        self.workdir = workdir
+        self.stdout = workdir / "stdout"
+        self.stderr = workdir / "stderr"
+
+    def __repr__(self) -> str:
+        return f"ProcessResult(returncode=0, workdir={str(self.workdir)!r})"
+
+
+class Driver:
+    """Feeds the core and carries out its actions (see the module docstring)."""
+
+    def __init__(self, platform: Platform, run_dir: Path, *, policy: Policy,
+                 backends: Sequence[Backend], instruments: Sequence[Instrument] = (),
+                 trace: bool = True, pools: Mapping[str, Quota] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.platform = platform
+        self.run_dir = run_dir
+        self.policy = policy
+        self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
+        self._core = Scheduler(platform, policy, pools=pools)
+        self._backends = list(backends)
+        self._backend_for: dict[type, Backend] = {}
+        self._unreachable: dict[int, str | None] = {}      # id(backend) -> why, per platform
+        # The run directory's trace is an instrument like the others, first of them.
+        self._trace = JsonlTrace(run_dir) if trace else None
+        self._ins = Instruments([self._trace] if self._trace is not None else [])
+        for ins in instruments:
+            self._ins.add(ins)
+        self._ins.bind(self._core.tasks, self._core.pool_usage)
+        self._futures: dict[int, TaskFuture] = {}     # until resolved
+        self._specs: dict[int, TaskSpec] = {}         # until resolved
+        self._values: dict[int, Any] = {}             # from the exit to the resolution
+        self._dropped: list[int] = []                 # resolved, future gone: to forget
+        self._inbox: deque[Any] = deque()
+        self._pumping = False
+        self._pump_soon = False
+        self._step_pending = False
+        self._next_id = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+        self._group: asyncio.TaskGroup | None = None
+        self._spawned: set[asyncio.Task[Any]] = set()
+        self._tasks_dir = str(run_dir / "tasks")
+        self._safe_names: dict[str, str] = {}
+        self.open = False
+
+    # -- what views read -------------------------------------------------------------------
+    @property
+    def core(self) -> Scheduler:
+        """The scheduler, with every queued event handed to it (read it, never feed it)."""
+        self.settle()
+        return self._core
+
+    @property
+    def instruments(self) -> Instruments:
+        return self._ins
+
+    @property
+    def trace(self) -> JsonlTrace | None:
+        """The run directory's trace (``None`` when the session was opened without one)."""
+        return self._trace
+
+    def tracked(self) -> dict[str, int]:
+        """How many entries each per-task map of the driver holds now (they shrink back to 0
+        once every task has ended and its future is gone)."""
+        return {"futures": len(self._futures), "specs": len(self._specs),
+                "values": len(self._values), "dropped": len(self._dropped)}
+
+    def spec_of(self, task_id: int) -> TaskSpec | None:
+        """The spec of a task that has not been resolved yet, else ``None``."""
+        return self._specs.get(task_id)
+
+    def backend_of(self, work: Work) -> Backend:
+        """The backend that runs ``work`` (the first that accepts its kind)."""
+        b = self._backend_for.get(type(work))
+        if b is not None:
+            return b
+        for b in self._backends:
+            if b.accepts(work):
+                self._backend_for[type(work)] = b
+                return b
+        raise SpecError(f"no backend of this session runs {type(work).__name__} tasks "
+                        f"(backends: {', '.join(b.name for b in self._backends)})")
+
+    def workdir(self, task_id: int, name: str) -> str:
+        """The path of a task's own directory (it may not exist)."""
+        safe = self._safe_names.get(name)
+        if safe is None:
+            if len(self._safe_names) > 4096:
+                self._safe_names.clear()
+            safe = self._safe_names[name] = _SAFE.sub("_", name)[:60]
+        return f"{self._tasks_dir}/{task_id:06d}-{safe}"
+
+    # -- the futures' owner ----------------------------------------------------------------
+    def state_of(self, task_id: int) -> TaskState:
+        self.settle()
+        return self._core.state(task_id)
+
+    def record_of(self, task_id: int) -> TaskRecord:
+        self.settle()
+        return self._core.record(task_id)
+
+    def cancel_task(self, task_id: int, reason: str, by: str) -> None:
+        self.feed(CancelRequested(task_id=task_id, reason=reason, by=by))
+
+    def dropped(self, task_id: int) -> None:
+        """A resolved task's future is gone (called from its finalizer, on any thread: note
+        it; it is forgotten after the instruments' next flush)."""
+        first = not self._dropped
+        self._dropped.append(task_id)
+        loop = self._loop
+        if first and loop is not None:
+            try:
+                if threading.get_ident() == self._thread:
+                    loop.call_soon(self._after_drop)
+                else:
+                    loop.call_soon_threadsafe(self._after_drop)
+            except RuntimeError:   # the loop is closed: nothing is left to forget for
+                pass
+
+    def _after_drop(self) -> None:
+        if not self._step_pending:
+            self._step_pending = True
+            self._end_step()
+
+    def add_instrument(self, instrument: Instrument) -> Callable[[], None]:
+        """Call ``instrument``'s hooks from now on; returns the function that flushes and
+        removes it."""
+        self._ins.add(instrument)
+
+        def remove() -> None:
+            if instrument in self._ins:
+                self._ins.remove(instrument)
+                Instruments([instrument]).call("flush")
+        return remove
+
+    # -- submission ------------------------------------------------------------------------
+    def enqueue(self, spec: TaskSpec, deps: tuple[int, ...]) -> TaskFuture:
+        """Check ``spec`` against the core and its backend, and queue its submission (it
+        reaches the core with the other submissions of this loop iteration)."""
+        if not self.open:
+            raise TandemError("the session is not open: submit inside `async with open_session`")
+        self._core.check_feasible(spec)
+        backend = self.backend_of(spec.work)
+        if spec.resources.ranks > 1 and not backend.multi_rank:
+            raise SpecError(
+                f"task {spec.name!r} asks for {spec.resources.ranks} ranks, but the "
+                f"{backend.name} backend launches one process per task; multi-rank (MPI) "
+                "tasks need an MPI launcher backend (the simulator places them already)")
+        key = id(backend)
+        if key not in self._unreachable:
+            self._unreachable[key] = backend.unreachable(self.platform)
+        why = self._unreachable[key]
+        if why is not None:
+            raise SpecError(f"task {spec.name!r} runs on the {backend.name} backend, which "
+                            f"cannot execute the platform {self.platform.describe()}: {why}")
+        tid = self._next_id
+        self._next_id = tid + 1
+        fut = TaskFuture(self, tid, spec.name)
+        self._futures[tid] = fut
+        self._specs[tid] = spec
+        if self._ins.wants("task_submitted"):
+            self._ins.call("task_submitted", tid, spec, self.clock())
+        self._inbox.append(Submitted(task_id=tid, spec=spec, deps=deps))
+        if not self._pumping and not self._pump_soon:
+            self._pump_soon = True
+            assert self._loop is not None
+            self._loop.call_soon(self._pump_later)
+        return fut
+
+    # -- feeding the core ------------------------------------------------------------------
+    def feed(self, event: Any) -> None:
+        """Hand ``event`` to the core now (after what is queued) and carry out its actions."""
+        self._inbox.append(event)
+        if not self._pumping:
+            self._pump()
+
+    def settle(self) -> None:
+        """Hand the core what is queued now (before reading its state)."""
+        if self._inbox and not self._pumping:
+            self._pump()
+
+    def _pump_later(self) -> None:
+        self._pump_soon = False
+        if self._inbox and not self._pumping:
+            self._pump()
+
+    def _pump(self) -> None:
+        self._pumping = True
+        inbox = self._inbox
+        handle = self._core.handle
+        handle_many = self._core.handle_many
+        now_fn = self.clock
+        try:
+            while inbox:
+                now = now_fn()
+                if len(inbox) == 1:
+                    actions = handle(inbox.popleft(), now)
+                else:
+                    batch = list(inbox)
+                    inbox.clear()
+                    actions = handle_many(batch, now)
+                action: Any
+                for action in actions:
+                    tp = type(action)
+                    if tp is Launch:
+                        self._launch(action, now)
+                    elif tp is Resolve:
+                        self._resolve(action)
+                    elif tp is Kill:
+                        self.backend_of(self._specs[action.task_id].work).kill(action.task_id)
+                    else:
+                        self._carry(action, now)
+        finally:
+            self._pumping = False
+        if not self._step_pending and self._loop is not None:
+            self._step_pending = True
+            self._loop.call_soon(self._end_step)
+        elif self._loop is None:
+            self._end_step()
+
+    def _end_step(self) -> None:
+        """Once per loop iteration in which events were handled: schedule the instruments'
+        flush (or forget dropped tasks when nobody buffers), re-arm the deadline timer, wake
+        ``wait_idle``."""
+        self._step_pending = False
+        if self._ins.wants("flush"):
+            if self._flush_at is None and self._loop is not None:
+                # Lines reach the file within TRACE_FLUSH_S of being written, not one write
+                # per loop iteration: a crash loses at most that much of the trace.
+                self._flush_at = self._loop.call_later(TRACE_FLUSH_S, self.flush)
+        elif self._dropped:
+            self._forget()
+        self._arm_timer()
+        if self._idle is not None and not self._core.unfinished:
+            self._idle.set()
+
+    def flush(self) -> None:
+        """Flush the instruments, then forget the tasks whose futures were dropped before."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        dropped, self._dropped = self._dropped, []
+        self._ins.call("flush")
+        if dropped:
+            self._forget(dropped)
+
+    def _forget(self, dropped: list[int] | None = None) -> None:
+        if dropped is None:
+            dropped, self._dropped = self._dropped, []
+        forget = getattr(self._core, "forget", None)   # the core's forget is being added
+        if forget is not None:
+            for tid in dropped:
+                forget(tid)
+
+    def _arm_timer(self) -> None:
+        at = self._core.next_deadline()
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None and self._loop is not None:
+            self._timer = self._loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.feed(TimerFired())
+
+    # -- carrying out actions --------------------------------------------------------------
+    def _launch(self, action: Launch, now: float) -> None:
+        tid = action.task_id
+        spec = self._specs[tid]
+        work = spec.work
+        if type(work) is FunctionCall and (work.args or work.kwargs):
+            work = FunctionCall(fn=work.fn, args=substitute(work.args),
+                                kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
+        backend = self.backend_of(work)
+        self._ins.call("task_launched", action, now)
+        backend.launch(LaunchRequest(
+            task_id=tid, name=spec.name, kind=spec.kind, work=work,
+            placement=action.placement, workdir=self.workdir(tid, spec.name),
+            attempt=action.attempt, preempted=action.preempted,
+            shared_cores=action.shared_cores,
+        ))
+
+    def _resolve(self, action: Resolve) -> None:
+        tid = action.task_id
+        fut = self._futures.pop(tid)
+        spec = self._specs.pop(tid)
+        value = self._values.pop(tid, None)
+        if action.state is DONE:
+            error = None
+            if type(spec.work) is Executable and value is None:
+                value = ProcessResult(Path(self.workdir(tid, spec.name)))
+        else:
+            error = to_exception(action, spec.name, self._core)
+        ins = self._ins
+        ins.call("task_resolved", tid)
+        if ins.wants("task_ended"):
+            ins.call("task_ended", self._core.record(tid))
+        fut.resolve(action.state, value, error)
+
+    def _carry(self, action: Any, now: float) -> None:
+        tp = type(action)
+        if tp is Steered:
+            self._ins.call("steered", action, now)
+            return
+        spec = self._specs.get(action.task_id)
+        if spec is None:
+            return
+        backend = self.backend_of(spec.work)
+        if tp is Pause:
+            backend.pause(action.task_id)
+        elif tp is Resume:
+            backend.resume(action.task_id, action.placement)
+        elif tp is Preempt:
+            backend.preempt(action.task_id, action.signal, action.grace)
+
+    # -- reporter (called by backends on the loop thread) ------------------------------------
+    def started(self, task_id: int) -> None:
+        self.feed(Started(task_id))
+
+    def exited(self, outcome: Outcome) -> None:
+        if outcome.failure is None and outcome.value is not None:
+            self._values[outcome.task_id] = outcome.value
+        self.feed(Exited(outcome.task_id, outcome.failure))
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def wait_idle(self) -> None:
+        """Wait until every task submitted so far has ended."""
+        self.settle()
+        if self._core.unfinished:
+            assert self._idle is not None
+            self._idle.clear()
+            await self._idle.wait()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *,
+              name: str | None = None) -> asyncio.Task[Any]:
+        """Run a coroutine inside the driver's task group."""
+        if self._group is None:
+            coro.close()
+            raise TandemError("Session.spawn: the session is not open")
+        task = self._group.create_task(coro, name=name)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
+
+    def abort(self, reason: str) -> None:
+        """Cancel every unfinished task (cause: shutdown) and every spawned coroutine."""
+        for tid in list(self._futures):
+            if tid in self._futures:
+                self.feed(CancelRequested(task_id=tid, reason=reason,
+                                          cause=KillCause.SHUTDOWN))
+        for task in list(self._spawned):
+            task.cancel()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Open the driver for the block (see the module docstring)."""
+        with sigterm_ends(asyncio.current_task()):
+            await self._start()
+            # The task group is entered by hand so that an error raised by the block comes out
+            # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still
+            # come out as the group raises them.
+            group = asyncio.TaskGroup()
+            await group.__aenter__()
+            self._group = group
+            try:
+                try:
+                    yield
+                    await self.wait_idle()
+                except BaseException as e:
+                    self.abort("the session is closing on an error")
+                    if isinstance(e, asyncio.CancelledError):
+                        await group.__aexit__(type(e), e, e.__traceback__)
+                    else:
+                        with contextlib.suppress(BaseException):
+                            await group.__aexit__(None, None, None)
+                    raise
+                try:
+                    await group.__aexit__(None, None, None)
+                except BaseException:
+                    self.abort("a coroutine of the session failed")
+                    raise
+                await self.wait_idle()
+            finally:
+                self._group = None
+                await asyncio.shield(self._close())
+
+    async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._idle = asyncio.Event()
+        desc = f"{self.policy.mode.value}/{self.policy.order.value}"
+        self._ins.call("run_started", self.platform, desc, self.clock(), time.time())
+        try:
+            await asyncio.gather(*(b.start(self) for b in self._backends))
+        except BaseException:
+            if self._trace is not None:
+                self._trace.close()
+            raise
+        self.open = True
+
+    async def _close(self) -> None:
+        try:
+            await self.wait_idle()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            await asyncio.gather(*(b.shutdown() for b in self._backends),
+                                 return_exceptions=True)
+            self.open = False
+            self.flush()
+            self._ins.call("run_ended", self.clock())
