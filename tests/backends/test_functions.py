@@ -671,3 +671,14 @@ def test_random_mix_every_task_exits_once() -> None:
         assert not errors
 
     run(body, max_idle=1, kill_grace=0.3)
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("prespawn", -1), ("prespawn", True), ("max_idle", 1.5), ("kill_grace", -0.1),
+    ("start_timeout", 0),
+])
+def test_options_are_checked(tmp_path: Path, option: str, value: object) -> None:
+    from tandem.errors import SpecError
+
+    with pytest.raises(SpecError, match=f"FunctionBackend: {option}"):
+        FunctionBackend(tmp_path, **{option: value})  # type: ignore[arg-type]

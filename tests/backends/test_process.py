@@ -316,3 +316,13 @@ def test_relaunch_in_the_same_workdir_truncates_outputs(tmp_path: Path) -> None:
         assert (tmp_path / "t1" / "stdout").read_text() == "second\n"
         assert (tmp_path / "t1" / "stderr").read_text() == ""
     run(body)
+
+
+def test_kill_grace_is_checked() -> None:
+    import pytest
+
+    from tandem.errors import SpecError
+
+    for bad in (-1, True, "3"):
+        with pytest.raises(SpecError, match="ProcessBackend: kill_grace"):
+            ProcessBackend(kill_grace=bad)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ backends). ``launch``, ``kill`` and the steering methods are called on the event
 must not block for long, and never raise for a task's own problems: a task that cannot be
 started is reported as exited with a ``LAUNCH`` failure.
 ``shutdown`` ends every process the backend started; none outlives the session.
-Imports: ``tandem.core.values``, ``tandem.errors``, ``tandem.spec``.
+Imports: tandem.core.values, tandem.errors, tandem.spec.
 
 A backend says which nodes of a platform it can execute on (:meth:`Backend.unreachable`): the
 local backends execute only the node that is this machine (:mod:`tandem.backends.local`); the

@@ -2,8 +2,9 @@
 
 Contract: one responsibility, the wire format shared by ``tandem.backends.functions`` (main
 process, non-blocking pipes) and ``tandem.backends.worker`` (worker process, blocking pipes):
-frames, messages, and how calls are pickled. Imports only the standard library at module level
+frames, messages, and how calls are pickled. Only the standard library at module level
 (cloudpickle lazily, on the main side), so a worker starts fast. No asyncio here.
+Imports: nothing from tandem.
 
 A frame is an 8-byte little-endian body length followed by the body, a pickle (protocol 5) of
 a small tuple. Main -> worker messages:

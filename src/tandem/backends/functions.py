@@ -1,11 +1,17 @@
 """Warm worker processes for Python function tasks (the main-process side).
 
 Contract: ``FunctionBackend`` runs ``FunctionCall`` work in long-lived worker processes
-(``tandem.backends.worker``), so imports and loaded models stay warm between tasks. It may
-import the standard library, ``tandem.errors``, ``tandem.spec``,
-``tandem.core.values``, ``tandem.backends.base``, ``tandem.backends.framing`` (wire format),
-``tandem.backends.worker_handle`` (one worker process), ``tandem.backends.idle`` (the idle ones)
-and ``tandem.backends.proctree`` (re-pinning a worker's tree). Rules:
+(``tandem.backends.worker``), so imports and loaded models stay warm between tasks. It
+executes only the node that is this machine (:func:`~tandem.backends.local.local_unreachable`).
+Its parts: ``calls`` (a call's frame out and failure back), ``framing`` (wire format),
+``worker_handle`` (one worker process), ``idle`` (the idle ones), ``proctree`` (re-pinning a
+worker's tree).
+Imports: tandem.backends.base, tandem.backends.calls, tandem.backends.framing,
+tandem.backends.idle, tandem.backends.local, tandem.backends.placement,
+tandem.backends.proctree, tandem.backends.worker_handle, tandem.core.values, tandem.errors,
+tandem.spec.
+
+Rules:
 
 - It only picks a process: placement was decided by the core. A worker is started for one GPU
   set (its ``CUDA/ROCR/HIP_VISIBLE_DEVICES`` fixed at spawn, empty for CPU-only workers) and
@@ -16,8 +22,8 @@ and ``tandem.backends.proctree`` (re-pinning a worker's tree). Rules:
   ``shared_cores``, never the whole mask while other tasks hold cores (only a request with
   neither gets the worker's mask at start). Idle workers are kept per GPU set (one pinned to
   the same cores is preferred); with none, a worker is spawned and the call waits for its
-  ready message. Beyond ``max_idle`` idle workers, the
-  longest idle of another GPU set is retired.
+  ready message. Beyond ``max_idle`` idle workers, the longest idle of another GPU set is
+  retired.
 - Event-driven only: ``add_reader`` on each worker's result pipe and on its pidfd (exit), a
   pending buffer plus ``add_writer`` when a pipe is full. No threads polling, no sleeps.
 - ``started`` is reported (``call_soon``) once the call has been written to its worker; for a
@@ -27,7 +33,7 @@ and ``tandem.backends.proctree`` (re-pinning a worker's tree). Rules:
   worker died, ``SIGNAL`` when killed, ``CANCELLED`` when ``shutdown`` ended it). A dead or
   killed worker is discarded, never reused; once ``kill`` was called, a late result is dropped.
 - A function object is pickled once (cloudpickle) and cached by identity, so its state is
-  captured at its first launch; each worker receives its bytes once.
+  captured at its first launch; each worker receives its bytes once (``calls``).
 - No worker outlives ``shutdown``; when a worker exits, what is left of its process group is
   killed before it is reaped.
 - Steering: a worker runs one task, so pausing a task stops its worker's process group
@@ -50,35 +56,25 @@ from pathlib import Path
 
 from tandem.backends import proctree
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
+from tandem.backends.calls import CallError, Calls, result_failure, why
 from tandem.backends.framing import (
-    ERROR,
-    FORGET,
     INIT,
     OK,
     PROTOCOL,
     READY,
     SETUP,
     UNPICKLABLE,
-    FunctionPickles,
-    dump_args,
     frame,
-    pack_header,
 )
 from tandem.backends.idle import IdleWorkers
 from tandem.backends.local import local_unreachable
-from tandem.backends.placement import pin_cores, placement_env
-from tandem.backends.worker_handle import BUSY, GONE, IDLE, STARTING, WorkerHandle
+from tandem.backends.placement import pin_cores
+from tandem.backends.worker_handle import EndReason, WorkerHandle, WorkerState
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
+from tandem.spec.checks import check_count, check_seconds
 from tandem.spec.platform import Platform
 from tandem.spec.task import FunctionCall, Work
-
-_WORKER_FNS_MAX = 512  # functions a worker keeps before it is told to forget them
-_FORGET_FRAME = frame(pickle.dumps((FORGET,), PROTOCOL))
-
-
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 class FunctionBackend(Backend):
@@ -97,19 +93,21 @@ class FunctionBackend(Backend):
                  max_idle: int | None = None, kill_grace: float = 3.0,
                  start_timeout: float = 120.0) -> None:
         ncores = len(os.sched_getaffinity(0))
+        where = "FunctionBackend"
         self._log_dir = Path(log_dir)
-        self._prespawn = ncores if prespawn is None else prespawn
-        self._idle = IdleWorkers(2 * ncores if max_idle is None else max_idle)
-        self._kill_grace = kill_grace
-        self._start_timeout = start_timeout
+        self._prespawn = ncores if prespawn is None else check_count(where, "prespawn", prespawn)
+        self._idle = IdleWorkers(2 * ncores if max_idle is None
+                                 else check_count(where, "max_idle", max_idle))
+        self._kill_grace = check_seconds(where, "kill_grace", kill_grace)
+        self._start_timeout = check_seconds(where, "start_timeout", start_timeout,
+                                            positive=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reporter: Reporter | None = None
         self._closing = False
         self._workers: dict[WorkerHandle, None] = {}
         self._running: dict[int, WorkerHandle] = {}
         self._next_index = 0
-        self._pickles = FunctionPickles()
-        self._fns = self._pickles.entries
+        self._calls = Calls()
         self._init_frame = b""
 
     # ----------------------------------------------------------------------------- interface
@@ -150,67 +148,29 @@ class FunctionBackend(Backend):
         if self._closing or self._loop is None:
             self._fail_soon(task_id, f"{request.name}: the function backend is not running")
             return
-        fn = work.fn
-        entry = self._fns.get(id(fn))
-        if entry is None:
-            try:
-                entry = self._pickles.add(fn)
-            except Exception as exc:
-                self._fail_soon(task_id, f"{request.name}: could not pickle function "
-                                f"{work.label}: {_why(exc)}")
-                return
-        if work.args or work.kwargs:
-            try:
-                payload: bytes | None = dump_args(work.args, work.kwargs)
-            except Exception as exc:
-                self._fail_soon(task_id, f"{request.name}: could not pickle the arguments of "
-                                f"{work.label}: {_why(exc)}")
-                return
-        else:
-            payload = None
-        slot = request.placement.slots[0]
-        key = slot.gpus
-        cores = pin_cores(request.placement, request.shared_cores)
-        w = self._idle.take(key, cores)
+        calls = self._calls
+        try:
+            entry, payload = calls.prepare(request, work)
+        except CallError as exc:
+            self._fail_soon(task_id, exc.args[0])
+            return
+        key = request.placement.slots[0].gpus
+        w = self._idle.take(key, pin_cores(request.placement, request.shared_cores))
         if w is None:
             try:
                 w = self._spawn(key)
             except Exception as exc:
                 self._fail_soon(task_id, f"{request.name}: could not start a function worker: "
-                                f"{_why(exc)}")
+                                f"{why(exc)}")
                 return
-        env = None
-        rerun = request.attempt > 1
-        if cores != w.cores or slot.node != w.node or rerun or w.rerun:
-            w.cores = cores
-            w.node = slot.node
-            env = placement_env(request.placement, request.shared_cores)
-            if rerun or w.rerun:   # say which attempt this is (and reset it after a re-run)
-                env = {**env, "TANDEM_ATTEMPT": str(request.attempt),
-                       "TANDEM_PREEMPTED": str(request.preempted)}
-                w.rerun = rerun
-        else:
-            cores = None  # type: ignore[assignment]
-        fn_id = entry[1]
-        known = w.known
-        prefix = b""
-        if fn_id in known:
-            fn_bytes = None
-        else:
-            fn_bytes = entry[2]
-            if len(known) >= _WORKER_FNS_MAX:
-                known.clear()
-                prefix = _FORGET_FRAME
-            known.add(fn_id)
-        body = pickle.dumps((task_id, fn_id, fn_bytes, payload, cores, env), PROTOCOL)
-        data = prefix + pack_header(len(body)) + body
+        data = calls.frame(w, request, entry, payload)
         w.task_id = task_id
         w.task_name = request.name
         self._running[task_id] = w
-        if w.state is STARTING:
+        if w.state is WorkerState.STARTING:
             w.queued = data
         else:
-            w.state = BUSY
+            w.state = WorkerState.BUSY
             w.send(data)
             self._loop.call_soon(self._reporter.started, task_id)  # type: ignore[union-attr]
 
@@ -218,7 +178,7 @@ class FunctionBackend(Backend):
         w = self._running.get(task_id)
         if w is None or w.kill_reason is not None:
             return
-        if w.state is STARTING:  # never sent: drop it, the worker stays for later tasks
+        if w.state is WorkerState.STARTING:  # never sent: drop it, the worker stays for others
             del self._running[task_id]
             w.queued = None
             w.task_id = None
@@ -228,7 +188,7 @@ class FunctionBackend(Backend):
                               message=f"{w.task_name}: killed before it started")
             self._loop.call_soon(self._report, task_id, failure)  # type: ignore[union-attr]
             return
-        w.kill_reason = "kill"
+        w.kill_reason = EndReason.KILL
         self._terminate(w)
 
     def pause(self, task_id: int) -> None:
@@ -252,10 +212,10 @@ class FunctionBackend(Backend):
         w = self._running.get(task_id)
         if w is None or w.kill_reason is not None:
             return
-        if w.state is STARTING:   # never sent: same as a kill, the call runs again later
+        if w.state is WorkerState.STARTING:   # never sent: as a kill, the call runs again later
             self.kill(task_id)
             return
-        w.kill_reason = "preempt"
+        w.kill_reason = EndReason.PREEMPT
         w.signal(sig)
         if w.stopped:
             w.signal(signal.SIGCONT)
@@ -267,11 +227,11 @@ class FunctionBackend(Backend):
         self._closing = True
         workers = list(self._workers)
         for w in workers:
-            if w.dead or w.state is GONE:
+            if w.dead or w.state is WorkerState.GONE:
                 continue
             if w.task_id is not None:
                 if w.kill_reason is None:
-                    w.kill_reason = "shutdown"
+                    w.kill_reason = EndReason.SHUTDOWN
                     self._terminate(w)
             else:
                 self._retire(w)
@@ -304,7 +264,7 @@ class FunctionBackend(Backend):
         if self._closing:
             self._retire(w)
             return
-        w.state = IDLE
+        w.state = WorkerState.IDLE
         idle = self._idle
         idle.add(w)
         while idle.over():
@@ -312,9 +272,9 @@ class FunctionBackend(Backend):
 
     def _retire(self, w: WorkerHandle) -> None:
         """Let an idle worker exit (end of file on its input); SIGKILL if it lingers."""
-        if w.state is IDLE:
+        if w.state is WorkerState.IDLE:
             self._idle.remove(w)
-        w.state = GONE
+        w.state = WorkerState.GONE
         w.close_input()
         assert self._loop is not None
         w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
@@ -341,13 +301,13 @@ class FunctionBackend(Backend):
         try:
             status, value = pickle.loads(body)
         except Exception as exc:
-            status, value = UNPICKLABLE, f"result could not be unpickled: {_why(exc)}"
+            status, value = UNPICKLABLE, f"result could not be unpickled: {why(exc)}"
         task_id = w.task_id
         if status == READY:
             self._on_ready(w)
             return
         if task_id is None or w.kill_reason is not None:  # a kill wins over a late result
-            if w.kill_reason == "preempt":   # it checkpointed and returned: end it now
+            if w.kill_reason is EndReason.PREEMPT:   # it checkpointed and returned: end it now
                 w.signal(signal.SIGKILL)
             return
         w.task_id = None
@@ -355,7 +315,7 @@ class FunctionBackend(Backend):
         if status == SETUP:  # the worker's placement is unknown now: send it again next time
             w.cores = None
         if w.dead:
-            w.state = GONE
+            w.state = WorkerState.GONE
         else:
             self._make_idle(w)
         reporter = self._reporter
@@ -363,29 +323,18 @@ class FunctionBackend(Backend):
         if status == OK:
             reporter.exited(Outcome(task_id, value))
             return
-        name = w.task_name
-        if status == ERROR:
-            etype, message, tb = value
-            failure = Failure(kind=FailureKind.EXCEPTION, traceback=tb,
-                              message=f"{name}: {etype}: {message}" if message
-                              else f"{name}: {etype}")
-        elif status == SETUP:
-            failure = Failure(kind=FailureKind.LAUNCH, message=f"{name}: {value[0]}",
-                              traceback=value[1])
-        else:
-            failure = Failure(kind=FailureKind.EXCEPTION, message=f"{name}: {value}")
-        reporter.exited(Outcome(task_id, failure=failure))
+        reporter.exited(Outcome(task_id, failure=result_failure(w.task_name, status, value)))
 
     def _on_ready(self, w: WorkerHandle) -> None:
         if w.dead:  # it exited right after saying so: its exit is being handled
             return
         if w.ready is not None and not w.ready.done():
             w.ready.set_result(None)
-        if w.state is not STARTING:
+        if w.state is not WorkerState.STARTING:
             return
         if w.queued is not None:
             data, w.queued = w.queued, None
-            w.state = BUSY
+            w.state = WorkerState.BUSY
             w.send(data)
             self._reporter.started(w.task_id)  # type: ignore[union-attr,arg-type]
         else:
@@ -401,7 +350,7 @@ class FunctionBackend(Backend):
                 for body in frames:
                     self._on_frame(w, body)
         finally:  # a reporter that raised must not leave the worker unreaped
-            if w.state is IDLE:
+            if w.state is WorkerState.IDLE:
                 self._idle.remove(w)
             rc = w.reap()
             del self._workers[w]

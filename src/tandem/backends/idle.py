@@ -1,9 +1,10 @@
 """The idle function workers of a :class:`~tandem.backends.functions.FunctionBackend`.
 
-Contract: bookkeeping only (no processes, no I/O); imports ``tandem.backends.worker_handle`` for
-the type. Idle workers are found by GPU set (a worker serves one GPU set for its life) and, to
-prefer a worker already pinned to the wanted cores, by (GPU set, cores). Each keeps the order in
-which workers went idle, so the longest idle is found first.
+Contract: bookkeeping only (no processes, no I/O). Idle workers are found by GPU set (a worker
+serves one GPU set for its life) and, to prefer a worker already pinned to the wanted cores, by
+(GPU set, cores). Each keeps the order in which workers went idle, so the longest idle is found
+first.
+Imports: tandem.backends.worker_handle.
 """
 
 from __future__ import annotations

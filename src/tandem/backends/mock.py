@@ -4,8 +4,9 @@
 Contract: runs ``Mock`` work only, with loop timers (:class:`~tandem.backends.timed.TimedBackend`):
 no processes, no threads, no pinning (the placed cores and GPUs may be logical slots of a
 machine that does not exist, as in the papers' sleep-based experiments). Never touches
-scheduler state. Imports the standard library, ``tandem.core.values``, ``tandem.spec.task``,
-``tandem.backends.base`` and ``tandem.backends.timed``.
+scheduler state. It executes any node of any platform (``Backend.unreachable`` is ``None``).
+Imports: tandem.backends.base, tandem.backends.timed, tandem.core.values, tandem.errors,
+tandem.spec.
 
 Rules:
 

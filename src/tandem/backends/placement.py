@@ -1,12 +1,14 @@
 """Placement -> what a task's processes see: environment, and the cores they are pinned to.
 
-Contract: pure functions from core values to plain values; imports ``tandem.core.values`` only.
-One home for the rule every backend follows: a task sees exactly its GPU ids
-(``CUDA_VISIBLE_DEVICES`` and the ROCm names), a thread count equal to its cores, and its
-node; a task that holds cores is pinned to them; a task placed on no cores (``cores=0``, a GPU
-feeder, a controller) is pinned to the request's ``shared_cores`` — the cores of its node that
-no task held when it was launched, or, when every core was held, the node's last core — never
-to the whole machine while other tasks hold cores.
+Contract: pure functions from core values to plain values; the one home for the rule every
+backend follows. A task sees exactly its GPU ids (``CUDA_VISIBLE_DEVICES`` and the ROCm
+names), a thread count equal to the cores it runs on, and its node. A task that holds cores is
+pinned to them. A task placed on no cores (``cores=0``: a GPU feeder, a controller) is pinned
+to the request's ``shared_cores`` — the cores of its node that no task held when it was
+launched, or, when every core was held, the node's last core — never to the whole machine
+while other tasks hold cores. (A request without shared cores, from a driver that computes
+none, pins nothing: its processes keep the backend's affinity mask.)
+Imports: tandem.core.values.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The local executable backend: each launched :class:`Executable` runs as a real local process.
 
 Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on this machine, and
-report their starts and exits; never touch scheduler state. Imports: the standard library and
-``tandem.errors``, ``tandem.core.values``, ``tandem.spec.task``, ``tandem.backends.base``.
+report their starts and exits; never touch scheduler state. It executes only the node that is
+this machine (:func:`~tandem.backends.local.local_unreachable`).
+Imports: tandem.backends.base, tandem.backends.local, tandem.backends.placement,
+tandem.backends.proctree, tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
 
@@ -53,6 +55,7 @@ from tandem.backends.local import local_unreachable
 from tandem.backends.placement import pin_cores, placement_env
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
+from tandem.spec.checks import check_seconds
 from tandem.spec.platform import Platform
 from tandem.spec.task import Executable, Work
 
@@ -87,9 +90,7 @@ class ProcessBackend(Backend):
     steerable = True
 
     def __init__(self, *, kill_grace: float = 3.0) -> None:
-        if kill_grace < 0:
-            raise ValueError(f"ProcessBackend: kill_grace must be >= 0 seconds, got {kill_grace}")
-        self._grace = kill_grace
+        self._grace = check_seconds("ProcessBackend", "kill_grace", kill_grace)
         self._reporter: Reporter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mask: set[int] = set()

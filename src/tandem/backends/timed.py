@@ -3,8 +3,8 @@
 Contract: the shared base of :class:`~tandem.backends.mock.MockBackend` (real seconds) and
 :class:`~tandem.sim.model_backend.ModelBackend` (virtual seconds): no processes, no threads.
 A subclass decides how long a launch runs (it calls :meth:`_run_for`) and what the task gives
-when its time is up (:meth:`_outcome`). Imports the standard library, ``tandem.core.values``
-and ``tandem.backends.base``.
+when its time is up (:meth:`_outcome`).
+Imports: tandem.backends.base, tandem.core.values, tandem.errors.
 
 - A launch reports ``started`` from the next loop callback and arms one ``call_later`` timer
   there, so a task's measured running time is its seconds.

@@ -2,8 +2,11 @@
 
 Contract: one responsibility, the worker's main loop (``python -m tandem.backends.worker IN OUT
 PARENT``, with ``IN``/``OUT`` the pipe fds passed by the backend and ``PARENT`` its pid).
-Imports only the standard library and ``tandem.backends.framing`` (cloudpickle is imported by
-unpickling, and for results plain pickle refuses). Rules:
+Besides the standard library, only the wire format, so that a worker starts fast (cloudpickle
+is imported by unpickling, and for results plain pickle refuses).
+Imports: tandem.backends.framing.
+
+Rules:
 
 - One call at a time, blocking reads of exact sizes; the wire format is in ``framing``.
 - Functions are cached by the id the main side gave them; a function that failed to unpickle

@@ -1,8 +1,11 @@
 """One function worker process seen from the main process: spawn, pipes, signals, reaping.
 
 Contract: one responsibility, the life of a single ``tandem.backends.worker`` process for
-``tandem.backends.functions`` (which decides what runs where). Imports the standard library,
-``tandem`` (for its location), ``tandem.backends.framing`` and ``tandem.core.values``. Rules:
+``tandem.backends.functions`` (which decides what runs where), and the states it goes
+through (:class:`WorkerState`) and why it is ended (:class:`EndReason`).
+Imports: tandem.backends.framing, tandem.core.values.
+
+Rules:
 
 - The worker is started with ``subprocess.Popen`` in its own process group, talking over two
   ``os.pipe()`` pairs passed with ``pass_fds``; stdout/stderr are appended to
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import signal
 import subprocess
@@ -25,19 +29,43 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import tandem
 from tandem.backends.framing import FrameReader
 from tandem.core.values import Failure, FailureKind
 
-STARTING, IDLE, BUSY, GONE = "starting", "idle", "busy", "gone"
 _READ_SIZE = 1 << 16  # a pipe's capacity; larger reads allocate through mmap: slow
 _TAIL_BYTES = 8192
 _TAIL_LINES = 30
 # where this tandem was imported from; a worker gets it on PYTHONPATH (to import the worker
 # module before it learns the main process's sys.path), unless it is an installed location
 # (putting site-packages before the standard library could shadow stdlib modules)
-_SRC = str(Path(tandem.__file__).resolve().parent.parent)
+_SRC = str(Path(__file__).resolve().parents[2])
 _SRC_ON_PATH = "" if Path(_SRC).name in ("site-packages", "dist-packages") else _SRC
+
+
+class WorkerState(enum.Enum):
+    """Where a worker is in its life, as its owner sees it; it only moves down this list, except
+    that ``BUSY`` and ``IDLE`` alternate."""
+
+    STARTING = "starting"
+    """Spawned, its ready message not read yet; a call launched on it is queued until then."""
+    BUSY = "busy"
+    """Running one call (sent to it); it goes idle when the result is read."""
+    IDLE = "idle"
+    """Waiting for a call, kept with the idle workers of its GPU set."""
+    GONE = "gone"
+    """Retired (told to exit) or exited; never given a call again."""
+
+
+class EndReason(enum.Enum):
+    """Why the owner is ending a worker that runs a call (what its task's failure says)."""
+
+    KILL = "kill"
+    """The task was killed (timeout, cancel): a ``SIGNAL`` failure, a late result is dropped."""
+    PREEMPT = "preempt"
+    """The task was preempted: it got the signal, may checkpoint and return; it is ended then,
+    and its call runs again later."""
+    SHUTDOWN = "shutdown"
+    """The backend shuts down: a ``CANCELLED`` failure."""
 
 
 def _signame(sig: int) -> str:
@@ -70,7 +98,7 @@ class WorkerHandle:
         self.ready: asyncio.Future[None] | None = None  # set only for awaited (prespawned) ones
         self.frames = FrameReader()
         self.pending: list[memoryview] | None = None
-        self.state = STARTING
+        self.state = WorkerState.STARTING
         self.dead = False                         # exited (being or already reaped)
         self.task_id: int | None = None
         self.task_name = ""
@@ -78,7 +106,7 @@ class WorkerHandle:
         self.cores: tuple[int, ...] | None = None  # placement of the last call sent
         self.node: str | None = None
         self.known: set[int] = set()              # function ids this worker has received
-        self.kill_reason: str | None = None
+        self.kill_reason: EndReason | None = None
         self.kill_timer: asyncio.TimerHandle | None = None
         self.seq = 0                              # when it last went idle
         self.stopped = False                      # paused (SIGSTOP), not continued since
@@ -224,7 +252,7 @@ class WorkerHandle:
         if self.kill_timer is not None:
             self.kill_timer.cancel()
             self.kill_timer = None
-        self.state = GONE
+        self.state = WorkerState.GONE
         return rc
 
     def exit_failure(self, rc: int) -> Failure:
@@ -232,11 +260,11 @@ class WorkerHandle:
         sig = -rc if rc < 0 else None
         how = f"{_signame(sig)} (signal {sig})" if sig else f"exit code {rc}"
         name = self.task_name
-        if self.kill_reason == "kill":
+        if self.kill_reason is EndReason.KILL:
             kind, message = FailureKind.SIGNAL, f"{name}: killed: {how}"
-        elif self.kill_reason == "preempt":
+        elif self.kill_reason is EndReason.PREEMPT:
             kind, message = FailureKind.SIGNAL, f"{name}: preempted: {how}"
-        elif self.kill_reason == "shutdown":
+        elif self.kill_reason is EndReason.SHUTDOWN:
             kind, message = FailureKind.CANCELLED, f"{name}: cancelled by backend shutdown"
         else:
             kind = FailureKind.WORKER_DIED
