@@ -282,3 +282,37 @@ def test_instrument_hooks_see_every_task(tmp_path: Path) -> None:
             s.submit(boom, after=[a])
     run(main())
     assert seen == [("launch", 0), ("done", 0), ("launch", 1), ("failed", 1)]
+
+
+def test_a_platform_the_local_backends_cannot_execute_is_refused(tmp_path: Path) -> None:
+    # Two 1-core nodes: local processes would run both tasks on this machine's cores at once.
+    from tandem.backends.functions import FunctionBackend
+    from tandem.spec.task import Mock, TaskSpec
+
+    two = Platform.uniform(2, cores=1)
+
+    async def main() -> list[str]:
+        async with tandem.open_session(two, run_dir=tmp_path / "a") as s:
+            with pytest.raises(SpecError, match="functions backend") as e:
+                s.submit(add, 1, 2)
+            assert two.describe() in str(e.value)
+            with pytest.raises(SpecError, match="processes|process"):
+                s.execute(["true"])
+            # mock tasks run on logical slots of any node
+            a = s.submit_spec(TaskSpec(name="a", work=Mock(seconds=0.01)))
+            b = s.submit_spec(TaskSpec(name="b", work=Mock(seconds=0.01)))
+            await a
+            await b
+            return sorted(f.record.placement.slots[0].node for f in (a, b)
+                          if f.record.placement is not None)
+
+    assert run(main()) == ["node0", "node1"]
+
+    async def explicit() -> None:
+        async with tandem.open_session(two, run_dir=tmp_path / "b",
+                                       backends=[FunctionBackend(log_dir=tmp_path / "w")]):
+            pass
+
+    with pytest.raises(SpecError, match="functions backend") as e:
+        run(explicit())
+    assert two.describe() in str(e.value)

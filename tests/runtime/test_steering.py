@@ -392,3 +392,25 @@ def test_steering_refused_where_the_backend_cannot(tmp_path: Path) -> None:
                 s.move("a", "b", cores=1)
             await f
     run(main())
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_cancel_whose_reason_says_timeout_still_cancels(retries: int) -> None:
+    # The reason is a message only: the task ends CANCELLED, is not retried, not TIMED_OUT.
+    from tandem.sim import open_simulated_session, run_virtual
+    from tandem.spec.task import Mock, TaskSpec
+
+    async def main() -> tuple[TaskState, TaskState, int, Any]:
+        async with open_simulated_session(Platform.uniform(1, cores=1)) as s:
+            f = s.submit_spec(TaskSpec(name="long", work=Mock(seconds=100), retries=retries))
+            await asyncio.sleep(1)           # virtual seconds: it runs now
+            running = f.state
+            s.cancel(f, "timeout")
+            with pytest.raises(TaskCancelled, match="timeout"):
+                await f
+            return running, f.state, f.record.attempts, s.counts()
+
+    running, state, attempts, counts = run_virtual(main())
+    assert running is S.RUNNING
+    assert state is S.CANCELLED and attempts == 1
+    assert counts.get(S.CANCELLED) == 1 and not counts.get(S.TIMED_OUT)

@@ -85,3 +85,27 @@ def test_steering_names_what_is_wrong(tmp_path: Path) -> None:
             s.move("a", "b", cores=1)
     with pytest.raises(TandemError, match="not open"):
         s.cancel(outsider)
+
+
+def test_links_to_dropped_futures_do_not_stay(tmp_path: Path) -> None:
+    import gc
+
+    from tandem.backends.mock import MockBackend
+    from tandem.spec.task import Mock, TaskSpec
+
+    with tandem.SyncSession(Platform.uniform(1, cores=2), run_dir=tmp_path / "run",
+                            backends=[MockBackend()]) as s:
+        spec = TaskSpec(name="noop", work=Mock(seconds=0))
+        first = s.submit_spec(spec)
+        second = s.submit_spec(spec, after=[first])     # a script future stands for its task
+        assert second.result(timeout=60) is None and s.links() == 2
+        for _ in range(200):
+            s.submit_spec(spec).result(timeout=60)
+        del first, second
+        gc.collect()
+        assert s.links() == 0
+        kept = s.submit_spec(spec)
+        kept.result(timeout=60)
+        gc.collect()
+        assert s.links() == 1
+        assert s.state(kept) is TaskState.DONE

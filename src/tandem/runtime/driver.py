@@ -320,10 +320,9 @@ class Driver:
     def _forget(self, dropped: list[int] | None = None) -> None:
         if dropped is None:
             dropped, self._dropped = self._dropped, []
-        forget = getattr(self._core, "forget", None)   # the core's forget is being added
-        if forget is not None:
-            for tid in dropped:
-                forget(tid)
+        forget = self._core.forget
+        for tid in dropped:
+            forget(tid)
 
     def _arm_timer(self) -> None:
         at = self._core.next_deadline()

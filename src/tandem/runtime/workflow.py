@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tandem.backends.base import Backend
+from tandem.backends.local import local_unreachable
 from tandem.backends.mock import MockBackend
 from tandem.core.policy import Mode, Policy
 from tandem.core.record import TaskRecord
@@ -31,7 +32,6 @@ from tandem.core.states import TaskState
 from tandem.errors import SpecError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import default_run_dir, open_session
-from tandem.spec.platform import Platform, detect_gpus
 from tandem.spec.task import Executable, FunctionCall
 from tandem.spec.workflow import ModeName, Workflow
 from tandem.trace.progress import Progress
@@ -61,12 +61,13 @@ class RunResult:
 
 
 def check_runs_here(workflow: Workflow) -> None:
-    """Raise :class:`SpecError` if a command or function task set would have to run on cores or
-    GPUs this machine does not have (only mock tasks can run on a logical platform)."""
+    """Raise :class:`SpecError` if a command or function task set would have to run on nodes,
+    cores or GPUs the local backends cannot execute (:func:`tandem.backends.local.
+    local_unreachable`; only mock tasks can run on a logical platform), naming the task set."""
     real = [s for s in workflow.task_sets if s.work is not None]
     if not real:
         return
-    problem = _not_this_machine(workflow.platform)
+    problem = local_unreachable(workflow.platform)
     if problem is None:
         return
     what = "a command" if isinstance(real[0].work, Executable) else "a Python function"
@@ -75,21 +76,6 @@ def check_runs_here(workflow: Workflow) -> None:
         f"processes can only be pinned to this machine's cores and GPUs, but the platform is "
         f"{workflow.platform.describe()} ({problem}); declare `platform: {{local: true}}` "
         "(optionally with virtual_gpus: N), or make the task set a mock (a duration only)")
-
-
-def _not_this_machine(platform: Platform) -> str | None:
-    if len(platform.nodes) != 1:
-        return f"{len(platform.nodes)} nodes, this machine is one"
-    node = platform.nodes[0]
-    allowed = os.sched_getaffinity(0)
-    missing = sorted(set(node.cores) - allowed)
-    if missing:
-        return f"cores {missing[:8]}{'...' if len(missing) > 8 else ''} do not exist here"
-    if node.gpus and not node.virtual_gpus:
-        absent = sorted(set(node.gpus) - set(detect_gpus()))
-        if absent:
-            return f"GPUs {absent} do not exist here"
-    return None
 
 
 def backends_for(workflow: Workflow, run_dir: Path, *, kill_grace: float = 3.0

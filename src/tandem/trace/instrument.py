@@ -11,14 +11,14 @@ hands them the driver's read-only view of its tasks before anything runs, and ``
 called at least every 50 ms of a real run (and every few thousand tasks of a simulation) and
 at the end. ``task_resolved`` is the cheap twin of ``task_ended``: the task's id only, no
 record is built for it.
-Imports: tandem.core.actions, tandem.core.pools, tandem.core.record,
+Imports: tandem.core.actions, tandem.core.pools, tandem.core.record, tandem.core.view,
 tandem.spec.platform, tandem.spec.task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tandem.core.actions import Launch, Steered
 from tandem.core.record import TaskRecord
@@ -27,8 +27,7 @@ from tandem.spec.task import TaskSpec
 
 if TYPE_CHECKING:
     from tandem.core.pools import PoolUsage
-
-TaskView = Any   # tandem.core.view.TaskView once the core has it
+    from tandem.core.view import TaskView
 
 HOOKS = ("bind", "run_started", "task_submitted", "task_launched", "task_resolved",
          "task_ended", "steered", "flush", "run_ended")

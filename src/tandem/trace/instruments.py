@@ -6,7 +6,7 @@ a value, a record say, nobody reads). ``call(hook, *args)`` calls the hook of ea
 hook that raises is logged on the ``tandem`` logger with the instrument and the hook's name,
 the instrument is removed from every hook, and the others and the run go on. Instruments can
 be added and removed while a run goes; one added to a bound run is bound at once.
-Imports: tandem.core.pools, tandem.trace.instrument.
+Imports: tandem.core.pools, tandem.core.view, tandem.trace.instrument.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from tandem.trace.instrument import HOOKS, Instrument
 
 if TYPE_CHECKING:
     from tandem.core.pools import PoolUsage
-
-TaskView = Any   # tandem.core.view.TaskView once the core has it
+    from tandem.core.view import TaskView
 
 log = logging.getLogger("tandem")
 

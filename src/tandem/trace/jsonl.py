@@ -12,6 +12,7 @@ reader. A ``launch`` record is written for a task still running when its lines a
 task that ended before carries its launch (time, slots) in its ``end`` record alone. Times are
 seconds of the driver's clock with microsecond resolution.
 Imports: tandem.core.actions, tandem.core.pools, tandem.core.states, tandem.core.values,
+tandem.core.view,
 tandem.errors, tandem.spec.platform, tandem.spec.resources, tandem.trace.instrument,
 tandem.trace.sink.
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tandem.core.actions import Launch, Steered
 from tandem.core.pools import PoolUsage
@@ -43,8 +44,11 @@ from tandem.core.values import Failure, Placement
 from tandem.errors import TandemError
 from tandem.spec.platform import Platform
 from tandem.spec.resources import Resources
-from tandem.trace.instrument import Instrument, TaskView
+from tandem.trace.instrument import Instrument
 from tandem.trace.sink import TraceSink
+
+if TYPE_CHECKING:
+    from tandem.core.view import TaskView
 
 TRACE_FILE = "trace.jsonl"
 
