@@ -17,15 +17,19 @@ so far, or the newest ``last_n``), ``M{k}`` (train, warm-started from ``M{k-1}``
   ``max_staleness`` rounds old, and a lineage never restarts twice from the same list.
 
 All stage functions run as tandem tasks in warm workers, pinned to the cores they are placed on
-(OpenMM threads and torch threads follow the placement; a placed GPU is used).
+(OpenMM threads and torch threads follow the placement; a placed GPU is used). The driver reads
+the event loop's clock, and ``opener`` makes its session (default: :func:`open_here`, this
+machine's processes), so the same steering runs unchanged on tandem's virtual-time loop with
+modelled stages (``tandem.sim.open_simulated_session``): how the tests check its decisions
+whatever the machine's load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +43,13 @@ from tandem_apps.ddmd.stuck import Progress
 from tandem_apps.ddmd.types import AgentResult, RestartPoint, SegmentResult, TrainResult
 
 ModeName = Literal["sync", "async"]
+Opener = Callable[[Platform, Path], AbstractAsyncContextManager[tandem.Session]]
+"""Makes a campaign's session: ``(platform, run_dir) -> async context manager``."""
+
+
+def open_here(platform: Platform, run_dir: Path) -> AbstractAsyncContextManager[tandem.Session]:
+    """A session of this machine's processes (the campaign's default)."""
+    return tandem.open_session(platform, run_dir=run_dir)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +165,16 @@ def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stage
 
 
 async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
-                       platform: Platform, prepared: stages.Prepared) -> CampaignRun:
+                       platform: Platform, prepared: stages.Prepared, *,
+                       opener: Opener = open_here) -> CampaignRun:
     """Run one campaign in ``mode`` on ``platform`` from the ``prepared`` system; the trace
-    and every file go to ``run_dir``."""
+    and every file go to ``run_dir``; ``opener`` makes the session."""
     rd = Path(run_dir).resolve()
     data = rd / "data"
     staleness = 0 if mode == "sync" else cfg.max_staleness
     gpus_here = platform.total_gpus
-    async with tandem.open_session(platform, run_dir=rd) as session:
-        clock = time.monotonic
+    async with opener(platform, rd) as session:
+        clock = asyncio.get_running_loop().time     # time.monotonic on a real loop
         await stages.warm_workers(session, platform.total_cores)
         state = _State(t0=clock())
         loop = asyncio.get_running_loop()
