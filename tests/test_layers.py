@@ -121,6 +121,8 @@ def declared(m: Module) -> set[str] | None:
     text = doc[at + len("Imports:"):]
     end = re.search(r"\.(\s|$)", text)
     text = text[: end.start()] if end else text
+    if text.strip() == "nothing from tandem":
+        return set()
     return set(re.findall(r"tandem(?:\.\w+)*", text))
 
 
