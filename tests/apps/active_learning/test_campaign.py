@@ -32,22 +32,33 @@ def two_cores() -> Platform:
 def test_both_methods_run_on_real_processes(tmp_path: Path) -> None:
     platform = two_cores()
     al = asyncio.run(run_campaign(AL, SMALL, platform, tmp_path / AL))
-    assert al.time_to_target is not None and al.best <= SMALL.target
-    assert al.trainings >= 1 and 0 < len(al.evaluations) <= SMALL.budget
-    assert len(al.durations["simulation"]) == len(al.evaluations)
+    # Which points active learning tries, and so whether it reaches the target within the
+    # budget, depends on when each training ends against the simulations (on virtual time,
+    # below, it is fixed); what holds whatever the machine's load:
+    assert 0 < len(al.evaluations) <= SMALL.budget
     times = [t for t, _, _ in al.evaluations]
-    assert times == sorted(times) and al.time_to_target == pytest.approx(times[-1])
+    assert times == sorted(times)
+    if al.time_to_target is None:              # the budget was spent
+        assert len(al.evaluations) == SMALL.budget and al.best > SMALL.target
+    else:                                      # it stopped at the first result on target
+        assert al.best <= SMALL.target and al.time_to_target == pytest.approx(times[-1])
+        assert [v <= SMALL.target for _, _, v in al.evaluations].index(True) == len(times) - 1
+    # the first results (Latin-hypercube points, all above the target) train a surrogate
+    assert al.trainings >= 1
+    assert len(al.durations["simulation"]) == len(al.evaluations)
     trace = load_trace(tmp_path / AL)
     kinds = {t.kind for t in trace.tasks}
     assert {"simulation", "training", "warm-up"} <= kinds
     assert all(x.by == "active-learner" for x in trace.steering)
+    # at the target, what still ran (simulations, a training) was cancelled by the agent
+    assert all(x.action == "cancel" and x.reason.startswith("target reached")
+               for x in trace.steering)
+    assert al.time_to_target is not None or not trace.steering
 
     sweep = asyncio.run(run_campaign(SWEEP, SMALL, platform, tmp_path / SWEEP))
-    assert len(sweep.evaluations) + sweep.cancelled <= SMALL.budget
-    if sweep.time_to_target is None:
-        assert len(sweep.evaluations) == SMALL.budget
-    else:
-        assert sweep.best <= SMALL.target
+    # no point of the sweep's hypercube is on target: it evaluates all of them, in any order
+    assert sweep.time_to_target is None and sweep.cancelled == 0
+    assert len(sweep.evaluations) == SMALL.budget and sweep.best > SMALL.target
     curve = sweep.best_so_far()
     assert [v for _, v in curve] == sorted((v for _, v in curve), reverse=True)
 
