@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-import tandem.sim
 from tandem.cli import main
 from tests.workflows import EXAMPLES, REFERENCE
-
-HAVE_PREDICT = callable(getattr(tandem.sim, "predict", None))
-needs_predict = pytest.mark.skipif(not HAVE_PREDICT, reason="tandem.sim.predict not there yet")
 
 
 def test_validate_summarises(capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,14 +49,18 @@ def test_run_prints_the_measured_makespan(tmp_path: Path,
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "async" and out["tasks"] == 6 and out["failed"] == 0
-    assert out["makespan"] == pytest.approx(0.55, rel=0.05)
+    # the mock tasks sleep their scaled durations: the run is never faster than the
+    # simulator's schedule (how much slower depends on the machine's load)
     assert out["predicted"] == pytest.approx(0.55)
+    assert out["makespan"] >= 0.55 - 1e-3
     assert (tmp_path / "a" / "trace.jsonl").exists()
     args = ["run", str(EXAMPLES / "slide.yaml"), "--mode", "barrier", "--time-scale", "0.0001",
             "--run-dir", str(tmp_path / "b")]
     assert main(args) == 0
     out_text = capsys.readouterr().out
-    assert "slide (barrier, time scale 0.0001): 6 tasks, makespan 0.7" in out_text
+    made = re.search(r"slide \(barrier, time scale 0\.0001\): 6 tasks, makespan ([0-9.]+) s",
+                     out_text)
+    assert made is not None and float(made[1]) >= 0.75 - 1e-3, out_text
     assert f"run directory: {tmp_path / 'b'}" in out_text
     assert "simulator: 0.750 s for the same durations (measured +" in out_text
 
@@ -85,7 +86,6 @@ def test_run_with_failing_tasks_exits_1(tmp_path: Path,
     assert "1 of 1 tasks did not succeed" in captured.err
 
 
-@needs_predict
 def test_predict_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(EXAMPLES / "dg2.yaml"), "--json", "--seeds", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -100,7 +100,6 @@ def test_predict_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["simulated"]["async"]["p95"] == pytest.approx(asy, abs=0.05)
 
 
-@needs_predict
 def test_predict_table_and_one_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(EXAMPLES / "slide.yaml"), "--seeds", "1"]) == 0
     out = capsys.readouterr().out
@@ -110,7 +109,6 @@ def test_predict_table_and_one_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(json.loads(capsys.readouterr().out)["simulated"]) == {"async"}
 
 
-@needs_predict
 def test_predict_platform_override(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["predict", str(EXAMPLES / "dg2.yaml"), "--json", "--seeds", "1", "--nodes", "8"]
     assert main(args) == 0
@@ -121,7 +119,6 @@ def test_predict_platform_override(capsys: pytest.CaptureFixture[str]) -> None:
     assert "can never fit" in capsys.readouterr().err
 
 
-@needs_predict
 def test_predict_from_a_trace_and_what_if(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = tmp_path / "run"
@@ -145,7 +142,6 @@ def test_predict_from_a_trace_and_what_if(tmp_path: Path,
     assert "--deadline goes with --what-if-nodes" in capsys.readouterr().err
 
 
-@needs_predict
 def test_predict_out_writes_simulated_runs_for_report(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "pred"
