@@ -194,7 +194,7 @@ def test_plain_async_code_runs_on_virtual_time_with_timeouts_and_cancel() -> Non
 
     wall = time.perf_counter()
     out = run_virtual(main())
-    assert time.perf_counter() - wall < 2
+    assert time.perf_counter() - wall < out["t"]     # it never waited its virtual seconds
     assert out["a"] == 30.0 and out["order"] == ["slow", "float"]
     assert out["c"] is TaskState.DEPENDENCY_FAILED and out["d"] is TaskState.CANCELLED
     assert out["b_ran"] == pytest.approx(4.0) and out["t"] == pytest.approx(35.0)
