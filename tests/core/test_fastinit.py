@@ -19,7 +19,7 @@ def test_values_keep_their_dataclass_behaviour() -> None:
     assert (a.task_id, a.placement, a.attempt, a.preempted) == (3, None, 2, 0)
     assert a == Launch(task_id=3, placement=None, attempt=2)  # type: ignore[arg-type]
     assert hash(a) == hash(Launch(3, None, 2))  # type: ignore[arg-type]
-    assert repr(a) == "Launch(task_id=3, placement=None, attempt=2, preempted=0)"
+    assert repr(a) == "Launch(task_id=3, placement=None, attempt=2, preempted=0, shared_cores=())"
     assert dataclasses.replace(a, attempt=5).attempt == 5
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.attempt = 4  # type: ignore[misc]

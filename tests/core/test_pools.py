@@ -251,7 +251,7 @@ def test_pools_never_oversubscribe_and_every_task_ends(sc: dict[str, Any]) -> No
             ck.send(PreemptRequested(task_id=alive[r % len(alive)], grace=1.0,
                                      signal=signal.SIGTERM))
         elif op == 8 and ck.n:
-            ck.send(CancelRequested(r % ck.n, "property", by="test"))
+            ck.send(CancelRequested(task_id=r % ck.n, reason="property", by="test"))
     # Drain: resume what is stopped, end what runs; when nothing runs, give a waiting task's
     # pool the whole platform's quota so that it must start (a suspended task keeps its GPUs
     # and needs its pool's quota for cores again: it goes first).

@@ -112,7 +112,7 @@ def run(sc: dict[str, Any]) -> list[Any]:
         tid = sorted(running)[c % len(running)]
         now += 0.25
         if c % 11 == 0:
-            apply(core.handle(CancelRequested(tid, "property"), now))
+            apply(core.handle(CancelRequested(task_id=tid, reason="property"), now))
         if c % 3 == 0 and core.state(tid) is TaskState.LAUNCHED:
             apply(core.handle(Started(tid), now))
         del running[tid]
@@ -121,7 +121,8 @@ def run(sc: dict[str, Any]) -> list[Any]:
             waiting = [i for i in range(len(sc["tasks"])) if not core.state(i).final
                        and i not in running]
             if waiting:
-                apply(core.handle(CancelRequested(waiting[0], "property"), now))
+                cancel = CancelRequested(task_id=waiting[0], reason="property")
+                apply(core.handle(cancel, now))
     assert len(ended) == len(sc["tasks"]), "a task never reached a final state"
     assert all(core.state(i).final for i in range(len(sc["tasks"])))
     assert core.unfinished == 0

@@ -8,7 +8,7 @@ from tandem.core.actions import Kill
 from tandem.core.events import CancelRequested, Exited, Started, TimerFired
 from tandem.core.policy import Mode, Order, Policy
 from tandem.core.states import TaskState
-from tandem.core.values import Failure, FailureKind
+from tandem.core.values import Failure, FailureKind, KillCause
 from tandem.errors import InfeasibleRequest, SpecError, TandemInternalError
 from tandem.spec import Resources
 
@@ -93,11 +93,11 @@ def test_cancel_pending_cancels_dependents_and_running_gets_killed() -> None:
     a = d.submit(spec("a"))
     b = d.submit(spec("b"), deps=(a,))
     c = d.submit(spec("c"), deps=(b,))
-    d.send(CancelRequested(b, "not needed"))
+    d.send(CancelRequested(task_id=b, reason="not needed"))
     assert d.resolved[b].state is S.CANCELLED and d.resolved[c].state is S.CANCELLED
     assert "not needed" in d.resolved[c].failure.message  # type: ignore[union-attr]
-    d.send(CancelRequested(a, "stop"))
-    assert d.killed == [Kill(a, "stop")]
+    d.send(CancelRequested(task_id=a, reason="stop"))
+    assert d.killed == [Kill(a, KillCause.CANCEL)]
     assert d.core.state(a) is S.LAUNCHED            # still holds its core until it exits
     d.finish(a, Failure(kind=FailureKind.SIGNAL, message="SIGTERM", signal=15))
     assert d.resolved[a].state is S.CANCELLED
@@ -109,7 +109,7 @@ def test_timeout_kills_then_times_out() -> None:
     assert d.core.next_deadline() == 5.0
     d.now = 5.0
     d.send(TimerFired())
-    assert d.killed == [Kill(a, "timeout")]
+    assert d.killed == [Kill(a, KillCause.TIMEOUT)]
     assert d.core.next_deadline() is None
     d.finish(a, Failure(kind=FailureKind.SIGNAL, message="SIGTERM", signal=15))
     assert d.resolved[a].state is S.TIMED_OUT
@@ -245,7 +245,7 @@ def test_unknown_event_and_unknown_task() -> None:
     with pytest.raises(TandemInternalError, match="unknown event"):
         d.send(object())
     with pytest.raises(SpecError, match="no task with id 9"):
-        d.send(CancelRequested(9))
+        d.send(CancelRequested(task_id=9))
 
 
 def test_dynamic_graph_depends_on_running_and_finished_tasks() -> None:

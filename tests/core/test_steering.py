@@ -17,9 +17,12 @@ from tandem.core.events import (
     Started,
     TimerFired,
 )
+from tandem.core.lifecycle import LEGAL, Cause
 from tandem.core.policy import Order, Policy
-from tandem.core.states import LEGAL, TaskState
-from tandem.core.values import Failure, FailureKind
+from tandem.core.states import TaskState
+from tandem.core.task import CoreTask
+from tandem.core.transitions import advance
+from tandem.core.values import Failure, FailureKind, KillCause
 from tandem.errors import TandemInternalError
 
 from .helpers import Driver, platform, spec
@@ -40,8 +43,10 @@ def test_new_states_go_through_the_table() -> None:
     d = Driver(platform(cores=1))
     a = d.submit(spec("a"))
     d.send(Started(a))
-    with pytest.raises(TandemInternalError, match="task 0: running -> resuming"):
-        d.core._steer._move(d.core._tasks[a], S.RESUMING, "test")
+    task = CoreTask(a, spec("a"), (), 0.0)
+    task.state = S.RUNNING
+    with pytest.raises(TandemInternalError, match=r"task 0 \('a'\): running -> resuming"):
+        advance(task, S.RESUMING, Cause.RESUMED)
 
 
 def test_cancel_records_reason_and_who_and_reaches_the_whole_downstream() -> None:
@@ -49,9 +54,9 @@ def test_cancel_records_reason_and_who_and_reaches_the_whole_downstream() -> Non
     a = d.submit(spec("a"))
     b = d.submit(spec("b"), deps=(a,))
     c = d.submit(spec("c"), deps=(b,))
-    out = d.send(CancelRequested(a, "stuck in a basin", by="lof-agent"))
+    out = d.send(CancelRequested(task_id=a, reason="stuck in a basin", by="lof-agent"))
     assert steered(out) == [Steered("cancel", a, "lof-agent", "stuck in a basin")]
-    assert [k for k in out if isinstance(k, Kill)] == [Kill(a, "stuck in a basin")]
+    assert [k for k in out if isinstance(k, Kill)] == [Kill(a, KillCause.CANCEL)]
     d.finish(a)    # the backend reports the killed process gone
     for tid in (a, b, c):
         r = d.core.record(tid)
@@ -64,11 +69,12 @@ def test_cancel_records_reason_and_who_and_reaches_the_whole_downstream() -> Non
 def test_a_cancel_without_who_is_not_a_steering_action() -> None:
     d = Driver(platform(cores=1))
     a = d.submit(spec("a"))
-    assert steered(d.send(CancelRequested(a, "closing"))) == []
-    assert steered(d.send(CancelRequested(a, "again", by="me"))) == [
+    assert steered(d.send(CancelRequested(task_id=a, reason="closing"))) == []
+    assert steered(d.send(CancelRequested(task_id=a, reason="again", by="me"))) == [
         Steered("cancel", a, "me", "again")]
     d.finish(a)
-    assert steered(d.send(CancelRequested(a, "late", by="me"))) == []   # ended: ignored
+    late = CancelRequested(task_id=a, reason="late", by="me")
+    assert steered(d.send(late)) == []   # ended: ignored
 
 
 def test_pause_keeping_slots_holds_them_and_resume_continues() -> None:
@@ -136,7 +142,7 @@ def test_paused_time_does_not_count_towards_the_timeout() -> None:
     assert d.core.next_deadline() == 106.0
     assert d.send(TimerFired()) == []        # the stale deadline at 10 does nothing
     d.now = 106.0
-    assert d.send(TimerFired()) == [Kill(a, "timeout")]
+    assert d.send(TimerFired()) == [Kill(a, KillCause.TIMEOUT)]
 
 
 def test_preempt_requeues_without_using_a_retry() -> None:
@@ -169,7 +175,8 @@ def test_cancel_during_a_preemption_wins() -> None:
     d = Driver(platform(cores=1))
     a = d.submit(spec("a"))
     d.send(PreemptRequested(task_id=a, grace=5.0, signal=signal.SIGTERM))
-    assert Kill(a, "stop") in d.send(CancelRequested(a, "stop", by="me"))
+    stop = CancelRequested(task_id=a, reason="stop", by="me")
+    assert Kill(a, KillCause.CANCEL) in d.send(stop)
     d.finish(a)
     assert d.core.record(a).state is S.CANCELLED and d.launched_ids() == [a]
 

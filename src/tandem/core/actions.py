@@ -1,7 +1,8 @@
 """Actions: what the core asks drivers to do. Frozen values.
 
-Contract: frozen values only (built by :func:`~tandem.core.fastinit.fast_init`); imports
-``tandem.core.values`` and ``tandem.core.states``.
+Contract: frozen values only (built by :func:`~tandem.core.fastinit.fast_init`).
+
+Imports: tandem.core.fastinit, tandem.core.states, tandem.core.values.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from tandem.core.fastinit import fast_init
 from tandem.core.states import TaskState
-from tandem.core.values import Failure, Placement
+from tandem.core.values import Failure, KillCause, Placement, SteerAction
 
 
 @fast_init
@@ -18,22 +19,27 @@ from tandem.core.values import Failure, Placement
 class Launch:
     """Start task ``task_id`` on exactly ``placement``; ``attempt`` counts from 1 (retries and
     preemptions each add one); ``preempted`` counts the earlier attempts that were preempted
-    (the task continues from its checkpoint when it is not 0)."""
+    (the task continues from its checkpoint when it is not 0). ``shared_cores``: for a task
+    whose slot has no cores (``cores=0``), the core ids of its node that were free right after
+    it was placed, or the node's last core when none was (backends pin it there); ``()`` for a
+    task that holds cores."""
 
     task_id: int
     placement: Placement
     attempt: int = 1
     preempted: int = 0
+    shared_cores: tuple[int, ...] = ()
 
 
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Kill:
     """End the running task's whole process tree (SIGTERM, grace period, SIGKILL). The backend
-    still reports ``Exited`` afterwards; the resources stay held until then."""
+    still reports ``Exited`` afterwards; the resources stay held until then. ``cause`` says
+    why (a timeout, a cancel, the session shutting down)."""
 
     task_id: int
-    reason: str
+    cause: KillCause
 
 
 @fast_init
@@ -84,12 +90,13 @@ Scalar = str | int | float | bool | None
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Steered:
-    """A steering action took effect (for instruments and the trace): ``action`` is one of
-    ``cancel``, ``pause``, ``resume``, ``preempt``, ``priority``, ``move``; ``task_id`` is
+    """A steering action took effect (for instruments and the trace): ``action`` is a
+    :class:`~tandem.core.values.SteerAction` (a ``str`` enum: ``cancel``, ``pause``,
+    ``resume``, ``preempt``, ``priority``, ``move``); ``task_id`` is
     ``None`` for a pool move; ``details`` are the action's own values (``release``,
     ``priority``, ``grace``, ``signal``, ``from``, ``to``, ``cores``, ``gpus``)."""
 
-    action: str
+    action: SteerAction
     task_id: int | None
     by: str
     reason: str

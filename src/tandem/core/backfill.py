@@ -1,7 +1,10 @@
 """Backfill: may a ready task pass the first blocked one without delaying it?
 
 Contract: pure functions over the pool and the running tasks (EASY backfilling on duration
-estimates); no I/O, no clock. Imports core values and the pool.
+estimates), and the running tasks by expected end; no I/O, no clock. Entries hold task ids,
+never tasks: a task that ended (or was forgotten) is referenced by nothing here.
+
+Imports: tandem.core.pool, tandem.core.states, tandem.core.task, tandem.core.values.
 """
 
 from __future__ import annotations
@@ -16,13 +19,8 @@ from tandem.core.states import LAUNCHED, RUNNING
 from tandem.core.task import CoreTask
 from tandem.core.values import Placement
 
-RunEntry = tuple[float, int, int, CoreTask]
-"""``(expected end, task id, attempt, task)``: one launch of a running task."""
-
-
-def _live(e: RunEntry) -> bool:
-    t = e[3]
-    return t.attempt == e[2] and (t.state is LAUNCHED or t.state is RUNNING)
+RunEntry = tuple[float, int, int]
+"""``(expected end, task id, attempt)``: one launch of a running task."""
 
 
 class Releases:
@@ -43,41 +41,56 @@ class Releases:
         self.overdue: dict[int, RunEntry] = {}
         self.running = running
 
+    def _live(self, e: RunEntry) -> CoreTask | None:
+        """The task of ``e`` if ``e`` is its live launch (launched or running), else None."""
+        t = self.running.get(e[1])
+        if t is not None and t.attempt == e[2] and (t.state is LAUNCHED or t.state is RUNNING):
+            return t
+        return None
+
+    def size(self) -> int:
+        """Entries held (live or stale)."""
+        return len(self.heap) + len(self.overdue)
+
     def launched(self, t: CoreTask, now: float) -> None:
         """``t`` (which has an estimate) was launched at ``now``."""
         heap = self.heap
         if len(heap) > 2 * len(self.running) + 64:
-            heap[:] = [e for e in heap if _live(e)]
+            live = self._live
+            heap[:] = [e for e in heap if live(e) is not None]
             heapq.heapify(heap)
-        heapq.heappush(heap, (now + t.est, t.id, t.attempt, t))
+        heapq.heappush(heap, (now + t.est, t.id, t.attempt))
 
     def ended(self, t: CoreTask) -> None:
         """``t`` ended (the scheduler calls this only while some task is overdue)."""
         self.overdue.pop(t.id, None)
 
     def in_order(self, now: float) -> Iterator[tuple[float, Placement]]:
-        heap, overdue = self.heap, self.overdue
+        """Expected ends and placements of the running tasks, earliest first (``inf`` for the
+        tasks without an estimate, by id)."""
+        heap, overdue, live = self.heap, self.overdue, self._live
         while heap:
             e = heap[0]
-            if not _live(e):
+            if live(e) is None:
                 heapq.heappop(heap)
             elif e[0] <= now:
                 overdue[e[1]] = heapq.heappop(heap)
             else:
                 break
-        for e in overdue.values():
-            placement = e[3].placement
-            if placement is not None:
-                yield e[0], placement
+        running = self.running
+        for e in list(overdue.values()):
+            t = running.get(e[1])     # left by each task as it ends: its live launch
+            if t is not None and t.placement is not None:
+                yield e[0], t.placement
         if heap:
             # Walk the heap in order without popping: a small heap of frontier positions.
             frontier = [(heap[0], 0)]
             size = len(heap)
             while frontier:
                 e, i = heapq.heappop(frontier)
-                placement = e[3].placement
-                if placement is not None and _live(e):
-                    yield e[0], placement
+                t = live(e)
+                if t is not None and t.placement is not None:
+                    yield e[0], t.placement
                 left = 2 * i + 1
                 if left < size:
                     heapq.heappush(frontier, (heap[left], left))
@@ -95,6 +108,29 @@ def reserve(pool: ResourcePool, blocked: CoreTask, releases: Releases, now: floa
     """Where and when ``blocked`` fits at the earliest, if running tasks end when their
     estimates say (never, for a task without an estimate)."""
     return pool.reserve(blocked.req, releases.in_order(now), now)
+
+
+def reserve_on_node(pool: ResourcePool, t: CoreTask, releases: Releases, now: float
+                    ) -> Reservation | None:
+    """When the blocked resuming task ``t`` gets its cores back on its own node, if running
+    tasks end as their estimates say."""
+    assert t.placement is not None
+    node = t.placement.node
+    need = t.req.cores
+    cores, gpus = pool.free_on(node)
+    at = now
+    if cores < need:
+        for when, placement in releases.in_order(now):
+            for s in placement.slots:
+                if s.node == node:
+                    cores += len(s.cores)
+                    gpus += len(s.gpus)
+            if cores >= need:
+                at = when
+                break
+        else:
+            return None
+    return Reservation(at=at, node=node, spare_cores=cores - need, spare_gpus=gpus)
 
 
 def may_backfill(

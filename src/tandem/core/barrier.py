@@ -1,8 +1,10 @@
 """Stage barriers: in barrier mode, a task at DAG level k+1 waits for every task at level <= k.
 
-Contract: plain bookkeeping owned by the scheduler; no I/O, no clock. Imports core tasks only.
-A task's level is one more than its deepest dependency's (0 without dependencies). Tasks
+Contract: plain bookkeeping held in the core's state; no I/O, no clock. A task's level is one
+more than its deepest dependency's (0 without dependencies). Tasks
 submitted later join their level; the open level is the lowest one with unfinished tasks.
+
+Imports: tandem.core.task.
 """
 
 from __future__ import annotations
@@ -42,3 +44,15 @@ class Barriers:
         for lvl in sorted(k for k in self._held if k <= current):
             released.extend(self._held.pop(lvl))
         return released
+
+    def forget(self, t: CoreTask) -> None:
+        """Drop ``t`` (final) if it is still held (it ended while its level was closed)."""
+        held = self._held.get(t.level)
+        if held is not None and t in held:
+            held.remove(t)
+            if not held:
+                del self._held[t.level]
+
+    def held_count(self) -> int:
+        """How many tasks are held."""
+        return sum(len(v) for v in self._held.values())

@@ -3,6 +3,9 @@ dependents, over the graph known so far.
 
 Contract: pure functions over the scheduler's task records; no I/O, no clock. Only tasks that
 have not started (pending or ready) are raised: a started task's priority no longer matters.
+A dependency that was forgotten (final, so not waiting) is skipped.
+
+Imports: tandem.core.states, tandem.core.task.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ def raise_ancestors(t: CoreTask, tasks: Mapping[int, CoreTask],
     while stack:
         c = stack.pop()
         for d in c.deps:
-            p = tasks[d]
-            if p.state not in _WAITING:
+            p = tasks.get(d)
+            if p is None or p.state not in _WAITING:
                 continue
             b = p.est + c.bottom
             if b > p.bottom:

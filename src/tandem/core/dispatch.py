@@ -1,7 +1,8 @@
 """The scheduling pass: take ready tasks in policy order and place those that fit.
 
-Contract: pure functions over a :class:`~tandem.core.scheduler.Scheduler`'s queue, resource pool
-and pool quotas; no I/O, no clock. Imports the other ``tandem.core`` modules.
+Contract: pure functions over the core's state (:class:`~tandem.core.state.CoreState`): its
+queue, resource pool and pool quotas; a task placed is launched (or resumed) through
+:func:`tandem.core.transitions.launch`. No I/O, no clock.
 
 Rules:
 
@@ -12,33 +13,35 @@ Rules:
   own pool (or a quota move) and reserve nothing, so they never hold back other pools;
 - otherwise the first blocked task gets a reservation and others may pass it only as backfill
   allows (:mod:`tandem.core.backfill`); a resuming task's reservation is on its own node.
+
+Imports: tandem.core.actions, tandem.core.backfill, tandem.core.policy, tandem.core.pool,
+tandem.core.state, tandem.core.states, tandem.core.task, tandem.core.transitions,
+tandem.core.values.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tandem.core.actions import Action
-from tandem.core.backfill import may_backfill, reserve
+from tandem.core.backfill import may_backfill, reserve, reserve_on_node
 from tandem.core.policy import Bucket
 from tandem.core.pool import Reservation
+from tandem.core.state import CoreState
 from tandem.core.states import RESUMING
 from tandem.core.task import CoreTask
+from tandem.core.transitions import launch
 from tandem.core.values import Placement
 
-if TYPE_CHECKING:
-    from tandem.core.scheduler import Scheduler
 
-
-def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
+def schedule(core: CoreState, now: float, out: list[Action]) -> None:
     """One pass: launch (or resume) every waiting task that may start now."""
     pool = core.pool
-    q = core._queue
+    q = core.queue
     if pool.free_cores <= 0 and pool.free_gpus <= 0:
         return
     peek = q.peek
-    launch = core._launch
     bucket = q.only
     if bucket is not None:   # one shape: strict order within it, no heap of heads
         shape = bucket.req
@@ -56,7 +59,7 @@ def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
             if placement is None:
                 return
             q.pop(bucket, first)
-            launch(first, placement, now, out)
+            launch(core, first, placement, now, out)
         return
     heads = q.heads()
     blocked: Any = None
@@ -86,13 +89,13 @@ def schedule(core: Scheduler, now: float, out: list[Action]) -> None:
                 blocked = t
             continue
         q.pop(bucket, t)
-        launch(t, placement, now, out)
+        launch(core, t, placement, now, out)
         nxt = peek(bucket)
         if nxt is not None:
             heapq.heappush(heads, (nxt.entry, bucket))
 
 
-def admits(core: Scheduler, bucket: Bucket) -> bool:
+def admits(core: CoreState, bucket: Bucket) -> bool:
     """Whether the bucket's pool (if any) may take one more of its tasks now."""
     q = core.quotas
     if q is None or bucket.pool is None:
@@ -101,7 +104,7 @@ def admits(core: Scheduler, bucket: Bucket) -> bool:
     return q.admits(bucket.pool, req.total_cores, req.total_gpus)
 
 
-def place(core: Scheduler, bucket: Bucket) -> Placement | None:
+def place(core: CoreState, bucket: Bucket) -> Placement | None:
     """Place a task of a bucket that is not plain (its pool admits it): on any node, or on its
     own node for a resuming task; its pool is charged."""
     req = bucket.req
@@ -114,7 +117,7 @@ def place(core: Scheduler, bucket: Bucket) -> Placement | None:
     return placement
 
 
-def unplace(core: Scheduler, bucket: Bucket, placement: Placement) -> None:
+def unplace(core: CoreState, bucket: Bucket, placement: Placement) -> None:
     """Give back what :func:`place` (or the plain path) took."""
     req = bucket.req
     core.pool.release(placement, req)
@@ -122,7 +125,7 @@ def unplace(core: Scheduler, bucket: Bucket, placement: Placement) -> None:
         core.quotas.give(bucket.pool, req.total_cores, req.total_gpus)
 
 
-def reserve_for(core: Scheduler, blocked: CoreTask, now: float) -> Reservation | None:
+def reserve_for(core: CoreState, blocked: CoreTask, now: float) -> Reservation | None:
     if blocked.state is RESUMING:
-        return core._steer.reserve(blocked, now)
-    return reserve(core.pool, blocked, core._releases, now)
+        return reserve_on_node(core.pool, blocked, core.releases, now)
+    return reserve(core.pool, blocked, core.releases, now)

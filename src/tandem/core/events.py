@@ -1,7 +1,10 @@
 """Events: what drivers tell the core. Each is a frozen value; time comes separately as ``now``.
 
-Contract: frozen values only (built by :func:`~tandem.core.fastinit.fast_init`); imports
-``tandem.spec`` and ``tandem.core.values``.
+Contract: frozen values only (built by :func:`~tandem.core.fastinit.fast_init`). ``Started``,
+``Exited`` and ``TimerFired`` are positional (the hot path); every event that carries several
+strings, and every steering event, is keyword-only.
+
+Imports: tandem.core.fastinit, tandem.core.values, tandem.spec.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tandem.core.fastinit import fast_init
-from tandem.core.values import Failure
+from tandem.core.values import Failure, KillCause
 from tandem.spec.task import TaskSpec
 
 
@@ -41,15 +44,18 @@ class Exited:
 
 
 @fast_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelRequested:
-    """Somebody asked to cancel ``task_id``; ``reason`` is recorded on it and its dependents.
+    """Somebody asked to cancel ``task_id``; ``reason`` is recorded on it and its dependents
+    (a message only: whatever it says, the task ends ``CANCELLED`` and is never retried).
     ``by`` names who (a person, an agent); a cancel with ``by`` is a steering action and is
-    recorded as one (the session's own cancels on closing have none)."""
+    recorded as one (the session's own cancels on closing have none). ``cause`` is
+    ``KillCause.CANCEL`` or, for the session's abort, ``KillCause.SHUTDOWN``."""
 
     task_id: int
     reason: str = "cancelled by the user"
     by: str | None = None
+    cause: KillCause = KillCause.CANCEL
 
 
 @fast_init

@@ -9,6 +9,8 @@ few times per task lifecycle, so the core's throughput feels it. :func:`fast_ini
 ``__init__`` with one that calls each slot's descriptor directly: the same signature (order,
 defaults, keyword-only fields), the same frozen value afterwards (assignment still raises), the
 same ``__eq__``, ``__hash__``, ``__repr__`` and ``dataclasses.replace``.
+
+Imports: nothing from tandem.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Contract: a pure function over the scheduler's task records; no I/O, no clock. Imports core
 states and records. Edges point from a dependency to its dependents (``dependents``, made on
 the first edge); a new task counts the dependencies it still waits on (``deps_left``).
+
+Imports: tandem.core.states, tandem.core.task, tandem.errors.
 """
 
 from __future__ import annotations

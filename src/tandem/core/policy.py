@@ -1,6 +1,8 @@
 """Scheduling policy: execution mode, order of ready tasks, node choice, backfill.
 
-Contract: frozen values and the ready queue; no I/O, no clock. Imports ``tandem.core.pool``.
+Contract: frozen values and the ready queue; no I/O, no clock.
+
+Imports: tandem.core.pool, tandem.spec.
 
 Order keys (smaller runs first; ties always break on submission order, so decisions are
 deterministic):
@@ -155,14 +157,20 @@ class ReadyQueue:
         while True:
             if run and (not heap or run[0] < heap[0]):
                 entry = run[0]
-                t = tasks[entry[-1]]
-                if t.entry is entry:
+                try:
+                    t = tasks[entry[-1]]
+                except KeyError:      # a stale entry of a task that was forgotten
+                    t = None
+                if t is not None and t.entry is entry:
                     return t
                 run.popleft()
             elif heap:
                 entry = heap[0]
-                t = tasks[entry[-1]]
-                if t.entry is entry:
+                try:
+                    t = tasks[entry[-1]]
+                except KeyError:
+                    t = None
+                if t is not None and t.entry is entry:
                     return t
                 heapq.heappop(heap)
             else:

@@ -8,6 +8,8 @@ Placement picks the lowest free ids of a node, so decisions are deterministic. `
 takes the first node (platform order) where a rank fits, ``BEST_FIT`` the node it leaves with
 the fewest free cores (then GPUs). Nodes with free cores and nodes with free GPUs are indexed, so
 placement on a mostly-busy 10,000-node platform does not scan the busy ones.
+
+Imports: tandem.core.values, tandem.errors, tandem.spec.
 """
 
 from __future__ import annotations
@@ -243,6 +245,17 @@ class ResourcePool:
         """Free cores and GPUs of ``node``."""
         n = self._by_name[node]
         return len(n.free_cores), len(n.free_gpus)
+
+    def free_core_ids(self, node: str) -> tuple[int, ...]:
+        """The free core ids of ``node``, lowest first."""
+        n = self._by_name[node]
+        cores = n.cores
+        return tuple([cores[i] for i in n.free_cores])
+
+    def last_core(self, node: str) -> tuple[int, ...]:
+        """The last core id of ``node`` (``()`` for a node without cores)."""
+        cores = self._by_name[node].cores
+        return cores[-1:]
 
     @staticmethod
     def _drop(index: list[int], i: int) -> None:

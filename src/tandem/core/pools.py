@@ -12,14 +12,17 @@ Rules:
 - :meth:`move` never touches running tasks: a pool that holds more than its new quota admits
   nothing until enough of its tasks have ended;
 - a quota never goes below zero, and the quotas always add up to the platform.
+
+Imports: tandem.errors, tandem.spec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tandem.errors import InfeasibleRequest, SpecError, TandemInternalError
+from tandem.spec.checks import is_int
 from tandem.spec.platform import Platform
 from tandem.spec.pools import DEFAULT_POOL, Quota, partition
 from tandem.spec.resources import Resources
@@ -102,13 +105,25 @@ class Quotas:
         if source == target:
             raise SpecError(f"move: source and target are the same pool {source!r}")
         for key, n in (("cores", cores), ("gpus", gpus)):
-            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            if not is_int(n) or n < 0:
                 raise SpecError(f"move: {key} must be an integer >= 0, got {n!r}")
         p = self._pools[source]
         if cores > p.cores or gpus > p.gpus:
             raise SpecError(
                 f"move: pool {source!r} has a quota of {p.cores} cores and {p.gpus} GPUs; "
                 f"cannot move {cores} cores and {gpus} GPUs out of it")
+
+    def check_moves(self, moves: Sequence[tuple[str, str, int, int]]) -> None:
+        """Raise :class:`SpecError` if these moves, made in order, are not all possible now
+        (nothing is moved either way)."""
+        saved = {name: (p.cores, p.gpus) for name, p in self._pools.items()}
+        try:
+            for source, target, cores, gpus in moves:
+                self.move(source, target, cores, gpus)
+        finally:
+            for name, (cores, gpus) in saved.items():
+                p = self._pools[name]
+                p.cores, p.gpus = cores, gpus
 
     # -- changes ---------------------------------------------------------------------------
     def take(self, name: str, cores: int, gpus: int) -> None:

@@ -3,6 +3,8 @@
 Contract: one immutable value; imports only core values and spec types. A typed NamedTuple
 rather than a frozen dataclass: one is built for every task that ends, on the runtime's hot
 path, and a NamedTuple is built four times faster.
+
+Imports: tandem.core.states, tandem.core.values, tandem.spec.
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
-"""The task lifecycle, as one table.
+"""The states of a task's life: one enum with a docstring per member, and its groups.
 
-Contract: pure data; imports only ``tandem.errors``. Every state change in the core goes through
-:func:`check`, which raises :class:`TandemInternalError` naming the task, both states and the
-event for a move the table does not allow.
+Contract: pure data. The moves between states are the transition function of
+:mod:`tandem.core.lifecycle`; every move goes through :func:`tandem.core.transitions.advance`.
+
+Imports: nothing from tandem.
 """
 
 from __future__ import annotations
 
 from enum import Enum
-
-from tandem.errors import TandemInternalError
 
 
 class TaskState(Enum):
@@ -74,53 +73,3 @@ FAILED = TaskState.FAILED
 TIMED_OUT = TaskState.TIMED_OUT
 CANCELLED = TaskState.CANCELLED
 DEPENDENCY_FAILED = TaskState.DEPENDENCY_FAILED
-
-S = TaskState
-LEGAL: frozenset[tuple[TaskState, TaskState]] = frozenset({
-    (S.PENDING, S.READY),
-    (S.PENDING, S.CANCELLED),
-    (S.PENDING, S.DEPENDENCY_FAILED),
-    (S.READY, S.LAUNCHED),
-    (S.READY, S.CANCELLED),
-    (S.LAUNCHED, S.RUNNING),
-    (S.LAUNCHED, S.DONE),
-    (S.LAUNCHED, S.FAILED),
-    (S.LAUNCHED, S.TIMED_OUT),
-    (S.LAUNCHED, S.CANCELLED),
-    (S.LAUNCHED, S.READY),   # retry after a failed attempt
-    (S.RUNNING, S.DONE),
-    (S.RUNNING, S.FAILED),
-    (S.RUNNING, S.TIMED_OUT),
-    (S.RUNNING, S.CANCELLED),
-    (S.RUNNING, S.READY),    # retry after a failed attempt, or requeued after a preemption
-    (S.LAUNCHED, S.PAUSED),
-    (S.RUNNING, S.PAUSED),
-    (S.LAUNCHED, S.SUSPENDED),
-    (S.RUNNING, S.SUSPENDED),
-    (S.PAUSED, S.RUNNING),   # resumed, or continued to checkpoint on a preemption
-    (S.SUSPENDED, S.RESUMING),
-    (S.RESUMING, S.SUSPENDED),  # paused again before it got cores
-    (S.RESUMING, S.RUNNING),    # placed again: re-pinned and continued
-    # A stopped process can still end: killed (cancel), by the OOM killer, by someone else.
-    (S.PAUSED, S.DONE),
-    (S.PAUSED, S.FAILED),
-    (S.PAUSED, S.CANCELLED),
-    (S.PAUSED, S.READY),
-    (S.SUSPENDED, S.DONE),
-    (S.SUSPENDED, S.FAILED),
-    (S.SUSPENDED, S.CANCELLED),
-    (S.SUSPENDED, S.READY),
-    (S.RESUMING, S.DONE),
-    (S.RESUMING, S.FAILED),
-    (S.RESUMING, S.CANCELLED),
-    (S.RESUMING, S.READY),
-})
-del S
-
-
-def check(task_id: int, old: TaskState, new: TaskState, event: str) -> None:
-    """Raise if ``old -> new`` is not in :data:`LEGAL`."""
-    if (old, new) not in LEGAL:
-        raise TandemInternalError(
-            f"illegal transition of task {task_id}: {old.value} -> {new.value} on {event}"
-        )

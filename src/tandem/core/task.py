@@ -1,6 +1,10 @@
 """The core's bookkeeping of one task: where it is in its life (the spec is what was asked).
 
-Contract: a plain mutable record owned by the scheduler; no logic. Imports spec and core values.
+Contract: a plain mutable record; no logic. Only :mod:`tandem.core.transitions` (and the
+handlers that call it) change one; readers outside the core see it as a
+:class:`~tandem.core.view.TaskView`.
+
+Imports: tandem.core.states, tandem.core.values, tandem.spec.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from tandem.core.states import TaskState
-from tandem.core.values import Failure, Placement
+from tandem.core.values import Failure, KillCause, Placement
 from tandem.spec.resources import Resources
 from tandem.spec.task import TaskSpec
 
@@ -18,7 +22,7 @@ class CoreTask:
 
     __slots__ = (
         "attempt", "bottom", "bucket", "deadline", "dependents", "deps", "deps_left", "entry",
-        "est", "failure", "id", "kill_by", "kill_reason", "launched", "left", "level",
+        "est", "failure", "id", "kill", "kill_by", "kill_message", "launched", "left", "level",
         "placement", "pool", "preempt_next", "preempted", "preempting", "prio", "ready_at", "req",
         "spec", "started", "state", "submitted", "ended",
     )
@@ -39,7 +43,8 @@ class CoreTask:
         self.level = 0
         self.placement: Placement | None = None
         self.attempt = 0
-        self.kill_reason: str | None = None
+        self.kill: KillCause | None = None           # why the core had the live attempt killed
+        self.kill_message = ""                       # the canceller's reason (a message only)
         self.kill_by: str | None = None              # who asked for the kill (a cancel)
         self.prio = spec.priority                    # may be changed while the task waits
         self.pool = pool                             # its quota pool, when pools are in use

@@ -1,12 +1,15 @@
-"""Values the core hands out: where a task was placed, and why a task did not succeed.
+"""Values the core hands out: where a task was placed, why a task did not succeed, why the
+core asked for a task to be killed, and which steering action took effect.
 
-Contract: frozen values only; imports only the standard library.
+Contract: frozen values and enums only; imports only the standard library.
+
+Imports: nothing from tandem.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,3 +69,28 @@ class Failure:
     traceback: str = ""
     root_task_id: int | None = None
     by: str | None = None
+
+
+class KillCause(Enum):
+    """Why the core ends an attempt (the ``cause`` of a :class:`~tandem.core.actions.Kill`).
+    A typed value, never the user's free-text reason: that is only ever a message."""
+
+    TIMEOUT = "timeout"     # ran past its timeout: the task ends TIMED_OUT (or is retried)
+    CANCEL = "cancel"       # somebody cancelled it: the task ends CANCELLED, never retried
+    PREEMPT = "preempt"     # preempted: it checkpoints, exits and goes back to the queue
+    SHUTDOWN = "shutdown"   # the session is closing (on an error): the task ends CANCELLED
+
+    __hash__ = object.__hash__
+
+
+class SteerAction(StrEnum):
+    """Which steering action took effect (the first field of a
+    :class:`~tandem.core.actions.Steered`). A ``str`` subclass whose value is the word the
+    trace writes, so ``action == "cancel"`` and ``json.dumps`` keep working."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    PREEMPT = "preempt"
+    PRIORITY = "priority"
+    MOVE = "move"

@@ -1,0 +1,104 @@
+"""The core's state, in one place: every task, the ready queue, the running set, the expected
+releases, the timeout deadlines, the resource pool, the pool quotas and the dirty flag.
+
+Contract: plain bookkeeping with no transitions of its own: :mod:`tandem.core.transitions`
+changes tasks and the structures that follow them; the handlers (:mod:`tandem.core.handlers`,
+:mod:`tandem.core.steering`) and the scheduling pass (:mod:`tandem.core.dispatch`) call it.
+No I/O, no clock. Holds no reference to itself or to the scheduler (a dropped scheduler is
+freed at once, without the cycle collector).
+
+Imports: tandem.core.backfill, tandem.core.barrier, tandem.core.policy, tandem.core.pool,
+tandem.core.pools, tandem.core.task, tandem.errors, tandem.spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tandem.core.backfill import Releases
+from tandem.core.barrier import Barriers
+from tandem.core.policy import ENTRY, Bucket, Mode, Order, Policy, ReadyQueue
+from tandem.core.pool import ResourcePool
+from tandem.core.pools import Quotas
+from tandem.core.task import CoreTask
+from tandem.errors import InfeasibleRequest, SpecError
+from tandem.spec.platform import Platform
+from tandem.spec.pools import Quota
+from tandem.spec.resources import Resources
+from tandem.spec.task import TaskSpec
+
+
+class CoreState:
+    """Everything the scheduler knows, as plain attributes (see each one's comment)."""
+
+    __slots__ = (
+        "barrier", "burst", "burst_ready", "cp", "deadlines", "dirty", "entry", "feasible",
+        "levels", "platform", "policy", "pool", "push", "queue", "quotas", "releases",
+        "running", "tasks", "unfinished",
+    )
+
+    def __init__(self, platform: Platform, policy: Policy,
+                 pools: Mapping[str, Quota] | None = None) -> None:
+        self.platform = platform
+        self.policy = policy
+        self.pool = ResourcePool(platform, policy.fit)          # free core and GPU ids
+        self.quotas = Quotas(platform, pools) if pools else None
+        self.tasks: dict[int, CoreTask] = {}                  # every task not forgotten
+        self.queue = ReadyQueue(self.tasks)                   # ready and resuming tasks
+        self.push: Callable[[CoreTask, tuple[Any, ...], Bucket], None] = self.queue.push
+        self.running: dict[int, CoreTask] = {}                # tasks that hold a placement
+        self.releases = Releases(self.running)                # their expected ends
+        self.deadlines: list[tuple[float, int, int]] = []     # (deadline, task id, attempt)
+        self.feasible: dict[Resources, bool] = {}             # shapes known to fit somewhere
+        self.unfinished = 0                                   # tasks not final yet
+        self.dirty = False                                    # a scheduling pass is due
+        self.cp = policy.order is Order.CRITICAL_PATH
+        self.entry: Callable[[CoreTask], tuple[float, ...]] = ENTRY[policy.order]
+        self.barrier = policy.mode is Mode.BARRIER
+        self.levels = Barriers()                              # barrier mode: tasks per level
+        self.burst: list[CoreTask] = []        # critical path: submitted, bottoms not settled
+        self.burst_ready: list[CoreTask] = []  # of those, the ones with nothing to wait for
+
+    def task(self, task_id: int) -> CoreTask:
+        """The task ``task_id``; :class:`SpecError` if there is none (or it was forgotten)."""
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise SpecError(f"no task with id {task_id}") from None
+
+    def check_feasible(self, spec: TaskSpec) -> None:
+        """Raise :class:`InfeasibleRequest` if ``spec`` can never run here, and
+        :class:`SpecError` if it names a pool that does not exist."""
+        if spec.pool is not None or self.quotas is not None:
+            self.pool_of(spec)
+        req = spec.resources
+        if req not in self.feasible:
+            try:
+                self.platform.check_feasible(req, task=spec.name)
+            except InfeasibleRequest as e:
+                if spec.pool is None:
+                    raise
+                raise InfeasibleRequest(f"{e}; it asks for pool {spec.pool!r}") from None
+            self.feasible[req] = True
+
+    def pool_of(self, spec: TaskSpec) -> str:
+        """The quota pool a task of ``spec`` draws on (:class:`SpecError` without pools)."""
+        if self.quotas is None:
+            raise SpecError(f"task {spec.name!r} asks for pool {spec.pool!r}, but this session "
+                            "has no resource pools (open it with pools=...)")
+        return self.quotas.resolve(spec.pool, spec.resources, spec.name)
+
+    def footprint(self) -> dict[str, int]:
+        """How many entries each structure holds (for memory checks: after every task was
+        forgotten, each one is 0 or bounded by a small constant)."""
+        q = self.queue
+        return {
+            "tasks": len(self.tasks),
+            "running": len(self.running),
+            "queued_entries": sum(len(b.heap) + len(b.run) for b in q.buckets.values()),
+            "deadlines": len(self.deadlines),
+            "releases": self.releases.size(),
+            "held_by_barrier": self.levels.held_count(),
+            "burst": len(self.burst) + len(self.burst_ready),
+        }

@@ -1,0 +1,362 @@
+"""Every transition of a task, in one module; each state change goes through :func:`advance`.
+
+Contract: functions over a :class:`~tandem.core.state.CoreState` and its tasks, called by the
+event handlers (:mod:`tandem.core.handlers`, :mod:`tandem.core.steering`) and the scheduling
+pass (:mod:`tandem.core.dispatch`); nothing else changes a task's state or the structures
+that follow it (queue, running set, releases, deadlines, pool, quotas, dirty flag). Pure: no
+I/O, no clock (``now`` comes in); actions are appended to ``out``.
+
+Rules:
+
+- :func:`advance` checks the move against :data:`tandem.core.lifecycle.NEXT` and raises
+  :class:`~tandem.errors.TandemInternalError` naming task, state and cause for one it lacks;
+- a task leaves the queue (``entry = None``) whenever it stops waiting; a stale entry is
+  skipped by the queue;
+- a killed task keeps its resources until its ``Exited``; a finished task's dependents are
+  made ready (it succeeded) or ended (it did not), transitively.
+
+Imports: tandem.core.actions, tandem.core.critical_path, tandem.core.lifecycle,
+tandem.core.outcome, tandem.core.policy, tandem.core.state, tandem.core.states, tandem.core.task,
+tandem.core.values, tandem.errors, tandem.spec.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from tandem.core import critical_path, outcome
+from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
+from tandem.core.lifecycle import NEXT, Cause
+from tandem.core.policy import Bucket
+from tandem.core.state import CoreState
+from tandem.core.states import (
+    DONE,
+    FINAL,
+    LAUNCHED,
+    PAUSED,
+    PENDING,
+    READY,
+    RESUMING,
+    RUNNING,
+    SUSPENDED,
+    TaskState,
+)
+from tandem.core.task import CoreTask
+from tandem.core.values import Failure, KillCause, Placement, Slot
+from tandem.errors import SpecError, TandemInternalError
+from tandem.spec.resources import Resources
+
+DEPS_DONE = Cause.DEPS_DONE
+PLACED = Cause.PLACED
+STARTED = Cause.STARTED
+RETRY = Cause.RETRY
+PREEMPTED = Cause.PREEMPTED
+RESUMED = Cause.RESUMED
+END_CAUSE = {
+    TaskState.DONE: Cause.EXITED_OK, TaskState.FAILED: Cause.FAILED,
+    TaskState.TIMED_OUT: Cause.TIMED_OUT, TaskState.CANCELLED: Cause.CANCELLED,
+    TaskState.DEPENDENCY_FAILED: Cause.UPSTREAM_FAILED,
+}
+"""The cause that ends a task in each final state."""
+_PREEMPT = KillCause.PREEMPT
+_BY_CAUSE: dict[Cause, dict[TaskState, TaskState]] = {c: {} for c in Cause}
+for (_old, _cause), _new in NEXT.items():
+    _BY_CAUSE[_cause][_old] = _new
+del _old, _cause, _new
+
+
+def advance(t: CoreTask, new: TaskState, cause: Cause) -> None:
+    """Move ``t`` to ``new`` on ``cause``, if the lifecycle has that move."""
+    if _BY_CAUSE[cause].get(t.state) is not new:    # NEXT by cause: the cheaper lookup
+        raise TandemInternalError(
+            f"illegal transition of task {t.id} ({t.spec.name!r}): {t.state.value} -> "
+            f"{new.value} on {cause.value!r}")
+    t.state = new
+
+
+# -- waiting -------------------------------------------------------------------------------
+def make_ready(s: CoreState, t: CoreTask, now: float) -> None:
+    """``t``'s dependencies are done: queue it (in barrier mode, once its level is open)."""
+    if s.barrier and s.levels.hold(t):
+        return
+    advance(t, READY, DEPS_DONE)
+    if t.ready_at is None:
+        t.ready_at = now
+    s.push(t, s.entry(t), t.bucket)
+    s.dirty = True
+
+
+def rekey(s: CoreState, t: CoreTask) -> None:
+    """``t``'s order key changed (bottom level, priority): re-queue it if it waits."""
+    if t.entry is not None:
+        s.push(t, s.entry(t), resume_bucket(s, t) if t.state is RESUMING else t.bucket)
+        s.dirty = True
+
+
+def settle(s: CoreState, now: float) -> None:
+    """Critical path, after a run of submissions: settle bottom levels, then queue the new
+    tasks that are ready."""
+    burst, ready = s.burst, s.burst_ready
+    s.burst, s.burst_ready = [], []
+    critical_path.settle(burst, s.tasks, lambda p: rekey(s, p))
+    for t in ready:
+        if t.state is PENDING:
+            make_ready(s, t, now)
+
+
+# -- running -------------------------------------------------------------------------------
+def launch(s: CoreState, t: CoreTask, placement: Placement, now: float,
+           out: list[Action]) -> None:
+    """``t`` was placed: launch it (a resuming task is re-pinned and continued instead)."""
+    if t.state is RESUMING:
+        placed_again(s, t, placement, now, out)
+        return
+    advance(t, LAUNCHED, PLACED)
+    t.entry = None
+    t.placement = placement
+    t.launched = now
+    t.attempt += 1
+    t.kill = None
+    s.running[t.id] = t
+    if t.est:
+        s.releases.launched(t, now)
+    timeout = t.spec.timeout
+    if timeout is not None:
+        arm(s, t, now + timeout)
+    if t.req.cores:
+        out.append(Launch(t.id, placement, t.attempt, t.preempted))
+    else:
+        out.append(Launch(t.id, placement, t.attempt, t.preempted, shared_cores(s, placement)))
+
+
+def shared_cores(s: CoreState, placement: Placement) -> tuple[int, ...]:
+    """Where a task without cores is pinned: its node's free cores now, else its last core."""
+    node = placement.node
+    return s.pool.free_core_ids(node) or s.pool.last_core(node)
+
+
+def arm(s: CoreState, t: CoreTask, deadline: float) -> None:
+    """Arm the timeout of ``t``'s live attempt at ``deadline``."""
+    t.deadline = deadline
+    d = s.deadlines
+    if len(d) > 2 * len(s.running) + 64:     # most entries are stale: drop them
+        tasks = s.tasks
+        d[:] = [e for e in d if (x := tasks.get(e[1])) is not None and x.deadline == e[0]
+                and x.attempt == e[2]]
+        heapq.heapify(d)
+    heapq.heappush(d, (deadline, t.id, t.attempt))
+
+
+def start(t: CoreTask, now: float) -> None:
+    """The backend started ``t`` (ignored unless it is launched: a late report)."""
+    if t.state is LAUNCHED:
+        advance(t, RUNNING, STARTED)
+        t.started = now
+
+
+def kill(t: CoreTask, cause: KillCause, message: str = "", by: str | None = None) -> None:
+    """Mark ``t``'s live attempt as killed for ``cause`` (the caller sends the action)."""
+    t.preempting = False
+    t.preempt_next = None
+    t.kill = cause
+    t.kill_message = message
+    t.kill_by = by
+    t.entry = None        # a resuming task leaves the queue
+
+
+def exited(s: CoreState, t: CoreTask, failure: Failure | None, now: float,
+           out: list[Action]) -> None:
+    """``t``'s attempt ended: give its resources back, then finish, retry or requeue it."""
+    st = t.state
+    del s.running[t.id]
+    if s.releases.overdue:
+        s.releases.ended(t)
+    assert t.placement is not None
+    s.pool.release(t.placement, t.req)
+    if t.pool is not None and s.quotas is not None:
+        released = st is SUSPENDED or st is RESUMING    # its cores were given back
+        s.quotas.give(t.pool, 0 if released else t.req.total_cores, t.req.total_gpus)
+    if st is RESUMING:
+        t.entry = None
+    t.preempt_next = None
+    s.dirty = True
+    if t.started is None:
+        t.started = t.launched
+    if t.preempting:
+        requeue_preempted(s, t)
+        return
+    if failure is None and t.kill is None:
+        finish(s, t, DONE, None, now, out)
+        return
+    state, failure, again = outcome.of_exit(t, failure)
+    if again:
+        retry(s, t, failure)
+    else:
+        finish(s, t, state, failure, now, out)
+
+
+def retry(s: CoreState, t: CoreTask, failure: Failure) -> None:
+    """A failed (or timed-out) attempt with a retry left: back to the queue."""
+    advance(t, READY, RETRY)
+    t.failure = failure
+    t.placement = None
+    t.started = None
+    s.push(t, s.entry(t), t.bucket)
+    s.dirty = True
+
+
+def requeue_preempted(s: CoreState, t: CoreTask) -> None:
+    """A preempted attempt exited (its resources are back): queue ``t`` again, same key."""
+    advance(t, READY, PREEMPTED)
+    t.preempting = False
+    t.preempted += 1
+    t.placement = None
+    t.started = None
+    t.deadline = t.left = None
+    s.push(t, s.entry(t), t.bucket)
+    s.dirty = True
+
+
+def preempt(t: CoreTask, sig: int, grace: float, out: list[Action]) -> None:
+    """Tell ``t``'s tree to checkpoint and exit; its exit requeues it."""
+    t.kill = _PREEMPT
+    t.preempting = True
+    out.append(Preempt(t.id, sig, grace))
+
+
+# -- ending --------------------------------------------------------------------------------
+def finish(s: CoreState, t: CoreTask, state: TaskState, failure: Failure | None, now: float,
+           out: list[Action]) -> None:
+    """``t`` reached the final ``state``: resolve it, then its dependents and held tasks."""
+    advance(t, state, END_CAUSE[state])
+    t.entry = None
+    t.failure = failure
+    t.ended = now
+    s.unfinished -= 1
+    out.append(Resolve(t.id, state, failure))
+    if s.barrier:
+        for held in s.levels.finished(t.level):
+            if held.state is PENDING:
+                make_ready(s, held, now)
+    dependents = t.dependents
+    if dependents is None:
+        return
+    t.dependents = None
+    if state is DONE:
+        for c in dependents:
+            c.deps_left -= 1
+            if c.deps_left == 0 and c.state is PENDING:
+                make_ready(s, c, now)
+    else:
+        for c in dependents:
+            if c.state is PENDING:
+                end_downstream(s, c, t, now, out)
+
+
+def end_downstream(s: CoreState, t: CoreTask, upstream: CoreTask, now: float,
+                   out: list[Action]) -> None:
+    """``upstream`` did not succeed, so ``t`` never runs (and nor do its dependents)."""
+    state, failure = outcome.of_upstream(upstream, s.tasks)
+    finish(s, t, state, failure, now, out)
+
+
+def forget(s: CoreState, task_id: int) -> None:
+    """Drop the final task ``task_id``: nothing in the state refers to it afterwards."""
+    t = s.task(task_id)
+    if t.state not in FINAL:
+        raise SpecError(f"cannot forget task {task_id} ({t.spec.name!r}): it is "
+                        f"{t.state.value}, not final")
+    del s.tasks[task_id]
+    for d in t.deps:             # it may still be listed as waiting on an unfinished task
+        p = s.tasks.get(d)
+        if p is not None and p.dependents:
+            p.dependents = [c for c in p.dependents if c is not t] or None
+    if s.barrier:
+        s.levels.forget(t)
+    t.dependents = None
+
+
+# -- pausing and resuming ------------------------------------------------------------------
+def pause(s: CoreState, t: CoreTask, release: bool, now: float) -> None:
+    """Stop the running ``t``; with ``release`` its cores go back to the pool and its quota
+    (it keeps its GPUs and node). The timeout's time left is kept for the resume."""
+    if release:
+        placement = t.placement
+        assert placement is not None
+        slot = placement.slots[0]
+        n = len(slot.cores)
+        s.pool.release(Placement(slots=(Slot(node=slot.node, cores=slot.cores),)),
+                       Resources(cores=n))
+        t.placement = Placement(slots=(Slot(node=slot.node, cores=(), gpus=slot.gpus),))
+        if s.quotas is not None and t.pool is not None:
+            s.quotas.give(t.pool, n, 0)
+        s.dirty = True
+        advance(t, SUSPENDED, Cause.SUSPENDED)
+    else:
+        advance(t, PAUSED, Cause.PAUSED)
+    if t.deadline is not None:
+        t.left = max(0.0, t.deadline - now)
+        t.deadline = None
+
+
+def pause_resuming(t: CoreTask) -> None:
+    """A resuming task (not placed yet) is paused again: it stays stopped, off the queue."""
+    advance(t, SUSPENDED, Cause.PAUSED)
+    t.entry = None
+    t.preempt_next = None
+
+
+def resume(s: CoreState, t: CoreTask, now: float) -> None:
+    """Continue a paused task (or a resuming one just placed): re-arm its timeout."""
+    advance(t, RUNNING, RESUMED)
+    if t.left is not None:
+        left = t.left
+        t.left = None
+        arm(s, t, now + left)
+
+
+def continue_to_checkpoint(t: CoreTask) -> None:
+    """A paused task is continued so that a preemption's signal reaches it."""
+    advance(t, RUNNING, RESUMED)
+    t.left = None
+
+
+def queue_resume(s: CoreState, t: CoreTask) -> None:
+    """A suspended task asked to resume: it waits for cores on its node."""
+    advance(t, RESUMING, RESUMED)
+    s.push(t, s.entry(t), resume_bucket(s, t))
+    s.dirty = True
+
+
+def resume_bucket(s: CoreState, t: CoreTask) -> Bucket:
+    """The queue bucket of a resuming task: its cores, on its node, from its pool."""
+    assert t.placement is not None
+    return s.queue.bucket_for(Resources(cores=t.req.cores), t.pool, t.placement.node)
+
+
+def placed_again(s: CoreState, t: CoreTask, placement: Placement, now: float,
+                 out: list[Action]) -> None:
+    """A resuming task got ``placement`` (cores on its node): re-pin and continue it."""
+    held = t.placement
+    assert held is not None
+    slot = held.slots[0]
+    t.placement = Placement(slots=(Slot(node=slot.node, cores=placement.cores,
+                                         gpus=slot.gpus),))
+    t.entry = None
+    advance(t, RUNNING, PLACED)
+    if t.left is not None:
+        left = t.left
+        t.left = None
+        arm(s, t, now + left)
+    out.append(Resume(t.id, t.placement))
+    if t.preempt_next is not None:
+        sig, grace = t.preempt_next
+        t.preempt_next = None
+        preempt(t, sig, grace, out)
+
+
+def reprioritise(s: CoreState, t: CoreTask, priority: int) -> None:
+    """Give ``t`` a new priority; a waiting task is re-keyed at once."""
+    t.prio = priority
+    rekey(s, t)
+
