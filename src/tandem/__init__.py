@@ -36,6 +36,8 @@ _WHERE = {
     "on_start": "tandem.runtime.agents", "on_result": "tandem.runtime.agents",
     "on_free": "tandem.runtime.agents", "on_event": "tandem.runtime.agents",
     "AgentSession": "tandem.runtime.agent_session", "run_agents": "tandem.runtime.agent_run",
+    "TaskRecord": "tandem.core.record", "load_trace": "tandem.trace.records",
+    "default_run_dir": "tandem.runtime.open",
 }
 
 # Literal, so type checkers see the exports; tests/test_api.py checks it against _WHERE.
@@ -44,9 +46,10 @@ __all__ = [
     "Free", "FunctionCall", "InfeasibleRequest", "Instrument", "Mock", "Mode", "Node", "Order",
     "Platform", "Policy", "ProcessResult", "Quota", "Resources", "Session", "SpecError",
     "SyncSession", "TandemError", "TandemInternalError", "TaskCancelled", "TaskError",
-    "TaskFailed", "TaskFuture", "TaskSet", "TaskSpec", "TaskState", "TaskTimedOut", "Workflow",
-    "as_completed", "gather", "load_workflow", "on_event", "on_free", "on_result", "on_start",
-    "open_session", "read_trace", "run_agents", "run_workflow", "__version__",
+    "TaskFailed", "TaskFuture", "TaskRecord", "TaskSet", "TaskSpec", "TaskState", "TaskTimedOut",
+    "Workflow", "as_completed", "default_run_dir", "gather", "load_trace", "load_workflow",
+    "on_event", "on_free", "on_result", "on_start", "open_session", "read_trace", "run_agents",
+    "run_workflow", "__version__",
 ]
 
 
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
     from tandem.config import load_workflow
     from tandem.core.policy import Mode, Order, Policy
     from tandem.core.pool import Fit
+    from tandem.core.record import TaskRecord
     from tandem.core.states import TaskState
     from tandem.errors import (
         BackendError,
@@ -84,7 +88,7 @@ if TYPE_CHECKING:
     from tandem.runtime.agent_session import AgentSession
     from tandem.runtime.agents import Agent, Free, on_event, on_free, on_result, on_start
     from tandem.runtime.future import TaskFuture
-    from tandem.runtime.open import open_session
+    from tandem.runtime.open import default_run_dir, open_session
     from tandem.runtime.session import ProcessResult, Session
     from tandem.runtime.sync import SyncSession
     from tandem.runtime.waiting import as_completed, gather
@@ -103,3 +107,4 @@ if TYPE_CHECKING:
         Workflow,
     )
     from tandem.trace import Instrument, read_trace
+    from tandem.trace.records import load_trace

@@ -9,29 +9,25 @@ nothing sleeps and scans. It is the backends' :class:`~tandem.backends.base.Repo
 futures' :class:`~tandem.runtime.future.Owner`. :class:`~tandem.runtime.session.Session` (the
 public API) and an agent's session are views over one driver.
 
-Lifecycle: :meth:`Driver.running` is the async context in which the driver is open: it starts
-the backends, owns one :class:`asyncio.TaskGroup` (coroutines started with :meth:`spawn`),
-and on leaving waits for every task (or, on an error or a cancellation, cancels them with
-``KillCause.SHUTDOWN``), then shuts the backends down and ends the instruments' run.
+Lifecycle (public, driven by :func:`~tandem.runtime.open.open_session`): :meth:`Driver.start`,
+:meth:`use_group` (the task group :meth:`spawn` uses), :meth:`abort` (cancel everything, with
+``KillCause.SHUTDOWN``) and :meth:`close` (wait, shut the backends down, end the run).
 
 Forgetting: a task whose future was resolved and is no longer reachable is forgotten (the
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
 the tasks it has run. The driver keeps no other per-task entry past a task's resolution.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.runtime.args,
-tandem.runtime.failures,
-tandem.runtime.future, tandem.runtime.signals, tandem.spec, tandem.trace.instrument,
-tandem.trace.instruments, tandem.trace.jsonl.
+tandem.runtime.failures, tandem.runtime.future, tandem.runtime.workdirs, tandem.spec,
+tandem.trace.instrument, tandem.trace.instruments, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +43,7 @@ from tandem.errors import SpecError, TandemError
 from tandem.runtime.args import substitute
 from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
-from tandem.runtime.signals import sigterm_ends
+from tandem.runtime.workdirs import ProcessResult, WorkDirs
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
@@ -55,23 +51,7 @@ from tandem.trace.instrument import Instrument
 from tandem.trace.instruments import Instruments
 from tandem.trace.jsonl import JsonlTrace
 
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 TRACE_FLUSH_S = 0.05   # the longest a trace line waits in memory before reaching the file
-
-
-class ProcessResult:
-    """What an executable task returns: its exit code and where its output went."""
-
-    __slots__ = ("returncode", "stderr", "stdout", "workdir")
-
-    def __init__(self, workdir: Path) -> None:
-        self.returncode = 0
-        self.workdir = workdir
-        self.stdout = workdir / "stdout"
-        self.stderr = workdir / "stderr"
-
-    def __repr__(self) -> str:
-        return f"ProcessResult(returncode=0, workdir={str(self.workdir)!r})"
 
 
 class Driver:
@@ -112,8 +92,7 @@ class Driver:
         self._thread = 0
         self._group: asyncio.TaskGroup | None = None
         self._spawned: set[asyncio.Task[Any]] = set()
-        self._tasks_dir = str(run_dir / "tasks")
-        self._safe_names: dict[str, str] = {}
+        self._workdirs = WorkDirs(run_dir / "tasks")
         self.open = False
 
     # -- what views read -------------------------------------------------------------------
@@ -156,12 +135,7 @@ class Driver:
 
     def workdir(self, task_id: int, name: str) -> str:
         """The path of a task's own directory (it may not exist)."""
-        safe = self._safe_names.get(name)
-        if safe is None:
-            if len(self._safe_names) > 4096:
-                self._safe_names.clear()
-            safe = self._safe_names[name] = _SAFE.sub("_", name)[:60]
-        return f"{self._tasks_dir}/{task_id:06d}-{safe}"
+        return self._workdirs.path(task_id, name)
 
     # -- the futures' owner ----------------------------------------------------------------
     def state_of(self, task_id: int) -> TaskState:
@@ -428,40 +402,12 @@ class Driver:
         for task in list(self._spawned):
             task.cancel()
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Open the driver for the block (see the module docstring)."""
-        with sigterm_ends(asyncio.current_task()):
-            await self._start()
-            # The task group is entered by hand so that an error raised by the block comes out
-            # as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still
-            # come out as the group raises them.
-            group = asyncio.TaskGroup()
-            await group.__aenter__()
-            self._group = group
-            try:
-                try:
-                    yield
-                    await self.wait_idle()
-                except BaseException as e:
-                    self.abort("the session is closing on an error")
-                    if isinstance(e, asyncio.CancelledError):
-                        await group.__aexit__(type(e), e, e.__traceback__)
-                    else:
-                        with contextlib.suppress(BaseException):
-                            await group.__aexit__(None, None, None)
-                    raise
-                try:
-                    await group.__aexit__(None, None, None)
-                except BaseException:
-                    self.abort("a coroutine of the session failed")
-                    raise
-                await self.wait_idle()
-            finally:
-                self._group = None
-                await asyncio.shield(self._close())
+    def use_group(self, group: asyncio.TaskGroup | None) -> None:
+        """The task group :meth:`spawn` starts coroutines in (``None``: none now)."""
+        self._group = group
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Start the backends and tell the instruments the run began."""
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._idle = asyncio.Event()
@@ -475,7 +421,8 @@ class Driver:
             raise
         self.open = True
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
+        """Wait for every task, shut the backends down, flush and end the instruments."""
         try:
             await self.wait_idle()
         finally:

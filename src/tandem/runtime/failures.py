@@ -13,6 +13,7 @@ from tandem.core.states import TaskState
 from tandem.core.values import FailureKind
 from tandem.errors import (
     DependencyFailed,
+    SpecError,
     TaskCancelled,
     TaskError,
     TaskFailed,
@@ -34,7 +35,10 @@ def to_exception(action: Resolve, name: str, core: Scheduler) -> TaskError:
     if state is TaskState.DEPENDENCY_FAILED:
         root_name = ""
         if f is not None and f.root_task_id is not None:
-            root_name = core.record(f.root_task_id).name
+            try:
+                root_name = core.record(f.root_task_id).name
+            except SpecError:      # the root was forgotten (its future is gone)
+                root_name = f"task {f.root_task_id}"
         return DependencyFailed(f"task {name!r} did not run: {message}", task=name,
                                 task_id=tid, root_task=root_name, root_cause=message)
     if f is not None and f.kind is FailureKind.LAUNCH:

@@ -2,15 +2,16 @@
 
 Contract: builds the default backends and run directory, refuses backends that cannot execute
 the platform, makes the :class:`~tandem.runtime.driver.Driver` and the :class:`Session` over it,
-and keeps the driver running for the block (:meth:`Driver.running`), which guarantees that
-leaving it (normally, on an error, or on cancellation) ends every task and every process it
-started.
+owns the session's task group, and guarantees, through the driver's public lifecycle (start,
+use_group, abort, close), that leaving the block (normally, on an error, or on cancellation)
+ends every task and every process it started.
 Imports: tandem.backends, tandem.core.policy, tandem.errors, tandem.runtime.driver,
-tandem.runtime.session, tandem.spec, tandem.trace.instrument.
+tandem.runtime.session, tandem.runtime.signals, tandem.spec, tandem.trace.instrument.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -23,6 +24,7 @@ from tandem.core.policy import Mode, Order, Policy
 from tandem.errors import SpecError
 from tandem.runtime.driver import Driver
 from tandem.runtime.session import Session
+from tandem.runtime.signals import sigterm_ends
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.trace.instrument import Instrument
@@ -93,5 +95,32 @@ async def open_session(
                                 f"platform {platform.describe()}: {why}")
     driver = Driver(platform, rd, policy=policy, backends=backends, instruments=instruments,
                     trace=trace, pools=pools, clock=clock)
-    async with driver.running():
-        yield Session(driver)
+    with sigterm_ends(asyncio.current_task()):
+        await driver.start()
+        # The task group is entered by hand so that an error raised by the user's block comes
+        # out as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still
+        # come out as the group raises them.
+        group = asyncio.TaskGroup()
+        await group.__aenter__()
+        driver.use_group(group)
+        try:
+            try:
+                yield Session(driver)
+                await driver.wait_idle()
+            except BaseException as e:
+                driver.abort("the session is closing on an error")
+                if isinstance(e, asyncio.CancelledError):
+                    await group.__aexit__(type(e), e, e.__traceback__)
+                else:
+                    with contextlib.suppress(BaseException):
+                        await group.__aexit__(None, None, None)
+                raise
+            try:
+                await group.__aexit__(None, None, None)
+            except BaseException:
+                driver.abort("a coroutine of the session failed")
+                raise
+            await driver.wait_idle()
+        finally:
+            driver.use_group(None)
+            await asyncio.shield(driver.close())

@@ -11,11 +11,10 @@ in an :class:`~tandem.runtime.agent_session.AgentSession`), recorded on each tas
 
 A steering request that does not apply to the task's state now (pausing a task that is not
 running, anything on a task that has ended) is ignored and not recorded.
-Imports: tandem.core.events, tandem.core.pools, tandem.core.record,
+Imports: tandem.core.events, tandem.core.policy, tandem.core.pools, tandem.core.record,
 tandem.core.states, tandem.errors, tandem.runtime.args, tandem.runtime.driver,
-tandem.runtime.future, tandem.runtime.options, tandem.spec, tandem.core.policy,
-tandem.trace.instrument,
-tandem.trace.jsonl.
+tandem.runtime.future, tandem.runtime.options, tandem.runtime.workdirs, tandem.spec,
+tandem.trace.instrument, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -40,9 +39,10 @@ from tandem.core.pools import PoolUsage
 from tandem.core.states import TaskState
 from tandem.errors import SpecError
 from tandem.runtime.args import find_futures
-from tandem.runtime.driver import Driver, ProcessResult
+from tandem.runtime.driver import Driver
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions, build_spec
+from tandem.runtime.workdirs import ProcessResult
 from tandem.spec.checks import is_int, is_number
 from tandem.spec.platform import Platform
 from tandem.spec.task import Executable, FunctionCall, TaskSpec
