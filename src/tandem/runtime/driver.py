@@ -17,8 +17,8 @@ Forgetting: a task whose future was resolved and is no longer reachable is forgo
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
 the tasks it has run. The driver keeps no other per-task entry past a task's resolution.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.runtime.args,
-tandem.runtime.failures, tandem.runtime.future, tandem.runtime.workdirs, tandem.spec,
-tandem.trace.instrument, tandem.trace.instruments, tandem.trace.jsonl.
+tandem.runtime.failures, tandem.runtime.future, tandem.runtime.routing, tandem.runtime.workdirs,
+tandem.spec, tandem.trace.instrument, tandem.trace.instruments, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
 from tandem.core.values import KillCause
-from tandem.errors import SpecError, TandemError
+from tandem.errors import TandemError
 from tandem.runtime.args import substitute
 from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
+from tandem.runtime.routing import Routing
 from tandem.runtime.workdirs import ProcessResult, WorkDirs
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
@@ -66,9 +67,7 @@ class Driver:
         self.policy = policy
         self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
         self._core = Scheduler(platform, policy, pools=pools)
-        self._backends = list(backends)
-        self._backend_for: dict[type, Backend] = {}
-        self._unreachable: dict[int, str | None] = {}      # id(backend) -> why, per platform
+        self._routing = Routing(backends, platform)
         # The run directory's trace is an instrument like the others, first of them.
         self._trace = JsonlTrace(run_dir) if trace else None
         self._ins = Instruments([self._trace] if self._trace is not None else [])
@@ -123,15 +122,7 @@ class Driver:
 
     def backend_of(self, work: Work) -> Backend:
         """The backend that runs ``work`` (the first that accepts its kind)."""
-        b = self._backend_for.get(type(work))
-        if b is not None:
-            return b
-        for b in self._backends:
-            if b.accepts(work):
-                self._backend_for[type(work)] = b
-                return b
-        raise SpecError(f"no backend of this session runs {type(work).__name__} tasks "
-                        f"(backends: {', '.join(b.name for b in self._backends)})")
+        return self._routing.backend_of(work)
 
     def workdir(self, task_id: int, name: str) -> str:
         """The path of a task's own directory (it may not exist)."""
@@ -187,19 +178,7 @@ class Driver:
         if not self.open:
             raise TandemError("the session is not open: submit inside `async with open_session`")
         self._core.check_feasible(spec)
-        backend = self.backend_of(spec.work)
-        if spec.resources.ranks > 1 and not backend.multi_rank:
-            raise SpecError(
-                f"task {spec.name!r} asks for {spec.resources.ranks} ranks, but the "
-                f"{backend.name} backend launches one process per task; multi-rank (MPI) "
-                "tasks need an MPI launcher backend (the simulator places them already)")
-        key = id(backend)
-        if key not in self._unreachable:
-            self._unreachable[key] = backend.unreachable(self.platform)
-        why = self._unreachable[key]
-        if why is not None:
-            raise SpecError(f"task {spec.name!r} runs on the {backend.name} backend, which "
-                            f"cannot execute the platform {self.platform.describe()}: {why}")
+        self._routing.check(spec)
         tid = self._next_id
         self._next_id = tid + 1
         fut = TaskFuture(self, tid, spec.name)
@@ -414,7 +393,7 @@ class Driver:
         desc = f"{self.policy.mode.value}/{self.policy.order.value}"
         self._ins.call("run_started", self.platform, desc, self.clock(), time.time())
         try:
-            await asyncio.gather(*(b.start(self) for b in self._backends))
+            await asyncio.gather(*(b.start(self) for b in self._routing.backends))
         except BaseException:
             if self._trace is not None:
                 self._trace.close()
@@ -428,7 +407,7 @@ class Driver:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
-            await asyncio.gather(*(b.shutdown() for b in self._backends),
+            await asyncio.gather(*(b.shutdown() for b in self._routing.backends),
                                  return_exceptions=True)
             self.open = False
             self.flush()

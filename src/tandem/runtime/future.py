@@ -119,8 +119,12 @@ class TaskFuture:
 
     # -- called by the owner ---------------------------------------------------------------
     def __del__(self) -> None:
-        if self._state in FINAL:
-            self._owner.dropped(self.task_id)
+        # The finalizer: a resolved task nothing can name any more may be forgotten.
+        try:
+            if self._state in FINAL:
+                self._owner.dropped(self.task_id)
+        except Exception:   # interpreter shutdown: nothing is left to forget for
+            pass
 
     def resolve(self, state: TaskState, value: Any, error: TandemError | None) -> None:
         """Set the outcome (the owner calls it once, when the core resolved the task)."""

@@ -12,7 +12,7 @@ Imports: tandem.core.pools, tandem.core.view, tandem.trace.instrument.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tandem.trace.instrument import HOOKS, Instrument
@@ -46,7 +46,7 @@ class Instruments:
     def __len__(self) -> int:
         return len(self._all)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Instrument]:
         return iter(tuple(self._all))
 
     def __contains__(self, instrument: object) -> bool:
