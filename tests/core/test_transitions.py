@@ -1,0 +1,141 @@
+"""Every transition goes through advance (tandem.core.transitions); forgetting final tasks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tandem.core.actions import Launch
+from tandem.core.events import (
+    CancelRequested,
+    Exited,
+    PauseRequested,
+    ResumeRequested,
+    Started,
+    Submitted,
+    TimerFired,
+)
+from tandem.core.lifecycle import NEXT, Cause
+from tandem.core.policy import Mode, Order, Policy
+from tandem.core.scheduler import Scheduler
+from tandem.core.states import FINAL, TaskState
+from tandem.core.task import CoreTask
+from tandem.core.transitions import advance
+from tandem.core.values import Failure, FailureKind
+from tandem.errors import SpecError, TandemInternalError
+
+from .helpers import Driver, platform, spec
+
+S = TaskState
+BOOM = Failure(kind=FailureKind.EXIT, message="boom", exit_code=1)
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+@pytest.mark.parametrize("cause", list(Cause))
+def test_advance_follows_the_table_and_nothing_else(state: TaskState, cause: Cause) -> None:
+    t = CoreTask(3, spec("x"), (), 0.0)
+    t.state = state
+    new = NEXT.get((state, cause))
+    for target in TaskState:
+        t.state = state
+        if target is new:
+            advance(t, target, cause)
+            assert t.state is target
+        else:
+            with pytest.raises(TandemInternalError, match=f"task 3 \\('x'\\): {state.value} "):
+                advance(t, target, cause)
+            assert t.state is state
+
+
+def test_forget_drops_a_final_task_and_refuses_one_that_is_not() -> None:
+    d = Driver(platform(cores=1))
+    a = d.submit(spec("a"))
+    b = d.submit(spec("b"))
+    with pytest.raises(SpecError, match="not final"):
+        d.core.forget(a)
+    d.finish(a)
+    d.core.forget(a)
+    assert a not in d.core.tasks
+    with pytest.raises(SpecError, match=f"no task with id {a}"):
+        d.core.state(a)
+    with pytest.raises(SpecError, match=f"no task with id {a}"):
+        d.core.record(a)
+    with pytest.raises(SpecError, match=f"unknown task id {a}"):
+        d.submit(spec("c"), deps=(a,))
+    with pytest.raises(SpecError):
+        d.core.forget(a)
+    assert d.core.state(b) is S.LAUNCHED
+
+
+def test_forgotten_tasks_leave_nothing_behind() -> None:
+    """10,000 tasks submitted, finished and forgotten: every structure of the core is empty
+    (or bounded by a small constant), whatever paths the tasks took."""
+    policy = Policy(order=Order.CRITICAL_PATH, mode=Mode.BARRIER)
+    core = Scheduler(platform(cores=4), policy)
+    now = 0.0
+    running: list[int] = []
+    n = 10_000
+    for start in range(0, n, 100):
+        events = []
+        for i in range(start, start + 100):
+            deps = (i - 1,) if i % 3 == 0 and i % 100 else ()
+            s = spec("t", timeout=50.0 if i % 2 else None, estimate=1.0 if i % 5 else None)
+            events.append(Submitted(task_id=i, spec=s, deps=deps))
+        for a in core.handle_many(events, now):
+            if type(a) is Launch:
+                running.append(a.task_id)
+        if start % 700 == 0:   # some waiting tasks are cancelled while queued or pending
+            for tid in list(core.tasks):
+                if core.state(tid) in (S.READY, S.PENDING):
+                    core.handle(CancelRequested(task_id=tid, reason="no"), now)
+                    break
+        while running:
+            now += 0.5
+            tid = running.pop()
+            failure = BOOM if tid % 7 == 0 else None
+            for a in core.handle(Exited(tid, failure), now):
+                if type(a) is Launch:
+                    running.append(a.task_id)
+        for tid in [t for t, v in core.tasks.items() if v.state in FINAL]:
+            core.forget(tid)
+    core.handle(TimerFired(), now + 1000.0)
+    assert core.unfinished == 0 and len(core.tasks) == 0
+    assert sum(core.counts().values()) == 0
+    foot = core.footprint()
+    assert foot["tasks"] == foot["running"] == foot["held_by_barrier"] == foot["burst"] == 0
+    assert foot["deadlines"] <= 64 and foot["releases"] <= 64 and foot["queued_entries"] <= 64
+
+
+def test_a_forgotten_dependency_does_not_break_its_running_dependents() -> None:
+    d = Driver(platform(cores=2), Policy(order=Order.CRITICAL_PATH))
+    a = d.submit(spec("a", estimate=1.0))
+    b = d.submit(spec("b", estimate=1.0))
+    c = d.submit(spec("c", estimate=1.0), deps=(a, b))
+    d.finish(a)
+    d.core.forget(a)
+    d.submit(spec("e", estimate=5.0), deps=(c,))    # raises c's ancestors: a is gone
+    d.finish(b)
+    assert d.core.state(c) is S.LAUNCHED
+
+
+def test_a_task_cancelled_while_its_dependency_runs_can_be_forgotten() -> None:
+    d = Driver(platform(cores=1))
+    a = d.submit(spec("a"))
+    b = d.submit(spec("b"), deps=(a,))
+    d.send(CancelRequested(task_id=b, reason="no"))
+    d.core.forget(b)
+    d.finish(a)                       # a's dependents no longer name b
+    assert d.core.state(a) is S.DONE
+
+
+def test_pause_resume_and_retry_go_through_the_table() -> None:
+    d = Driver(platform(cores=1))
+    a = d.submit(spec("a", retries=1, timeout=10.0))
+    d.send(Started(a))
+    d.now = 4.0
+    d.send(PauseRequested(task_id=a, release=True))
+    assert d.core.state(a) is S.SUSPENDED and d.core.next_deadline() is None
+    d.now = 100.0
+    d.send(ResumeRequested(task_id=a))
+    assert d.core.state(a) is S.RUNNING and d.core.next_deadline() == 106.0
+    d.finish(a, BOOM)
+    assert d.core.state(a) is S.LAUNCHED and d.launched[-1].attempt == 2
