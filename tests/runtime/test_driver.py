@@ -57,3 +57,20 @@ def test_without_a_trace_tasks_are_forgotten_after_the_step(tmp_path: Path) -> N
             return len(s.driver.core.tasks)
 
     assert asyncio.run(main()) == 0
+
+
+def test_the_clock_is_injected(tmp_path: Path) -> None:
+    # The simulator's way: a virtual-time loop, and the session reads the loop's clock.
+    from tandem.sim import run_virtual
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        async with tandem.open_session(Platform.uniform(1, cores=1), run_dir=tmp_path,
+                                       backends=[MockBackend()], clock=loop.time) as s:
+            t0 = s.time()
+            f = s.submit_spec(TaskSpec(name="five", work=Mock(seconds=5)))
+            await f
+            return f.record.ended - t0, s.time() - t0   # type: ignore[operator]
+
+    ended, now = run_virtual(main())
+    assert round(ended, 6) == 5.0 and round(now, 6) == 5.0
