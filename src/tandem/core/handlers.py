@@ -34,10 +34,17 @@ def on_submitted(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> 
     spec = ev.spec
     pool = None
     if s.quotas is None and spec.pool is None:
-        bucket = s.queue.buckets.get(spec.resources)
-        if bucket is None:      # a shape not seen before: check it can ever fit
-            s.check_feasible(spec)
-            bucket = s.queue.bucket_for(spec.resources)
+        req = spec.resources
+        last = s.last_shape
+        if last is not None and last[0] is req:    # the same request object as the last one
+            bucket = last[1]
+        else:
+            found = s.queue.buckets.get(req)
+            if found is None:       # a shape not seen before: check it can ever fit
+                s.check_feasible(spec)
+                found = s.queue.bucket_for(req)
+            bucket = found
+            s.last_shape = (req, bucket)
     else:
         s.check_feasible(spec)
         pool = s.pool_of(spec)

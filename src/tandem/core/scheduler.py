@@ -103,7 +103,8 @@ class Scheduler:
         out: list[Action] = []
         s = self._s
         batch = events if isinstance(events, (list, tuple)) else list(events)
-        check_batch(s, batch)
+        if len(batch) > 1:      # one event is checked by its own handler before any change
+            check_batch(s, batch)
         handlers_ = _HANDLERS
         for event in batch:
             tp = type(event)

@@ -34,7 +34,7 @@ class CoreState:
 
     __slots__ = (
         "barrier", "burst", "burst_ready", "cp", "deadlines", "dirty", "entry", "feasible",
-        "levels", "platform", "policy", "pool", "push", "queue", "quotas", "releases",
+        "last_shape", "levels", "platform", "policy", "pool", "push", "queue", "quotas", "releases",
         "running", "tasks", "unfinished",
     )
 
@@ -51,6 +51,9 @@ class CoreState:
         self.releases = Releases(self.running)                # their expected ends
         self.deadlines: list[tuple[float, int, int]] = []     # (deadline, task id, attempt)
         self.feasible: dict[Resources, bool] = {}             # shapes known to fit somewhere
+        # The last plain request submitted and its bucket: submissions often share one
+        # request object, and an identity test is cheaper than hashing it.
+        self.last_shape: tuple[Resources, Bucket] | None = None
         self.unfinished = 0                                   # tasks not final yet
         self.dirty = False                                    # a scheduling pass is due
         self.cp = policy.order is Order.CRITICAL_PATH

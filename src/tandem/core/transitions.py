@@ -67,7 +67,11 @@ del _old, _cause, _new
 
 def advance(t: CoreTask, new: TaskState, cause: Cause) -> None:
     """Move ``t`` to ``new`` on ``cause``, if the lifecycle has that move."""
-    if _BY_CAUSE[cause].get(t.state) is not new:    # NEXT by cause: the cheaper lookup
+    try:
+        legal = _BY_CAUSE[cause][t.state] is new     # NEXT by cause: the cheaper lookup
+    except KeyError:
+        legal = False
+    if not legal:
         raise TandemInternalError(
             f"illegal transition of task {t.id} ({t.spec.name!r}): {t.state.value} -> "
             f"{new.value} on {cause.value!r}")
