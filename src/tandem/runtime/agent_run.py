@@ -34,7 +34,7 @@ from tandem.core.actions import Steered
 from tandem.core.record import TaskRecord
 from tandem.errors import SpecError
 from tandem.runtime.agent_session import AgentSession, free_slots
-from tandem.runtime.agents import Agent, Trigger
+from tandem.runtime.agents import Agent, On, Trigger
 from tandem.runtime.future import TaskFuture
 from tandem.trace.instrument import Instrument
 
@@ -78,11 +78,11 @@ class _Member:
         self.events: dict[str, list[tuple[str, Trigger]]] = {}
         self.free_queued: set[int] = set()
         for attr, t in type(agent).handlers:
-            if t.on == "result":
+            if t.on is On.RESULT:
                 self.results.append((attr, t))
-            elif t.on == "free":
+            elif t.on is On.FREE:
                 self.free.append((attr, t))
-            elif t.on == "event":
+            elif t.on is On.EVENT:
                 self.events.setdefault(t.event, []).append((attr, t))
 
     def emit(self, event: str, payload: Any) -> None:
@@ -121,7 +121,7 @@ class _Member:
                 self.busy = True
                 attr, args, trigger = queue.popleft()
                 try:
-                    if trigger.on == "free":
+                    if trigger.on is On.FREE:
                         self.free_queued.discard(args[0])
                         free = free_slots(self.run.session, trigger.pool)
                         if free.cores < trigger.cores or free.gpus < trigger.gpus:
@@ -129,8 +129,8 @@ class _Member:
                         args = (free,)
                     await getattr(agent, attr)(ctx, *args)
                 except Exception as e:
-                    e.add_note(f"(raised by agent {agent.agent_name!r} in its on_{trigger.on} "
-                               f"handler {type(agent).__name__}.{attr})")
+                    e.add_note(f"(raised by agent {agent.agent_name!r} in its "
+                               f"on_{trigger.on.value} handler {type(agent).__name__}.{attr})")
                     self.run.fail(e)
                     return
         finally:
@@ -254,7 +254,7 @@ async def run_agents(session: Session | AgentSession, *agents: Agent,
         for m in run.members:
             m.agent.join_run(m)
             for attr, t in type(m.agent).handlers:
-                if t.on == "start":
+                if t.on is On.START:
                     m.push((attr, (), t))
             m.queue_free_checks()
         for m in run.members:

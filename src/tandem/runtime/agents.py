@@ -32,6 +32,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from tandem.errors import SpecError, TandemError
@@ -62,13 +63,26 @@ class Free:
     pool: str | None = None
 
 
+class On(StrEnum):
+    """What kind of moment fires a handler (its ``on_*`` decorator); equal to its name as a
+    string (``On.START == "start"``)."""
+
+    START = "start"
+    """The run began (``on_start``)."""
+    RESULT = "result"
+    """A task of the agent's session ended (``on_result``)."""
+    FREE = "free"
+    """Cores or GPUs are idle (``on_free``)."""
+    EVENT = "event"
+    """Another agent or the user emitted a named event (``on_event``)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trigger:
-    """What one handler fires on. ``on`` is ``"start"``, ``"result"``, ``"free"`` or
-    ``"event"``; ``kinds`` (results; ``None`` = any kind), ``pool``/``cores``/``gpus`` (free
-    capacity) and ``event`` (a name) narrow it."""
+    """What one handler fires on: ``on``; ``kinds`` (results; ``None`` = any kind),
+    ``pool``/``cores``/``gpus`` (free capacity) and ``event`` (a name) narrow it."""
 
-    on: str
+    on: On
     kinds: frozenset[str] | None = None
     pool: str | None = None
     cores: int = 0
@@ -80,14 +94,14 @@ def _mark(fn: F, trigger: Trigger) -> F:
     if not inspect.iscoroutinefunction(fn):
         name = getattr(fn, "__qualname__", repr(fn))
         raise SpecError(f"agent handler {name}: must be an `async def` method "
-                        f"(decorated with on_{trigger.on})")
+                        f"(decorated with on_{trigger.on.value})")
     setattr(fn, _ATTR, (*getattr(fn, _ATTR, ()), trigger))
     return fn
 
 
 def on_start(fn: F) -> F:
     """Run ``fn(self, s)`` once when the agents start (before any other event)."""
-    return _mark(fn, Trigger(on="start"))
+    return _mark(fn, Trigger(on=On.START))
 
 
 @overload
@@ -99,7 +113,7 @@ def on_result(kind: Any = None) -> Any:
     any) that ends — done, failed or cancelled — among the tasks the run's agents submitted or
     watch (see :func:`~tandem.runtime.agent_run.run_agents`)."""
     if callable(kind):
-        return _mark(kind, Trigger(on="result"))
+        return _mark(kind, Trigger(on=On.RESULT))
     if kind is None:
         kinds = None
     elif isinstance(kind, str):
@@ -110,7 +124,7 @@ def on_result(kind: Any = None) -> Any:
             raise SpecError(f"on_result: kind must be a string or strings, got {kind!r}")
 
     def deco(fn: F) -> F:
-        return _mark(fn, Trigger(on="result", kinds=kinds))
+        return _mark(fn, Trigger(on=On.RESULT, kinds=kinds))
     return deco
 
 
@@ -125,7 +139,7 @@ def on_free(pool: Any = None, *, cores: int = 1, gpus: int = 0) -> Any:
     pause that released cores), once per step, when the handler's turn comes (so what earlier
     handlers submitted is already counted). ``free`` is a :class:`Free`."""
     if callable(pool):
-        return _mark(pool, Trigger(on="free", cores=1))
+        return _mark(pool, Trigger(on=On.FREE, cores=1))
     for key, v in (("cores", cores), ("gpus", gpus)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise SpecError(f"on_free: {key} must be an integer >= 0, got {v!r}")
@@ -135,7 +149,7 @@ def on_free(pool: Any = None, *, cores: int = 1, gpus: int = 0) -> Any:
         raise SpecError(f"on_free: pool must be a pool's name, got {pool!r}")
 
     def deco(fn: F) -> F:
-        return _mark(fn, Trigger(on="free", pool=pool, cores=cores, gpus=gpus))
+        return _mark(fn, Trigger(on=On.FREE, pool=pool, cores=cores, gpus=gpus))
     return deco
 
 
@@ -147,7 +161,7 @@ def on_event(name: str) -> Callable[[F], F]:
                         f"got {name!r}")
 
     def deco(fn: F) -> F:
-        return _mark(fn, Trigger(on="event", event=name))
+        return _mark(fn, Trigger(on=On.EVENT, event=name))
     return deco
 
 
