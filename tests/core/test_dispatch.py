@@ -5,9 +5,9 @@ from __future__ import annotations
 from tandem.core.actions import Action, Launch
 from tandem.core.dispatch import admits, place, schedule, unplace
 from tandem.core.events import Submitted
-from tandem.core.handlers import on_submitted
 from tandem.core.policy import Policy
 from tandem.core.state import CoreState
+from tandem.core.transitions import submit as on_submitted
 from tandem.spec import Quota
 
 from .helpers import platform, spec

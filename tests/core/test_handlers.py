@@ -1,5 +1,5 @@
-"""The lifecycle handlers (tandem.core.handlers): check first, then change through
-transitions; an event that raises was not applied."""
+"""The lifecycle handlers (tandem.core.handlers, and transitions.submit for a submission):
+check first, then change through transitions; an event that raises was not applied."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import pytest
 from tandem.core.actions import Action, Kill
 from tandem.core.dispatch import schedule
 from tandem.core.events import Exited, Started, Submitted, TimerFired
-from tandem.core.handlers import live_deadline, on_exited, on_started, on_submitted, on_timer
+from tandem.core.handlers import live_deadline, on_exited, on_started, on_timer
 from tandem.core.policy import Order, Policy
 from tandem.core.state import CoreState
 from tandem.core.states import LAUNCHED, PENDING, READY, RUNNING
+from tandem.core.transitions import submit as on_submitted
 from tandem.core.values import KillCause
 from tandem.errors import InfeasibleRequest, TandemInternalError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tandem.core.lifecycle import LEGAL, NEXT, Cause, render_markdown
+from tandem.core.lifecycle import BY_CAUSE, END_CAUSE, LEGAL, NEXT, Cause, render_markdown
 from tandem.core.states import FINAL, STOPPED, TaskState
 
 S, C = TaskState, Cause
@@ -54,3 +54,11 @@ def test_the_docs_hold_exactly_the_rendered_table() -> None:
 def test_the_rendering_has_one_row_per_state_and_per_move() -> None:
     lines = render_markdown().splitlines()
     assert sum(1 for x in lines if x.startswith("| `")) == len(TaskState) + len(NEXT)
+
+
+def test_the_lookups_derived_from_the_table_agree_with_it() -> None:
+    assert {(old, c): new for c, moves in BY_CAUSE.items() for old, new in moves.items()} \
+        == NEXT
+    assert set(END_CAUSE) == FINAL
+    for state, cause in END_CAUSE.items():
+        assert all(NEXT[(old, c)] is state for (old, c) in NEXT if c is cause)

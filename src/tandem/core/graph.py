@@ -1,7 +1,7 @@
 """The task graph as it grows: a new task's DAG level and its edges to the tasks it waits on.
 
-Contract: a pure function over the scheduler's task records; no I/O, no clock. Imports core
-states and records. Edges point from a dependency to its dependents (``dependents``, made on
+Contract: a pure function over the core's task records, called when a task is submitted; no
+I/O, no clock. Edges point from a dependency to its dependents (``dependents``, made on
 the first edge); a new task counts the dependencies it still waits on (``deps_left``).
 
 Imports: tandem.core.states, tandem.core.task, tandem.errors.

@@ -78,6 +78,19 @@ LEGAL: frozenset[tuple[TaskState, TaskState]] = frozenset(
     (old, new) for (old, _), new in NEXT.items())
 """The ``(old, new)`` pairs of :data:`NEXT`, for readers that ask only which moves exist."""
 
+BY_CAUSE: dict[Cause, dict[TaskState, TaskState]] = {c: {} for c in Cause}
+""":data:`NEXT` by cause, then state (the cheaper lookup: no tuple key)."""
+for (_old, _cause), _new in NEXT.items():
+    BY_CAUSE[_cause][_old] = _new
+del _old, _cause, _new
+
+END_CAUSE: dict[TaskState, Cause] = {
+    TaskState.DONE: Cause.EXITED_OK, TaskState.FAILED: Cause.FAILED,
+    TaskState.TIMED_OUT: Cause.TIMED_OUT, TaskState.CANCELLED: Cause.CANCELLED,
+    TaskState.DEPENDENCY_FAILED: Cause.UPSTREAM_FAILED,
+}
+"""The cause that ends a task in each final state."""
+
 MEANING: dict[TaskState, str] = {
     TaskState.PENDING: "submitted; waiting for dependencies (in barrier mode, also for its "
                        "level's turn)",

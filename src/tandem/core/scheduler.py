@@ -10,8 +10,9 @@ seconds for the simulator).
 Rules:
 
 - the state lives in :mod:`tandem.core.state`; every change of a task goes through
-  :mod:`tandem.core.transitions` and its lifecycle check; the handlers are in
-  :mod:`tandem.core.handlers` (submit, start, exit, timer) and :mod:`tandem.core.steering`
+  :mod:`tandem.core.transitions` and its lifecycle check (a submission is
+  ``transitions.submit``); the other handlers are in :mod:`tandem.core.handlers` (start, exit,
+  timer) and :mod:`tandem.core.steering`
   (cancel, pause, resume, preempt, priority, pool moves); the scheduling pass in
   :mod:`tandem.core.dispatch`;
 - the pool never hands one core or GPU id to two running tasks;
@@ -57,7 +58,7 @@ from tandem.core.pools import PoolUsage, Quotas
 from tandem.core.record import TaskRecord
 from tandem.core.state import CoreState
 from tandem.core.states import TaskState
-from tandem.core.transitions import forget, settle
+from tandem.core.transitions import forget, settle, submit
 from tandem.core.validate import check_batch, unknown
 from tandem.core.view import TaskView
 from tandem.spec.platform import Platform
@@ -190,7 +191,7 @@ Handler = Callable[[CoreState, Any, float, list[Action]], None]
 # Event type -> handler: module-level functions over the state (which holds no reference to
 # itself), so a scheduler that is dropped is freed at once, its tasks with it.
 _HANDLERS: dict[type, Handler] = {
-    Submitted: handlers.on_submitted,
+    Submitted: submit,
     Started: handlers.on_started,
     Exited: handlers.on_exited,
     TimerFired: handlers.on_timer,

@@ -135,9 +135,7 @@ def on_preempt(s: CoreState, ev: PreemptRequested, now: float, out: list[Action]
     details = (("grace", ev.grace), ("signal", ev.signal))
     out.append(Steered(SteerAction.PREEMPT, t.id, ev.by, ev.reason, details))
     if st is SUSPENDED or st is RESUMING:
-        t.preempt_next = (ev.signal, ev.grace)   # signalled once it has cores again
-        if st is SUSPENDED:
-            tr.queue_resume(s, t)
+        tr.preempt_later(s, t, ev.signal, ev.grace)
         return
     if st is PAUSED:
         tr.continue_to_checkpoint(t)
@@ -157,8 +155,6 @@ def on_priority(s: CoreState, ev: PriorityChanged, now: float, out: list[Action]
 
 def on_move(s: CoreState, ev: QuotaMoved, now: float, out: list[Action]) -> None:
     check_move(s, ev)
-    assert s.quotas is not None
-    s.quotas.move(ev.source, ev.target, ev.cores, ev.gpus)
-    s.dirty = True
+    tr.move_quota(s, ev.source, ev.target, ev.cores, ev.gpus)
     out.append(Steered(SteerAction.MOVE, None, ev.by, ev.reason, (
         ("from", ev.source), ("to", ev.target), ("cores", ev.cores), ("gpus", ev.gpus))))

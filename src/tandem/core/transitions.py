@@ -2,9 +2,11 @@
 
 Contract: functions over a :class:`~tandem.core.state.CoreState` and its tasks, called by the
 event handlers (:mod:`tandem.core.handlers`, :mod:`tandem.core.steering`) and the scheduling
-pass (:mod:`tandem.core.dispatch`); nothing else changes a task's state or the structures
-that follow it (queue, running set, releases, deadlines, pool, quotas, dirty flag). Pure: no
-I/O, no clock (``now`` comes in); actions are appended to ``out``.
+pass (:mod:`tandem.core.dispatch`); nothing else changes a task or the structures that
+follow it (queue, running set, releases, deadlines, quotas, dirty flag), except that the
+scheduling pass takes a queue head and its ids from the pool before it calls :func:`launch`,
+and the scheduler clears the dirty flag when it makes that pass. Pure: no I/O, no clock
+(``now`` comes in); actions are appended to ``out``.
 
 Rules:
 
@@ -15,7 +17,8 @@ Rules:
 - a killed task keeps its resources until its ``Exited``; a finished task's dependents are
   made ready (it succeeded) or ended (it did not), transitively.
 
-Imports: tandem.core.actions, tandem.core.critical_path, tandem.core.lifecycle,
+Imports: tandem.core.actions, tandem.core.critical_path, tandem.core.events, tandem.core.graph,
+tandem.core.lifecycle,
 tandem.core.outcome, tandem.core.policy, tandem.core.state, tandem.core.states, tandem.core.task,
 tandem.core.values, tandem.errors, tandem.spec.
 """
@@ -24,9 +27,10 @@ from __future__ import annotations
 
 import heapq
 
-from tandem.core import critical_path, outcome
+from tandem.core import critical_path, graph, outcome
 from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
-from tandem.core.lifecycle import NEXT, Cause
+from tandem.core.events import Submitted
+from tandem.core.lifecycle import BY_CAUSE, END_CAUSE, Cause
 from tandem.core.policy import Bucket
 from tandem.core.state import CoreState
 from tandem.core.states import (
@@ -46,29 +50,15 @@ from tandem.core.values import Failure, KillCause, Placement, Slot
 from tandem.errors import SpecError, TandemInternalError
 from tandem.spec.resources import Resources
 
-DEPS_DONE = Cause.DEPS_DONE
-PLACED = Cause.PLACED
-STARTED = Cause.STARTED
-RETRY = Cause.RETRY
-PREEMPTED = Cause.PREEMPTED
-RESUMED = Cause.RESUMED
-END_CAUSE = {
-    TaskState.DONE: Cause.EXITED_OK, TaskState.FAILED: Cause.FAILED,
-    TaskState.TIMED_OUT: Cause.TIMED_OUT, TaskState.CANCELLED: Cause.CANCELLED,
-    TaskState.DEPENDENCY_FAILED: Cause.UPSTREAM_FAILED,
-}
-"""The cause that ends a task in each final state."""
+DEPS_DONE, PLACED, STARTED = Cause.DEPS_DONE, Cause.PLACED, Cause.STARTED
+RETRY, PREEMPTED, RESUMED = Cause.RETRY, Cause.PREEMPTED, Cause.RESUMED
 _PREEMPT = KillCause.PREEMPT
-_BY_CAUSE: dict[Cause, dict[TaskState, TaskState]] = {c: {} for c in Cause}
-for (_old, _cause), _new in NEXT.items():
-    _BY_CAUSE[_cause][_old] = _new
-del _old, _cause, _new
 
 
 def advance(t: CoreTask, new: TaskState, cause: Cause) -> None:
     """Move ``t`` to ``new`` on ``cause``, if the lifecycle has that move."""
     try:
-        legal = _BY_CAUSE[cause][t.state] is new     # NEXT by cause: the cheaper lookup
+        legal = BY_CAUSE[cause][t.state] is new     # NEXT by cause: the cheaper lookup
     except KeyError:
         legal = False
     if not legal:
@@ -79,6 +69,53 @@ def advance(t: CoreTask, new: TaskState, cause: Cause) -> None:
 
 
 # -- waiting -------------------------------------------------------------------------------
+def submit(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> None:
+    """Add the task of ``ev`` (the handler of :class:`Submitted`: it checks the id, the request
+    and the dependencies before it changes anything); queue it if it has nothing to wait
+    for, end it at once if a dependency already failed."""
+    tid = ev.task_id
+    tasks = s.tasks
+    if tid in tasks:
+        raise TandemInternalError(f"task id {tid} submitted twice")
+    spec = ev.spec
+    pool = None
+    if s.quotas is None and spec.pool is None:
+        req = spec.resources
+        last = s.last_shape
+        if last is not None and last[0] is req:    # the same request object as the last one
+            bucket = last[1]
+        else:
+            found = s.queue.buckets.get(req)
+            if found is None:       # a shape not seen before: check it can ever fit
+                s.check_feasible(spec)
+                found = s.queue.bucket_for(req)
+            bucket = found
+            s.last_shape = (req, bucket)
+    else:
+        s.check_feasible(spec)
+        pool = s.pool_of(spec)
+        bucket = s.queue.bucket_for(spec.resources, pool)
+    deps = ev.deps
+    t = CoreTask(tid, spec, deps, now, bucket, pool)
+    failed_dep = graph.link(t, deps, tasks) if deps else None
+    tasks[tid] = t
+    s.unfinished += 1
+    if s.barrier:
+        s.levels.add(t.level)
+    if failed_dep is not None:
+        end_downstream(s, t, failed_dep, now, out)
+        return
+    if s.cp and deps:
+        # Bottom levels are settled once per run of submissions (:func:`settle`). A task
+        # without dependencies raises no one's: it is queued now, and re-keyed by the
+        # settling if a task of the same run depends on it.
+        s.burst.append(t)
+        if t.deps_left == 0:
+            s.burst_ready.append(t)
+    elif t.deps_left == 0:
+        make_ready(s, t, now)
+
+
 def make_ready(s: CoreState, t: CoreTask, now: float) -> None:
     """``t``'s dependencies are done: queue it (in barrier mode, once its level is open)."""
     if s.barrier and s.levels.hold(t):
@@ -357,6 +394,22 @@ def placed_again(s: CoreState, t: CoreTask, placement: Placement, now: float,
         sig, grace = t.preempt_next
         t.preempt_next = None
         preempt(t, sig, grace, out)
+
+
+def preempt_later(s: CoreState, t: CoreTask, sig: int, grace: float) -> None:
+    """A stopped task without cores is preempted: signalled once it has cores again (a
+    suspended one is queued to get them)."""
+    t.preempt_next = (sig, grace)
+    if t.state is SUSPENDED:
+        queue_resume(s, t)
+
+
+def move_quota(s: CoreState, source: str, target: str, cores: int, gpus: int) -> None:
+    """Move pool quota (checked by :meth:`~tandem.core.pools.Quotas.move`); running tasks are
+    never ended, a pool over its quota admits nothing until enough of them have."""
+    assert s.quotas is not None
+    s.quotas.move(source, target, cores, gpus)
+    s.dirty = True
 
 
 def reprioritise(s: CoreState, t: CoreTask, priority: int) -> None:
