@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from tandem import Instrument, Session, TaskFuture
 from tandem.cli import main
+from tandem.core.actions import Launch
 from tandem.core.states import TaskState
 from tandem.runtime.open import open_session
 from tandem.sim import simulate_to_run_dir
@@ -24,6 +26,23 @@ from tandem.trace.report import fmt_seconds, improvement, render_html, write_rep
 from tandem.trace.timeline import MIXED, curve, mean_of, merge_lane, timeline
 
 KINDS = {"simulation", "training", "inference"}
+
+
+async def _launched(session: Session, fut: TaskFuture) -> None:
+    """Wait until the core has launched ``fut`` (an event, not a poll)."""
+    launched = asyncio.Event()
+
+    class Watch(Instrument):
+        def task_launched(self, launch: Launch, now: float) -> None:
+            if launch.task_id == fut.task_id:
+                launched.set()
+
+    remove = session.add_instrument(Watch())
+    try:
+        if fut.state in (TaskState.PENDING, TaskState.READY):
+            await launched.wait()
+    finally:
+        remove()
 
 
 async def _with_failures(run_dir: Path) -> None:
@@ -38,8 +57,7 @@ async def _with_failures(run_dir: Path) -> None:
                                       resources=Resources(cores=1)), after=[train])
         s.submit_spec(TaskSpec(name="never", kind="inference", work=Mock(seconds=0.01)),
                       after=[slow])
-        while hung.state is not TaskState.RUNNING:
-            await asyncio.sleep(0.005)
+        await _launched(s, hung)
         s.cancel(hung, "the test cancels it")
         for f in (*sim, train):
             await f
