@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import pytest
 
 from tandem.core.actions import Launch
@@ -9,6 +12,7 @@ from tandem.core.events import (
     CancelRequested,
     Exited,
     PauseRequested,
+    PriorityChanged,
     ResumeRequested,
     Started,
     Submitted,
@@ -139,3 +143,20 @@ def test_pause_resume_and_retry_go_through_the_table() -> None:
     assert d.core.state(a) is S.RUNNING and d.core.next_deadline() == 106.0
     d.finish(a, BOOM)
     assert d.core.state(a) is S.LAUNCHED and d.launched[-1].attempt == 2
+
+
+def test_after_forget_nothing_in_the_core_refers_to_the_task() -> None:
+    d = Driver(platform(cores=1), Policy(mode=Mode.BARRIER))
+    a = d.submit(spec("a", timeout=9.0, estimate=1.0))
+    b = d.submit(spec("b"), deps=(a,))
+    c = d.submit(spec("c", estimate=1.0))
+    d.send(PriorityChanged(task_id=c, priority=5))       # leaves a stale queue entry
+    d.send(CancelRequested(task_id=b, reason="no"))
+    d.send(CancelRequested(task_id=c, reason="no"))
+    d.finish(a)
+    views = [d.core.tasks[i] for i in (a, b, c)]
+    for i in (a, b, c):
+        d.core.forget(i)
+    gc.collect()
+    for v in views:
+        assert sys.getrefcount(v) == 3, gc.get_referrers(v)   # views, v, the call's argument
