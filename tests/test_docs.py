@@ -21,3 +21,25 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "model: 1.75" in out.stdout
     assert (tmp_path / "runs" / "example" / "trace.jsonl").exists()
+
+
+def test_concepts_layout_names_every_module() -> None:
+    """docs/concepts.md's layout has one line per module of src/tandem, and no stale one."""
+    text = (ROOT / "docs" / "concepts.md").read_text()
+    layout = text[text.index("## Layout"):text.index("## The task lifecycle")]
+    named: set[str] = set()
+    package = ""
+    for line in layout.splitlines():
+        head = re.fullmatch(r"\*\*`(\w+)/`\*\*", line.strip())
+        if head:
+            package = head.group(1) + "/"
+        elif line.strip() == "**top level**":
+            package = ""
+        item = re.match(r"- `([\w.]+\.py)`: \S", line)
+        if item:
+            named.add(package + item.group(1))
+    src = ROOT / "src" / "tandem"
+    modules = {str(p.relative_to(src)) for p in src.rglob("*.py")
+               if p.name != "__init__.py" or p.parent == src}
+    assert sorted(modules - named) == [], "modules missing from docs/concepts.md's layout"
+    assert sorted(named - modules) == [], "docs/concepts.md's layout names modules that are gone"
