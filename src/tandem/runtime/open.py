@@ -91,8 +91,8 @@ async def open_session(
         for b in backends:
             why = b.unreachable(platform)
             if why is not None:
-                raise SpecError(f"open_session: the {b.name} backend cannot execute the "
-                                f"platform {platform.describe()}: {why}")
+                raise SpecError(f"open_session: the {b.name} backend cannot execute "
+                                f"platform {platform.name!r} ({platform.describe()}): {why}")
     driver = Driver(platform, rd, policy=policy, backends=backends, instruments=instruments,
                     trace=trace, pools=pools, clock=clock)
     with sigterm_ends(asyncio.current_task()):

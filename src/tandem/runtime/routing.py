@@ -55,5 +55,7 @@ class Routing:
         why = self._unreachable[key]
         if why is not None:
             raise SpecError(f"task {spec.name!r} runs on the {backend.name} backend, which "
-                            f"cannot execute the platform {self._platform.describe()}: {why}")
+                            f"cannot execute platform {self._platform.name!r} "
+                            f"({self._platform.describe()}): {why}; use a platform of this "
+                            "machine (Platform.local()), or mock tasks on a logical platform")
         return backend
