@@ -328,7 +328,7 @@ BENCHES: dict[str, Callable[[Run], None]] = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer tasks and one round")
+    ap.add_argument("--quick", action="store_true", help="fewer tasks and rounds")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of each interleaved pair")
     ap.add_argument("--only", default="", metavar="NAME[,NAME]",
                     help=f"run only these ({', '.join(BENCHES)})")
