@@ -19,11 +19,12 @@ from tandem.core.events import (
 )
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import TaskState
+from tandem.core.validate import plain_burst
 from tandem.core.values import KillCause
 from tandem.errors import InfeasibleRequest, SpecError, TandemError, TandemInternalError
-from tandem.spec import Quota
+from tandem.spec import Quota, Resources, TaskSpec
 
-from .helpers import platform, spec
+from .helpers import NOOP, platform, spec
 
 S = TaskState
 
@@ -109,3 +110,50 @@ def test_one_event_that_raises_was_not_applied() -> None:
     with pytest.raises(SpecError):
         core.handle(QuotaMoved(source="sim", target="nope", cores=1), 1.0)
     assert core.pool_usage()["sim"].quota_cores == 2
+
+
+def burst(first: int, n: int, req: Resources) -> list[Submitted]:
+    """``n`` plain submissions sharing the request object ``req`` (the common burst)."""
+    return [Submitted(task_id=first + i,
+                      spec=TaskSpec(name=f"t{first + i}", work=NOOP, resources=req))
+            for i in range(n)]
+
+
+BAD_IN_A_BURST: dict[str, tuple[type[TandemError], Callable[[list[Submitted]], None]]] = {
+    "an id twice": (TandemInternalError, lambda b: b.append(b[3])),
+    "a known id": (TandemInternalError, lambda b: b.append(Submitted(task_id=0, spec=b[0].spec))),
+    "an unknown dep": (SpecError, lambda b: b.append(
+        Submitted(task_id=99, spec=b[0].spec, deps=(77,)))),
+    "a pool without pools": (SpecError, lambda b: b.append(Submitted(
+        task_id=99, spec=TaskSpec(name="p", work=NOOP, resources=b[0].spec.resources,
+                                  pool="sim")))),
+    "an infeasible shape": (InfeasibleRequest, lambda b: b.append(
+        Submitted(task_id=99, spec=spec("big", cores=9)))),
+    "an exit twice": (TandemInternalError, lambda b: b.extend([Exited(0), Exited(0)])),  # type: ignore[list-item]
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_IN_A_BURST))
+def test_a_burst_of_plain_submissions_is_all_or_nothing(name: str) -> None:
+    core = core_with_one_running(pools=False)
+    events = burst(1, 10, Resources(cores=1))
+    error, spoil = BAD_IN_A_BURST[name]
+    spoil(events)
+    with pytest.raises(error):
+        core.handle_many(events, 1.0)
+    assert len(core.tasks) == 1 and core.unfinished == 1 and core.state(0) is S.LAUNCHED
+
+
+def test_plain_burst_says_when_a_burst_cannot_raise() -> None:
+    core = core_with_one_running(pools=False)
+    s = core._s
+    req = Resources(cores=1)
+    assert plain_burst(s, burst(1, 5, req))
+    assert not plain_burst(s, burst(0, 5, req))                       # id 0 is taken
+    assert not plain_burst(s, burst(1, 2, req) + burst(3, 2, Resources(cores=1)))  # 2 objects
+    with pytest.raises(InfeasibleRequest, match="'t1'"):            # named as the first event
+        plain_burst(s, burst(1, 3, Resources(cores=9)))
+    out = core.handle_many(burst(1, 5, req), 1.0)
+    assert sorted(core.tasks) == [0, 1, 2, 3, 4, 5] and [a.task_id for a in out] == [1, 2, 3]
+    pooled = Scheduler(platform(cores=4), pools={"sim": Quota(cores=2)})
+    assert not plain_burst(pooled._s, burst(1, 5, req))               # pools: event by event

@@ -1,26 +1,26 @@
 """The handlers of the drivers' lifecycle events: a start, an exit, a timer (a submission is
-:func:`tandem.core.transitions.submit`).
+:func:`tandem.core.transitions.submit`, an exit :func:`tandem.core.transitions.exited`).
 
 Contract: one function per event type, ``(state, event, now, out) -> None``, that checks the
 event before it changes anything (an event that raises was not applied) and makes its changes
 through :mod:`tandem.core.transitions`. Pure: no I/O, no clock.
 
 Imports: tandem.core.actions, tandem.core.events, tandem.core.state, tandem.core.states,
-tandem.core.task, tandem.core.transitions, tandem.core.values, tandem.errors.
+tandem.core.task, tandem.core.transitions, tandem.core.values.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 from tandem.core.actions import Action, Kill
 from tandem.core.events import Exited, Started, TimerFired
 from tandem.core.state import CoreState
-from tandem.core.states import LAUNCHED, RUNNING, STOPPED
+from tandem.core.states import LAUNCHED, RUNNING
 from tandem.core.task import CoreTask
 from tandem.core.transitions import exited, kill, start
 from tandem.core.values import KillCause
-from tandem.errors import TandemInternalError
 
 _TIMEOUT = KillCause.TIMEOUT
 
@@ -29,13 +29,9 @@ def on_started(s: CoreState, ev: Started, now: float, out: list[Action]) -> None
     start(s.task(ev.task_id), now)
 
 
-def on_exited(s: CoreState, ev: Exited, now: float, out: list[Action]) -> None:
-    t = s.tasks.get(ev.task_id) or s.task(ev.task_id)
-    st = t.state
-    if st is not RUNNING and st is not LAUNCHED and st not in STOPPED:
-        raise TandemInternalError(
-            f"task {t.id} ({t.spec.name!r}) reported exited while {st.value}")
-    exited(s, t, ev.failure, now, out)
+on_exited: Callable[[CoreState, Exited, float, list[Action]], None] = exited
+"""An exit is :func:`tandem.core.transitions.exited` itself, which checks that the task has an
+attempt to end before it changes anything (a call less on every lifecycle)."""
 
 
 def on_timer(s: CoreState, ev: TimerFired, now: float, out: list[Action]) -> None:

@@ -1,6 +1,6 @@
 """The task lifecycle as a transition function: ``(state, cause) -> state``.
 
-Contract: pure data and two pure functions. :data:`NEXT` maps a task's state and what moves it
+Contract: pure data and a pure function. :data:`NEXT` maps a task's state and what moves it
 (a :class:`Cause`) to its next state; a pair that is not in it is an illegal move, which
 :func:`tandem.core.transitions.advance` reports as a :class:`~tandem.errors.TandemInternalError`
 naming the task, its state and the cause. :func:`render_markdown` writes the table that
@@ -84,12 +84,21 @@ for (_old, _cause), _new in NEXT.items():
     BY_CAUSE[_cause][_old] = _new
 del _old, _cause, _new
 
+STEP: dict[Cause, dict[TaskState, TaskState | None]] = {
+    c: {s: NEXT.get((s, c)) for s in TaskState} for c in Cause}
+""":data:`NEXT` as one total row per cause (``None``: no such move), for the hot paths: the
+legal-move check ``STEP[cause][state] is new`` needs no tuple key and raises no KeyError."""
+
 END_CAUSE: dict[TaskState, Cause] = {
     TaskState.DONE: Cause.EXITED_OK, TaskState.FAILED: Cause.FAILED,
     TaskState.TIMED_OUT: Cause.TIMED_OUT, TaskState.CANCELLED: Cause.CANCELLED,
     TaskState.DEPENDENCY_FAILED: Cause.UPSTREAM_FAILED,
 }
 """The cause that ends a task in each final state."""
+
+END_STEP: dict[TaskState, dict[TaskState, TaskState | None]] = {
+    end: STEP[cause] for end, cause in END_CAUSE.items()}
+"""The :data:`STEP` row of the cause that ends a task in each final state."""
 
 MEANING: dict[TaskState, str] = {
     TaskState.PENDING: "submitted; waiting for dependencies (in barrier mode, also for its "

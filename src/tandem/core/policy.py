@@ -159,19 +159,19 @@ class ReadyQueue:
                 entry = run[0]
                 try:
                     t = tasks[entry[-1]]
+                    if t.entry is entry:
+                        return t
                 except KeyError:      # a stale entry of a task that was forgotten
-                    t = None
-                if t is not None and t.entry is entry:
-                    return t
+                    pass
                 run.popleft()
             elif heap:
                 entry = heap[0]
                 try:
                     t = tasks[entry[-1]]
+                    if t.entry is entry:
+                        return t
                 except KeyError:
-                    t = None
-                if t is not None and t.entry is entry:
-                    return t
+                    pass
                 heapq.heappop(heap)
             else:
                 return None

@@ -257,6 +257,11 @@ class ResourcePool:
         cores = self._by_name[node].cores
         return cores[-1:]
 
+    def shared_cores(self, node: str) -> tuple[int, ...]:
+        """Where a task without cores on ``node`` is pinned: the node's free cores now, else its
+        last core."""
+        return self.free_core_ids(node) or self.last_core(node)
+
     @staticmethod
     def _drop(index: list[int], i: int) -> None:
         k = bisect.bisect_left(index, i)

@@ -86,7 +86,10 @@ class Scheduler:
         event that raises was not applied."""
         out: list[Action] = []
         s = self._s
-        handler = _HANDLERS.get(type(event)) or unknown(event)
+        try:
+            handler = _HANDLERS[type(event)]
+        except KeyError:
+            unknown(event)
         handler(s, event, now, out)
         if s.burst:
             settle(s, now)

@@ -34,8 +34,8 @@ class CoreState:
 
     __slots__ = (
         "barrier", "burst", "burst_ready", "cp", "deadlines", "dirty", "entry", "feasible",
-        "last_shape", "levels", "platform", "policy", "pool", "push", "queue", "quotas", "releases",
-        "running", "tasks", "unfinished",
+        "last_bucket", "last_req", "levels", "platform", "policy", "pool", "push", "queue",
+        "quotas", "releases", "running", "tasks", "unfinished",
     )
 
     def __init__(self, platform: Platform, policy: Policy,
@@ -53,7 +53,8 @@ class CoreState:
         self.feasible: dict[Resources, bool] = {}             # shapes known to fit somewhere
         # The last plain request submitted and its bucket: submissions often share one
         # request object, and an identity test is cheaper than hashing it.
-        self.last_shape: tuple[Resources, Bucket] | None = None
+        self.last_req: Resources | None = None
+        self.last_bucket: Any = None                          # a Bucket once last_req is set
         self.unfinished = 0                                   # tasks not final yet
         self.dirty = False                                    # a scheduling pass is due
         self.cp = policy.order is Order.CRITICAL_PATH
@@ -69,6 +70,11 @@ class CoreState:
             return self.tasks[task_id]
         except KeyError:
             raise SpecError(f"no task with id {task_id}") from None
+
+    def resume_bucket(self, t: CoreTask) -> Bucket:
+        """The queue bucket of a resuming task: its cores, on its node, from its pool."""
+        assert t.placement is not None
+        return self.queue.bucket_for(Resources(cores=t.req.cores), t.pool, t.placement.node)
 
     def check_feasible(self, spec: TaskSpec) -> None:
         """Raise :class:`InfeasibleRequest` if ``spec`` can never run here, and

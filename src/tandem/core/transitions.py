@@ -19,19 +19,19 @@ Rules:
 
 Imports: tandem.core.actions, tandem.core.critical_path, tandem.core.events, tandem.core.graph,
 tandem.core.lifecycle,
-tandem.core.outcome, tandem.core.policy, tandem.core.state, tandem.core.states, tandem.core.task,
+tandem.core.outcome, tandem.core.state, tandem.core.states, tandem.core.task,
 tandem.core.values, tandem.errors, tandem.spec.
 """
 
 from __future__ import annotations
 
 import heapq
+from typing import NoReturn
 
 from tandem.core import critical_path, graph, outcome
 from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
-from tandem.core.events import Submitted
-from tandem.core.lifecycle import BY_CAUSE, END_CAUSE, Cause
-from tandem.core.policy import Bucket
+from tandem.core.events import Exited, Submitted
+from tandem.core.lifecycle import END_CAUSE, END_STEP, STEP, Cause
 from tandem.core.state import CoreState
 from tandem.core.states import (
     DONE,
@@ -42,6 +42,7 @@ from tandem.core.states import (
     READY,
     RESUMING,
     RUNNING,
+    STOPPED,
     SUSPENDED,
     TaskState,
 )
@@ -53,19 +54,23 @@ from tandem.spec.resources import Resources
 DEPS_DONE, PLACED, STARTED = Cause.DEPS_DONE, Cause.PLACED, Cause.STARTED
 RETRY, PREEMPTED, RESUMED = Cause.RETRY, Cause.PREEMPTED, Cause.RESUMED
 _PREEMPT = KillCause.PREEMPT
+# The lifecycle's rows of the hot moves (advance's check, inlined where a task moves on every
+# lifecycle: there a function call costs more than the check itself).
+ON_DEPS_DONE, ON_PLACED, ON_STARTED = STEP[DEPS_DONE], STEP[PLACED], STEP[STARTED]
 
 
 def advance(t: CoreTask, new: TaskState, cause: Cause) -> None:
     """Move ``t`` to ``new`` on ``cause``, if the lifecycle has that move."""
-    try:
-        legal = BY_CAUSE[cause][t.state] is new     # NEXT by cause: the cheaper lookup
-    except KeyError:
-        legal = False
-    if not legal:
-        raise TandemInternalError(
-            f"illegal transition of task {t.id} ({t.spec.name!r}): {t.state.value} -> "
-            f"{new.value} on {cause.value!r}")
+    if STEP[cause][t.state] is not new:
+        illegal(t, new, cause)
     t.state = new
+
+
+def illegal(t: CoreTask, new: TaskState, cause: Cause) -> NoReturn:
+    """Refuse the move of ``t`` to ``new`` on ``cause``: the lifecycle does not have it."""
+    raise TandemInternalError(
+        f"illegal transition of task {t.id} ({t.spec.name!r}): {t.state.value} -> "
+        f"{new.value} on {cause.value!r}")
 
 
 # -- waiting -------------------------------------------------------------------------------
@@ -78,25 +83,32 @@ def submit(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> None:
     if tid in tasks:
         raise TandemInternalError(f"task id {tid} submitted twice")
     spec = ev.spec
+    req = spec.resources
     pool = None
-    if s.quotas is None and spec.pool is None:
-        req = spec.resources
-        last = s.last_shape
-        if last is not None and last[0] is req:    # the same request object as the last one
-            bucket = last[1]
-        else:
-            found = s.queue.buckets.get(req)
-            if found is None:       # a shape not seen before: check it can ever fit
-                s.check_feasible(spec)
-                found = s.queue.bucket_for(req)
-            bucket = found
-            s.last_shape = (req, bucket)
+    if req is s.last_req and spec.pool is None:    # the last plain submission's request
+        bucket = s.last_bucket
+    elif s.quotas is None and spec.pool is None:
+        bucket = s.queue.buckets.get(req)
+        if bucket is None:       # a shape not seen before: check it can ever fit
+            s.check_feasible(spec)
+            bucket = s.queue.bucket_for(req)
+        s.last_req, s.last_bucket = req, bucket
     else:
         s.check_feasible(spec)
         pool = s.pool_of(spec)
-        bucket = s.queue.bucket_for(spec.resources, pool)
+        bucket = s.queue.bucket_for(req, pool)
     deps = ev.deps
     t = CoreTask(tid, spec, deps, now, bucket, pool)
+    if not deps and not s.barrier:      # nothing to wait for: ready now (make_ready, inlined)
+        tasks[tid] = t
+        s.unfinished += 1
+        if ON_DEPS_DONE[t.state] is not READY:
+            illegal(t, READY, DEPS_DONE)
+        t.state = READY
+        t.ready_at = now
+        s.push(t, s.entry(t), bucket)
+        s.dirty = True
+        return
     failed_dep = graph.link(t, deps, tasks) if deps else None
     tasks[tid] = t
     s.unfinished += 1
@@ -120,7 +132,9 @@ def make_ready(s: CoreState, t: CoreTask, now: float) -> None:
     """``t``'s dependencies are done: queue it (in barrier mode, once its level is open)."""
     if s.barrier and s.levels.hold(t):
         return
-    advance(t, READY, DEPS_DONE)
+    if ON_DEPS_DONE[t.state] is not READY:      # advance(t, READY, DEPS_DONE), inlined
+        illegal(t, READY, DEPS_DONE)
+    t.state = READY
     if t.ready_at is None:
         t.ready_at = now
     s.push(t, s.entry(t), t.bucket)
@@ -130,7 +144,7 @@ def make_ready(s: CoreState, t: CoreTask, now: float) -> None:
 def rekey(s: CoreState, t: CoreTask) -> None:
     """``t``'s order key changed (bottom level, priority): re-queue it if it waits."""
     if t.entry is not None:
-        s.push(t, s.entry(t), resume_bucket(s, t) if t.state is RESUMING else t.bucket)
+        s.push(t, s.entry(t), s.resume_bucket(t) if t.state is RESUMING else t.bucket)
         s.dirty = True
 
 
@@ -149,10 +163,12 @@ def settle(s: CoreState, now: float) -> None:
 def launch(s: CoreState, t: CoreTask, placement: Placement, now: float,
            out: list[Action]) -> None:
     """``t`` was placed: launch it (a resuming task is re-pinned and continued instead)."""
-    if t.state is RESUMING:
-        placed_again(s, t, placement, now, out)
-        return
-    advance(t, LAUNCHED, PLACED)
+    if ON_PLACED[t.state] is not LAUNCHED:      # advance(t, LAUNCHED, PLACED), inlined
+        if t.state is RESUMING:
+            placed_again(s, t, placement, now, out)
+            return
+        illegal(t, LAUNCHED, PLACED)
+    t.state = LAUNCHED
     t.entry = None
     t.placement = placement
     t.launched = now
@@ -167,13 +183,8 @@ def launch(s: CoreState, t: CoreTask, placement: Placement, now: float,
     if t.req.cores:
         out.append(Launch(t.id, placement, t.attempt, t.preempted))
     else:
-        out.append(Launch(t.id, placement, t.attempt, t.preempted, shared_cores(s, placement)))
-
-
-def shared_cores(s: CoreState, placement: Placement) -> tuple[int, ...]:
-    """Where a task without cores is pinned: its node's free cores now, else its last core."""
-    node = placement.node
-    return s.pool.free_core_ids(node) or s.pool.last_core(node)
+        out.append(Launch(t.id, placement, t.attempt, t.preempted,
+                          s.pool.shared_cores(placement.node)))
 
 
 def arm(s: CoreState, t: CoreTask, deadline: float) -> None:
@@ -191,7 +202,9 @@ def arm(s: CoreState, t: CoreTask, deadline: float) -> None:
 def start(t: CoreTask, now: float) -> None:
     """The backend started ``t`` (ignored unless it is launched: a late report)."""
     if t.state is LAUNCHED:
-        advance(t, RUNNING, STARTED)
+        if ON_STARTED[t.state] is not RUNNING:  # advance(t, RUNNING, STARTED), inlined
+            illegal(t, RUNNING, STARTED)
+        t.state = RUNNING
         t.started = now
 
 
@@ -205,10 +218,18 @@ def kill(t: CoreTask, cause: KillCause, message: str = "", by: str | None = None
     t.entry = None        # a resuming task leaves the queue
 
 
-def exited(s: CoreState, t: CoreTask, failure: Failure | None, now: float,
-           out: list[Action]) -> None:
-    """``t``'s attempt ended: give its resources back, then finish, retry or requeue it."""
+def exited(s: CoreState, ev: Exited, now: float, out: list[Action]) -> None:
+    """The attempt of ``ev``'s task ended (the handler of :class:`Exited`: it checks that the
+    task has one before it changes anything): give its resources back, then finish, retry
+    or requeue it."""
+    try:
+        t = s.tasks[ev.task_id]
+    except KeyError:
+        t = s.task(ev.task_id)      # raises: no such task
     st = t.state
+    if st is not RUNNING and st is not LAUNCHED and st not in STOPPED:
+        raise TandemInternalError(
+            f"task {t.id} ({t.spec.name!r}) reported exited while {st.value}")
     del s.running[t.id]
     if s.releases.overdue:
         s.releases.ended(t)
@@ -226,6 +247,7 @@ def exited(s: CoreState, t: CoreTask, failure: Failure | None, now: float,
     if t.preempting:
         requeue_preempted(s, t)
         return
+    failure = ev.failure
     if failure is None and t.kill is None:
         finish(s, t, DONE, None, now, out)
         return
@@ -269,7 +291,9 @@ def preempt(t: CoreTask, sig: int, grace: float, out: list[Action]) -> None:
 def finish(s: CoreState, t: CoreTask, state: TaskState, failure: Failure | None, now: float,
            out: list[Action]) -> None:
     """``t`` reached the final ``state``: resolve it, then its dependents and held tasks."""
-    advance(t, state, END_CAUSE[state])
+    if END_STEP[state][t.state] is not state:   # advance(t, state, END_CAUSE[state]), inlined
+        illegal(t, state, END_CAUSE[state])
+    t.state = state
     t.entry = None
     t.failure = failure
     t.ended = now
@@ -365,14 +389,8 @@ def continue_to_checkpoint(t: CoreTask) -> None:
 def queue_resume(s: CoreState, t: CoreTask) -> None:
     """A suspended task asked to resume: it waits for cores on its node."""
     advance(t, RESUMING, RESUMED)
-    s.push(t, s.entry(t), resume_bucket(s, t))
+    s.push(t, s.entry(t), s.resume_bucket(t))
     s.dirty = True
-
-
-def resume_bucket(s: CoreState, t: CoreTask) -> Bucket:
-    """The queue bucket of a resuming task: its cores, on its node, from its pool."""
-    assert t.placement is not None
-    return s.queue.bucket_for(Resources(cores=t.req.cores), t.pool, t.placement.node)
 
 
 def placed_again(s: CoreState, t: CoreTask, placement: Placement, now: float,
