@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tandem.core.lifecycle import BY_CAUSE, END_CAUSE, LEGAL, NEXT, Cause, render_markdown
+from tandem.core.lifecycle import (
+    BY_CAUSE,
+    END_CAUSE,
+    END_STEP,
+    LEGAL,
+    NEXT,
+    STEP,
+    Cause,
+    render_markdown,
+)
 from tandem.core.states import FINAL, STOPPED, TaskState
 
 S, C = TaskState, Cause
@@ -62,3 +71,14 @@ def test_the_lookups_derived_from_the_table_agree_with_it() -> None:
     assert set(END_CAUSE) == FINAL
     for state, cause in END_CAUSE.items():
         assert all(NEXT[(old, c)] is state for (old, c) in NEXT if c is cause)
+
+
+def test_the_rows_by_cause_are_total_and_agree_with_the_table() -> None:
+    for c in Cause:
+        assert set(STEP[c]) == set(TaskState)
+        assert {old: new for old, new in STEP[c].items() if new is not None} == BY_CAUSE[c]
+    for end, cause in END_CAUSE.items():
+        assert END_STEP[end] is STEP[cause]
+    # a task has an attempt to end (an Exited is legal) exactly where it may exit with a result
+    assert {s for s in TaskState if STEP[C.EXITED_OK][s] is not None} \
+        == {S.LAUNCHED, S.RUNNING} | STOPPED

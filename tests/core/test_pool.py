@@ -152,3 +152,13 @@ def test_a_task_without_cores_on_a_full_node_gets_the_last_core() -> None:
     core.handle(Submitted(task_id=0, spec=spec("sim", cores=2)), 0.0)
     out = core.handle(Submitted(task_id=1, spec=spec("train", cores=0, gpus=1)), 0.0)
     assert out[0].shared_cores == (1,)                     # type: ignore[union-attr]
+
+
+def test_release_cores_gives_back_the_cores_and_keeps_node_and_gpus() -> None:
+    pool = ResourcePool(nodes(4, gpus=1))
+    p = pool.try_place(Resources(cores=2, gpus=1))
+    assert p is not None and pool.free_cores == 2 and pool.free_gpus == 0
+    left = pool.release_cores(p)
+    assert left.node == p.node and left.cores == () and left.gpus == p.gpus
+    assert pool.free_cores == 4 and pool.free_gpus == 0
+    assert pool.shared_cores("n0") == (0, 1, 2, 3)

@@ -42,3 +42,16 @@ def test_a_dropped_state_is_freed_without_the_cycle_collector() -> None:
         assert probe() is None
     finally:
         gc.enable()
+
+
+def test_bucket_of_checks_the_request_once_and_remembers_the_last_plain_one() -> None:
+    s = CoreState(platform(cores=2), Policy())
+    a = spec("a")
+    bucket, pool = s.bucket_of(a)
+    assert pool is None and s.last_req is a.resources and s.last_bucket is bucket
+    assert s.bucket_of(spec("b"))[0] is bucket         # an equal request: the same bucket
+    with pytest.raises(InfeasibleRequest):
+        s.bucket_of(spec("big", cores=3))
+    pooled = CoreState(platform(cores=2), Policy(), {"sim": Quota(cores=1)})
+    bucket, pool = pooled.bucket_of(a)
+    assert pool == "default" and pooled.last_req is None and not bucket.plain

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tandem.core.actions import Launch
+from tandem.core import transitions as tr
+from tandem.core.actions import Action, Launch
 from tandem.core.events import (
     CancelRequested,
     Exited,
@@ -21,13 +22,15 @@ from tandem.core.events import (
 from tandem.core.lifecycle import NEXT, Cause
 from tandem.core.policy import Mode, Order, Policy
 from tandem.core.scheduler import Scheduler
+from tandem.core.state import CoreState
 from tandem.core.states import FINAL, TaskState
 from tandem.core.task import CoreTask
 from tandem.core.transitions import advance
-from tandem.core.values import Failure, FailureKind
+from tandem.core.values import Failure, FailureKind, Placement, Slot
 from tandem.errors import SpecError, TandemInternalError
+from tandem.spec import Resources, TaskSpec
 
-from .helpers import Driver, platform, spec
+from .helpers import NOOP, Driver, platform, spec
 
 S = TaskState
 BOOM = Failure(kind=FailureKind.EXIT, message="boom", exit_code=1)
@@ -160,3 +163,53 @@ def test_after_forget_nothing_in_the_core_refers_to_the_task() -> None:
     gc.collect()
     for v in views:
         assert sys.getrefcount(v) == 3, gc.get_referrers(v)   # views, v, the call's argument
+
+
+def test_the_inlined_checks_refuse_a_move_the_table_lacks() -> None:
+    """The moves every task makes check the lifecycle inline; a state that has no such move
+    raises, naming the task, its state and the cause, and changes nothing."""
+    s = CoreState(platform(cores=1), Policy())
+    out: list[Action] = []
+    t = CoreTask(7, spec("x"), (), 0.0, s.bucket_of(spec("x"))[0])
+    s.tasks[7] = t
+    t.state = S.RUNNING
+    with pytest.raises(TandemInternalError, match=r"task 7 \('x'\): running -> ready on "
+                                                  r"'dependencies done'"):
+        tr.make_ready(s, t, 0.0)
+    with pytest.raises(TandemInternalError, match="running -> launched on 'placed'"):
+        tr.launch(s, t, Placement(slots=(Slot(node="n0", cores=(0,)),)), 0.0, out)
+    t.state = S.PENDING
+    with pytest.raises(TandemInternalError, match="pending -> done on 'exited with a result'"):
+        tr.finish(s, t, S.DONE, None, 0.0, out)
+    assert t.state is S.PENDING and out == [] and not s.dirty and s.running == {}
+    with pytest.raises(TandemInternalError, match="exited while pending"):
+        tr.exited(s, Exited(7), 0.0, out)
+
+
+@pytest.mark.parametrize("order", list(Order))
+@pytest.mark.parametrize("mode", list(Mode))
+def test_a_plain_burst_does_what_the_same_events_do_one_by_one(order: Order, mode: Mode) -> None:
+    """A burst of plain submissions (submit_burst, without the per-event checks) gives the same
+    actions and tasks as the event-by-event path of handle_many (which a TimerFired forces)."""
+    res = Resources(cores=1)
+    cores = [Scheduler(platform(cores=3), Policy(order=order, mode=mode)) for _ in range(2)]
+    outs: list[list[object]] = [[], []]
+    for i, core in enumerate(cores):
+        core.handle(Submitted(task_id=0, spec=spec("first", priority=1)), 0.0)
+        for start in (1, 11):
+            burst: list[object] = [
+                Submitted(task_id=j, spec=TaskSpec(name=f"t{j}", work=NOOP, resources=res,
+                                                   priority=j % 3))
+                for j in range(start, start + 10)]
+            if i:
+                burst.append(TimerFired())      # not a plain burst: checked event by event
+            got = core.handle_many(burst, 1.0)
+            for a in got:
+                if type(a) is Launch:
+                    got += core.handle(Exited(a.task_id), 2.0)
+            outs[i] += got
+    assert outs[0] == outs[1] and outs[0]
+    assert {t: v.state for t, v in cores[0].tasks.items()} \
+        == {t: v.state for t, v in cores[1].tasks.items()}
+    assert [cores[0].record(t) for t in cores[0].tasks] == \
+        [cores[1].record(t) for t in cores[1].tasks]

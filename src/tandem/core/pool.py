@@ -257,6 +257,14 @@ class ResourcePool:
         cores = self._by_name[node].cores
         return cores[-1:]
 
+    def release_cores(self, placement: Placement) -> Placement:
+        """Give back the cores of the one-slot ``placement`` (a pause that releases them); the
+        placement that is left: same node and GPUs, no cores."""
+        slot = placement.slots[0]
+        self.release(Placement(slots=(Slot(node=slot.node, cores=slot.cores),)),
+                     Resources(cores=len(slot.cores)))
+        return Placement(slots=(Slot(node=slot.node, cores=(), gpus=slot.gpus),))
+
     def shared_cores(self, node: str) -> tuple[int, ...]:
         """Where a task without cores on ``node`` is pinned: the node's free cores now, else its
         last core."""

@@ -58,7 +58,7 @@ from tandem.core.pools import PoolUsage, Quotas
 from tandem.core.record import TaskRecord
 from tandem.core.state import CoreState
 from tandem.core.states import TaskState
-from tandem.core.transitions import forget, settle, submit
+from tandem.core.transitions import settle, submit, submit_burst
 from tandem.core.validate import check_batch, unknown
 from tandem.core.view import TaskView
 from tandem.spec.platform import Platform
@@ -107,14 +107,16 @@ class Scheduler:
         out: list[Action] = []
         s = self._s
         batch = events if isinstance(events, (list, tuple)) else list(events)
-        if len(batch) > 1:      # one event is checked by its own handler before any change
-            check_batch(s, batch)
-        handlers_ = _HANDLERS
-        for event in batch:
-            tp = type(event)
-            if s.burst and tp is not Submitted:
-                settle(s, now)
-            handlers_[tp](s, event, now, out)
+        # One event is checked by its own handler before any change.
+        if len(batch) > 1 and check_batch(s, batch) and not s.barrier:
+            submit_burst(s, batch, now)  # type: ignore[arg-type]  # submissions, checked
+        else:
+            handlers_ = _HANDLERS
+            for event in batch:
+                tp = type(event)
+                if s.burst and tp is not Submitted:
+                    settle(s, now)
+                handlers_[tp](s, event, now, out)
         if s.burst:
             settle(s, now)
         if s.dirty:
@@ -139,7 +141,7 @@ class Scheduler:
         in the core refers to it, ``state``/``record`` of it raise :class:`SpecError`, and so
         does a submission that names it as a dependency. A task that is not final is a
         :class:`SpecError`."""
-        forget(self._s, task_id)
+        self._s.forget(task_id)
 
     # -- queries ---------------------------------------------------------------------------
     def check_feasible(self, spec: TaskSpec) -> None:

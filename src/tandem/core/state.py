@@ -4,15 +4,18 @@ releases, the timeout deadlines, the resource pool, the pool quotas and the dirt
 Contract: plain bookkeeping with no transitions of its own: :mod:`tandem.core.transitions`
 changes tasks and the structures that follow them; the handlers (:mod:`tandem.core.handlers`,
 :mod:`tandem.core.steering`) and the scheduling pass (:mod:`tandem.core.dispatch`) call it.
-No I/O, no clock. Holds no reference to itself or to the scheduler (a dropped scheduler is
+Its methods look things up (a task, a request's bucket and feasibility, a resuming task's
+bucket), drop stale deadlines, and forget a final task (which moves no task). No I/O, no
+clock. Holds no reference to itself or to the scheduler (a dropped scheduler is
 freed at once, without the cycle collector).
 
 Imports: tandem.core.backfill, tandem.core.barrier, tandem.core.policy, tandem.core.pool,
-tandem.core.pools, tandem.core.task, tandem.errors, tandem.spec.
+tandem.core.pools, tandem.core.states, tandem.core.task, tandem.errors, tandem.spec.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +24,7 @@ from tandem.core.barrier import Barriers
 from tandem.core.policy import ENTRY, Bucket, Mode, Order, Policy, ReadyQueue
 from tandem.core.pool import ResourcePool
 from tandem.core.pools import Quotas
+from tandem.core.states import FINAL
 from tandem.core.task import CoreTask
 from tandem.errors import InfeasibleRequest, SpecError
 from tandem.spec.platform import Platform
@@ -51,8 +55,7 @@ class CoreState:
         self.releases = Releases(self.running)                # their expected ends
         self.deadlines: list[tuple[float, int, int]] = []     # (deadline, task id, attempt)
         self.feasible: dict[Resources, bool] = {}             # shapes known to fit somewhere
-        # The last plain request submitted and its bucket: submissions often share one
-        # request object, and an identity test is cheaper than hashing it.
+        # The last plain request submitted and its bucket (see bucket_of).
         self.last_req: Resources | None = None
         self.last_bucket: Any = None                          # a Bucket once last_req is set
         self.unfinished = 0                                   # tasks not final yet
@@ -70,6 +73,49 @@ class CoreState:
             return self.tasks[task_id]
         except KeyError:
             raise SpecError(f"no task with id {task_id}") from None
+
+    def bucket_of(self, spec: TaskSpec) -> tuple[Bucket, str | None]:
+        """The queue bucket of a task of ``spec`` and its quota pool, once the request is known
+        to fit (:meth:`check_feasible` raises otherwise); a plain request is remembered as the
+        last one (submissions often share one request object: an identity test is cheaper
+        than hashing it)."""
+        req = spec.resources
+        if self.quotas is None and spec.pool is None:
+            bucket = self.queue.buckets.get(req)
+            if bucket is None:       # a shape not seen before: check it can ever fit
+                self.check_feasible(spec)
+                bucket = self.queue.bucket_for(req)
+            self.last_req, self.last_bucket = req, bucket
+            return bucket, None
+        self.check_feasible(spec)
+        pool = self.pool_of(spec)
+        return self.queue.bucket_for(req, pool), pool
+
+    def live_deadlines(self) -> list[tuple[float, int, int]]:
+        """The deadline heap, first rid of its stale entries when they are most of it."""
+        d = self.deadlines
+        if len(d) > 2 * len(self.running) + 64:
+            tasks = self.tasks
+            d[:] = [e for e in d if (x := tasks.get(e[1])) is not None and x.deadline == e[0]
+                    and x.attempt == e[2]]
+            heapq.heapify(d)
+        return d
+
+    def forget(self, task_id: int) -> None:
+        """Drop the final task ``task_id`` (:class:`SpecError` if it is not final): nothing here
+        refers to it afterwards. Not a transition: its state stays what it was."""
+        t = self.task(task_id)
+        if t.state not in FINAL:
+            raise SpecError(f"cannot forget task {task_id} ({t.spec.name!r}): it is "
+                            f"{t.state.value}, not final")
+        del self.tasks[task_id]
+        for d in t.deps:             # it may still be listed as waiting on an unfinished task
+            p = self.tasks.get(d)
+            if p is not None and p.dependents:
+                p.dependents = [c for c in p.dependents if c is not t] or None
+        if self.barrier:
+            self.levels.forget(t)
+        t.dependents = None
 
     def resume_bucket(self, t: CoreTask) -> Bucket:
         """The queue bucket of a resuming task: its cores, on its node, from its pool."""

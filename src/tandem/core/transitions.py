@@ -10,22 +10,23 @@ and the scheduler clears the dirty flag when it makes that pass. Pure: no I/O, n
 
 Rules:
 
-- :func:`advance` checks the move against :data:`tandem.core.lifecycle.NEXT` and raises
-  :class:`~tandem.errors.TandemInternalError` naming task, state and cause for one it lacks;
-- a task leaves the queue (``entry = None``) whenever it stops waiting; a stale entry is
-  skipped by the queue;
-- a killed task keeps its resources until its ``Exited``; a finished task's dependents are
-  made ready (it succeeded) or ended (it did not), transitively.
+- :func:`advance` checks the move against the lifecycle (:data:`tandem.core.lifecycle.STEP`,
+  the table by cause) and :func:`illegal` raises :class:`~tandem.errors.TandemInternalError`
+  naming task, state and cause for one it lacks; the moves every task makes (dependencies
+  done, placed, started, ended) inline that check: the same lookup, no call;
+- a task leaves the queue (``entry = None``) whenever it stops waiting (a stale entry is
+  skipped); a killed task keeps its resources until its ``Exited``; a finished task's
+  dependents are made ready (it succeeded) or ended (it did not), transitively.
 
 Imports: tandem.core.actions, tandem.core.critical_path, tandem.core.events, tandem.core.graph,
-tandem.core.lifecycle,
-tandem.core.outcome, tandem.core.state, tandem.core.states, tandem.core.task,
-tandem.core.values, tandem.errors, tandem.spec.
+tandem.core.lifecycle, tandem.core.outcome, tandem.core.state, tandem.core.states,
+tandem.core.task, tandem.core.values, tandem.errors.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from typing import NoReturn
 
 from tandem.core import critical_path, graph, outcome
@@ -33,30 +34,18 @@ from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
 from tandem.core.events import Exited, Submitted
 from tandem.core.lifecycle import END_CAUSE, END_STEP, STEP, Cause
 from tandem.core.state import CoreState
-from tandem.core.states import (
-    DONE,
-    FINAL,
-    LAUNCHED,
-    PAUSED,
-    PENDING,
-    READY,
-    RESUMING,
-    RUNNING,
-    STOPPED,
-    SUSPENDED,
-    TaskState,
-)
+from tandem.core.states import DONE, LAUNCHED, PENDING, READY, RESUMING, RUNNING, TaskState
 from tandem.core.task import CoreTask
 from tandem.core.values import Failure, KillCause, Placement, Slot
-from tandem.errors import SpecError, TandemInternalError
-from tandem.spec.resources import Resources
+from tandem.errors import TandemInternalError
 
 DEPS_DONE, PLACED, STARTED = Cause.DEPS_DONE, Cause.PLACED, Cause.STARTED
 RETRY, PREEMPTED, RESUMED = Cause.RETRY, Cause.PREEMPTED, Cause.RESUMED
-_PREEMPT = KillCause.PREEMPT
-# The lifecycle's rows of the hot moves (advance's check, inlined where a task moves on every
-# lifecycle: there a function call costs more than the check itself).
+PAUSED, SUSPENDED, _PREEMPT = TaskState.PAUSED, TaskState.SUSPENDED, KillCause.PREEMPT
+# The lifecycle's rows of the moves of every lifecycle, where advance's check is inlined (a
+# call costs more than the check). A task has an attempt to end where it may exit with a result.
 ON_DEPS_DONE, ON_PLACED, ON_STARTED = STEP[DEPS_DONE], STEP[PLACED], STEP[STARTED]
+ON_EXIT = STEP[Cause.EXITED_OK]
 
 
 def advance(t: CoreTask, new: TaskState, cause: Cause) -> None:
@@ -83,32 +72,12 @@ def submit(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> None:
     if tid in tasks:
         raise TandemInternalError(f"task id {tid} submitted twice")
     spec = ev.spec
-    req = spec.resources
-    pool = None
-    if req is s.last_req and spec.pool is None:    # the last plain submission's request
-        bucket = s.last_bucket
-    elif s.quotas is None and spec.pool is None:
-        bucket = s.queue.buckets.get(req)
-        if bucket is None:       # a shape not seen before: check it can ever fit
-            s.check_feasible(spec)
-            bucket = s.queue.bucket_for(req)
-        s.last_req, s.last_bucket = req, bucket
+    if spec.resources is s.last_req and spec.pool is None:   # the last plain request
+        bucket, pool = s.last_bucket, None
     else:
-        s.check_feasible(spec)
-        pool = s.pool_of(spec)
-        bucket = s.queue.bucket_for(req, pool)
+        bucket, pool = s.bucket_of(spec)
     deps = ev.deps
     t = CoreTask(tid, spec, deps, now, bucket, pool)
-    if not deps and not s.barrier:      # nothing to wait for: ready now (make_ready, inlined)
-        tasks[tid] = t
-        s.unfinished += 1
-        if ON_DEPS_DONE[t.state] is not READY:
-            illegal(t, READY, DEPS_DONE)
-        t.state = READY
-        t.ready_at = now
-        s.push(t, s.entry(t), bucket)
-        s.dirty = True
-        return
     failed_dep = graph.link(t, deps, tasks) if deps else None
     tasks[tid] = t
     s.unfinished += 1
@@ -116,8 +85,7 @@ def submit(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> None:
         s.levels.add(t.level)
     if failed_dep is not None:
         end_downstream(s, t, failed_dep, now, out)
-        return
-    if s.cp and deps:
+    elif s.cp and deps:
         # Bottom levels are settled once per run of submissions (:func:`settle`). A task
         # without dependencies raises no one's: it is queued now, and re-keyed by the
         # settling if a task of the same run depends on it.
@@ -126,6 +94,24 @@ def submit(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> None:
             s.burst_ready.append(t)
     elif t.deps_left == 0:
         make_ready(s, t, now)
+
+
+def submit_burst(s: CoreState, events: Sequence[Submitted], now: float) -> None:
+    """Submissions that :func:`tandem.core.validate.plain_burst` passed (new ids, no
+    dependencies, no pools, one request that fits), not in barrier mode: each is queued as
+    :func:`submit` would, without its checks."""
+    bucket = s.bucket_of(events[0].spec)[0]
+    tasks, push, entry = s.tasks, s.push, s.entry
+    for ev in events:
+        tid = ev.task_id
+        t = tasks[tid] = CoreTask(tid, ev.spec, (), now, bucket)
+        if ON_DEPS_DONE[t.state] is not READY:      # make_ready, inlined
+            illegal(t, READY, DEPS_DONE)
+        t.state = READY
+        t.ready_at = now
+        push(t, entry(t), bucket)
+    s.unfinished += len(events)
+    s.dirty = True
 
 
 def make_ready(s: CoreState, t: CoreTask, now: float) -> None:
@@ -190,13 +176,7 @@ def launch(s: CoreState, t: CoreTask, placement: Placement, now: float,
 def arm(s: CoreState, t: CoreTask, deadline: float) -> None:
     """Arm the timeout of ``t``'s live attempt at ``deadline``."""
     t.deadline = deadline
-    d = s.deadlines
-    if len(d) > 2 * len(s.running) + 64:     # most entries are stale: drop them
-        tasks = s.tasks
-        d[:] = [e for e in d if (x := tasks.get(e[1])) is not None and x.deadline == e[0]
-                and x.attempt == e[2]]
-        heapq.heapify(d)
-    heapq.heappush(d, (deadline, t.id, t.attempt))
+    heapq.heappush(s.live_deadlines(), (deadline, t.id, t.attempt))
 
 
 def start(t: CoreTask, now: float) -> None:
@@ -227,7 +207,7 @@ def exited(s: CoreState, ev: Exited, now: float, out: list[Action]) -> None:
     except KeyError:
         t = s.task(ev.task_id)      # raises: no such task
     st = t.state
-    if st is not RUNNING and st is not LAUNCHED and st not in STOPPED:
+    if ON_EXIT[st] is None:         # not launched, running or stopped
         raise TandemInternalError(
             f"task {t.id} ({t.spec.name!r}) reported exited while {st.value}")
     del s.running[t.id]
@@ -325,34 +305,14 @@ def end_downstream(s: CoreState, t: CoreTask, upstream: CoreTask, now: float,
     finish(s, t, state, failure, now, out)
 
 
-def forget(s: CoreState, task_id: int) -> None:
-    """Drop the final task ``task_id``: nothing in the state refers to it afterwards."""
-    t = s.task(task_id)
-    if t.state not in FINAL:
-        raise SpecError(f"cannot forget task {task_id} ({t.spec.name!r}): it is "
-                        f"{t.state.value}, not final")
-    del s.tasks[task_id]
-    for d in t.deps:             # it may still be listed as waiting on an unfinished task
-        p = s.tasks.get(d)
-        if p is not None and p.dependents:
-            p.dependents = [c for c in p.dependents if c is not t] or None
-    if s.barrier:
-        s.levels.forget(t)
-    t.dependents = None
-
-
 # -- pausing and resuming ------------------------------------------------------------------
 def pause(s: CoreState, t: CoreTask, release: bool, now: float) -> None:
     """Stop the running ``t``; with ``release`` its cores go back to the pool and its quota
     (it keeps its GPUs and node). The timeout's time left is kept for the resume."""
     if release:
-        placement = t.placement
-        assert placement is not None
-        slot = placement.slots[0]
-        n = len(slot.cores)
-        s.pool.release(Placement(slots=(Slot(node=slot.node, cores=slot.cores),)),
-                       Resources(cores=n))
-        t.placement = Placement(slots=(Slot(node=slot.node, cores=(), gpus=slot.gpus),))
+        assert t.placement is not None
+        n = len(t.placement.cores)
+        t.placement = s.pool.release_cores(t.placement)
         if s.quotas is not None and t.pool is not None:
             s.quotas.give(t.pool, n, 0)
         s.dirty = True
@@ -375,9 +335,8 @@ def resume(s: CoreState, t: CoreTask, now: float) -> None:
     """Continue a paused task (or a resuming one just placed): re-arm its timeout."""
     advance(t, RUNNING, RESUMED)
     if t.left is not None:
-        left = t.left
+        arm(s, t, now + t.left)
         t.left = None
-        arm(s, t, now + left)
 
 
 def continue_to_checkpoint(t: CoreTask) -> None:
@@ -404,9 +363,8 @@ def placed_again(s: CoreState, t: CoreTask, placement: Placement, now: float,
     t.entry = None
     advance(t, RUNNING, PLACED)
     if t.left is not None:
-        left = t.left
+        arm(s, t, now + t.left)
         t.left = None
-        arm(s, t, now + left)
     out.append(Resume(t.id, t.placement))
     if t.preempt_next is not None:
         sig, grace = t.preempt_next

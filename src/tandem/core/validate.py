@@ -43,10 +43,13 @@ def unknown(event: object) -> NoReturn:
     raise TandemInternalError(f"scheduler got an unknown event {event!r}")
 
 
-def check_batch(s: CoreState, events: Sequence[Any]) -> None:
-    """Raise if one of ``events``, applied in order after the ones before it, would."""
-    if not plain_burst(s, events):
-        check_each(s, events)
+def check_batch(s: CoreState, events: Sequence[Any]) -> bool:
+    """Raise if one of ``events``, applied in order after the ones before it, would; True when
+    they are a plain burst (:func:`plain_burst`)."""
+    if plain_burst(s, events):
+        return True
+    check_each(s, events)
+    return False
 
 
 def plain_burst(s: CoreState, events: Sequence[Any]) -> bool:
