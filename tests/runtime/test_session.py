@@ -316,3 +316,16 @@ def test_a_platform_the_local_backends_cannot_execute_is_refused(tmp_path: Path)
     with pytest.raises(SpecError, match="functions backend") as e:
         run(explicit())
     assert two.describe() in str(e.value)
+
+
+def test_process_result_paths_are_paths_and_it_pickles(tmp_path: Path) -> None:
+    import pickle
+
+    from tandem.runtime.workdirs import ProcessResult
+
+    r = ProcessResult(str(tmp_path))
+    assert r.returncode == 0 and r.workdir == tmp_path
+    assert r.stdout == tmp_path / "stdout" and r.stderr == tmp_path / "stderr"
+    assert isinstance(r.stdout, Path) and isinstance(ProcessResult(tmp_path).workdir, Path)
+    back = pickle.loads(pickle.dumps(r))
+    assert back.stdout == r.stdout and repr(back) == repr(r)

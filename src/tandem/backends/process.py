@@ -4,7 +4,7 @@ Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on thi
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
 Imports: tandem.backends.base, tandem.backends.local, tandem.backends.placement,
-tandem.backends.proctree, tandem.core.values, tandem.errors, tandem.spec.
+tandem.backends.proctree, tandem.backends.spawn, tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
 
@@ -19,8 +19,8 @@ Rules:
   they are known to be the listed processes) and the group is signalled only while its leader
   is unreaped (or a zombie), so a reused pid is never signalled.
   A descendant that left the group is only found by ``kill``; after a natural exit it is not ours.
-- Pinning has no race: the calling thread's affinity is set to the task's cores around
-  ``Popen`` and the child inherits it at fork. A task's cores are
+- Pinning has no race: the calling thread's affinity is set to the task's cores around the
+  spawn (:func:`tandem.backends.spawn.spawn`) and the child inherits it at fork. A task's cores are
   :func:`~tandem.backends.placement.pin_cores`: its placed cores, or for a task placed on no
   cores (``cores=0``) the request's ``shared_cores`` (cores of its node no task held when it was
   launched), never the whole mask while other tasks hold cores; ``OMP_NUM_THREADS`` counts
@@ -36,8 +36,10 @@ Rules:
 - Exits are events: a pidfd per leader is watched with ``loop.add_reader``; no polling, no sleeps.
 - A task that cannot be started (missing executable, permission, bad cwd, bad cores) is reported,
   from a later loop callback, as exited with a ``LAUNCH`` failure; ``launch`` never raises for it.
-- The launch path is hot: the base environment is built once, files are opened with ``os.open``,
-  and no syscall is made that the rules above do not need.
+- The launch path is hot: the inherited environment is encoded once (at ``start``) and a
+  placement's once, so a launch only encodes its own ``TANDEM_*`` values (and the task's
+  ``env``); files are opened with ``os.open``, the process is started without a ``Popen``
+  object, and no syscall is made that the rules above do not need.
 """
 
 from __future__ import annotations
@@ -46,13 +48,12 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 from dataclasses import dataclass, field
 
-from tandem.backends import proctree
+from tandem.backends import proctree, spawn
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.local import local_unreachable
-from tandem.backends.placement import pin_cores, placement_env
+from tandem.backends.placement import pin_cores
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
 from tandem.spec.checks import check_seconds
@@ -65,14 +66,13 @@ _TAIL_BYTES = 4096
 _TAIL_LINES = 20
 _SIGNALS = frozenset(s.value for s in signal.Signals)
 
-
 @dataclass(slots=True, eq=False)
 class _Proc:
     """One running task: its leader and, once it is being killed, its remembered descendants."""
 
     task_id: int
     argv0: str
-    popen: subprocess.Popen[bytes]
+    pid: int
     pidfd: int
     stderr_path: str
     reaped: bool = False
@@ -94,7 +94,7 @@ class ProcessBackend(Backend):
         self._reporter: Reporter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mask: set[int] = set()
-        self._base_env: dict[bytes, bytes] = {}
+        self._envs = spawn.Environments({})
         self._devnull = -1
         self._procs: dict[int, _Proc] = {}
         self._idle = asyncio.Event()
@@ -110,7 +110,7 @@ class ProcessBackend(Backend):
         self._reporter = reporter
         self._loop = asyncio.get_running_loop()
         self._mask = os.sched_getaffinity(0)
-        self._base_env = dict(os.environb)
+        self._envs = spawn.Environments(os.environb)
         if self._devnull < 0:
             self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
@@ -123,28 +123,17 @@ class ProcessBackend(Backend):
         task_id, work = request.task_id, request.work
         if task_id in self._procs:
             raise TandemInternalError(f"ProcessBackend: task {task_id} launched while running")
-        if not isinstance(work, Executable):
+        if type(work) is not Executable and not isinstance(work, Executable):
             self._fail_soon(task_id, f"task {request.name!r}: the process backend runs "
                             f"executables, not {type(work).__name__}")
             return
         argv = ("/bin/sh", "-c", work.argv[0]) if work.shell else work.argv
-        placement = request.placement
-        env = self._base_env.copy()  # bytes, so that Popen need not encode the inherited part
-        fsencode = os.fsencode
-        for key, value in placement_env(placement, request.shared_cores).items():
-            env[fsencode(key)] = fsencode(value)
-        for key, value in work.env.items():
-            env[fsencode(key)] = fsencode(value)
-        workdir = os.fspath(request.workdir)
-        env[b"TANDEM_TASK_ID"] = b"%d" % task_id
-        env[b"TANDEM_TASK_NAME"] = fsencode(request.name)
-        env[b"TANDEM_TASK_DIR"] = fsencode(workdir)
-        env[b"TANDEM_ATTEMPT"] = b"%d" % request.attempt
-        env[b"TANDEM_PREEMPTED"] = b"%d" % request.preempted
-        cwd = work.cwd or workdir
-        stderr_path = os.path.join(workdir, "stderr")
+        placement, shared = request.placement, request.shared_cores
+        workdir = request.workdir
+        stderr_path = workdir + "/stderr"
         out = err = -1
         try:
+            env, path = self._envs.of(request, work)
             try:
                 os.mkdir(workdir)
             except FileExistsError:
@@ -152,9 +141,9 @@ class ProcessBackend(Backend):
             except FileNotFoundError:
                 os.makedirs(workdir, exist_ok=True)
             flags = _APPEND_FLAGS if request.preempted else _OPEN_FLAGS
-            out = os.open(os.path.join(workdir, "stdout"), flags, 0o644)
+            out = os.open(workdir + "/stdout", flags, 0o644)
             err = os.open(stderr_path, flags, 0o644)
-            cores = pin_cores(placement, request.shared_cores)
+            cores = pin_cores(placement, shared)
             pin = bool(cores) and set(cores) != self._mask  # else the saved mask is inherited
             if pin:
                 try:
@@ -164,10 +153,7 @@ class ProcessBackend(Backend):
                                     f"{list(cores)}: {exc.strerror}")
                     return
             try:
-                popen = subprocess.Popen(
-                    argv, stdin=self._devnull, stdout=out, stderr=err, cwd=cwd, env=env,
-                    close_fds=True, process_group=0,
-                )
+                pid = spawn.spawn(argv, env, work.cwd or workdir, self._devnull, out, err, path)
             finally:
                 if pin:
                     os.sched_setaffinity(0, self._mask)
@@ -181,13 +167,14 @@ class ProcessBackend(Backend):
             if err >= 0:
                 os.close(err)
         try:
-            pidfd = os.pidfd_open(popen.pid)
+            pidfd = os.pidfd_open(pid)
         except OSError as exc:  # cannot watch it (out of fds): end it now
-            _signal_group(popen.pid, signal.SIGKILL)
-            popen.wait()
+            _signal_group(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
             self._fail_soon(task_id, f"task {request.name!r}: cannot watch {argv[0]!r}: {exc}")
             return
-        proc = _Proc(task_id, argv[0], popen, pidfd, stderr_path)
+        proc = _Proc(task_id, argv[0], pid, pidfd, stderr_path)
         self._procs[task_id] = proc
         self._idle.clear()
         loop.add_reader(pidfd, self._on_exit, proc)
@@ -201,7 +188,7 @@ class ProcessBackend(Backend):
     # -- exits -------------------------------------------------------------------------------
 
     def _on_exit(self, proc: _Proc) -> None:
-        pid = proc.popen.pid
+        pid = proc.pid
         # The leader has exited (its pidfd is readable) but is not reaped: its group id is ours.
         _signal_group(pid, signal.SIGKILL)
         try:
@@ -216,7 +203,6 @@ class ProcessBackend(Backend):
         proc.reaped = True
         if status != -1:
             proc.code = os.waitstatus_to_exitcode(status)
-        proc.popen.returncode = -1 if proc.code is None else proc.code
         self._maybe_finish(proc)
 
     def _on_kid_exit(self, proc: _Proc, fd: int) -> None:
@@ -269,7 +255,7 @@ class ProcessBackend(Backend):
         loop = self._loop
         assert loop is not None
         proc.killing = True
-        pid = proc.popen.pid
+        pid = proc.pid
         kids = proctree.hold(proctree.descendants(pid))
         proc.kids.update(kids)
         for fd in kids:
@@ -296,7 +282,7 @@ class ProcessBackend(Backend):
         proc = self._procs.get(task_id)
         if proc is None or proc.reaped or proc.killing:
             return
-        pid = proc.popen.pid
+        pid = proc.pid
         _signal_group(pid, signal.SIGSTOP)
         kids = proctree.descendants(pid)
         proctree.signal_all(proctree.outside_group(kids, pid), signal.SIGSTOP)
@@ -306,7 +292,7 @@ class ProcessBackend(Backend):
         proc = self._procs.get(task_id)
         if proc is None or proc.reaped:
             return
-        pid = proc.popen.pid
+        pid = proc.pid
         if placement is not None and placement.cores:
             procs = proctree.tree(pid)    # the whole group too: each thread is re-pinned
             proctree.pin(procs, placement.cores)
@@ -324,7 +310,7 @@ class ProcessBackend(Backend):
     def _escalate(self, proc: _Proc) -> None:
         proc.timer = None
         if not proc.reaped:
-            _signal_group(proc.popen.pid, signal.SIGKILL)
+            _signal_group(proc.pid, signal.SIGKILL)
         for fd in proc.kids:
             proctree.signal_pidfd(fd, signal.SIGKILL)
 

@@ -17,13 +17,15 @@ Forgetting: a task whose future was resolved and is no longer reachable is forgo
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
 the tasks it has run. The driver keeps no other per-task entry past a task's resolution.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.runtime.args,
-tandem.runtime.failures, tandem.runtime.future, tandem.runtime.routing, tandem.runtime.workdirs,
-tandem.spec, tandem.trace.instrument, tandem.trace.instruments, tandem.trace.jsonl.
+tandem.runtime.failures, tandem.runtime.future, tandem.runtime.routing, tandem.runtime.spawned,
+tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument, tandem.trace.instruments,
+tandem.trace.jsonl.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -44,6 +46,7 @@ from tandem.runtime.args import substitute
 from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.routing import Routing
+from tandem.runtime.spawned import Spawned
 from tandem.runtime.workdirs import ProcessResult, WorkDirs
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
@@ -89,8 +92,7 @@ class Driver:
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
-        self._group: asyncio.TaskGroup | None = None
-        self._spawned: set[asyncio.Task[Any]] = set()
+        self._spawned = Spawned()
         self._workdirs = WorkDirs(run_dir / "tasks")
         self.open = False
 
@@ -147,13 +149,11 @@ class Driver:
         self._dropped.append(task_id)
         loop = self._loop
         if first and loop is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nothing left to forget for
                 if threading.get_ident() == self._thread:
                     loop.call_soon(self._after_drop)
                 else:
                     loop.call_soon_threadsafe(self._after_drop)
-            except RuntimeError:   # the loop is closed: nothing is left to forget for
-                pass
 
     def _after_drop(self) -> None:
         if not self._step_pending:
@@ -301,11 +301,12 @@ class Driver:
         if type(work) is FunctionCall and (work.args or work.kwargs):
             work = FunctionCall(fn=work.fn, args=substitute(work.args),
                                 kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
-        backend = self.backend_of(work)
+        backend = self._routing.backend_of(work)
         self._ins.call("task_launched", action, now)
+        name = spec.name
         backend.launch(LaunchRequest(
-            task_id=tid, name=spec.name, kind=spec.kind, work=work,
-            placement=action.placement, workdir=self.workdir(tid, spec.name),
+            task_id=tid, name=name, kind=spec.kind, work=work,
+            placement=action.placement, workdir=self._workdirs.path(tid, name),
             attempt=action.attempt, preempted=action.preempted,
             shared_cores=action.shared_cores,
         ))
@@ -318,7 +319,7 @@ class Driver:
         if action.state is DONE:
             error = None
             if type(spec.work) is Executable and value is None:
-                value = ProcessResult(Path(self.workdir(tid, spec.name)))
+                value = ProcessResult(self._workdirs.path(tid, spec.name))
         else:
             error = to_exception(action, spec.name, self._core)
         ins = self._ins
@@ -348,9 +349,10 @@ class Driver:
         self.feed(Started(task_id))
 
     def exited(self, outcome: Outcome) -> None:
-        if outcome.failure is None and outcome.value is not None:
-            self._values[outcome.task_id] = outcome.value
-        self.feed(Exited(outcome.task_id, outcome.failure))
+        tid, failure = outcome.task_id, outcome.failure
+        if failure is None and outcome.value is not None:
+            self._values[tid] = outcome.value
+        self.feed(Exited(tid, failure))
 
     # -- lifecycle -------------------------------------------------------------------------
     async def wait_idle(self) -> None:
@@ -364,13 +366,7 @@ class Driver:
     def spawn(self, coro: Coroutine[Any, Any, Any], *,
               name: str | None = None) -> asyncio.Task[Any]:
         """Run a coroutine inside the driver's task group."""
-        if self._group is None:
-            coro.close()
-            raise TandemError("Session.spawn: the session is not open")
-        task = self._group.create_task(coro, name=name)
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
-        return task
+        return self._spawned.spawn(coro, name)
 
     def abort(self, reason: str) -> None:
         """Cancel every unfinished task (cause: shutdown) and every spawned coroutine."""
@@ -378,12 +374,11 @@ class Driver:
             if tid in self._futures:
                 self.feed(CancelRequested(task_id=tid, reason=reason,
                                           cause=KillCause.SHUTDOWN))
-        for task in list(self._spawned):
-            task.cancel()
+        self._spawned.cancel_all()
 
     def use_group(self, group: asyncio.TaskGroup | None) -> None:
         """The task group :meth:`spawn` starts coroutines in (``None``: none now)."""
-        self._group = group
+        self._spawned.group = group
 
     async def start(self) -> None:
         """Start the backends and tell the instruments the run began."""

@@ -8,6 +8,7 @@ Imports: nothing from tandem.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -16,18 +17,32 @@ _NAMES_KEPT = 4096   # safe names cached (tasks often share names; unique names 
 
 
 class ProcessResult:
-    """What an executable task returns: its exit code and where its output went."""
+    """What an executable task returns: its exit code and where its output went
+    (``workdir``, ``stdout`` and ``stderr`` are :class:`~pathlib.Path`; built when read)."""
 
-    __slots__ = ("returncode", "stderr", "stdout", "workdir")
+    __slots__ = ("_dir", "returncode")
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: str | os.PathLike[str]) -> None:
         self.returncode = 0
-        self.workdir = workdir
-        self.stdout = workdir / "stdout"
-        self.stderr = workdir / "stderr"
+        self._dir = os.fspath(workdir)
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self._dir)
+
+    @property
+    def stdout(self) -> Path:
+        return Path(self._dir, "stdout")
+
+    @property
+    def stderr(self) -> Path:
+        return Path(self._dir, "stderr")
+
+    def __reduce__(self) -> tuple[type[ProcessResult], tuple[str]]:
+        return ProcessResult, (self._dir,)
 
     def __repr__(self) -> str:
-        return f"ProcessResult(returncode=0, workdir={str(self.workdir)!r})"
+        return f"ProcessResult(returncode=0, workdir={self._dir!r})"
 
 
 class WorkDirs:
