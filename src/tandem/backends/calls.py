@@ -34,13 +34,14 @@ from tandem.backends.framing import (
     frame,
     pack_header,
 )
-from tandem.backends.placement import pin_cores, placement_env
+from tandem.backends.placement import placement_env
 from tandem.backends.worker_handle import WorkerHandle
 from tandem.core.values import Failure, FailureKind
 from tandem.spec.task import FunctionCall
 
 WORKER_FNS_MAX = 512  # functions a worker keeps before it is told to forget them
 _FORGET_FRAME = frame(pickle.dumps((FORGET,), PROTOCOL))
+_dumps = pickle.dumps
 
 #: A pickled function: (the function, its id, its cloudpickle bytes).
 Entry = tuple[Any, int, bytes]
@@ -83,11 +84,12 @@ class Calls:
                             f"{why(exc)}") from None
 
     def frame(self, w: WorkerHandle, request: LaunchRequest, entry: Entry,
-              payload: bytes | None) -> bytes:
-        """The bytes that make ``w`` run the call (updating what ``w`` is known to hold)."""
+              payload: bytes | None, cores: tuple[int, ...]) -> bytes:
+        """The bytes that make ``w`` run the call (updating what ``w`` is known to hold);
+        ``cores`` are the request's :func:`~tandem.backends.placement.pin_cores`."""
         placement = request.placement
         node = placement.slots[0].node
-        cores: tuple[int, ...] | None = pin_cores(placement, request.shared_cores)
+        sent: tuple[int, ...] | None = cores
         env = None
         rerun = request.attempt > 1
         if cores != w.cores or node != w.node or rerun or w.rerun:
@@ -99,19 +101,18 @@ class Calls:
                        "TANDEM_PREEMPTED": str(request.preempted)}
                 w.rerun = rerun
         else:
-            cores = None
+            sent = None
         fn_id = entry[1]
         known = w.known
-        prefix = b""
         if fn_id in known:
-            fn_bytes = None
-        else:
-            fn_bytes = entry[2]
-            if len(known) >= WORKER_FNS_MAX:
-                known.clear()
-                prefix = _FORGET_FRAME
-            known.add(fn_id)
-        body = pickle.dumps((request.task_id, fn_id, fn_bytes, payload, cores, env), PROTOCOL)
+            body = _dumps((request.task_id, fn_id, None, payload, sent, env), PROTOCOL)
+            return pack_header(len(body)) + body
+        prefix = b""
+        if len(known) >= WORKER_FNS_MAX:
+            known.clear()
+            prefix = _FORGET_FRAME
+        known.add(fn_id)
+        body = _dumps((request.task_id, fn_id, entry[2], payload, sent, env), PROTOCOL)
         return prefix + pack_header(len(body)) + body
 
 

@@ -154,8 +154,10 @@ class FunctionBackend(Backend):
         except CallError as exc:
             self._fail_soon(task_id, exc.args[0])
             return
-        key = request.placement.slots[0].gpus
-        w = self._idle.take(key, pin_cores(request.placement, request.shared_cores))
+        placement = request.placement
+        key = placement.slots[0].gpus
+        cores = pin_cores(placement, request.shared_cores)
+        w = self._idle.take(key, cores)
         if w is None:
             try:
                 w = self._spawn(key)
@@ -163,7 +165,7 @@ class FunctionBackend(Backend):
                 self._fail_soon(task_id, f"{request.name}: could not start a function worker: "
                                 f"{why(exc)}")
                 return
-        data = calls.frame(w, request, entry, payload)
+        data = calls.frame(w, request, entry, payload, cores)
         w.task_id = task_id
         w.task_name = request.name
         self._running[task_id] = w
