@@ -1,5 +1,5 @@
 """The handlers of the drivers' lifecycle events: a start, an exit, a timer (a submission is
-:func:`tandem.core.transitions.submit`, an exit :func:`tandem.core.transitions.exited`).
+:func:`tandem.core.transitions.submit`; a start and an exit are transitions' own).
 
 Contract: one function per event type, ``(state, event, now, out) -> None``, that checks the
 event before it changes anything (an event that raises was not applied) and makes its changes
@@ -25,13 +25,11 @@ from tandem.core.values import KillCause
 _TIMEOUT = KillCause.TIMEOUT
 
 
-def on_started(s: CoreState, ev: Started, now: float, out: list[Action]) -> None:
-    start(s.task(ev.task_id), now)
-
-
+on_started: Callable[[CoreState, Started, float, list[Action]], None] = start
 on_exited: Callable[[CoreState, Exited, float, list[Action]], None] = exited
-"""An exit is :func:`tandem.core.transitions.exited` itself, which checks that the task has an
-attempt to end before it changes anything (a call less on every lifecycle)."""
+"""A start and an exit are :func:`tandem.core.transitions.start` and
+:func:`~tandem.core.transitions.exited` themselves, which check the task before they change
+anything (a call less on every lifecycle)."""
 
 
 def on_timer(s: CoreState, ev: TimerFired, now: float, out: list[Action]) -> None:

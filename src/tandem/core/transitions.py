@@ -31,7 +31,7 @@ from typing import NoReturn
 
 from tandem.core import critical_path, graph, outcome
 from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
-from tandem.core.events import Exited, Submitted
+from tandem.core.events import Exited, Started, Submitted
 from tandem.core.lifecycle import END_CAUSE, END_STEP, STEP, Cause
 from tandem.core.state import CoreState
 from tandem.core.states import DONE, LAUNCHED, PENDING, READY, RESUMING, RUNNING, TaskState
@@ -179,8 +179,12 @@ def arm(s: CoreState, t: CoreTask, deadline: float) -> None:
     heapq.heappush(s.live_deadlines(), (deadline, t.id, t.attempt))
 
 
-def start(t: CoreTask, now: float) -> None:
-    """The backend started ``t`` (ignored unless it is launched: a late report)."""
+def start(s: CoreState, ev: Started, now: float, out: list[Action]) -> None:
+    """The handler of :class:`Started`: ignored unless the task is launched (a late report)."""
+    try:
+        t = s.tasks[ev.task_id]
+    except KeyError:
+        t = s.task(ev.task_id)      # raises: no such task
     if t.state is LAUNCHED:
         if ON_STARTED[t.state] is not RUNNING:  # advance(t, RUNNING, STARTED), inlined
             illegal(t, RUNNING, STARTED)
