@@ -4,7 +4,7 @@
 
 Runs ``bench/run.py``'s core loop (submit in bursts, launch, exit one by one) under valgrind's
 callgrind twice — once whole, once stopping after the specs are built — with a fixed hash seed,
-and prints (whole − setup) / tasks. ``--src`` runs another tree's ``src`` (e.g. an older
+and prints (whole - setup) / tasks. ``--src`` runs another tree's ``src`` (e.g. an older
 commit's, taken with ``git archive``) through the same loop. Needs valgrind (Debian's
 ``valgrind`` package). Repeated runs agree to a few hundred instructions.
 """
