@@ -329,3 +329,32 @@ def test_process_result_paths_are_paths_and_it_pickles(tmp_path: Path) -> None:
     assert isinstance(r.stdout, Path) and isinstance(ProcessResult(tmp_path).workdir, Path)
     back = pickle.loads(pickle.dumps(r))
     assert back.stdout == r.stdout and repr(back) == repr(r)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_task_without_cores_runs_on_the_cores_no_task_holds(tmp_path: Path) -> None:
+    """A ``cores=0`` task (a GPU feeder) is pinned to the cores free at its launch, not to the
+    whole machine while another task holds a core (it used to inherit the whole mask)."""
+    go = tmp_path / "go"
+
+    async def main() -> tuple[tuple[int, ...], set[int], str]:
+        platform = tandem.Platform.local(virtual_gpus=1)
+        async with tandem.open_session(platform, run_dir=tmp_path / "run") as s:
+            # Submitted together: the holder is placed first (submission order), then the
+            # feeder, in the same scheduling pass, while the holder still holds its core.
+            holder = s.execute(["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.01; done"],
+                               cores=1, name="holder")
+            feeder = s.execute(["sh", "-c", "grep Cpus_allowed_list /proc/self/status; "
+                                "echo $OMP_NUM_THREADS"], cores=0, gpus=1, name="feeder")
+            out = (await feeder).stdout.read_text().split()
+            go.touch()
+            await holder
+            assert holder.record.placement is not None
+            return holder.record.placement.cores, set(platform.nodes[0].cores), " ".join(out)
+
+    held, every, out = asyncio.run(asyncio.wait_for(main(), 60))
+    free = sorted(every - set(held))
+    allowed = out.split()[1]
+    expected = ",".join(map(str, free)) if len(free) == 1 else f"{free[0]}-{free[-1]}"
+    assert allowed == expected, out
+    assert out.split()[2] == str(len(free))      # OMP_NUM_THREADS: the cores it may use
