@@ -3,7 +3,7 @@
 Contract: declarations only — the :class:`Agent` base class, the four decorators and the
 :class:`Free` value. Running agents is :func:`tandem.runtime.agent_run.run_agents`, which
 tells an agent of its run through :meth:`Agent.join_run` / :meth:`Agent.leave_run`.
-Imports: tandem.errors.
+Imports: tandem.errors, tandem.spec.checks.
 
 ::
 
@@ -36,6 +36,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from tandem.errors import SpecError, TandemError
+from tandem.spec.checks import is_int
 
 
 class Member(Protocol):
@@ -141,7 +142,7 @@ def on_free(pool: Any = None, *, cores: int = 1, gpus: int = 0) -> Any:
     if callable(pool):
         return _mark(pool, Trigger(on=On.FREE, cores=1))
     for key, v in (("cores", cores), ("gpus", gpus)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if not is_int(v) or v < 0:
             raise SpecError(f"on_free: {key} must be an integer >= 0, got {v!r}")
     if cores == 0 and gpus == 0:
         raise SpecError("on_free: ask for at least one core or one GPU")

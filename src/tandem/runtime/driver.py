@@ -166,9 +166,7 @@ class Driver:
         self._ins.add(instrument)
 
         def remove() -> None:
-            if instrument in self._ins:
-                self._ins.remove(instrument)
-                Instruments([instrument]).call("flush")
+            self._ins.flush_and_remove(instrument)
         return remove
 
     # -- submission ------------------------------------------------------------------------

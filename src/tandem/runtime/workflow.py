@@ -7,10 +7,9 @@ the tasks' records; the run directory gets the session's ``trace.jsonl`` and a
 ``summary.json``. Mock task sets run on the :class:`~tandem.backends.mock.MockBackend`, on the
 workflow's own (possibly logical) platform: 16 Summit nodes are emulated by slot counters.
 Command and function task sets run as real processes, which needs a platform of this machine
-(``local: true``); anything else is a :class:`~tandem.errors.SpecError`. Imports
-``tandem.runtime``, ``tandem.backends``, ``tandem.core`` values and ``tandem.spec``.
-Imports: tandem.backends, tandem.core.policy, tandem.core.record, tandem.core.states,
-tandem.errors, tandem.runtime.future, tandem.runtime.open, tandem.spec, tandem.trace.progress.
+(``local: true``); anything else is a :class:`~tandem.errors.SpecError`.
+Imports: tandem.backends, tandem.core, tandem.errors, tandem.runtime.future, tandem.runtime.open,
+tandem.spec, tandem.trace.progress.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from tandem.core.states import TaskState
 from tandem.errors import SpecError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import default_run_dir, open_session
+from tandem.spec.checks import is_number
 from tandem.spec.task import Executable, FunctionCall
 from tandem.spec.workflow import ModeName, Workflow
 from tandem.trace.progress import Progress
@@ -115,7 +115,7 @@ async def run_workflow_async(
     if mode not in ("async", "barrier"):
         raise SpecError(f"run: mode must be async or barrier, got {mode!r}")
     scale = workflow.time_scale if time_scale is None else time_scale
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+    if not is_number(scale) or not scale > 0:
         raise SpecError(f"run: time_scale must be a number > 0, got {scale!r}")
     check_runs_here(workflow)
     tasks = workflow.expand(mode=mode, seed=seed, time_scale=scale)

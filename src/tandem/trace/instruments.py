@@ -74,6 +74,14 @@ class Instruments:
             if any(i is instrument for i, _ in calls):
                 self._calls[hook] = tuple(c for c in calls if c[0] is not instrument)
 
+    def flush_and_remove(self, instrument: Instrument) -> None:
+        """Flush ``instrument`` (if it buffers) and stop calling it."""
+        if instrument not in self._all:
+            return
+        if _overrides(instrument, "flush"):
+            self._call_one(instrument, "flush", ())
+        self.remove(instrument)
+
     def wants(self, hook: str) -> bool:
         """Whether some instrument overrides ``hook``."""
         return bool(self._calls[hook])
