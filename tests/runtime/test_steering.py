@@ -249,8 +249,9 @@ def test_preempted_task_that_ignores_the_signal_is_killed_after_grace_and_requeu
     async def main() -> None:
         async with tandem.open_session(plat(1), run_dir=tmp_path / "run") as s:
             f = s.execute(cmd, shell=True, name="stubborn")
-            await wait_until(lambda: f.state is S.RUNNING)
-            await asyncio.sleep(0.2)
+            out = tmp_path / "run" / "tasks" / f"{f.task_id:06d}-stubborn" / "stdout"
+            # "first" is printed once the shell ignores SIGTERM: preempt only then.
+            await wait_until(lambda: out.exists() and out.read_text() == "first\n")
             t0 = time.monotonic()
             s.preempt(f, grace=0.5)
             result = await f
@@ -282,6 +283,8 @@ def count_with_checkpoint(path: str, n: int) -> tuple[int, int, str, str]:
         while i < n:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             i += 1
+            if i == first + 1:
+                open(path + ".progress", "w").close()
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             time.sleep(0.02)
     finally:
@@ -295,8 +298,8 @@ def test_preempted_function_runs_again_from_its_checkpoint(tmp_path: Path) -> No
     async def main() -> None:
         async with tandem.open_session(plat(1), run_dir=tmp_path / "run") as s:
             f = s.submit(count_with_checkpoint, str(ck), 40)
-            await wait_until(Path(str(ck) + ".started").exists)
-            await asyncio.sleep(0.2)
+            # preempt once the task has made progress (a first count is done)
+            await wait_until(Path(str(ck) + ".progress").exists)
             s.preempt(f, grace=5.0)
             first, last, attempt, preempted = await f
             assert 0 < first < 40 and last == 40
