@@ -3,7 +3,8 @@
 Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on this machine, and
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
-Imports: tandem.backends.base, tandem.backends.local, tandem.backends.placement,
+Imports: tandem.backends.base, tandem.backends.launch, tandem.backends.local,
+tandem.backends.placement,
 tandem.backends.proctree, tandem.backends.spawn, tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
@@ -48,10 +49,12 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tandem.backends import proctree, spawn
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
+from tandem.backends.launch import Launcher
 from tandem.backends.local import local_unreachable
 from tandem.backends.placement import pin_cores
 from tandem.core.values import Failure, FailureKind, Placement
@@ -89,8 +92,13 @@ class ProcessBackend(Backend):
     name = "process"
     steerable = True
 
-    def __init__(self, *, kill_grace: float = 3.0) -> None:
+    def __init__(self, *, kill_grace: float = 3.0, launcher: Launcher | None = None) -> None:
         self._grace = check_seconds("ProcessBackend", "kill_grace", kill_grace)
+        self._launcher = launcher
+        if launcher is not None:
+            self.name = launcher.name
+            self.multi_rank = launcher.multi_rank
+            self.steerable = launcher.steerable
         self._reporter: Reporter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mask: set[int] = set()
@@ -104,13 +112,18 @@ class ProcessBackend(Backend):
         return isinstance(work, Executable)
 
     def unreachable(self, platform: Platform) -> str | None:
+        if self._launcher is not None:
+            return self._launcher.unreachable(platform)
         return local_unreachable(platform)
 
     async def start(self, reporter: Reporter) -> None:
         self._reporter = reporter
         self._loop = asyncio.get_running_loop()
         self._mask = os.sched_getaffinity(0)
-        self._envs = spawn.Environments(os.environb)
+        environ: Mapping[bytes, bytes] = os.environb
+        if self._launcher is not None:
+            environ = self._launcher.environ(environ)
+        self._envs = spawn.Environments(environ)
         if self._devnull < 0:
             self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
@@ -128,8 +141,21 @@ class ProcessBackend(Backend):
                             f"executables, not {type(work).__name__}")
             return
         argv = ("/bin/sh", "-c", work.argv[0]) if work.shell else work.argv
-        placement, shared = request.placement, request.shared_cores
+        argv0 = argv[0]
         workdir = request.workdir
+        launcher = self._launcher
+        if launcher is None:
+            cores = pin_cores(request.placement, request.shared_cores)
+        else:
+            try:
+                command = launcher.command(request, argv)
+            except ValueError as exc:
+                self._fail_soon(task_id, f"task {request.name!r}: {exc}")
+                return
+            argv, cores = command.argv, command.pin
+            if command.env:
+                work = Executable(argv=work.argv, env={**work.env, **command.env},
+                                  cwd=work.cwd, shell=work.shell)
         stderr_path = workdir + "/stderr"
         out = err = -1
         try:
@@ -143,7 +169,6 @@ class ProcessBackend(Backend):
             flags = _APPEND_FLAGS if request.preempted else _OPEN_FLAGS
             out = os.open(workdir + "/stdout", flags, 0o644)
             err = os.open(stderr_path, flags, 0o644)
-            cores = pin_cores(placement, shared)
             pin = bool(cores) and set(cores) != self._mask  # else the saved mask is inherited
             if pin:
                 try:
@@ -174,7 +199,7 @@ class ProcessBackend(Backend):
                 os.waitpid(pid, 0)
             self._fail_soon(task_id, f"task {request.name!r}: cannot watch {argv[0]!r}: {exc}")
             return
-        proc = _Proc(task_id, argv[0], pid, pidfd, stderr_path)
+        proc = _Proc(task_id, argv0, pid, pidfd, stderr_path)
         self._procs[task_id] = proc
         self._idle.clear()
         loop.add_reader(pidfd, self._on_exit, proc)
@@ -228,6 +253,10 @@ class ProcessBackend(Backend):
         code, argv0 = proc.code, proc.argv0
         if code == 0:
             return Outcome(proc.task_id)
+        if code is not None and code > 0 and self._launcher is not None:
+            sig = self._launcher.signal_of(code)
+            if sig is not None:
+                code = -sig
         if code is None:
             failure = Failure(kind=FailureKind.EXIT, message=f"{argv0}: exit status lost "
                               "(reaped by another waiter)")
