@@ -69,7 +69,8 @@ write_config() {
       echo "NodeName=$n NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$port CPUs=2 Sockets=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=2000 Gres=gpu:2"
       port=$((port + 1))
     done
-    echo "PartitionName=debug Nodes=$(IFS=,; echo "${NODES[*]}") Default=YES MaxTime=INFINITE State=UP"
+    # several allocations may share a node (tests allocate side by side)
+    echo "PartitionName=debug Nodes=$(IFS=,; echo "${NODES[*]}") Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4"
   } > "$DIR/slurm.conf"
   echo "NodeName=$(IFS=,; echo "${NODES[*]}") Name=gpu File=$DIR/dev/gpu[0-1]" > "$DIR/gres.conf"
   echo "SLURM_CONF=$DIR/slurm.conf" > "$DIR/env"

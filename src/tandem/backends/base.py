@@ -38,7 +38,8 @@ class LaunchRequest:
     backend that writes files there creates it). ``attempt`` counts from 1; ``preempted`` is how
     many earlier attempts were preempted (the task should continue from its checkpoint).
     ``shared_cores``: for a task placed on no cores (``cores=0``), the core ids its threads may
-    run on without holding them (see :func:`tandem.backends.placement.pin_cores`)."""
+    run on without holding them (see :func:`tandem.backends.placement.pin_cores`).
+    ``memory_mb``: the memory the task asked for per rank (``None``: no request)."""
 
     task_id: int
     name: str
@@ -49,6 +50,7 @@ class LaunchRequest:
     attempt: int = 1
     preempted: int = 0
     shared_cores: tuple[int, ...] = ()
+    memory_mb: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

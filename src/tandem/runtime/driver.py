@@ -306,7 +306,7 @@ class Driver:
             task_id=tid, name=name, kind=spec.kind, work=work,
             placement=action.placement, workdir=self._workdirs.path(tid, name),
             attempt=action.attempt, preempted=action.preempted,
-            shared_cores=action.shared_cores,
+            shared_cores=action.shared_cores, memory_mb=spec.resources.memory_mb,
         ))
 
     def _resolve(self, action: Resolve) -> None:

@@ -37,6 +37,36 @@ def default_run_dir(label: str = "") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix + time.strftime("%Y%m%d-%H%M%S-"), dir="runs"))
 
 
+def in_allocation() -> bool:
+    """Whether this process runs inside a Slurm allocation tandem should use by default."""
+    return bool(os.environ.get("SLURM_JOB_ID")) and os.environ.get("TANDEM_SLURM", "1") != "0"
+
+
+def default_platform() -> Platform:
+    """The Slurm allocation this process runs in (see :func:`in_allocation`), else this
+    machine."""
+    return Platform.from_slurm() if in_allocation() else Platform.local()
+
+
+def default_backends(platform: Platform, run_dir: Path, kill_grace: float) -> list[Backend]:
+    """The backends a session uses unless given some: on a Slurm allocation, job steps for
+    executables and MPI tasks; on this machine, local processes and warm function workers;
+    mock tasks everywhere."""
+    from tandem.backends.functions import FunctionBackend
+    from tandem.backends.mock import MockBackend
+    from tandem.backends.process import ProcessBackend
+
+    if platform.slurm_job is not None:
+        from tandem.backends.srun import Srun
+
+        return [ProcessBackend(kill_grace=kill_grace, launcher=Srun.of(platform)),
+                FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace),
+                MockBackend()]
+    return [ProcessBackend(kill_grace=kill_grace),
+            FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace),
+            MockBackend()]
+
+
 @contextlib.asynccontextmanager
 async def open_session(
     platform: Platform | None = None,
@@ -52,7 +82,11 @@ async def open_session(
     pools: Mapping[str, Quota] | None = None,
     clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[Session]:
-    """Open a session on ``platform`` (default: this machine, :meth:`Platform.local`).
+    """Open a session on ``platform``. The default is the Slurm allocation this process runs
+    in when ``SLURM_JOB_ID`` is set (:meth:`Platform.from_slurm`; set ``TANDEM_SLURM=0`` to
+    opt out), else this machine (:meth:`Platform.local`). On an allocation the default
+    backends launch executables and MPI tasks as job steps placed on their exact nodes, cores
+    and GPUs (:mod:`tandem.backends.srun`).
 
     ``pools`` partitions the platform into named resource pools with quotas, e.g.
     ``{"md": Quota(cores=6), "ml": Quota(cores=2, gpus=1)}``; tasks choose one with ``pool=``
@@ -70,7 +104,7 @@ async def open_session(
     propagates (see :mod:`tandem.runtime.signals`).
     """
     if platform is None:
-        platform = Platform.local()
+        platform = default_platform()
     if policy is None:
         try:
             policy = Policy(mode=Mode(mode), order=Order(order))
@@ -80,13 +114,7 @@ async def open_session(
     rd = Path(run_dir) if run_dir is not None else default_run_dir()
     rd.mkdir(parents=True, exist_ok=True)
     if backends is None:
-        from tandem.backends.functions import FunctionBackend
-        from tandem.backends.mock import MockBackend
-        from tandem.backends.process import ProcessBackend
-
-        backends = [ProcessBackend(kill_grace=kill_grace),
-                    FunctionBackend(log_dir=rd / "workers", kill_grace=kill_grace),
-                    MockBackend()]
+        backends = default_backends(platform, rd, kill_grace)
     else:
         for b in backends:
             why = b.unreachable(platform)

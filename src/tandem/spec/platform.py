@@ -1,8 +1,9 @@
 """The machine(s) tasks run on: nodes with named core ids and GPU ids.
 
 Contract: frozen values; ``Platform.local()`` is the only function here that reads the machine
-(CPU affinity, ``CUDA_VISIBLE_DEVICES``, ``nvidia-smi``, memory). May import ``tandem.errors``.
-Imports: tandem.errors, tandem.spec.checks, tandem.spec.resources.
+(CPU affinity, ``CUDA_VISIBLE_DEVICES``, ``nvidia-smi``, memory) and ``Platform.from_slurm()``
+the only one that asks Slurm (through :mod:`tandem.spec.allocation`).
+Imports: tandem.errors, tandem.spec.allocation, tandem.spec.checks, tandem.spec.resources.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tandem.errors import SpecError
+from tandem.spec.allocation import Allocation, read_allocation
 from tandem.spec.checks import is_int
 from tandem.spec.resources import Resources
 
@@ -61,11 +63,16 @@ class Node:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Platform:
-    """A list of nodes. Build one by hand, with :meth:`uniform`, or detect this machine with
-    :meth:`local`."""
+    """A list of nodes. Build one by hand, with :meth:`uniform`, detect this machine with
+    :meth:`local`, or read the Slurm allocation this process runs in with :meth:`from_slurm`.
+    ``ends_at``: when the platform goes away (a batch allocation's end, as a Unix time), or
+    ``None``. ``slurm_job``: the Slurm job whose allocation this is (set by
+    :meth:`from_slurm`; backends launch job steps in it)."""
 
     nodes: tuple[Node, ...]
     name: str = "platform"
+    ends_at: float | None = None
+    slurm_job: str | None = None
     _by_name: dict[str, Node] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +175,20 @@ class Platform:
         node = Node(name=os.uname().nodename or "localhost", cores=tuple(allowed), gpus=gpus,
                     memory_mb=mem, virtual_gpus=virtual)
         return cls(nodes=(node,), name="local")
+
+
+    @classmethod
+    def from_slurm(cls, job_id: str | None = None, *,
+                   allocation: Allocation | None = None) -> Platform:
+        """The Slurm allocation this process runs in (``$SLURM_JOB_ID``, or ``job_id``): its
+        nodes with the CPU ids, GPU ids and memory the job holds on each, and its end time
+        (``scontrol show job -d``; see :mod:`tandem.spec.allocation`). ``allocation``: one
+        already read."""
+        alloc = allocation if allocation is not None else read_allocation(job_id)
+        nodes = tuple(Node(name=n.name, cores=n.cores, gpus=n.gpus, memory_mb=n.memory_mb)
+                      for n in alloc.nodes)
+        return cls(nodes=nodes, name=f"slurm-{alloc.job_id}", ends_at=alloc.ends_at,
+                   slurm_job=alloc.job_id)
 
 
 def _ranks_fitting(node: Node, request: Resources) -> int:
