@@ -50,7 +50,7 @@ from tandem.runtime.spawned import Spawned
 from tandem.runtime.workdirs import ProcessResult, WorkDirs
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
-from tandem.spec.task import Executable, FunctionCall, TaskSpec, Work
+from tandem.spec.task import Executable, FunctionCall, TaskSpec
 from tandem.trace.instrument import Instrument
 from tandem.trace.instruments import Instruments
 from tandem.trace.jsonl import JsonlTrace
@@ -122,9 +122,9 @@ class Driver:
         """The spec of a task that has not been resolved yet, else ``None``."""
         return self._specs.get(task_id)
 
-    def backend_of(self, work: Work) -> Backend:
-        """The backend that runs ``work`` (the first that accepts its kind)."""
-        return self._routing.backend_of(work)
+    def backend_of(self, spec: TaskSpec) -> Backend:
+        """The backend that runs ``spec`` (see :class:`~tandem.runtime.routing.Routing`)."""
+        return self._routing.backend_of(spec)
 
     def workdir(self, task_id: int, name: str) -> str:
         """The path of a task's own directory (it may not exist)."""
@@ -231,7 +231,7 @@ class Driver:
                     elif tp is Resolve:
                         self._resolve(action)
                     elif tp is Kill:
-                        self.backend_of(self._specs[action.task_id].work).kill(action.task_id)
+                        self.backend_of(self._specs[action.task_id]).kill(action.task_id)
                     else:
                         self._carry(action, now)
         finally:
@@ -299,7 +299,7 @@ class Driver:
         if type(work) is FunctionCall and (work.args or work.kwargs):
             work = FunctionCall(fn=work.fn, args=substitute(work.args),
                                 kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
-        backend = self._routing.backend_of(work)
+        backend = self._routing.backend_of(spec)
         self._ins.call("task_launched", action, now)
         name = spec.name
         backend.launch(LaunchRequest(
@@ -334,7 +334,7 @@ class Driver:
         spec = self._specs.get(action.task_id)
         if spec is None:
             return
-        backend = self.backend_of(spec.work)
+        backend = self.backend_of(spec)
         if tp is Pause:
             backend.pause(action.task_id)
         elif tp is Resume:

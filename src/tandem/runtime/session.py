@@ -279,7 +279,7 @@ class Session:
         spec = self._driver.spec_of(future.task_id)
         if spec is None:     # ended already: the core ignores the request
             return
-        backend = self._driver.backend_of(spec.work)
+        backend = self._driver.backend_of(spec)
         if not backend.steerable:
             raise SpecError(f"{what}: task {spec.name!r} runs on the {backend.name} backend, "
                             f"which cannot {what} tasks")
