@@ -6,6 +6,7 @@
 #   bash scripts/slurm.sh start    install what is missing, start the daemons, wait until idle
 #   bash scripts/slurm.sh stop     stop every daemon this script started, by the pid it recorded
 #   bash scripts/slurm.sh status   sinfo of the cluster
+#   bash scripts/slurm.sh running  exit 0 when the cluster's slurmctld runs
 #
 # Everything lives under $TANDEM_SLURM_DIR (default /tmp/tandem-slurm): slurm.conf, state,
 # logs, pid files and `env` (source it, or read SLURM_CONF from it, to talk to the cluster).
@@ -44,6 +45,7 @@ write_config() {
     echo "SlurmdUser=root"
     echo "AuthType=auth/munge"
     echo "CredType=cred/munge"
+    echo "AuthInfo=socket=$DIR/munge/socket"
     echo "StateSaveLocation=$DIR/state"
     echo "SlurmdSpoolDir=$DIR/spool/%n"
     echo "SlurmctldPidFile=$DIR/slurmctld.pid"
@@ -83,14 +85,14 @@ start() {
   if alive "$DIR/slurmctld.pid"; then log "already running ($DIR)"; return 0; fi
   write_config
   export SLURM_CONF="$DIR/slurm.conf"
-  # munge: our own daemon with its own socket and pid file, so that stop ends only it
+  # munge: our own daemon on our own socket (AuthInfo in slurm.conf), so that stop ends only it
   mkdir -p "$DIR/munge"
-  chown munge:munge "$DIR/munge" 2>/dev/null || true
-  [ -f /etc/munge/munge.key ] || runuser -u munge -- /usr/sbin/mungekey --create 2>/dev/null || true
-  mkdir -p /run/munge && chown munge:munge /run/munge
-  if ! alive /run/munge/munged.pid; then
-    runuser -u munge -- /usr/sbin/munged --pid-file="$DIR/munge/munged.pid"
-    cp "$DIR/munge/munged.pid" "$DIR/munged.pid"
+  chown munge:munge "$DIR/munge"
+  [ -f /etc/munge/munge.key ] || runuser -u munge -- /usr/sbin/mungekey --create
+  if ! alive "$DIR/munge/munged.pid"; then
+    runuser -u munge -- /usr/sbin/munged --socket="$DIR/munge/socket" \
+      --pid-file="$DIR/munge/munged.pid" --log-file="$DIR/munge/munged.log" \
+      --seed-file="$DIR/munge/munged.seed"
   fi
   /usr/sbin/slurmctld -f "$SLURM_CONF" -i
   for n in "${NODES[@]}"; do /usr/sbin/slurmd -f "$SLURM_CONF" -N "$n"; done
@@ -121,7 +123,7 @@ stop_pid() {  # stop the daemon whose pid is in $1: SIGTERM, then SIGKILL if it 
 stop() {
   for n in "${NODES[@]}"; do stop_pid "$DIR/slurmd.$n.pid"; done
   stop_pid "$DIR/slurmctld.pid"
-  stop_pid "$DIR/munged.pid"
+  stop_pid "$DIR/munge/munged.pid"
   log "stopped"
 }
 
@@ -129,6 +131,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) SLURM_CONF="$DIR/slurm.conf" sinfo -N ;;
+  running) alive "$DIR/slurmctld.pid" ;;
   install) install ;;
-  *) echo "usage: $0 start|stop|status|install" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|running|install" >&2; exit 2 ;;
 esac

@@ -24,6 +24,7 @@ from tandem.backends.mpiexec import (
     rank_cores,
     rank_views,
     rankfile_text,
+    resolve,
     wrapper_argv,
 )
 from tandem.backends.process import ProcessBackend
@@ -296,3 +297,22 @@ def test_unreachable_platforms_and_the_default_backend() -> None:
     assert launcher.flavour in (MpiFlavour.OPENMPI, MpiFlavour.MPICH)
     backend = local_mpi_backend(1.0)
     assert backend is not None and backend.name == "mpi" and backend.multi_rank
+
+
+def test_default_backends_send_several_ranks_to_mpiexec_and_one_rank_past_it(
+        tmp_path: Path) -> None:
+    flavour = resolve(None, None).flavour      # the MPI whose mpiexec is first on PATH
+    assert flavour is not None
+    hello = hello_binary(flavour.value, tmp_path / "bin")
+
+    async def main() -> None:
+        async with tandem.open_session(Platform.local(cores=[0, 1]), run_dir=tmp_path) as s:
+            multi = s.execute([str(hello)], resources=Resources(ranks=2, cores=1), name="mpi")
+            single = s.execute(["sh", "-c", "echo $OMPI_COMM_WORLD_SIZE$PMI_SIZE"],
+                               name="plain")
+            lines = rank_lines((await multi).stdout)
+            plain = (await single).stdout.read_text()
+            assert sorted(v["cpus"] for v in lines.values()) == ["0", "1"]
+            assert plain.strip() == ""       # not launched through mpiexec
+
+    asyncio.run(asyncio.wait_for(main(), 120))

@@ -3,7 +3,8 @@
 Contract: pure functions from a placement to an ``srun`` argv, and :class:`Srun`, the
 :class:`~tandem.backends.launch.Launcher` that :class:`~tandem.backends.process.ProcessBackend`
 uses inside an allocation (one local ``srun`` per task; its lifecycle is the process backend's).
-Imports: tandem.backends.base, tandem.backends.launch, tandem.core.values, tandem.spec.
+Imports: tandem.backends.base, tandem.backends.launch, tandem.backends.mpiexec,
+tandem.core.values, tandem.spec.
 
 The step line (docs/slurm.md shows examples)::
 
@@ -28,7 +29,10 @@ The step line (docs/slurm.md shows examples)::
   ``SLURM_CONF``; the job is named with ``--jobid``. Inside the step Slurm sets the step's own
   ``SLURM_PROCID``, ``SLURM_LOCALID``... (what MPI reads).
 - MPI: tasks of several ranks get ``--mpi=<mpi>`` (``pmix`` for OpenMPI, ``pmi2`` for Debian's
-  MPICH); one-rank tasks get none. ``--kill-on-bad-exit=1`` ends every rank when one fails.
+  MPICH); one-rank tasks get none. By default (:func:`default_mpi`) the plugin follows
+  ``$TANDEM_SRUN_MPI`` when set, else the MPI whose ``mpiexec`` is first on ``PATH`` (the one a
+  site's ``module load`` put there, which the task's binaries were built with).
+  ``--kill-on-bad-exit=1`` ends every rank when one fails.
 - A step Slurm cannot create within ``step_wait`` seconds (``--immediate``) fails at once with
   Slurm's message in the task's stderr, instead of waiting forever.
 - Exit codes: ``srun`` exits with the highest exit code of its ranks, and with 128 + n when a
@@ -46,6 +50,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from tandem.backends.base import LaunchRequest
 from tandem.backends.launch import Command
+from tandem.backends.mpiexec import MpiFlavour, resolve
 from tandem.core.values import Slot
 from tandem.spec.platform import Platform
 
@@ -60,6 +65,20 @@ RANK_WRAPPER = (
 _DROPPED = (b"SLURM_", b"SRUN_", b"SALLOC_", b"SBATCH_")
 _KEPT = frozenset({b"SLURM_CONF"})
 _MAX_SIGNAL = 64
+
+
+_PMI = {MpiFlavour.OPENMPI: "pmix", MpiFlavour.MPICH: "pmi2"}
+
+
+def default_mpi(environ: Mapping[str, str]) -> str | None:
+    """The ``--mpi`` plugin for multi-rank steps: ``$TANDEM_SRUN_MPI``, else ``pmix`` when the
+    ``mpiexec`` on ``PATH`` is Open MPI's and ``pmi2`` when it is MPICH's, else ``None``
+    (Slurm's ``MpiDefault``)."""
+    named = environ.get("TANDEM_SRUN_MPI")
+    if named:
+        return named
+    flavour = resolve(None, None).flavour
+    return _PMI.get(flavour) if flavour is not None else None
 
 
 def task_environ(environ: Mapping[bytes, bytes]) -> dict[bytes, bytes]:

@@ -54,15 +54,18 @@ def default_backends(platform: Platform, run_dir: Path, kill_grace: float) -> li
     mock tasks everywhere."""
     from tandem.backends.functions import FunctionBackend
     from tandem.backends.mock import MockBackend
+    from tandem.backends.mpiexec import local_mpi_backend
     from tandem.backends.process import ProcessBackend
 
     if platform.slurm_job is not None:
-        from tandem.backends.srun import Srun
+        from tandem.backends.srun import Srun, default_mpi
 
-        return [ProcessBackend(kill_grace=kill_grace, launcher=Srun.of(platform)),
+        return [ProcessBackend(kill_grace=kill_grace,
+                               launcher=Srun.of(platform, mpi=default_mpi(os.environ))),
                 FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace),
                 MockBackend()]
-    return [ProcessBackend(kill_grace=kill_grace),
+    mpi = local_mpi_backend(kill_grace)
+    return [ProcessBackend(kill_grace=kill_grace), *([mpi] if mpi is not None else []),
             FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace),
             MockBackend()]
 
