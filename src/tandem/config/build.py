@@ -68,7 +68,7 @@ def _pools(model: WorkflowModel, platform: Platform, marks: Marks) -> dict[str, 
 def _platform(pm: PlatformModel | None, marks: Marks) -> Platform:
     loc: Loc = ("platform",)
     if pm is None:
-        return Platform.local()
+        return Platform.default()
     uniform = {k: getattr(pm, k) for k in ("nodes", "cores_per_node", "gpus_per_node",
                                            "memory_mb_per_node") if getattr(pm, k) is not None}
     if pm.local:

@@ -37,17 +37,6 @@ def default_run_dir(label: str = "") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix + time.strftime("%Y%m%d-%H%M%S-"), dir="runs"))
 
 
-def in_allocation() -> bool:
-    """Whether this process runs inside a Slurm allocation tandem should use by default."""
-    return bool(os.environ.get("SLURM_JOB_ID")) and os.environ.get("TANDEM_SLURM", "1") != "0"
-
-
-def default_platform() -> Platform:
-    """The Slurm allocation this process runs in (see :func:`in_allocation`), else this
-    machine."""
-    return Platform.from_slurm() if in_allocation() else Platform.local()
-
-
 def default_backends(platform: Platform, run_dir: Path, kill_grace: float) -> list[Backend]:
     """The backends a session uses unless given some: on a Slurm allocation, job steps for
     executables and MPI tasks; on this machine, local processes and warm function workers;
@@ -107,7 +96,7 @@ async def open_session(
     propagates (see :mod:`tandem.runtime.signals`).
     """
     if platform is None:
-        platform = default_platform()
+        platform = Platform.default()
     if policy is None:
         try:
             policy = Policy(mode=Mode(mode), order=Order(order))

@@ -7,7 +7,8 @@ the tasks' records; the run directory gets the session's ``trace.jsonl`` and a
 ``summary.json``. Mock task sets run on the :class:`~tandem.backends.mock.MockBackend`, on the
 workflow's own (possibly logical) platform: 16 Summit nodes are emulated by slot counters.
 Command and function task sets run as real processes, which needs a platform of this machine
-(``local: true``); anything else is a :class:`~tandem.errors.SpecError`.
+(``local: true``) or the Slurm allocation the run is inside (no platform key: job steps and
+node workers); anything else is a :class:`~tandem.errors.SpecError`.
 Imports: tandem.backends, tandem.core, tandem.errors, tandem.runtime.future, tandem.runtime.open,
 tandem.spec, tandem.trace.progress.
 """
@@ -23,16 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tandem.backends.base import Backend
-from tandem.backends.local import local_unreachable
-from tandem.backends.mock import MockBackend
 from tandem.core.policy import Mode, Policy
 from tandem.core.record import TaskRecord
 from tandem.core.states import TaskState
 from tandem.errors import SpecError
 from tandem.runtime.future import TaskFuture
-from tandem.runtime.open import default_run_dir, open_session
+from tandem.runtime.open import default_backends, default_run_dir, open_session
 from tandem.spec.checks import is_number
-from tandem.spec.task import Executable, FunctionCall
+from tandem.spec.task import Executable, Mock
 from tandem.spec.workflow import ModeName, Workflow
 from tandem.trace.progress import Progress
 
@@ -60,41 +59,35 @@ class RunResult:
         return tuple(r for r in self.records if r.state is not TaskState.DONE)
 
 
-def check_runs_here(workflow: Workflow) -> None:
-    """Raise :class:`SpecError` if a command or function task set would have to run on nodes,
-    cores or GPUs the local backends cannot execute (:func:`tandem.backends.local.
-    local_unreachable`; only mock tasks can run on a logical platform), naming the task set."""
-    real = [s for s in workflow.task_sets if s.work is not None]
-    if not real:
-        return
-    problem = local_unreachable(workflow.platform)
-    if problem is None:
-        return
-    what = "a command" if isinstance(real[0].work, Executable) else "a Python function"
-    raise SpecError(
-        f"workflow {workflow.name!r}: task set {real[0].name!r} runs {what}, and real "
-        f"processes can only be pinned to this machine's cores and GPUs, but the platform is "
-        f"{workflow.platform.describe()} ({problem}); declare `platform: {{local: true}}` "
-        "(optionally with virtual_gpus: N), or make the task set a mock (a duration only)")
-
-
 def backends_for(workflow: Workflow, run_dir: Path, *, kill_grace: float = 3.0
                  ) -> list[Backend]:
-    """The backends the workflow's task sets need: mock, processes, function workers."""
-    kinds = {type(s.work) for s in workflow.task_sets}
-    out: list[Backend] = []
-    if type(None) in kinds:
-        out.append(MockBackend())
-    if Executable in kinds:
-        from tandem.backends.process import ProcessBackend
-
-        out.append(ProcessBackend(kill_grace=kill_grace))
-    if FunctionCall in kinds:
-        from tandem.backends.functions import FunctionBackend
-
-        out.append(FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace))
+    """The backends the workflow's task sets need, of the session's defaults for its platform
+    (:func:`~tandem.runtime.open.default_backends`: local processes and function workers on
+    this machine, job steps inside a Slurm allocation; mock tasks anywhere). Raises
+    :class:`SpecError`, naming the task set, when a command or function task set would run
+    on nodes, cores or GPUs those backends cannot execute (only mock tasks run on a logical
+    platform)."""
+    works = [(s.name, s.work if s.work is not None else _MOCK) for s in workflow.task_sets]
+    defaults = default_backends(workflow.platform, run_dir, kill_grace)
+    out = [b for b in defaults if any(b.accepts(w) for _, w in works)]
+    for name, work in works:
+        if work is _MOCK:
+            continue
+        backend = next(b for b in out if b.accepts(work))
+        problem = backend.unreachable(workflow.platform)
+        if problem is None:
+            continue
+        what = "a command" if isinstance(work, Executable) else "a Python function"
+        raise SpecError(
+            f"workflow {workflow.name!r}: task set {name!r} runs {what}, and real processes "
+            f"can only be pinned to cores and GPUs that exist (this machine's, or a Slurm "
+            f"allocation's), but the platform is {workflow.platform.describe()} ({problem}); "
+            "declare `platform: {local: true}` (optionally with virtual_gpus: N), run inside "
+            "an allocation with no platform key, or make the task set a mock (a duration only)")
     return out
 
+
+_MOCK = Mock(seconds=0.0)
 
 
 async def run_workflow_async(
@@ -117,14 +110,13 @@ async def run_workflow_async(
     scale = workflow.time_scale if time_scale is None else time_scale
     if not is_number(scale) or not scale > 0:
         raise SpecError(f"run: time_scale must be a number > 0, got {scale!r}")
-    check_runs_here(workflow)
-    tasks = workflow.expand(mode=mode, seed=seed, time_scale=scale)
     rd = Path(run_dir) if run_dir is not None else default_run_dir(f"{workflow.name}-{mode}")
+    if backends is None:
+        backends = backends_for(workflow, rd)
+    tasks = workflow.expand(mode=mode, seed=seed, time_scale=scale)
     rd.mkdir(parents=True, exist_ok=True)
     if policy is None:
         policy = Policy(mode=Mode(mode))
-    if backends is None:
-        backends = backends_for(workflow, rd)
     futures: list[TaskFuture] = []
     async with open_session(workflow.platform, run_dir=rd, policy=policy, backends=backends,
                             instruments=[progress] if progress else [],

@@ -25,6 +25,7 @@ import datetime as _dt
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tandem.errors import SpecError
@@ -152,6 +153,12 @@ def _end_time(value: str | None) -> float | None:
         return _dt.datetime.fromisoformat(value).timestamp()
     except ValueError:
         raise SpecError(f"Slurm EndTime {value!r} is not a time tandem can read") from None
+
+
+def in_allocation(environ: Mapping[str, str]) -> bool:
+    """Whether ``environ`` is that of a process inside a Slurm allocation that tandem should
+    use by default: ``SLURM_JOB_ID`` is set and ``TANDEM_SLURM`` is not ``0``."""
+    return bool(environ.get("SLURM_JOB_ID")) and environ.get("TANDEM_SLURM", "1") != "0"
 
 
 def read_allocation(job_id: str | None = None, *, scontrol: str = "scontrol") -> Allocation:

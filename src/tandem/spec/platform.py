@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tandem.errors import SpecError
-from tandem.spec.allocation import Allocation, read_allocation
+from tandem.spec.allocation import Allocation, in_allocation, read_allocation
 from tandem.spec.checks import is_int
 from tandem.spec.resources import Resources
 
@@ -176,6 +176,12 @@ class Platform:
                     memory_mb=mem, virtual_gpus=virtual)
         return cls(nodes=(node,), name="local")
 
+
+    @classmethod
+    def default(cls) -> Platform:
+        """Where tandem runs unless told: the Slurm allocation this process runs in
+        (``SLURM_JOB_ID`` set, and ``TANDEM_SLURM`` not ``0``), else this machine."""
+        return cls.from_slurm() if in_allocation(os.environ) else cls.local()
 
     @classmethod
     def from_slurm(cls, job_id: str | None = None, *,
