@@ -19,6 +19,10 @@ a small tuple. Main -> worker messages:
 
 Worker -> main messages are ``(status, value)`` with the status constants below; a worker runs
 one call at a time, so a result needs no task id.
+
+A worker on another node (``tandem.backends.node_workers``) speaks the same frames over a TCP
+connection it opens to the driver; before any frame (nothing is unpickled before it) it sends
+:func:`hello`: the session's token (64 ASCII bytes) and its worker id (8 bytes, little-endian).
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ OK = 1           # value: the call's result
 ERROR = 2        # value: (exception type name, message, remote traceback text)
 UNPICKLABLE = 3  # value: why the result could not be pickled
 SETUP = 4        # value: (message, traceback): function/arguments/pinning failed in the worker
+
+
+HELLO = struct.Struct("<64sQ")
+HELLO_SIZE = HELLO.size
+
+
+def hello(token: str, worker_id: int) -> bytes:
+    """What a connecting worker sends first: the session's token and its worker id."""
+    return HELLO.pack(token.encode("ascii"), worker_id)
 
 
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})

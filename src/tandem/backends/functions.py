@@ -1,15 +1,19 @@
 """Warm worker processes for Python function tasks (the main-process side).
 
 Contract: ``FunctionBackend`` runs ``FunctionCall`` work in long-lived worker processes
-(``tandem.backends.worker``), so imports and loaded models stay warm between tasks. It
-executes only the node that is this machine (:func:`~tandem.backends.local.local_unreachable`).
+(``tandem.backends.worker``), so imports and loaded models stay warm between tasks. Without a
+launcher it executes only the node that is this machine
+(:func:`~tandem.backends.local.local_unreachable`), its workers talking over pipes. With an
+:class:`~tandem.backends.srun.Srun` launcher (inside a Slurm allocation) it executes every node
+of the allocation: each worker is a long-lived job step on the node a call was placed on,
+connected back over TCP (``node_workers``), and idle workers are kept per (node, GPU set).
 Its parts: ``calls`` (a call's frame out and failure back), ``framing`` (wire format),
 ``worker_handle`` (one worker process), ``idle`` (the idle ones), ``proctree`` (re-pinning a
-worker's tree).
+worker's tree), ``node_workers`` (workers as job steps).
 Imports: tandem.backends.base, tandem.backends.calls, tandem.backends.framing,
-tandem.backends.idle, tandem.backends.local, tandem.backends.placement,
-tandem.backends.proctree, tandem.backends.worker_handle, tandem.core.values, tandem.errors,
-tandem.spec.
+tandem.backends.idle, tandem.backends.local, tandem.backends.node_workers,
+tandem.backends.placement, tandem.backends.proctree, tandem.backends.srun,
+tandem.backends.worker_handle, tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
 
@@ -43,6 +47,13 @@ Rules:
   when the call returns or after the grace period; the call runs again later, in a worker
   whose ``TANDEM_ATTEMPT`` and ``TANDEM_PREEMPTED`` say so (every worker has them; ``1`` and
   ``0`` for a first attempt).
+- On an allocation (a launcher): a call runs on its placed node, pinned per call as above,
+  seeing the GPU set its worker step was started with. Signals go to the step's local ``srun``
+  (SIGTERM cancels the step: Slurm sends SIGTERM, then SIGKILL, to the worker on its node;
+  SIGKILL to ``srun`` after ``kill_grace``). Its task fails ``WORKER_DIED``, with the step's
+  stderr tail, when ``srun`` exits, or when the connection reaches its end (the step is then
+  ended if it has not ended by itself within ``kill_grace``). Pause and resume cannot reach a
+  process on another node, so such a backend is not steerable (``steerable`` is false).
 """
 
 from __future__ import annotations
@@ -66,9 +77,11 @@ from tandem.backends.framing import (
     UNPICKLABLE,
     frame,
 )
-from tandem.backends.idle import IdleWorkers
+from tandem.backends.idle import IdleWorkers, Key
 from tandem.backends.local import local_unreachable
+from tandem.backends.node_workers import NodeWorkers
 from tandem.backends.placement import pin_cores
+from tandem.backends.srun import Srun
 from tandem.backends.worker_handle import EndReason, WorkerHandle, WorkerState
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
@@ -84,6 +97,11 @@ class FunctionBackend(Backend):
     (default: one per usable core) are started by ``start``; at most ``max_idle`` workers
     (default: two per core) are kept idle. A killed task's worker gets SIGTERM, then SIGKILL
     after ``kill_grace`` seconds.
+
+    ``launcher``: run the workers as job steps of the allocation it launches in
+    (``Srun.of(platform)``); ``prespawn`` then counts CPU workers per node, ``max_idle``
+    defaults to two per core per node (cores of this machine), and workers connect back to
+    ``driver_address`` (default ``$TANDEM_DRIVER_ADDRESS``, else this host's name resolved).
     """
 
     name = "functions"
@@ -91,12 +109,19 @@ class FunctionBackend(Backend):
 
     def __init__(self, log_dir: str | os.PathLike[str], *, prespawn: int | None = None,
                  max_idle: int | None = None, kill_grace: float = 3.0,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, launcher: Srun | None = None,
+                 driver_address: str | None = None) -> None:
         ncores = len(os.sched_getaffinity(0))
         where = "FunctionBackend"
         self._log_dir = Path(log_dir)
+        self._launcher = launcher
+        self._driver_address = driver_address
+        self._nodes: NodeWorkers | None = None
+        nodes = 1 if launcher is None else len(launcher.nodes)
+        if launcher is not None:
+            self.steerable = False   # signals cannot reach a worker on another node
         self._prespawn = ncores if prespawn is None else check_count(where, "prespawn", prespawn)
-        self._idle = IdleWorkers(2 * ncores if max_idle is None
+        self._idle = IdleWorkers(2 * ncores * nodes if max_idle is None
                                  else check_count(where, "max_idle", max_idle))
         self._kill_grace = check_seconds(where, "kill_grace", kill_grace)
         self._start_timeout = check_seconds(where, "start_timeout", start_timeout,
@@ -116,6 +141,8 @@ class FunctionBackend(Backend):
         return isinstance(work, FunctionCall)
 
     def unreachable(self, platform: Platform) -> str | None:
+        if self._launcher is not None:
+            return self._launcher.unreachable(platform)
         return local_unreachable(platform)
 
     async def start(self, reporter: Reporter) -> None:
@@ -123,7 +150,18 @@ class FunctionBackend(Backend):
         self._reporter = reporter
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._init_frame = frame(pickle.dumps((INIT, list(sys.path)), PROTOCOL))
-        workers = [self._spawn(()) for _ in range(self._prespawn)]
+        if self._launcher is None:
+            keys: list[Key] = [()] * self._prespawn
+        else:
+            try:
+                self._nodes = NodeWorkers(self._loop, self._launcher, self._log_dir,
+                                          address=self._driver_address,
+                                          hello_timeout=self._start_timeout)
+            except OSError as exc:
+                raise BackendError(str(exc)) from None
+            keys = [(node, ()) for node in sorted(self._launcher.nodes)
+                    for _ in range(self._prespawn)]
+        workers = [self._spawn(key) for key in keys]
         for w in workers:
             w.ready = self._loop.create_future()
         try:
@@ -155,7 +193,11 @@ class FunctionBackend(Backend):
             self._fail_soon(task_id, exc.args[0])
             return
         placement = request.placement
-        key = placement.slots[0].gpus
+        if self._nodes is None:
+            key: Key = placement.slots[0].gpus
+        else:
+            slot = placement.slots[0]
+            key = (slot.node, slot.gpus)
         cores = pin_cores(placement, request.shared_cores)
         w = self._idle.take(key, cores)
         if w is None:
@@ -239,11 +281,20 @@ class FunctionBackend(Backend):
                 self._retire(w)
         if workers:
             await asyncio.gather(*(w.exited for w in workers))
+        if self._nodes is not None:
+            self._nodes.close()
 
     # ------------------------------------------------------------------------ observability
 
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """Where workers on the allocation's nodes connect to (``None`` without a launcher
+        or before ``start``)."""
+        return None if self._nodes is None else self._nodes.address
+
     def worker_pids(self) -> list[int]:
-        """Pids of the worker processes not yet reaped."""
+        """Pids of the worker processes not yet reaped (for workers on an allocation's nodes,
+        of their local ``srun``)."""
         return [w.pid for w in self._workers]
 
     def worker_pid(self, task_id: int) -> int | None:
@@ -253,11 +304,16 @@ class FunctionBackend(Backend):
 
     # ------------------------------------------------------------------------------ workers
 
-    def _spawn(self, key: tuple[str, ...]) -> WorkerHandle:
+    def _spawn(self, key: Key) -> WorkerHandle:
         assert self._loop is not None
         self._next_index += 1
-        w = WorkerHandle.spawn(self._loop, self._next_index, key, self._log_dir,
-                               self._on_readable, self._on_exit)
+        if self._nodes is None:
+            w = WorkerHandle.spawn(self._loop, self._next_index, key, self._log_dir,
+                                   self._on_readable, self._on_exit)
+        else:
+            node, gpus = key
+            w = self._nodes.spawn(self._next_index, node, gpus,
+                                  self._on_readable, self._on_exit)
         self._workers[w] = None
         w.send(self._init_frame)
         return w
@@ -277,7 +333,10 @@ class FunctionBackend(Backend):
         if w.state is WorkerState.IDLE:
             self._idle.remove(w)
         w.state = WorkerState.GONE
-        w.close_input()
+        if w.remote and w.sock is None:   # not connected yet: end its step
+            w.signal(signal.SIGTERM)
+        else:
+            w.close_input()
         assert self._loop is not None
         w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
 
@@ -298,6 +357,11 @@ class FunctionBackend(Backend):
         if frames:  # None at end of file: the worker is exiting; its pidfd reports the exit
             for body in frames:
                 self._on_frame(w, body)
+        elif frames is None and w.remote and not w.dead and w.kill_timer is None:
+            # a remote worker's connection ended: its step should end too; if it does not
+            # within the grace period, end it (its exit reports the task's failure)
+            assert self._loop is not None
+            w.kill_timer = self._loop.call_later(self._kill_grace, self._terminate, w)
 
     def _on_frame(self, w: WorkerHandle, body: bytes | bytearray) -> None:
         try:
@@ -306,6 +370,7 @@ class FunctionBackend(Backend):
             status, value = UNPICKLABLE, f"result could not be unpickled: {why(exc)}"
         task_id = w.task_id
         if status == READY:
+            w.remote_pid = value
             self._on_ready(w)
             return
         if task_id is None or w.kill_reason is not None:  # a kill wins over a late result
@@ -355,6 +420,8 @@ class FunctionBackend(Backend):
             if w.state is WorkerState.IDLE:
                 self._idle.remove(w)
             rc = w.reap()
+            if self._nodes is not None:
+                self._nodes.forget(w)
             del self._workers[w]
             task_id = w.task_id
             w.task_id = None

@@ -1,21 +1,25 @@
 """The idle function workers of a :class:`~tandem.backends.functions.FunctionBackend`.
 
-Contract: bookkeeping only (no processes, no I/O). Idle workers are found by GPU set (a worker
-serves one GPU set for its life) and, to prefer a worker already pinned to the wanted cores, by
-(GPU set, cores). Each keeps the order in which workers went idle, so the longest idle is found
+Contract: bookkeeping only (no processes, no I/O). Idle workers are found by their key, the GPU
+set a worker serves for its life (with its node, for workers on the nodes of an allocation:
+``(node, GPU set)``), and, to prefer a worker already pinned to the wanted cores, by (key,
+cores). Each keeps the order in which workers went idle, so the longest idle is found
 first.
 Imports: tandem.backends.worker_handle.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from tandem.backends.worker_handle import WorkerHandle
 
-Key = tuple[str, ...]
+#: A GPU set, or ``(node, GPU set)``.
+Key = tuple[Any, ...]
 
 
 class IdleWorkers:
-    """Idle workers by GPU set and by (GPU set, cores), oldest first."""
+    """Idle workers by key and by (key, cores), oldest first."""
 
     __slots__ = ("_by_key", "_by_slot", "_n", "_seq", "max_idle")
 
@@ -30,7 +34,7 @@ class IdleWorkers:
         return self._n
 
     def take(self, key: Key, cores: tuple[int, ...]) -> WorkerHandle | None:
-        """An idle worker of GPU set ``key``, pinned to ``cores`` if there is one."""
+        """An idle worker of ``key``, pinned to ``cores`` if there is one."""
         bucket = self._by_slot.get((key, cores))
         if bucket:
             w = bucket.popitem()[0]
@@ -68,7 +72,7 @@ class IdleWorkers:
         return self._n > self.max_idle
 
     def oldest(self, keep: Key) -> WorkerHandle:
-        """The longest-idle worker, preferring one of another GPU set than ``keep``."""
+        """The longest-idle worker, preferring one of another key than ``keep``."""
         oldest: WorkerHandle | None = None
         for key, bucket in self._by_key.items():
             if key != keep and bucket:

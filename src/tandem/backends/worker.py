@@ -1,7 +1,11 @@
 """The warm function worker: a process that runs Python calls sent by ``FunctionBackend``.
 
 Contract: one responsibility, the worker's main loop (``python -m tandem.backends.worker IN OUT
-PARENT``, with ``IN``/``OUT`` the pipe fds passed by the backend and ``PARENT`` its pid).
+PARENT``, with ``IN``/``OUT`` the pipe fds passed by the backend and ``PARENT`` its pid; or
+``python -m tandem.backends.worker --connect HOST:PORT ID`` on another node: the worker connects
+to the driver over TCP, sends :func:`~tandem.backends.framing.hello` with the token it reads from
+``TANDEM_WORKER_TOKEN`` (then removed from its environment) and its id ``ID``, and speaks the same
+frames over that connection; its stdout/stderr, which carry the tasks' prints, are the step's).
 Besides the standard library, only the wire format, so that a worker starts fast (cloudpickle
 is imported by unpickling, and for results plain pickle refuses).
 Imports: tandem.backends.framing.
@@ -19,7 +23,7 @@ Rules:
   loop that lives as long as the worker, so loop-bound state stays warm too.
 - Exceptions (``BaseException``: ``sys.exit`` in a task fails the task, not the worker) come
   back as type name, message and traceback text; the worker goes on.
-- The worker exits on end of file of its input pipe, dies with its parent
+- The worker exits on end of file of its input pipe (or connection), dies with its parent
   (``PR_SET_PDEATHSIG``: precisely, with the thread that spawned it, the backend's event-loop
   thread) and dumps a Python traceback to stderr on a fatal signal (``faulthandler``).
 """
@@ -45,6 +49,7 @@ from tandem.backends.framing import (
     SETUP,
     UNPICKLABLE,
     BlockingReader,
+    hello,
     write_frame,
 )
 
@@ -230,8 +235,26 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
             pass
 
 
+def _connect(address: str, worker_id: int) -> int:
+    """Connect to the driver at ``HOST:PORT`` and introduce this worker; the socket's fd."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    token = os.environ.pop("TANDEM_WORKER_TOKEN", "")
+    sock = socket.create_connection((host.strip("[]"), int(port)), timeout=60)
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(hello(token, worker_id))
+    return sock.detach()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[0] == "--connect":
+        fd = _connect(args[1], int(args[2]))
+        _die_with_parent(os.getppid())
+        faulthandler.enable()
+        return serve(BlockingReader(fd), fd)
     in_fd, out_fd, parent = int(args[0]), int(args[1]), int(args[2])
     os.set_inheritable(in_fd, False)  # children of tasks must not hold our pipes open
     os.set_inheritable(out_fd, False)

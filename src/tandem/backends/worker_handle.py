@@ -7,9 +7,14 @@ Imports: tandem.backends.framing, tandem.core.values.
 
 Rules:
 
-- The worker is started with ``subprocess.Popen`` in its own process group, talking over two
-  ``os.pipe()`` pairs passed with ``pass_fds``; stdout/stderr are appended to
+- A local worker is started with ``subprocess.Popen`` in its own process group, talking over
+  two ``os.pipe()`` pairs passed with ``pass_fds``; stdout/stderr are appended to
   ``<log_dir>/worker-<n>.out|err``. Its environment fixes its GPU set for its whole life.
+- A worker on another node (:meth:`WorkerHandle.spawn_step`) has a leader process here, the
+  ``srun`` that runs it as a job step (its stdout/stderr, which carry the worker's, go to the
+  same log files; signals go to ``srun``, which passes them to the step), and a transport that
+  comes later: the TCP connection the worker opens (:meth:`WorkerHandle.attach`). Frames sent
+  before it are queued. Its reads, writes and end of file work as the pipes' do.
 - Event-driven: the owner's callbacks are registered with ``add_reader`` on the result pipe and
   on a pidfd that becomes readable when the worker exits (without pidfd, a thread waits
   without reaping). Writes are non-blocking with a pending buffer and ``add_writer``.
@@ -24,10 +29,12 @@ import contextlib
 import enum
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tandem.backends.framing import FrameReader
 from tandem.core.values import Failure, FailureKind
@@ -68,6 +75,18 @@ class EndReason(enum.Enum):
     """The backend shuts down: a ``CANCELLED`` failure."""
 
 
+def worker_env(environ: Mapping[str, str], gpus: tuple[str, ...]) -> dict[str, str]:
+    """A worker's environment: ``environ`` with its GPU set, a first attempt, and this tandem's
+    source on ``PYTHONPATH``."""
+    env = dict(environ)
+    ids = ",".join(gpus)
+    env.update(CUDA_VISIBLE_DEVICES=ids, ROCR_VISIBLE_DEVICES=ids, HIP_VISIBLE_DEVICES=ids,
+               TANDEM_GPUS=ids, TANDEM_ATTEMPT="1", TANDEM_PREEMPTED="0")
+    if _SRC_ON_PATH:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC_ON_PATH, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def _signame(sig: int) -> str:
     try:
         return signal.Signals(sig).name
@@ -78,16 +97,16 @@ def _signame(sig: int) -> str:
 class WorkerHandle:
     """A worker process plus the owner's bookkeeping about it (state, task, placement)."""
 
-    __slots__ = ("cores", "dead", "err_path", "exited", "frames", "index", "key", "kill_reason",
-                 "kill_timer", "known", "loop", "node", "pending", "pid", "pidfd", "proc",
-                 "queued", "ready", "rerun", "rfd", "seq", "state", "stopped", "task_id",
-                 "task_name", "wfd")
+    __slots__ = ("cores", "dead", "eof", "err_path", "exited", "frames", "index", "key",
+                 "kill_reason", "kill_timer", "known", "loop", "node", "on_readable", "pending",
+                 "pid", "pidfd", "proc", "queued", "ready", "remote", "remote_pid", "rerun", "rfd",
+                 "seq", "sock", "state", "stopped", "task_id", "task_name", "wfd")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, index: int, key: tuple[str, ...],
+    def __init__(self, loop: asyncio.AbstractEventLoop, index: int, key: Any,
                  proc: subprocess.Popen[bytes], wfd: int, rfd: int, err_path: Path) -> None:
         self.loop = loop
         self.index = index
-        self.key = key                            # the GPU set, fixed for the worker's life
+        self.key = key                            # its idle key: the GPU set (and node)
         self.proc = proc
         self.pid = proc.pid
         self.wfd = wfd                            # calls go out here (non-blocking)
@@ -111,6 +130,11 @@ class WorkerHandle:
         self.seq = 0                              # when it last went idle
         self.stopped = False                      # paused (SIGSTOP), not continued since
         self.rerun = False                        # its environment says "attempt > 1"
+        self.remote = False                       # a job step: ``pid`` is its ``srun``
+        self.sock: socket.socket | None = None    # a remote worker's connection, once attached
+        self.on_readable: Callable[[WorkerHandle], None] | None = None
+        self.eof = False                          # a remote worker's connection reached its end
+        self.remote_pid: int | None = None        # a remote worker's own pid (its READY says)
 
     @classmethod
     def spawn(cls, loop: asyncio.AbstractEventLoop, index: int, key: tuple[str, ...],
@@ -118,14 +142,7 @@ class WorkerHandle:
               on_exit: Callable[[WorkerHandle], None]) -> WorkerHandle:
         """Start a worker for GPU set ``key``; ``on_readable``/``on_exit`` are called from the
         loop when results arrive and when the process has exited."""
-        env = dict(os.environ)
-        gpus = ",".join(key)
-        env.update(CUDA_VISIBLE_DEVICES=gpus, ROCR_VISIBLE_DEVICES=gpus,
-                   HIP_VISIBLE_DEVICES=gpus, TANDEM_GPUS=gpus, TANDEM_ATTEMPT="1",
-                   TANDEM_PREEMPTED="0")
-        if _SRC_ON_PATH:
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (_SRC_ON_PATH, env.get("PYTHONPATH")) if p)
+        env = worker_env(os.environ, key)
         err_path = log_dir / f"worker-{index}.err"
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
@@ -156,6 +173,37 @@ class WorkerHandle:
         else:
             loop.add_reader(w.pidfd, on_exit, w)
         return w
+
+    @classmethod
+    def spawn_step(cls, loop: asyncio.AbstractEventLoop, index: int, key: Any,
+                   argv: Sequence[str], env: Mapping[str, str], log_dir: Path,
+                   on_readable: Callable[[WorkerHandle], None],
+                   on_exit: Callable[[WorkerHandle], None]) -> WorkerHandle:
+        """Start ``argv`` (the ``srun`` of a worker step) with exactly ``env``; the worker's
+        frames flow once :meth:`attach` gives it its connection (until then they are queued)."""
+        err_path = log_dir / f"worker-{index}.err"
+        with open(log_dir / f"worker-{index}.out", "ab") as out, open(err_path, "ab") as err:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    env=dict(env), process_group=0)
+        w = cls(loop, index, key, proc, -1, -1, err_path)
+        w.remote = True
+        w.pending = []
+        w.on_readable = on_readable
+        w.pidfd = os.pidfd_open(proc.pid)
+        loop.add_reader(w.pidfd, on_exit, w)
+        return w
+
+    def attach(self, sock: socket.socket) -> None:
+        """Give a remote worker its connection: reads start, queued frames are sent."""
+        sock.setblocking(False)
+        self.sock = sock
+        fd = self.wfd = self.rfd = sock.fileno()
+        assert self.on_readable is not None
+        self.loop.add_reader(fd, self.on_readable, self)
+        if self.pending:
+            self.loop.add_writer(fd, self._on_writable)
+        else:
+            self.pending = None
 
     def _wait_exit(self, on_exit: Callable[[WorkerHandle], None]) -> None:
         with contextlib.suppress(ChildProcessError):
@@ -207,6 +255,7 @@ class WorkerHandle:
             data = b""
         if not data:
             self.loop.remove_reader(self.rfd)
+            self.eof = True
             return None
         return self.frames.feed(data)
 
@@ -216,7 +265,11 @@ class WorkerHandle:
             if self.pending is not None:
                 self.loop.remove_writer(self.wfd)
                 self.pending = None
-            os.close(self.wfd)
+            if self.sock is None:
+                os.close(self.wfd)
+            else:
+                with contextlib.suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_WR)
             self.wfd = -1
 
     # ------------------------------------------------------------------------------ signals
@@ -244,11 +297,14 @@ class WorkerHandle:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+        self.close_input()
         if self.rfd >= 0:
             loop.remove_reader(self.rfd)
-            os.close(self.rfd)
+            if self.sock is None:
+                os.close(self.rfd)
             self.rfd = -1
-        self.close_input()
+        if self.sock is not None:
+            self.sock.close()
         if self.kill_timer is not None:
             self.kill_timer.cancel()
             self.kill_timer = None
@@ -256,8 +312,11 @@ class WorkerHandle:
         return rc
 
     def exit_failure(self, rc: int) -> Failure:
-        """Why the task it was running did not finish, given the worker's return code."""
+        """Why the task it was running did not finish, given the worker's return code (for a
+        remote worker, its ``srun``'s: 128 + n when the worker was killed by signal n)."""
         sig = -rc if rc < 0 else None
+        if self.remote and 128 < rc <= 128 + 64:
+            sig = rc - 128
         how = f"{_signame(sig)} (signal {sig})" if sig else f"exit code {rc}"
         name = self.task_name
         if self.kill_reason is EndReason.KILL:
@@ -268,7 +327,11 @@ class WorkerHandle:
             kind, message = FailureKind.CANCELLED, f"{name}: cancelled by backend shutdown"
         else:
             kind = FailureKind.WORKER_DIED
-            message = f"{name}: its worker process {self.pid} died: {how}"
+            if self.remote:
+                message = (f"{name}: its worker on node {self.key[0]} (pid {self.remote_pid}, "
+                           f"job step srun pid {self.pid}) died: {how}")
+            else:
+                message = f"{name}: its worker process {self.pid} died: {how}"
         return Failure(kind=kind, message=message, exit_code=None if sig else rc, signal=sig,
                        stderr_tail=self.stderr_tail())
 
