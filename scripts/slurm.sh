@@ -7,6 +7,8 @@
 #   bash scripts/slurm.sh stop     stop every daemon this script started, by the pid it recorded
 #   bash scripts/slurm.sh status   sinfo of the cluster
 #   bash scripts/slurm.sh running  exit 0 when the cluster's slurmctld runs
+#   bash scripts/slurm.sh stop-node N / start-node N   stop (by pid) or start node N's slurmd
+#                                  (the node-failure tests)
 #
 # Everything lives under $TANDEM_SLURM_DIR (default /tmp/tandem-slurm): slurm.conf, state,
 # logs, pid files and `env` (source it, or read SLURM_CONF from it, to talk to the cluster).
@@ -132,6 +134,8 @@ case "${1:-}" in
   stop) stop ;;
   status) SLURM_CONF="$DIR/slurm.conf" sinfo -N ;;
   running) alive "$DIR/slurmctld.pid" ;;
+  stop-node) stop_pid "$DIR/slurmd.${2:?node}.pid" ;;
+  start-node) alive "$DIR/slurmd.${2:?node}.pid" || /usr/sbin/slurmd -f "$DIR/slurm.conf" -N "$2" ;;
   install) install ;;
-  *) echo "usage: $0 start|stop|status|running|install" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|running|stop-node N|start-node N|install" >&2; exit 2 ;;
 esac

@@ -64,3 +64,16 @@ def test_nodes_outside_the_job_are_unreachable() -> None:
     assert launcher.unreachable(inside) is None
     why = launcher.unreachable(outside)
     assert why is not None and "n3" in why and "job 7" in why
+
+
+def test_srun_messages_of_a_failed_node_name_it() -> None:
+    launcher = Srun(job_id="1", nodes=["n1", "n2"])
+    launch = ("srun: error: Task launch for StepId=31.0 failed on node n2: Communication "
+              "connection failure\nsrun: error: Application launch failed: Communication "
+              "connection failure\nsrun: Job step aborted")
+    assert launcher.lost_node(233, launch) == "n2"
+    assert launcher.lost_node(1, "srun: error: Node failure on gpu07") == "gpu07"
+    assert launcher.lost_node(
+        137, "slurmstepd: error: *** STEP 4.2 ON n1 CANCELLED AT 2026-12-02T03:00:45 DUE TO "
+        "NODE FAILURE ***") == "n1"
+    assert launcher.lost_node(3, "srun: error: n2: task 0: Exited with exit code 3") is None

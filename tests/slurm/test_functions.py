@@ -38,8 +38,9 @@ def run(coro: Any) -> Any:
 async def session(tmp_path: Path, platform: Platform | None = None, **options: Any
                   ) -> AsyncIterator[tuple[Session, FunctionBackend]]:
     platform = platform or Platform.from_slurm()
+    options.setdefault("kill_grace", 5.0)
     backend = FunctionBackend(tmp_path / "workers", launcher=Srun.of(platform),
-                              driver_address="127.0.0.1", kill_grace=5.0, **options)
+                              driver_address="127.0.0.1", **options)
     async with open_session(platform, run_dir=tmp_path, backends=[backend]) as s:
         yield s, backend
 
@@ -127,6 +128,24 @@ def sleep_forever(channel: str) -> None:
     import time
 
     time.sleep(1000)
+
+
+def cut_connection(channel: str) -> None:
+    """Shut the worker's TCP connection to the driver down, then stay alive."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        with sock:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.shutdown(socket.SHUT_RDWR)
+    sleep_forever(channel)
+
+
+def say(text: str) -> str:
+    print(text, flush=True)
+    return os.environ["SLURMD_NODENAME"]
 
 
 # ------------------------------------------------------------------------------------ tests
@@ -232,6 +251,45 @@ def test_cancel_of_a_running_remote_call_ends_its_worker(in_job: str, tmp_path: 
     pid, alive = run(main())
     assert not alive
     assert not psutil.pid_exists(pid)
+
+
+def test_a_worker_that_lost_its_connection_fails_its_task_and_its_step_is_ended(
+        in_job: str, tmp_path: Path) -> None:
+    async def main() -> tuple[TaskFailed, int, Where]:
+        async with Channel() as channel, session(tmp_path, prespawn=0, kill_grace=1.0) as (
+                s, _):
+            f = s.submit(cut_connection, channel.path, name="cut")
+            pid = int(await channel.get())
+            with pytest.raises(TaskFailed) as info:
+                await f
+            return info.value, pid, await s.submit(where, name="after")
+
+    err, pid, after = run(main())
+    assert "lost its connection to the driver" in str(err)
+    assert not psutil.pid_exists(pid)
+    assert after[3] != pid
+
+
+def test_default_workers_connect_to_the_address_in_the_environment_and_print_to_their_logs(
+        in_job: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TANDEM_DRIVER_ADDRESS", "127.0.0.1")
+    platform = Platform.from_slurm()
+
+    async def main() -> tuple[list[str], tuple[str, int] | None, int]:
+        backend = FunctionBackend(tmp_path / "workers", launcher=Srun.of(platform))
+        async with open_session(platform, run_dir=tmp_path, backends=[backend]) as s:
+            prespawned = len(backend.worker_pids())
+            fs = [s.submit(say, f"printed by task {i}", cores=1, name=f"say{i}")
+                  for i in range(2)]
+            return [await f for f in fs], backend.listen_address, prespawned
+
+    nodes, address, prespawned = run(main())
+    assert address is not None and address[0] == "127.0.0.1"
+    started = sorted((tmp_path / "workers").glob("worker-*.out"))
+    assert prespawned and len(started) >= len(os.sched_getaffinity(0)) * 2  # a core, a node
+    logs = "".join(p.read_text() for p in started)
+    assert "printed by task 0" in logs and "printed by task 1" in logs
+    assert set(nodes) <= {"n1", "n2"}
 
 
 def test_a_connection_with_a_wrong_token_is_refused(in_job: str, tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ def test_executables_run_exactly_where_the_core_placed_them(
             fs = [s.execute(PROBE, shell=True, resources=Resources(cores=1, gpus=1),
                             name=f"probe{i}") for i in range(6)]
             results = [await f for f in fs]
-            return [(f.record.placement, r.stdout.read_text()) for f, r in zip(fs, results)]
+            return [(f.record.placement, r.stdout.read_text())
+                    for f, r in zip(fs, results, strict=True)]
 
     seen = run(main())
     for placement, out in seen:

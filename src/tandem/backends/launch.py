@@ -10,7 +10,8 @@ launching shares one lifecycle. A backend without a launcher runs the task itsel
 leader, pinned to its cores (the fast path). A launcher also says which platforms it can execute
 (``unreachable``), whether it starts several ranks (``multi_rank``), how the leader's exit code
 maps back to a signal (``srun`` and ``mpiexec`` exit with 128 + the signal that killed a rank),
-and what of the inherited environment reaches tasks (``environ``).
+which exits mean that a node failed (``lost_node``), and what of the inherited environment
+reaches tasks (``environ``).
 Imports: tandem.backends.base, tandem.spec.
 """
 
@@ -60,5 +61,11 @@ class Launcher(Protocol):
 
     def environ(self, environ: Mapping[bytes, bytes]) -> Mapping[bytes, bytes]:
         """What of the driver's environment tasks inherit."""
+        ...
+
+    def lost_node(self, code: int, stderr_tail: str) -> str | None:
+        """The node whose failure made the leader exit with ``code`` (its stderr ending in
+        ``stderr_tail``), or ``None`` when no node failed: the task then fails with
+        ``NODE_FAILED`` and the core places nothing on that node again."""
         ...
 

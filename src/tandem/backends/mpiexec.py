@@ -274,6 +274,9 @@ class Mpiexec:
             return code - 128
         return None
 
+    def lost_node(self, code: int, stderr_tail: str) -> str | None:
+        return None   # one node: this machine
+
     def environ(self, environ: Mapping[bytes, bytes]) -> Mapping[bytes, bytes]:
         return environ
 

@@ -253,8 +253,16 @@ class ProcessBackend(Backend):
         code, argv0 = proc.code, proc.argv0
         if code == 0:
             return Outcome(proc.task_id)
-        if code is not None and code > 0 and self._launcher is not None:
-            sig = self._launcher.signal_of(code)
+        launcher = self._launcher
+        if code is not None and code > 0 and launcher is not None:
+            tail = _tail(proc.stderr_path)
+            node = None if proc.killing else launcher.lost_node(code, tail)
+            if node is not None:
+                return Outcome(proc.task_id, failure=Failure(
+                    kind=FailureKind.NODE_FAILED, node=node, exit_code=code, stderr_tail=tail,
+                    message=f"{argv0}: node {node!r} failed or cannot be reached "
+                            f"({launcher.name} exited with code {code})"))
+            sig = launcher.signal_of(code)
             if sig is not None:
                 code = -sig
         if code is None:

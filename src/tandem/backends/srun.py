@@ -35,6 +35,11 @@ The step line (docs/slurm.md shows examples)::
   ``--kill-on-bad-exit=1`` ends every rank when one fails.
 - A step Slurm cannot create within ``step_wait`` seconds (``--immediate``) fails at once with
   Slurm's message in the task's stderr, instead of waiting forever.
+- A failed node: when ``srun`` says a node could not be reached or failed ("Task launch for
+  StepId=... failed on node n2: Communication connection failure", "Node failure on n2", "...
+  CANCELLED ... DUE TO NODE FAILURE"), the task fails with ``NODE_FAILED`` naming the node
+  (:meth:`Srun.lost_node`), and the core places nothing there again; its retry, if it has one,
+  runs on the nodes left.
 - Exit codes: ``srun`` exits with the highest exit code of its ranks, and with 128 + n when a
   rank was killed by signal n (:meth:`Srun.signal_of`); a rank that exits with a code above 128
   by itself is therefore reported as killed by a signal.
@@ -46,6 +51,7 @@ The step line (docs/slurm.md shows examples)::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from tandem.backends.base import LaunchRequest
@@ -62,6 +68,9 @@ RANK_WRAPPER = (
     'TANDEM_GPUS="$g" TANDEM_NODE="${SLURMD_NODENAME:-}"; '
     'if [ -n "$c" ]; then export TANDEM_CORES="$c"; exec taskset -c "$c" "$@"; fi; exec "$@"'
 )
+_LOST_NODE = re.compile(r"failed on node ([^\s:]+): Communication connection failure"
+                        r"|Node failure on ([^\s:]+)"
+                        r"|ON ([^\s:]+) CANCELLED AT \S+ DUE TO NODE FAILURE")
 _DROPPED = (b"SLURM_", b"SRUN_", b"SALLOC_", b"SBATCH_")
 _KEPT = frozenset({b"SLURM_CONF"})
 _MAX_SIGNAL = 64
@@ -183,3 +192,7 @@ class Srun:
 
     def environ(self, environ: Mapping[bytes, bytes]) -> Mapping[bytes, bytes]:
         return task_environ(environ)
+
+    def lost_node(self, code: int, stderr_tail: str) -> str | None:
+        m = _LOST_NODE.search(stderr_tail)
+        return next(g for g in m.groups() if g) if m else None

@@ -122,10 +122,21 @@ class QuotaMoved:
 
 
 @fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeLost:
+    """Node ``node`` failed or became unreachable: nothing is placed there again. Tasks still
+    running there are ended by their backend (their exits come as usual); a waiting task that
+    can no longer fit the nodes left fails with ``NODE_FAILED``."""
+
+    node: str
+    message: str = ""
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TimerFired:
     """The deadline returned by ``Scheduler.next_deadline()`` was reached."""
 
 
 Event = (Submitted | Started | Exited | CancelRequested | TimerFired | PauseRequested
-         | ResumeRequested | PreemptRequested | PriorityChanged | QuotaMoved)
+         | ResumeRequested | PreemptRequested | PriorityChanged | QuotaMoved | NodeLost)

@@ -36,6 +36,8 @@ class Cause(Enum):
     UPSTREAM_FAILED = "a dependency failed"
     RETRY = "retry"
     """Its attempt failed or timed out and a retry is left."""
+    NODE_LOST = "a node was lost"
+    """A node was lost and the task, not placed yet, can no longer fit the nodes left."""
     PREEMPTED = "preempted"
     """A preempted attempt exited: back to the queue, same key, not a failure."""
     PAUSED = "paused"
@@ -59,6 +61,8 @@ NEXT: dict[tuple[TaskState, Cause], TaskState] = {
     (S.PENDING, C.UPSTREAM_FAILED): S.DEPENDENCY_FAILED,
     (S.READY, C.PLACED): S.LAUNCHED,
     (S.READY, C.CANCELLED): S.CANCELLED,
+    (S.PENDING, C.NODE_LOST): S.FAILED,
+    (S.READY, C.NODE_LOST): S.FAILED,
     (S.LAUNCHED, C.STARTED): S.RUNNING,
     **{(S.LAUNCHED, c): s for c, s in _ENDINGS.items()},
     **{(S.RUNNING, c): s for c, s in _ENDINGS.items()},

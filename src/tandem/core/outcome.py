@@ -65,4 +65,4 @@ def with_root(f: Failure, task_id: int) -> Failure:
     """``f``, naming ``task_id`` as the task where it started."""
     return Failure(kind=f.kind, message=f.message, exit_code=f.exit_code, signal=f.signal,
                    stderr_tail=f.stderr_tail, traceback=f.traceback, root_task_id=task_id,
-                   by=f.by)
+                   by=f.by, node=f.node)

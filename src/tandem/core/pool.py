@@ -90,6 +90,7 @@ class ResourcePool:
         self.free_cores = platform.total_cores
         self.free_gpus = platform.total_gpus
         self._hints: dict[Resources, _Hint] = {}
+        self.lost: set[str] = set()      # nodes lost: nothing placed there, nothing returned
 
     # -- queries ---------------------------------------------------------------------------
     def can_fit_anything(self) -> bool:
@@ -276,8 +277,29 @@ class ResourcePool:
         if k < len(index) and index[k] == i:
             del index[k]
 
+    def lose(self, node: str) -> None:
+        """``node`` is gone: its free cores and GPUs are taken out for good, and what its
+        running tasks hold is not given back when they end."""
+        n = self._by_name[node]
+        if node in self.lost:
+            return
+        self.lost.add(node)
+        self.free_cores -= len(n.free_cores)
+        self.free_gpus -= len(n.free_gpus)
+        n.free_cores.clear()
+        n.free_gpus.clear()
+        n.free_mem = 0 if n.free_mem is not None else None
+        self._drop(self._with_cores, n.index)
+        self._drop(self._with_gpus, n.index)
+
     def release(self, placement: Placement, req: Resources) -> None:
-        """Give back what ``try_place`` took for ``req``."""
+        """Give back what ``try_place`` took for ``req`` (nothing of a lost node)."""
+        if self.lost:
+            placement = Placement(slots=tuple(
+                sl for sl in placement.slots if sl.node not in self.lost)) \
+                if any(sl.node in self.lost for sl in placement.slots) else placement
+            if not placement.slots:
+                return
         hit = self._single_pos.get(id(placement))
         if hit is not None:
             n, p = hit

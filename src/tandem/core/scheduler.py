@@ -26,7 +26,7 @@ Rules:
 - ties break on task id (submission order): the same events give the same actions.
 
 Imports: tandem.core.actions, tandem.core.dispatch, tandem.core.events, tandem.core.handlers,
-tandem.core.policy, tandem.core.pool, tandem.core.pools, tandem.core.record,
+tandem.core.nodes, tandem.core.policy, tandem.core.pool, tandem.core.pools, tandem.core.record,
 tandem.core.state, tandem.core.states, tandem.core.steering, tandem.core.transitions,
 tandem.core.validate, tandem.core.view, tandem.spec.
 """
@@ -37,12 +37,13 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tandem.core import handlers, steering
+from tandem.core import handlers, nodes, steering
 from tandem.core.actions import Action
 from tandem.core.dispatch import schedule
 from tandem.core.events import (
     CancelRequested,
     Exited,
+    NodeLost,
     PauseRequested,
     PreemptRequested,
     PriorityChanged,
@@ -208,4 +209,5 @@ _HANDLERS: dict[type, Handler] = {
     PreemptRequested: steering.on_preempt,
     PriorityChanged: steering.on_priority,
     QuotaMoved: steering.on_move,
+    NodeLost: nodes.on_node_lost,
 }

@@ -273,10 +273,14 @@ def preempt(t: CoreTask, sig: int, grace: float, out: list[Action]) -> None:
 
 # -- ending --------------------------------------------------------------------------------
 def finish(s: CoreState, t: CoreTask, state: TaskState, failure: Failure | None, now: float,
-           out: list[Action]) -> None:
-    """``t`` reached the final ``state``: resolve it, then its dependents and held tasks."""
-    if END_STEP[state][t.state] is not state:   # advance(t, state, END_CAUSE[state]), inlined
-        illegal(t, state, END_CAUSE[state])
+           out: list[Action], cause: Cause | None = None) -> None:
+    """``t`` reached the final ``state`` (for ``cause``; default: the state's own cause):
+    resolve it, then its dependents and held tasks."""
+    if cause is None:
+        if END_STEP[state][t.state] is not state:   # advance(t, state, END_CAUSE[state])
+            illegal(t, state, END_CAUSE[state])
+    elif STEP[cause][t.state] is not state:
+        illegal(t, state, cause)
     t.state = state
     t.entry = None
     t.failure = failure

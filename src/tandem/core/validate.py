@@ -9,8 +9,8 @@ exit that cannot be), taking into account what the earlier events of the batch d
 submit, attempts they end, quota they move); it changes nothing but caches. Pure: no I/O, no
 clock.
 
-Imports: tandem.core.events, tandem.core.state, tandem.core.states, tandem.core.steering,
-tandem.errors.
+Imports: tandem.core.events, tandem.core.nodes, tandem.core.state, tandem.core.states,
+tandem.core.steering, tandem.errors.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from tandem.core.events import (
     CancelRequested,
     Exited,
+    NodeLost,
     PauseRequested,
     PreemptRequested,
     PriorityChanged,
@@ -30,6 +31,7 @@ from tandem.core.events import (
     Submitted,
     TimerFired,
 )
+from tandem.core.nodes import check_node_lost
 from tandem.core.state import CoreState
 from tandem.core.states import LAUNCHED, RUNNING, STOPPED
 from tandem.core.steering import check_cancel, check_priority
@@ -129,6 +131,8 @@ def check_each(s: CoreState, events: Sequence[Any]) -> None:
                 raise SpecError("move: this session has no resource pools "
                                 "(open it with pools=...)")
             moves.append((ev.source, ev.target, ev.cores, ev.gpus))
+        elif tp is NodeLost:
+            check_node_lost(s, ev)
         elif tp is not TimerFired:
             unknown(ev)
     if moves:

@@ -52,6 +52,7 @@ class FailureKind(Enum):
     CANCELLED = "cancelled"       # cancelled (reason in message)
     DEPENDENCY = "dependency"     # an upstream task did not succeed
     LAUNCH = "launch"             # could not be started (bad executable, unpicklable function)
+    NODE_FAILED = "node_failed"   # its node failed or became unreachable (``Failure.node``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +60,9 @@ class Failure:
     """The cause carried by a task that did not succeed.
 
     ``root_task_id`` is the task that failed first (itself, or an upstream task for
-    ``DEPENDENCY``). ``by`` names who cancelled it (a person, an agent), when somebody did."""
+    ``DEPENDENCY``). ``by`` names who cancelled it (a person, an agent), when somebody did.
+    ``node``: for ``NODE_FAILED``, the node that was lost (the core places nothing there
+    again)."""
 
     kind: FailureKind
     message: str
@@ -69,6 +72,7 @@ class Failure:
     traceback: str = ""
     root_task_id: int | None = None
     by: str | None = None
+    node: str | None = None
 
 
 class KillCause(Enum):

@@ -35,12 +35,19 @@ from typing import Any
 
 from tandem.backends.base import Backend, LaunchRequest, Outcome
 from tandem.core.actions import Kill, Launch, Pause, Preempt, Resolve, Resume, Steered
-from tandem.core.events import CancelRequested, Exited, Started, Submitted, TimerFired
+from tandem.core.events import (
+    CancelRequested,
+    Exited,
+    NodeLost,
+    Started,
+    Submitted,
+    TimerFired,
+)
 from tandem.core.policy import Policy
 from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
-from tandem.core.values import KillCause
+from tandem.core.values import FailureKind, KillCause
 from tandem.errors import TandemError
 from tandem.runtime.args import substitute
 from tandem.runtime.failures import to_exception
@@ -66,6 +73,7 @@ class Driver:
                  trace: bool = True, pools: Mapping[str, Quota] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
         self.platform = platform
+        self._node_names = frozenset(n.name for n in platform.nodes)
         self.run_dir = run_dir
         self.policy = policy
         self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
@@ -348,8 +356,12 @@ class Driver:
 
     def exited(self, outcome: Outcome) -> None:
         tid, failure = outcome.task_id, outcome.failure
-        if failure is None and outcome.value is not None:
-            self._values[tid] = outcome.value
+        if failure is None:
+            if outcome.value is not None:
+                self._values[tid] = outcome.value
+        elif failure.kind is FailureKind.NODE_FAILED and failure.node is not None \
+                and failure.node in self._node_names:
+            self.feed(NodeLost(node=failure.node, message=failure.message))
         self.feed(Exited(tid, failure))
 
     # -- lifecycle -------------------------------------------------------------------------
