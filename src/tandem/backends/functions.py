@@ -47,13 +47,9 @@ Rules:
   when the call returns or after the grace period; the call runs again later, in a worker
   whose ``TANDEM_ATTEMPT`` and ``TANDEM_PREEMPTED`` say so (every worker has them; ``1`` and
   ``0`` for a first attempt).
-- On an allocation (a launcher): a call runs on its placed node, pinned per call as above,
-  seeing the GPU set its worker step was started with. Signals go to the step's local ``srun``
-  (SIGTERM cancels the step: Slurm sends SIGTERM, then SIGKILL, to the worker on its node;
-  SIGKILL to ``srun`` after ``kill_grace``). Its task fails ``WORKER_DIED``, with the step's
-  stderr tail, when ``srun`` exits, or when the connection reaches its end (the step is then
-  ended if it has not ended by itself within ``kill_grace``). Pause and resume cannot reach a
-  process on another node, so such a backend is not steerable (``steerable`` is false).
+- On an allocation (a launcher) a call runs on its placed node, pinned per call as above,
+  seeing the GPU set its worker step was started with; kill and worker death are
+  ``node_workers``' rules. Such a backend is not steerable (``steerable`` is false).
 """
 
 from __future__ import annotations
@@ -114,9 +110,8 @@ class FunctionBackend(Backend):
         ncores = len(os.sched_getaffinity(0))
         where = "FunctionBackend"
         self._log_dir = Path(log_dir)
-        self._launcher = launcher
-        self._driver_address = driver_address
-        self._nodes: NodeWorkers | None = None
+        self._nodes = None if launcher is None else NodeWorkers(
+            launcher, self._log_dir, address=driver_address, hello_timeout=start_timeout)
         nodes = 1 if launcher is None else len(launcher.nodes)
         if launcher is not None:
             self.steerable = False   # signals cannot reach a worker on another node
@@ -141,8 +136,8 @@ class FunctionBackend(Backend):
         return isinstance(work, FunctionCall)
 
     def unreachable(self, platform: Platform) -> str | None:
-        if self._launcher is not None:
-            return self._launcher.unreachable(platform)
+        if self._nodes is not None:
+            return self._nodes.unreachable(platform)
         return local_unreachable(platform)
 
     async def start(self, reporter: Reporter) -> None:
@@ -150,23 +145,22 @@ class FunctionBackend(Backend):
         self._reporter = reporter
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._init_frame = frame(pickle.dumps((INIT, list(sys.path)), PROTOCOL))
-        if self._launcher is None:
-            keys: list[Key] = [()] * self._prespawn
-        else:
-            try:
-                self._nodes = NodeWorkers(self._loop, self._launcher, self._log_dir,
-                                          address=self._driver_address,
-                                          hello_timeout=self._start_timeout)
-            except OSError as exc:
-                raise BackendError(str(exc)) from None
-            keys = [(node, ()) for node in sorted(self._launcher.nodes)
-                    for _ in range(self._prespawn)]
+        keys: list[Key] = [()] * self._prespawn
+        if self._nodes is not None:
+            self._nodes.open(self._loop)
+            keys = self._nodes.prespawn_keys(self._prespawn)
         workers = [self._spawn(key) for key in keys]
-        for w in workers:
-            w.ready = self._loop.create_future()
+        readies = [self._loop.create_future() for _ in workers]
+        for w, ready in zip(workers, readies, strict=True):
+            w.ready = ready
         try:
-            await asyncio.wait_for(asyncio.gather(*(w.ready for w in workers if w.ready)),
-                                   self._start_timeout)
+            if self._nodes is None or not readies:
+                await asyncio.wait_for(asyncio.gather(*readies), self._start_timeout)
+            else:  # on an allocation, a node that fails does not stop the others
+                done, _ = await asyncio.wait(readies, timeout=self._start_timeout)
+                errors = [f.exception() for f in done]
+                if not any(e is None for e in errors):
+                    raise errors[0] if errors and errors[0] else TimeoutError
         except TimeoutError:
             raise BackendError(f"function workers did not start within "
                                f"{self._start_timeout} s (logs in {self._log_dir})") from None
@@ -288,8 +282,7 @@ class FunctionBackend(Backend):
 
     @property
     def listen_address(self) -> tuple[str, int] | None:
-        """Where workers on the allocation's nodes connect to (``None`` without a launcher
-        or before ``start``)."""
+        """Where workers on an allocation's nodes connect (``None``: none, or not started)."""
         return None if self._nodes is None else self._nodes.address
 
     def worker_pids(self) -> list[int]:
@@ -311,9 +304,7 @@ class FunctionBackend(Backend):
             w = WorkerHandle.spawn(self._loop, self._next_index, key, self._log_dir,
                                    self._on_readable, self._on_exit)
         else:
-            node, gpus = key
-            w = self._nodes.spawn(self._next_index, node, gpus,
-                                  self._on_readable, self._on_exit)
+            w = self._nodes.spawn(self._next_index, key, self._on_readable, self._on_exit)
         self._workers[w] = None
         w.send(self._init_frame)
         return w
@@ -329,26 +320,12 @@ class FunctionBackend(Backend):
             self._retire(idle.oldest(keep=w.key))
 
     def _retire(self, w: WorkerHandle) -> None:
-        """Let an idle worker exit (end of file on its input); SIGKILL if it lingers."""
         if w.state is WorkerState.IDLE:
             self._idle.remove(w)
-        w.state = WorkerState.GONE
-        if w.remote and w.sock is None:   # not connected yet: end its step
-            w.signal(signal.SIGTERM)
-        else:
-            w.close_input()
-        assert self._loop is not None
-        w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
+        w.retire(self._kill_grace)
 
     def _terminate(self, w: WorkerHandle) -> None:
-        """SIGTERM to the worker's process group now (continuing it if it was paused),
-        SIGKILL after the grace period."""
-        w.signal(signal.SIGTERM)
-        if w.stopped:
-            w.signal(signal.SIGCONT)
-            w.stopped = False
-        assert self._loop is not None
-        w.kill_timer = self._loop.call_later(self._kill_grace, w.signal, signal.SIGKILL)
+        w.terminate(self._kill_grace)
 
     # ---------------------------------------------------------------------------------- I/O
 
@@ -357,11 +334,8 @@ class FunctionBackend(Backend):
         if frames:  # None at end of file: the worker is exiting; its pidfd reports the exit
             for body in frames:
                 self._on_frame(w, body)
-        elif frames is None and w.remote and not w.dead and w.kill_timer is None:
-            # a remote worker's connection ended: its step should end too; if it does not
-            # within the grace period, end it (its exit reports the task's failure)
-            assert self._loop is not None
-            w.kill_timer = self._loop.call_later(self._kill_grace, self._terminate, w)
+        elif frames is None and w.remote:  # its step should end by itself, else it is ended
+            w.lost(self._kill_grace)
 
     def _on_frame(self, w: WorkerHandle, body: bytes | bytearray) -> None:
         try:

@@ -8,7 +8,8 @@ every CPU the job holds there and pins each call itself; its GPU set is fixed by
 wrapper, which sets ``CUDA_VISIBLE_DEVICES`` after Slurm did) and owns the TCP socket the
 workers connect back to. A connection is matched to its step by the worker id it sends after
 the session's token; nothing is read from it (nothing unpickled) before both check out.
-Imports: tandem.backends.framing, tandem.backends.srun, tandem.backends.worker_handle.
+Imports: tandem.backends.framing, tandem.backends.srun, tandem.backends.worker_handle,
+tandem.errors, tandem.spec.
 
 Rules:
 
@@ -22,6 +23,12 @@ Rules:
   closed; the session goes on.
 - Event-driven: ``add_reader`` on the listening socket and on each connection being introduced;
   a timer per connection; no threads, no polling.
+- Death and kill (what :class:`~tandem.backends.functions.FunctionBackend` does with a
+  step): signals go to the step's local ``srun`` (SIGTERM cancels the step: Slurm sends
+  SIGTERM, then SIGKILL, to the worker on its node; SIGKILL to ``srun`` after the grace
+  period). The worker's task fails ``WORKER_DIED``, with the step's stderr tail, when ``srun``
+  exits, or when the connection reaches its end (the step is then ended if it has not ended by
+  itself within the grace period). Pause and resume cannot reach a process on another node.
 - Environment: the step gets the driver's environment without the allocation's ``SLURM_*``
   variables (:func:`~tandem.backends.srun.task_environ`), plus what a local worker gets
   (:func:`~tandem.backends.worker_handle.worker_env`). The worker runs this interpreter
@@ -40,10 +47,13 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tandem.backends.framing import HELLO, HELLO_SIZE
 from tandem.backends.srun import Srun, task_environ, worker_argv
 from tandem.backends.worker_handle import WorkerHandle, worker_env
+from tandem.errors import BackendError
+from tandem.spec.platform import Platform
 
 #: The environment variable that overrides the address workers connect back to.
 ADDRESS_VAR = "TANDEM_DRIVER_ADDRESS"
@@ -72,16 +82,33 @@ class _Hello:
 
 
 class NodeWorkers:
-    """The listening socket and the steps waiting for their worker's connection."""
+    """Workers as steps of ``launcher``'s allocation: the listening socket (:meth:`open`) and
+    the steps waiting for their worker's connection. A worker's key is ``(node, GPU set)``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, launcher: Srun, log_dir: Path, *,
-                 address: str | None = None, hello_timeout: float = 120.0) -> None:
-        self._loop = loop
-        self._launcher = launcher
+    def __init__(self, launcher: Srun, log_dir: Path, *, address: str | None = None,
+                 hello_timeout: float = 120.0) -> None:
+        self.launcher = launcher
         self._log_dir = log_dir
+        self._given = address
         self._hello_timeout = hello_timeout
         self.token = secrets.token_hex(32)
-        host = driver_address(address)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: socket.socket | None = None
+        self.address: tuple[str, int] | None = None
+        self._waiting: dict[int, WorkerHandle] = {}   # worker id -> step not connected yet
+        self._hellos: dict[socket.socket, _Hello] = {}
+
+    def unreachable(self, platform: Platform) -> str | None:
+        return self.launcher.unreachable(platform)
+
+    def prespawn_keys(self, per_node: int) -> list[tuple[Any, ...]]:
+        """The keys of ``per_node`` CPU workers on each node."""
+        return [(node, ()) for node in sorted(self.launcher.nodes) for _ in range(per_node)]
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Listen (on :func:`driver_address`, a port the kernel picks); a
+        :class:`~tandem.errors.BackendError` if that address is not this host's."""
+        host = driver_address(self._given)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -90,38 +117,40 @@ class NodeWorkers:
             listener.setblocking(False)
         except OSError as exc:
             listener.close()
-            raise OSError(f"function workers cannot listen on {host!r}: {exc} (set "
-                          f"{ADDRESS_VAR} or driver_address= to an address of this host that "
-                          "the allocation's nodes reach)") from exc
+            raise BackendError(f"function workers cannot listen on {host!r}: {exc} (set "
+                               f"{ADDRESS_VAR} or driver_address= to an address of this host "
+                               "that the allocation's nodes reach)") from None
+        self._loop = loop
         self._listener = listener
-        self.address: tuple[str, int] = (host, listener.getsockname()[1])
-        self._waiting: dict[int, WorkerHandle] = {}   # worker id -> step not connected yet
-        self._hellos: dict[socket.socket, _Hello] = {}
+        self.address = (host, listener.getsockname()[1])
         loop.add_reader(listener.fileno(), self._on_accept)
 
-    @property
-    def connect_to(self) -> str:
-        """``HOST:PORT`` as a worker is told it (IPv6 hosts in brackets)."""
+    def command(self, index: int, node: str, gpus: tuple[str, ...]
+                ) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The ``srun`` argv and the whole environment of worker ``index``'s step."""
+        assert self.address is not None, "NodeWorkers.open first"
         host, port = self.address
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-    def spawn(self, index: int, node: str, gpus: tuple[str, ...],
-              on_readable: Callable[[WorkerHandle], None],
-              on_exit: Callable[[WorkerHandle], None]) -> WorkerHandle:
-        """Start worker ``index`` as a step on ``node`` seeing exactly ``gpus``; its handle
-        (key ``(node, gpus)``) gets its connection when the worker introduces itself."""
-        launcher = self._launcher
+        connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        launcher = self.launcher
         argv, added = worker_argv(
             node, (), gpus,
-            (sys.executable, "-m", "tandem.backends.worker", "--connect", self.connect_to,
-             str(index)),
+            (sys.executable, "-m", "tandem.backends.worker", "--connect", connect, str(index)),
             job_id=launcher.job_id, name=f"tandem-worker-{index}", srun=launcher.srun,
             step_wait=launcher.step_wait)
         kept = task_environ(os.environb)
         env = worker_env({os.fsdecode(k): os.fsdecode(v) for k, v in kept.items()}, gpus)
         env.update(added)
         env["TANDEM_WORKER_TOKEN"] = self.token
-        w = WorkerHandle.spawn_step(self._loop, index, (node, gpus), argv, env, self._log_dir,
+        return argv, env
+
+    def spawn(self, index: int, key: tuple[Any, ...],
+              on_readable: Callable[[WorkerHandle], None],
+              on_exit: Callable[[WorkerHandle], None]) -> WorkerHandle:
+        """Start worker ``index`` as a step on node ``key[0]`` seeing exactly GPUs ``key[1]``;
+        its handle gets its connection when the worker introduces itself."""
+        assert self._loop is not None, "NodeWorkers.open first"
+        argv, env = self.command(index, key[0], key[1])
+        w = WorkerHandle.spawn_step(self._loop, index, key, argv, env, self._log_dir,
                                     on_readable, on_exit)
         self._waiting[index] = w
         return w
@@ -132,9 +161,10 @@ class NodeWorkers:
 
     def close(self) -> None:
         """Stop listening and close every connection not introduced yet."""
-        if self._listener.fileno() >= 0:
+        if self._listener is not None and self._loop is not None:
             self._loop.remove_reader(self._listener.fileno())
             self._listener.close()
+            self._listener = None
         for sock in list(self._hellos):
             self._drop(sock)
         self._waiting.clear()
@@ -142,9 +172,11 @@ class NodeWorkers:
     # ------------------------------------------------------------------------------ accepting
 
     def _on_accept(self) -> None:
+        loop, listener = self._loop, self._listener
+        assert loop is not None and listener is not None
         while True:
             try:
-                sock, _ = self._listener.accept()
+                sock, _ = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # out of fds, a connection reset before accept: the next one
@@ -152,9 +184,9 @@ class NodeWorkers:
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            timer = self._loop.call_later(self._hello_timeout, self._drop, sock)
+            timer = loop.call_later(self._hello_timeout, self._drop, sock)
             self._hellos[sock] = _Hello(sock, timer)
-            self._loop.add_reader(sock.fileno(), self._on_hello, sock)
+            loop.add_reader(sock.fileno(), self._on_hello, sock)
 
     def _on_hello(self, sock: socket.socket) -> None:
         hello = self._hellos[sock]
@@ -175,7 +207,7 @@ class NodeWorkers:
         if not hmac.compare_digest(token, self.token.encode("ascii")) or w is None:
             self._drop(sock)
             return
-        self._loop.remove_reader(sock.fileno())
+        self._loop.remove_reader(sock.fileno())  # type: ignore[union-attr]
         hello.timer.cancel()
         del self._hellos[sock]
         del self._waiting[worker_id]
@@ -187,5 +219,5 @@ class NodeWorkers:
             return
         hello.timer.cancel()
         with contextlib.suppress(ValueError, OSError):
-            self._loop.remove_reader(sock.fileno())
+            self._loop.remove_reader(sock.fileno())  # type: ignore[union-attr]
         sock.close()

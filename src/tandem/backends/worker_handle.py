@@ -73,6 +73,8 @@ class EndReason(enum.Enum):
     and its call runs again later."""
     SHUTDOWN = "shutdown"
     """The backend shuts down: a ``CANCELLED`` failure."""
+    LOST = "lost"
+    """A remote worker's connection ended but its step did not: a ``WORKER_DIED`` failure."""
 
 
 def worker_env(environ: Mapping[str, str], gpus: tuple[str, ...]) -> dict[str, str]:
@@ -284,6 +286,36 @@ class WorkerHandle:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
 
+    def terminate(self, grace: float) -> None:
+        """SIGTERM to the worker's process group now (continuing it if it was paused), SIGKILL
+        after ``grace`` seconds."""
+        self.signal(signal.SIGTERM)
+        if self.stopped:
+            self.signal(signal.SIGCONT)
+            self.stopped = False
+        self.kill_timer = self.loop.call_later(grace, self.signal, signal.SIGKILL)
+
+    def retire(self, grace: float) -> None:
+        """Let an idle worker exit (end of file on its input; a remote one not connected yet:
+        SIGTERM to its step); SIGKILL after ``grace`` seconds if it lingers."""
+        self.state = WorkerState.GONE
+        if self.remote and self.sock is None:
+            self.signal(signal.SIGTERM)
+        else:
+            self.close_input()
+        self.kill_timer = self.loop.call_later(grace, self.signal, signal.SIGKILL)
+
+    def lost(self, grace: float) -> None:
+        """A remote worker's connection ended: end its step if it has not ended by itself
+        within ``grace`` seconds (unless it is being ended already)."""
+        if not self.dead and self.kill_timer is None:
+            self.kill_timer = self.loop.call_later(grace, self._end_lost, grace)
+
+    def _end_lost(self, grace: float) -> None:
+        if self.kill_reason is None:
+            self.kill_reason = EndReason.LOST
+        self.terminate(grace)
+
     def reap(self) -> int:
         """After the exit: kill the rest of its process group, reap it, close every fd; the
         return code (negative: the signal that ended it)."""
@@ -325,6 +357,10 @@ class WorkerHandle:
             kind, message = FailureKind.SIGNAL, f"{name}: preempted: {how}"
         elif self.kill_reason is EndReason.SHUTDOWN:
             kind, message = FailureKind.CANCELLED, f"{name}: cancelled by backend shutdown"
+        elif self.kill_reason is EndReason.LOST:
+            kind = FailureKind.WORKER_DIED
+            message = (f"{name}: its worker on node {self.key[0]} (pid {self.remote_pid}) lost "
+                       f"its connection to the driver; its job step was ended: {how}")
         else:
             kind = FailureKind.WORKER_DIED
             if self.remote:
