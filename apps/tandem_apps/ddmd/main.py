@@ -78,10 +78,11 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def platform_for(cfg: CampaignConfig) -> Platform:
-    """This machine, restricted to ``cfg.cores`` cores when given."""
-    here = Platform.local()
+    """Where the campaign runs: the Slurm allocation it was started in, else this machine
+    (:meth:`Platform.default`); ``cfg.cores`` restricts this machine to that many cores."""
     if cfg.cores is None:
-        return here
+        return Platform.default()
+    here = Platform.local()
     cores = sorted(c for n in here.nodes for c in n.cores)
     if cfg.cores > len(cores):
         raise ConfigError(f"cores: {cfg.cores} asked, this process may use {len(cores)}")

@@ -12,11 +12,12 @@ Imports: tandem.core.values, tandem.errors, tandem.spec.
 
 A backend says which nodes of a platform it can execute on (:meth:`Backend.unreachable`): the
 local backends execute only the node that is this machine (:mod:`tandem.backends.local`); the
-mock backend executes logical slots of any node. The session refuses a task whose backend
-cannot execute every node it could be placed on, naming the platform and the backend.
-Engines that span machines (Slurm job steps inside an allocation, Dask workers) are still to
-come; they will implement the same methods: the core decides the node, core ids and GPU ids,
-they only execute.
+mock backend executes logical slots of any node; inside a Slurm allocation, job steps
+(:mod:`tandem.backends.srun`), node workers (:mod:`tandem.backends.node_workers`) and Dask
+workers (:mod:`tandem.backends.dask`) execute the allocation's nodes. The session refuses a task
+whose backend cannot execute every node it could be placed on, naming the platform and the
+backend. Whatever the engine, the core decides the node, core ids and GPU ids; a backend only
+executes.
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ def default_run_dir(label: str = "") -> Path:
 
 def default_backends(platform: Platform, run_dir: Path, kill_grace: float) -> list[Backend]:
     """The backends a session uses unless given some: on a Slurm allocation, job steps for
-    executables and MPI tasks; on this machine, local processes and warm function workers;
-    mock tasks everywhere."""
+    executables and MPI tasks and warm function workers started as steps on the nodes
+    (on demand); on this machine, local processes, ``mpiexec`` for several ranks and warm
+    function workers; mock tasks everywhere."""
     from tandem.backends.functions import FunctionBackend
     from tandem.backends.mock import MockBackend
     from tandem.backends.mpiexec import local_mpi_backend
@@ -49,9 +50,10 @@ def default_backends(platform: Platform, run_dir: Path, kill_grace: float) -> li
     if platform.slurm_job is not None:
         from tandem.backends.srun import Srun, default_mpi
 
-        return [ProcessBackend(kill_grace=kill_grace,
-                               launcher=Srun.of(platform, mpi=default_mpi(os.environ))),
-                FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace),
+        steps = Srun.of(platform, mpi=default_mpi(os.environ))
+        return [ProcessBackend(kill_grace=kill_grace, launcher=steps),
+                FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace,
+                                launcher=steps, prespawn=0),
                 MockBackend()]
     mpi = local_mpi_backend(kill_grace)
     return [ProcessBackend(kill_grace=kill_grace), *([mpi] if mpi is not None else []),
