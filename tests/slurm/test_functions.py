@@ -237,6 +237,24 @@ def test_a_worker_killed_on_its_node_fails_only_its_task(in_job: str, tmp_path: 
     assert after[0] in ("n1", "n2")
 
 
+def test_a_worker_step_slurm_refuses_fails_its_task_with_slurm_s_words(
+        in_job: str, tmp_path: Path) -> None:
+    platform = Platform.from_slurm()
+    wrong = Srun(job_id="999999", nodes=[n.name for n in platform.nodes])
+
+    async def main() -> TaskFailed:
+        backend = FunctionBackend(tmp_path / "workers", launcher=wrong, prespawn=0,
+                                  driver_address="127.0.0.1")
+        async with open_session(platform, run_dir=tmp_path, backends=[backend]) as s:
+            with pytest.raises(TaskFailed) as info:
+                await s.submit(where, name="nowhere")
+            return info.value
+
+    err = run(main())
+    assert "its worker step on node" in str(err) and "did not start" in str(err)
+    assert "999999" in err.stderr_tail
+
+
 def test_cancel_of_a_running_remote_call_ends_its_worker(in_job: str, tmp_path: Path) -> None:
     async def main() -> tuple[int, bool]:
         async with Channel() as channel, session(tmp_path, prespawn=0) as (s, _):

@@ -363,7 +363,10 @@ class WorkerHandle:
                        f"its connection to the driver; its job step was ended: {how}")
         else:
             kind = FailureKind.WORKER_DIED
-            if self.remote:
+            if self.remote and self.remote_pid is None:
+                message = (f"{name}: its worker step on node {self.key[0]} did not start "
+                           f"(srun pid {self.pid}: {how})")
+            elif self.remote:
                 message = (f"{name}: its worker on node {self.key[0]} (pid {self.remote_pid}, "
                            f"job step srun pid {self.pid}) died: {how}")
             else:
