@@ -77,3 +77,12 @@ def test_srun_messages_of_a_failed_node_name_it() -> None:
         137, "slurmstepd: error: *** STEP 4.2 ON n1 CANCELLED AT 2026-12-02T03:00:45 DUE TO "
         "NODE FAILURE ***") == "n1"
     assert launcher.lost_node(3, "srun: error: n2: task 0: Exited with exit code 3") is None
+
+
+def test_a_step_is_signalled_by_its_name_through_scancel() -> None:
+    launcher = Srun(job_id="42", nodes=["n1"])
+    argv = launcher.signal_argv(7, 10)
+    assert argv is not None and argv[:2] == ("/bin/sh", "-c")
+    assert "squeue -h -s -j" in argv[2] and "scancel --quiet --signal=" in argv[2]
+    assert argv[3:] == ("tandem-signal", "42", launcher.step_name(7), "10")
+    assert launcher.step_name(7) != Srun(job_id="42", nodes=["n1"]).step_name(7)

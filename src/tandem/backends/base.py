@@ -80,6 +80,9 @@ class Backend(abc.ABC):
     multi_rank: bool = False
     #: Whether the backend can pause, resume and preempt its tasks.
     steerable: bool = False
+    #: Whether ``resume`` can re-pin a task to other cores (what a pause that releases its
+    #: cores needs); false for Slurm job steps, whose ranks run on other nodes.
+    repins: bool = True
 
     @abc.abstractmethod
     def accepts(self, work: Work) -> bool:

@@ -41,10 +41,12 @@ class Launcher(Protocol):
 
     name: str
     multi_rank: bool
-    #: Whether signals sent to the leader's process tree here reach every rank (then the
-    #: backend can pause, resume and preempt): true for ``mpiexec`` on this machine, false for
-    #: ``srun``, whose ranks run under slurmstepd.
+    #: Whether the backend can pause, resume and preempt its tasks.
     steerable: bool
+    #: Whether the ranks run outside the leader's process tree here (``srun``: under
+    #: slurmstepd on their nodes): signals then go through :meth:`signal_argv`, and a resumed
+    #: task cannot be re-pinned to other cores (a pause cannot release them).
+    remote: bool
 
     def unreachable(self, platform: Platform) -> str | None:
         """Why this launcher cannot place tasks on every node of ``platform``, or ``None``."""
@@ -61,6 +63,11 @@ class Launcher(Protocol):
 
     def environ(self, environ: Mapping[bytes, bytes]) -> Mapping[bytes, bytes]:
         """What of the driver's environment tasks inherit."""
+        ...
+
+    def signal_argv(self, task_id: int, sig: int) -> tuple[str, ...] | None:
+        """A command that delivers ``sig`` to every rank of ``task_id`` where it runs, or
+        ``None`` when signalling the leader's process tree here reaches them."""
         ...
 
     def lost_node(self, code: int, stderr_tail: str) -> str | None:

@@ -223,6 +223,7 @@ class Mpiexec:
     name = "mpi"
     multi_rank = True
     steerable = True
+    remote = False
 
     def __init__(self, flavour: MpiFlavour | None = None, executable: str | None = None) -> None:
         if flavour is not None and not isinstance(flavour, MpiFlavour):
@@ -276,6 +277,9 @@ class Mpiexec:
 
     def lost_node(self, code: int, stderr_tail: str) -> str | None:
         return None   # one node: this machine
+
+    def signal_argv(self, task_id: int, sig: int) -> tuple[str, ...] | None:
+        return None   # the ranks are in mpiexec's process tree here
 
     def environ(self, environ: Mapping[bytes, bytes]) -> Mapping[bytes, bytes]:
         return environ

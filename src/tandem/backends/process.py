@@ -4,8 +4,8 @@ Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on thi
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
 Imports: tandem.backends.base, tandem.backends.launch, tandem.backends.local,
-tandem.backends.placement,
-tandem.backends.proctree, tandem.backends.spawn, tandem.core.values, tandem.errors, tandem.spec.
+tandem.backends.placement, tandem.backends.proctree, tandem.backends.spawn,
+tandem.backends.stepsignal, tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
 
@@ -30,7 +30,10 @@ Rules:
   ``cores=0`` tree keeps its shared cores.
 - Steering: ``pause`` sends SIGSTOP to the group and to descendants that left it; ``resume``
   re-pins every thread of the tree when given a new placement, then sends SIGCONT; ``preempt``
-  sends its signal like ``kill`` sends SIGTERM, with its own grace period.
+  sends its signal like ``kill`` sends SIGTERM, with its own grace period. With a ``remote``
+  launcher (``srun``) the signals go to the ranks where they run, through the launcher's
+  command (:mod:`tandem.backends.stepsignal`), and the grace period ends with SIGKILL to the
+  local leader (which ends the step).
 - The environment says which attempt this is: ``TANDEM_ATTEMPT`` (from 1), ``TANDEM_PREEMPTED``
   (earlier attempts ended by a preemption) and ``TANDEM_TASK_DIR`` (the task's directory, the
   same for every attempt: where a checkpoint is found again).
@@ -57,6 +60,7 @@ from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.launch import Launcher
 from tandem.backends.local import local_unreachable
 from tandem.backends.placement import pin_cores
+from tandem.backends.stepsignal import Signaller
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
 from tandem.spec.checks import check_seconds
@@ -99,6 +103,8 @@ class ProcessBackend(Backend):
             self.name = launcher.name
             self.multi_rank = launcher.multi_rank
             self.steerable = launcher.steerable
+            self.repins = not launcher.remote
+        self._signals = Signaller()
         self._reporter: Reporter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mask: set[int] = set()
@@ -315,9 +321,21 @@ class ProcessBackend(Backend):
 
     # -- steering ----------------------------------------------------------------------------
 
+    def _remote(self, proc: _Proc, sig: int) -> bool:
+        """Signal ``proc``'s ranks on their nodes if the launcher says how (else ``False``)."""
+        launcher = self._launcher
+        argv = launcher.signal_argv(proc.task_id, sig) if launcher is not None else None
+        if argv is None:
+            return False
+        self._signals.send(proc.task_id, argv, proc.stderr_path)
+        return True
+
     def pause(self, task_id: int) -> None:
         proc = self._procs.get(task_id)
         if proc is None or proc.reaped or proc.killing:
+            return
+        if self._remote(proc, signal.SIGSTOP):
+            proc.stopped = True
             return
         pid = proc.pid
         _signal_group(pid, signal.SIGSTOP)
@@ -328,6 +346,9 @@ class ProcessBackend(Backend):
     def resume(self, task_id: int, placement: Placement | None = None) -> None:
         proc = self._procs.get(task_id)
         if proc is None or proc.reaped:
+            return
+        if self._remote(proc, signal.SIGCONT):
+            proc.stopped = False
             return
         pid = proc.pid
         if placement is not None and placement.cores:
@@ -341,8 +362,18 @@ class ProcessBackend(Backend):
 
     def preempt(self, task_id: int, sig: int, grace: float) -> None:
         proc = self._procs.get(task_id)
-        if proc is not None and not proc.killing and not proc.reaped:
-            self._terminate(proc, sig, grace)
+        if proc is None or proc.killing or proc.reaped:
+            return
+        launcher = self._launcher
+        if launcher is not None and launcher.remote:   # the ranks get it where they run
+            if proc.stopped:
+                self._remote(proc, signal.SIGCONT)
+            self._remote(proc, sig)
+            proc.killing, proc.stopped = True, False
+            assert self._loop is not None
+            proc.timer = self._loop.call_later(grace, self._escalate, proc)
+            return
+        self._terminate(proc, sig, grace)
 
     def _escalate(self, proc: _Proc) -> None:
         proc.timer = None
@@ -356,6 +387,7 @@ class ProcessBackend(Backend):
             if not proc.killing and not proc.reaped:
                 self._terminate(proc)
         await self._idle.wait()
+        await self._signals.drain()
         if self._devnull >= 0:
             os.close(self._devnull)
             self._devnull = -1

@@ -45,13 +45,19 @@ The step line (docs/slurm.md shows examples)::
   by itself is therefore reported as killed by a signal.
 - Ending a step: SIGTERM to ``srun`` makes it cancel the step (Slurm sends SIGTERM, waits
   ``KillWait``, then SIGKILL to every rank on every node); the process backend SIGKILLs ``srun``
-  after its grace period, which also ends the step. Pausing a step would need a signal to
-  slurmstepd on each node, so this launcher is not steerable (pause, resume, preempt refused).
+  after its grace period, which also ends the step.
+- Steering: a step is named ``tandem-<launcher tag>-<task id>``; pause, resume and the signal
+  of a preemption reach every rank on every node through ``scancel --signal=<sig>
+  <job>.<step>`` (:meth:`Srun.signal_argv`, the step found by its name with ``squeue -s``; run
+  off the event loop by :mod:`tandem.backends.stepsignal`). A signal sent before Slurm created
+  the step is lost (a preemption still ends the task after its grace period). A step cannot be
+  re-pinned to other cores on its nodes, so a pause that releases its cores is refused.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 
 from tandem.backends.base import LaunchRequest
@@ -71,6 +77,9 @@ RANK_WRAPPER = (
 _LOST_NODE = re.compile(r"failed on node ([^\s:]+): Communication connection failure"
                         r"|Node failure on ([^\s:]+)"
                         r"|ON ([^\s:]+) CANCELLED AT \S+ DUE TO NODE FAILURE")
+#: ``$1`` job id, ``$2`` step name, ``$3`` signal number: signal every step of that name.
+_SIGNAL_STEP = ('ids=$(squeue -h -s -j "$1" -o "%i %j" | awk -v n="$2" \'$2 == n {print $1}\'); '
+                'if [ -n "$ids" ]; then exec scancel --quiet --signal="$3" $ids; fi')
 _DROPPED = (b"SLURM_", b"SRUN_", b"SALLOC_", b"SBATCH_")
 _KEPT = frozenset({b"SLURM_CONF"})
 _MAX_SIGNAL = 64
@@ -153,7 +162,8 @@ class Srun:
 
     name = "slurm"
     multi_rank = True
-    steerable = False
+    steerable = True
+    remote = True
 
     def __init__(self, *, job_id: str, nodes: Iterable[str], mpi: str | None = "pmix",
                  step_wait: int = 60, srun: str = "srun") -> None:
@@ -162,6 +172,7 @@ class Srun:
         self.mpi = mpi
         self.step_wait = step_wait
         self.srun = srun
+        self.tag = secrets.token_hex(3)    # steps of this launcher, among others in the job
 
     @classmethod
     def of(cls, platform: Platform, **options: object) -> Srun:
@@ -182,10 +193,18 @@ class Srun:
 
     def command(self, request: LaunchRequest, argv: tuple[str, ...]) -> Command:
         argv_out, env = step_argv(
-            request.placement.slots, argv, job_id=self.job_id, name=f"tandem-{request.task_id}",
+            request.placement.slots, argv, job_id=self.job_id, name=self.step_name(request.task_id),
             memory_mb=request.memory_mb, mpi=self.mpi, step_wait=self.step_wait,
             shared_cores=request.shared_cores, srun=self.srun)
         return Command(argv_out, env, ())
+
+    def step_name(self, task_id: int) -> str:
+        """The job-step name of task ``task_id`` (``--job-name``)."""
+        return f"tandem-{self.tag}-{task_id}"
+
+    def signal_argv(self, task_id: int, sig: int) -> tuple[str, ...] | None:
+        return ("/bin/sh", "-c", _SIGNAL_STEP, "tandem-signal", self.job_id,
+                self.step_name(task_id), str(int(sig)))
 
     def signal_of(self, code: int) -> int | None:
         return code - 128 if 128 < code <= 128 + _MAX_SIGNAL else None

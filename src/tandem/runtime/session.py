@@ -11,10 +11,10 @@ in an :class:`~tandem.runtime.agent_session.AgentSession`), recorded on each tas
 
 A steering request that does not apply to the task's state now (pausing a task that is not
 running, anything on a task that has ended) is ignored and not recorded.
-Imports: tandem.core.events, tandem.core.policy, tandem.core.pools, tandem.core.record,
-tandem.core.states, tandem.errors, tandem.runtime.args, tandem.runtime.driver,
-tandem.runtime.future, tandem.runtime.options, tandem.runtime.workdirs, tandem.spec,
-tandem.trace.instrument, tandem.trace.jsonl.
+Imports: tandem.backends.base, tandem.core.events, tandem.core.policy, tandem.core.pools,
+tandem.core.record, tandem.core.states, tandem.errors, tandem.runtime.args,
+tandem.runtime.driver, tandem.runtime.future, tandem.runtime.options,
+tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from tandem.backends.base import Backend
 from tandem.core.events import (
     CancelRequested,
     PauseRequested,
@@ -213,7 +214,11 @@ class Session:
         keeps its GPU ids, memory and node, and on :meth:`resume` waits for as many cores on
         its node (in the ready queue's order) and is re-pinned to them. Paused time does not
         count towards its timeout."""
-        self._steerable(future, "pause")
+        backend = self._steerable(future, "pause")
+        if release and backend is not None and not backend.repins:
+            raise SpecError(f"pause: the {backend.name} backend cannot re-pin a task to other "
+                            "cores on resume, so a pause cannot release its cores (pause it "
+                            "with release=False)")
         self._driver.feed(PauseRequested(task_id=future.task_id, release=bool(release),
                                          by=self._who(by), reason=reason))
 
@@ -274,12 +279,14 @@ class Session:
         if not self.owns(future):
             raise SpecError(f"{future!r} is not a task of this session")
 
-    def _steerable(self, future: TaskFuture, what: str) -> None:
+    def _steerable(self, future: TaskFuture, what: str) -> Backend | None:
+        """The backend of a task that can be steered (``None``: it ended already)."""
         self._own(future)
         spec = self._driver.spec_of(future.task_id)
         if spec is None:     # ended already: the core ignores the request
-            return
+            return None
         backend = self._driver.backend_of(spec)
         if not backend.steerable:
             raise SpecError(f"{what}: task {spec.name!r} runs on the {backend.name} backend, "
                             f"which cannot {what} tasks")
+        return backend
