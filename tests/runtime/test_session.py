@@ -180,6 +180,17 @@ def test_as_completed_and_wait(tmp_path: Path) -> None:
     run(main())
 
 
+def test_several_ranks_without_an_mpi_launcher_are_refused(tmp_path: Path) -> None:
+    from tandem.backends.process import ProcessBackend
+
+    async def main() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path,
+                                       backends=[ProcessBackend()]) as s:
+            with pytest.raises(SpecError, match="asks for 2 ranks.*MPI launcher backend"):
+                s.execute(["true"], ranks=2, cores=1)
+    run(main())
+
+
 def test_bad_inputs_have_clear_messages(tmp_path: Path) -> None:
     async def main() -> None:
         async with tandem.open_session(plat(), run_dir=tmp_path) as s:
@@ -195,8 +206,6 @@ def test_bad_inputs_have_clear_messages(tmp_path: Path) -> None:
                 s.submit(add, 1, 2, timeout=0)
             with pytest.raises(SpecError, match="after= takes task futures"):
                 s.submit(add, 1, 2, after=["x"])  # type: ignore[list-item]
-            with pytest.raises(SpecError, match="asks for 2 ranks.*MPI launcher backend"):
-                s.execute(["true"], ranks=2, cores=1)
             with pytest.raises(SpecError, match="unknown task option 'core'; did you mean 'cores'"):
                 s.submit(add, 1, 2, core=2)  # type: ignore[call-arg]
             with pytest.raises(SpecError, match="either resources= or cores="):

@@ -153,3 +153,23 @@ def test_cancelling_a_running_mpi_step_leaves_no_rank(in_job: str, tmp_path: Pat
     assert state is TaskState.CANCELLED
     assert not [p for p in pids if pid_alive(p)], "a rank outlived its cancelled step"
     assert os.environ["SLURM_JOB_ID"] == in_job
+
+
+def test_a_step_slurm_refuses_is_reported_with_slurms_message(in_job: str,
+                                                             tmp_path: Path) -> None:
+    # more memory than the job holds on n1: Slurm refuses the step at once
+    platform = Platform(nodes=(Node(name="n1", cores=(0,), memory_mb=10**6),),
+                        slurm_job=in_job, name="claims-too-much")
+
+    async def main() -> BaseException | None:
+        async with open_session(platform, run_dir=tmp_path) as s:
+            f = s.execute(["true"], memory_mb=10**5, name="greedy")
+            try:
+                await f
+            except TaskFailed as e:
+                return e
+            return None
+
+    error = run(main())
+    assert isinstance(error, TaskFailed)
+    assert "srun: error" in error.stderr_tail, error.stderr_tail
