@@ -35,14 +35,7 @@ from typing import Any
 
 from tandem.backends.base import Backend, LaunchRequest, Outcome
 from tandem.core.actions import Kill, Launch, Pause, Preempt, Resolve, Resume, Steered
-from tandem.core.events import (
-    CancelRequested,
-    Exited,
-    NodeLost,
-    Started,
-    Submitted,
-    TimerFired,
-)
+from tandem.core.events import CancelRequested, Exited, NodeLost, Started, Submitted, TimerFired
 from tandem.core.policy import Policy
 from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
