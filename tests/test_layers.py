@@ -20,10 +20,11 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 # Layer (a package or module under tandem) -> what it may import besides itself.
-BASE = frozenset({"tandem.errors", "tandem.version"})
+BASE = frozenset({"tandem.errors", "tandem.version", "tandem.guardian"})
 LAYERS: dict[str, frozenset[str]] = {
     "tandem.errors": frozenset(),
     "tandem.version": frozenset(),
+    "tandem.guardian": frozenset(),
     "tandem.spec": BASE,
     "tandem.core": BASE | {"tandem.spec"},
     "tandem.backends": BASE | {

@@ -13,7 +13,8 @@ scheduler's "Scheduler at:", a worker's "Registered to:"); signals go to its pro
 while it has not been reaped, and what is left of the group is killed before it is reaped.
 :func:`worker_environment` is what scheduler and workers start with (Dask's logs at INFO,
 a ``PYTHONPATH`` that imports what the driver imports).
-Imports: tandem.backends.local, tandem.backends.srun, tandem.errors, tandem.spec.
+Imports: tandem.backends.local, tandem.backends.srun, tandem.errors, tandem.guardian,
+tandem.spec.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from tandem import guardian
 from tandem.backends.local import local_unreachable
 from tandem.errors import BackendError
 from tandem.spec.platform import Platform
@@ -145,6 +147,7 @@ class Proc:
         finally:
             os.close(wfd)
         self.pid = self.popen.pid
+        guardian.watch(self.pid)
         self.rfd = rfd
         os.set_blocking(rfd, False)
         loop.add_reader(rfd, self.on_stderr)
@@ -202,6 +205,7 @@ class Proc:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)   # the zombie still holds the group's id
         rc = self.popen.wait()
+        guardian.unwatch(self.popen.pid)
         if self.rfd >= 0:
             self.loop.remove_reader(self.rfd)
             os.close(self.rfd)

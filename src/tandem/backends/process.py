@@ -3,23 +3,25 @@
 Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on this machine, and
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
-Imports: tandem.backends.base, tandem.backends.launch, tandem.backends.local,
+Imports: tandem.guardian, tandem.backends.base, tandem.backends.launch, tandem.backends.local,
 tandem.backends.placement, tandem.backends.proctree, tandem.backends.spawn,
 tandem.backends.stepsignal, tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
 
 - A task is its whole process tree (:mod:`tandem.backends.proctree`). The leader runs in its own
-  process group (stdin /dev/null, stdout and stderr to the files ``stdout`` and ``stderr`` of its
-  workdir: truncated at launch, appended to once the task was preempted, so that its output
-  continues). When the leader exits, whatever is left in its group is SIGKILLed. ``kill`` first
-  collects the leader's descendants (psutil, so those that left the group with ``setsid``
-  die too), sends SIGTERM to the group and to them, and SIGKILL after ``kill_grace`` seconds
-  (continuing a stopped tree, so it can act on SIGTERM); ``exited`` is reported once the leader is
-  reaped and every remembered descendant is gone. Descendants are held by pidfd (opened once
-  they are known to be the listed processes) and the group is signalled only while its leader
-  is unreaped (or a zombie), so a reused pid is never signalled.
-  A descendant that left the group is only found by ``kill``; after a natural exit it is not ours.
+  session and process group (stdin /dev/null, stdout and stderr to the files ``stdout`` and
+  ``stderr`` of its workdir: truncated at launch, appended to once the task was preempted, so that
+  its output continues). When the leader exits, whatever is left in its group is SIGKILLed. ``kill``
+  first collects the leader's descendants (psutil, so those that left the group with ``setsid`` die
+  too), sends SIGTERM to the group and to them, and SIGKILL after ``kill_grace`` seconds (continuing
+  a stopped tree, so it can act on SIGTERM); ``exited`` is reported once the leader is reaped and
+  every remembered descendant is gone. Descendants are held by pidfd (opened once they are known to
+  be the listed processes) and the group is signalled only while its leader is unreaped (or a
+  zombie), so a reused pid is never signalled. A descendant that left the group is only found by
+  ``kill``; after a natural exit it is not ours.
+- No orphan: every leader is watched by the guardian (:mod:`tandem.guardian`) from its spawn to
+  its reaping, so if the driver dies (even by SIGKILL) the task's session and process group end.
 - Pinning has no race: the calling thread's affinity is set to the task's cores around the
   spawn (:func:`tandem.backends.spawn.spawn`) and the child inherits it at fork. A task's cores are
   :func:`~tandem.backends.placement.pin_cores`: its placed cores, or for a task placed on no
@@ -55,6 +57,7 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tandem import guardian
 from tandem.backends import proctree, spawn
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.launch import Launcher
@@ -205,6 +208,7 @@ class ProcessBackend(Backend):
                 os.waitpid(pid, 0)
             self._fail_soon(task_id, f"task {request.name!r}: cannot watch {argv[0]!r}: {exc}")
             return
+        guardian.watch(pid)
         proc = _Proc(task_id, argv0, pid, pidfd, stderr_path)
         self._procs[task_id] = proc
         self._idle.clear()
@@ -232,6 +236,7 @@ class ProcessBackend(Backend):
         self._loop.remove_reader(proc.pidfd)
         os.close(proc.pidfd)
         proc.reaped = True
+        guardian.unwatch(pid)
         if status != -1:
             proc.code = os.waitstatus_to_exitcode(status)
         self._maybe_finish(proc)

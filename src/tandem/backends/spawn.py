@@ -1,13 +1,13 @@
 """Start one local process from an environment encoded once (``Popen``'s own start path).
 
-Contract: :func:`spawn` starts ``argv`` in its own process group, in ``cwd``, with the
-descriptors ``stdin``/``stdout``/``stderr`` as 0/1/2, every other descriptor closed, the signals
-Python ignores restored to their defaults, and exactly the environment ``env`` (``KEY=VALUE``
-bytes), and returns its pid; it raises what ``Popen`` raises when the child cannot be started
-(``FileNotFoundError`` naming the executable, or ``cwd`` when the directory change failed,
-``PermissionError``, ``ValueError`` for an embedded null byte). It neither waits for nor
-reaps the child. :class:`Environments` encodes an inherited environment once, and a
-placement's environment once per placement, so that a task's costs only its own values.
+Contract: :func:`spawn` starts ``argv`` in its own session (so in its own process group too), in
+``cwd``, with the descriptors ``stdin``/``stdout``/``stderr`` as 0/1/2, every other descriptor
+closed, the signals Python ignores restored to their defaults, and exactly the environment ``env``
+(``KEY=VALUE`` bytes), and returns its pid; it raises what ``Popen`` raises when the child cannot be
+started (``FileNotFoundError`` naming the executable, or ``cwd`` when the directory change failed,
+``PermissionError``, ``ValueError`` for an embedded null byte). It neither waits for nor reaps the
+child. :class:`Environments` encodes an inherited environment once, and a placement's environment
+once per placement, so that a task's costs only its own values.
 Imports: tandem.backends.base, tandem.backends.placement, tandem.core.values, tandem.spec.
 
 Why: ``Popen(env=mapping)`` encodes every key and value of the mapping with ``os.fsencode`` at
@@ -94,7 +94,7 @@ def spawn(argv: Sequence[str], env: list[bytes], cwd: str, stdin: int, stdout: i
             pid = _posixsubprocess.fork_exec(
                 args, _executables(argv0, path), True, (errpipe_write,), cwd, env,
                 stdin, -1, -1, stdout, -1, stderr, errpipe_read, errpipe_write,
-                True, False, 0, None, None, None, -1, None, True)  # type: ignore[arg-type]
+                True, True, -1, None, None, None, -1, None, True)  # type: ignore[arg-type]
         finally:
             os.close(errpipe_write)
         data = os.read(errpipe_read, 50000)  # end of file once the child has exec'd
@@ -179,6 +179,6 @@ def _popen(argv: Sequence[str], env: list[bytes], cwd: str, stdin: int, stdout: 
            stderr: int) -> int:
     mapping = dict(entry.split(b"=", 1) for entry in env)
     proc = subprocess.Popen(list(argv), stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
-                            env=mapping, close_fds=True, process_group=0)
+                            env=mapping, close_fds=True, start_new_session=True)
     proc.returncode = 0  # the caller reaps it (no ResourceWarning when the object goes)
     return proc.pid

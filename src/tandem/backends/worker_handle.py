@@ -3,7 +3,7 @@
 Contract: one responsibility, the life of a single ``tandem.backends.worker`` process for
 ``tandem.backends.functions`` (which decides what runs where), and the states it goes
 through (:class:`WorkerState`) and why it is ended (:class:`EndReason`).
-Imports: tandem.backends.framing, tandem.core.values.
+Imports: tandem.backends.framing, tandem.core.values, tandem.guardian.
 
 Rules:
 
@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tandem import guardian
 from tandem.backends.framing import FrameReader
 from tandem.core.values import Failure, FailureKind
 
@@ -164,6 +165,7 @@ class WorkerHandle:
             os.close(from_w)
         os.set_blocking(to_w, False)
         os.set_blocking(from_r, False)
+        guardian.watch(proc.pid)
         w = cls(loop, index, key, proc, to_w, from_r, err_path)
         loop.add_reader(from_r, on_readable, w)
         try:
@@ -187,6 +189,7 @@ class WorkerHandle:
         with open(log_dir / f"worker-{index}.out", "ab") as out, open(err_path, "ab") as err:
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     env=dict(env), process_group=0)
+        guardian.watch(proc.pid)
         w = cls(loop, index, key, proc, -1, -1, err_path)
         w.remote = True
         w.pending = []
@@ -326,6 +329,7 @@ class WorkerHandle:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         rc = self.proc.wait()
+        guardian.unwatch(self.pid)
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1

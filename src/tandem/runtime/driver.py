@@ -16,7 +16,7 @@ Lifecycle (public, driven by :func:`~tandem.runtime.open.open_session`): :meth:`
 Forgetting: a task whose future was resolved and is no longer reachable is forgotten (the
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
 the tasks it has run. The driver keeps no other per-task entry past a task's resolution.
-Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.runtime.args,
+Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian, tandem.runtime.args,
 tandem.runtime.failures, tandem.runtime.future, tandem.runtime.routing, tandem.runtime.spawned,
 tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument, tandem.trace.instruments,
 tandem.trace.jsonl.
@@ -33,6 +33,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tandem import guardian
 from tandem.backends.base import Backend, LaunchRequest, Outcome
 from tandem.core.actions import Kill, Launch, Pause, Preempt, Resolve, Resume, Steered
 from tandem.core.events import CancelRequested, Exited, NodeLost, Started, Submitted, TimerFired
@@ -65,6 +66,7 @@ class Driver:
                  backends: Sequence[Backend], instruments: Sequence[Instrument] = (),
                  trace: bool = True, pools: Mapping[str, Quota] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
+        guardian.start()     # before any process is started: the trace writer is one
         self.platform = platform
         self._node_names = frozenset(n.name for n in platform.nodes)
         self.run_dir = run_dir
@@ -410,3 +412,4 @@ class Driver:
             self.open = False
             self.flush()
             self._ins.call("run_ended", self.clock())
+            guardian.stop()

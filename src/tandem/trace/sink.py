@@ -8,7 +8,7 @@ frame the pipe cannot take now waits in memory and goes with the next one, so th
 blocks on the writer while the run goes; :meth:`close` sends the rest, ends the pipe and waits
 for the writer. If the writer cannot start or dies, the sink says so on the ``tandem`` logger
 and writes the rest of the run itself (frames the writer had not read then are lost).
-Imports: tandem.trace.writer.
+Imports: tandem.guardian, tandem.trace.writer.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import tandem.trace.writer as writer
+from tandem import guardian
 
 log = logging.getLogger("tandem")
 
@@ -65,6 +66,7 @@ class TraceSink:
         except OSError as e:
             log.warning("tandem: could not start the trace writer (%s); tracing in-process", e)
             return
+        guardian.watch(proc.pid)
         assert proc.stdin is not None
         fd = proc.stdin.fileno()
         with contextlib.suppress(OSError):
@@ -158,6 +160,7 @@ class TraceSink:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        guardian.unwatch(proc.pid)
         err = proc.stderr.read().decode(errors="replace").strip()
         proc.stderr.close()
         return err[-500:]

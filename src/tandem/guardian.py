@@ -1,0 +1,212 @@
+"""The guardian: when the driver dies, however it dies (SIGKILL included), every process tandem
+started ends within a second or two.
+
+Contract: one small process per driver process, started by the first session
+(:func:`start`) and told to leave by the last one to close (:func:`stop`). Whoever starts a
+process that leads its own process group or session (an executable, a function worker, an
+``srun``, a Dask worker, the trace writer) tells the guardian its pid with :func:`watch` right
+after the spawn, while the process is the driver's unreaped child (so the pid is exactly it),
+and :func:`unwatch` once it has been reaped. Both are one ``write`` of a few bytes to a pipe;
+no reply is awaited. The guardian holds a pidfd of each watched process; it reads what piles
+up in the pipe at most every ``COALESCE`` seconds (a burst of thousands of launches a second
+wakes it 20 times, not thousands, on a machine whose cores the tasks need).
+Imports: nothing from tandem.
+
+When the driver dies, the kernel closes the pipe's write end and makes the driver's pidfd
+readable: the guardian wakes (no polling), finds every live process whose session or process
+group is one of the watched leaders (one scan of ``/proc``), sends them SIGTERM, gives them
+``GRACE`` seconds (woken by their pidfds), then SIGKILLs what is left, and exits. A descendant
+that moved to a session of its own is not found (as for ``kill``). The guardian runs in its own
+session, ignores SIGINT, SIGTERM and SIGHUP (a Ctrl-C or a signal to the driver's group must
+not end it before the driver's own clean-up), and needs only the standard library (it runs
+``python -I -S``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+GRACE = 1.0
+COALESCE = 0.05
+
+_PROGRAM = r"""
+import os, select, signal, sys, time
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+rfd, cfd, driver = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+grace, coalesce = float(sys.argv[4]), float(sys.argv[5])
+held = {}
+try:
+    dfd = os.pidfd_open(driver)
+except OSError:
+    dfd = -1
+poll = select.poll()
+poll.register(rfd, select.POLLIN)
+poll.register(cfd, select.POLLIN)
+if dfd >= 0:
+    poll.register(dfd, select.POLLIN)
+buf = b""
+
+def take(data):
+    global buf
+    buf += data
+    *lines, buf = buf.split(b"\n")
+    for line in lines:
+        if len(line) < 2:
+            continue
+        pid = int(line[1:])
+        if line[:1] == b"+":
+            try:
+                held[pid] = os.pidfd_open(pid)
+            except OSError:
+                pass
+        else:
+            fd = held.pop(pid, None)
+            if fd is not None:
+                os.close(fd)
+
+def drain():
+    while True:
+        try:
+            data = os.read(rfd, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        take(data)
+
+os.set_blocking(rfd, False)
+while True:
+    events = poll.poll()
+    if any(fd == cfd for fd, _ in events):
+        if os.read(cfd, 1) == b"q":
+            sys.exit(0)      # the last session closed: it ended its processes itself
+    if any(fd == dfd or fd == cfd for fd, _ in events):
+        drain()
+        break
+    try:
+        data = os.read(rfd, 65536)
+    except BlockingIOError:
+        continue
+    if not data:
+        break
+    take(data)
+    # let a burst of launches pile up (one wake-up reads them all), unless the session ends
+    # or the driver dies meanwhile
+    select.select([cfd] + ([dfd] if dfd >= 0 else []), [], [], coalesce)
+
+if not held:
+    sys.exit(0)
+leaders = set(held)
+members = {}
+for name in os.listdir("/proc"):
+    if not name.isdigit():
+        continue
+    try:
+        with open(f"/proc/{name}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        continue
+    pgid, sid = int(fields[2]), int(fields[3])
+    pid = int(name)
+    if (pgid in leaders or sid in leaders) and pid not in held:
+        try:
+            members[pid] = os.pidfd_open(pid)
+        except OSError:
+            pass
+fds = list(held.values()) + list(members.values())
+for sig in (signal.SIGCONT, signal.SIGTERM):
+    for fd in fds:
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except OSError:
+            pass
+end = time.monotonic() + grace
+left = list(fds)
+while left:
+    wait = end - time.monotonic()
+    if wait <= 0:
+        break
+    ready, _, _ = select.select(left, [], [], wait)
+    left = [fd for fd in left if fd not in ready]
+for fd in left:
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+_state: dict[str, int] = {"fd": -1, "ctl": -1, "pid": -1, "sessions": 0}
+
+
+def start() -> None:
+    """Make sure this driver process has a guardian (one per process, shared by sessions)."""
+    _state["sessions"] += 1
+    if _state["fd"] >= 0:
+        return
+    rfd, wfd = os.pipe()
+    crfd, cwfd = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _PROGRAM, str(rfd), str(crfd), str(os.getpid()),
+             str(GRACE), str(COALESCE)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(rfd, crfd),
+            start_new_session=True)
+    except OSError:
+        os.close(wfd)
+        os.close(cwfd)
+        return    # without a guardian, sessions still end their processes when they close
+    finally:
+        os.close(rfd)
+        os.close(crfd)
+    with contextlib.suppress(OSError):    # room for bursts of launches (Linux only)
+        import fcntl
+
+        fcntl.fcntl(wfd, _F_SETPIPE_SZ, 1 << 20)
+    _state["fd"], _state["ctl"], _state["pid"] = wfd, cwfd, proc.pid
+    _procs.append(proc)    # reaped by stop()
+
+
+_procs: list[subprocess.Popen[bytes]] = []
+_F_SETPIPE_SZ = 1031
+
+
+def pid() -> int | None:
+    """The guardian's pid, while this process has one."""
+    return _state["pid"] if _state["pid"] > 0 else None
+
+
+def watch(pid: int) -> None:
+    """The guardian ends ``pid``'s session and process group if the driver dies."""
+    fd = _state["fd"]
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.write(fd, b"+%d\n" % pid)
+
+
+def unwatch(pid: int) -> None:
+    """``pid`` was reaped: forget it."""
+    fd = _state["fd"]
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.write(fd, b"-%d\n" % pid)
+
+
+def stop() -> None:
+    """A session closed; the last one to close lets the guardian go (it ends nothing)."""
+    _state["sessions"] = max(0, _state["sessions"] - 1)
+    fd = _state["fd"]
+    if _state["sessions"] or fd < 0:
+        return
+    with contextlib.suppress(OSError):
+        os.write(_state["ctl"], b"q")
+    os.close(fd)
+    os.close(_state["ctl"])
+    _state["fd"] = _state["ctl"] = _state["pid"] = -1
+    for proc in _procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    _procs.clear()
