@@ -3,9 +3,10 @@
 Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on this machine, and
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
-Imports: tandem.guardian, tandem.backends.base, tandem.backends.launch, tandem.backends.local,
-tandem.backends.placement, tandem.backends.proctree, tandem.backends.spawn,
-tandem.backends.stepsignal, tandem.core.values, tandem.errors, tandem.spec.
+Imports: tandem.guardian, tandem.backends.base, tandem.backends.exits, tandem.backends.launch,
+tandem.backends.local, tandem.backends.placement, tandem.backends.proctree,
+tandem.backends.spawn, tandem.backends.stepsignal, tandem.core.values, tandem.errors,
+tandem.spec.
 
 Rules:
 
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field
 from tandem import guardian
 from tandem.backends import proctree, spawn
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
+from tandem.backends.exits import failure_of
 from tandem.backends.launch import Launcher
 from tandem.backends.local import local_unreachable
 from tandem.backends.placement import pin_cores
@@ -72,9 +74,6 @@ from tandem.spec.task import Executable, Work
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _APPEND_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-_TAIL_BYTES = 4096
-_TAIL_LINES = 20
-_SIGNALS = frozenset(s.value for s in signal.Signals)
 
 @dataclass(slots=True, eq=False)
 class _Proc:
@@ -261,35 +260,9 @@ class ProcessBackend(Backend):
         self._reporter.exited(self._outcome(proc))
 
     def _outcome(self, proc: _Proc) -> Outcome:
-        code, argv0 = proc.code, proc.argv0
-        if code == 0:
-            return Outcome(proc.task_id)
-        launcher = self._launcher
-        if code is not None and code > 0 and launcher is not None:
-            tail = _tail(proc.stderr_path)
-            node = None if proc.killing else launcher.lost_node(code, tail)
-            if node is not None:
-                return Outcome(proc.task_id, failure=Failure(
-                    kind=FailureKind.NODE_FAILED, node=node, exit_code=code, stderr_tail=tail,
-                    message=f"{argv0}: node {node!r} failed or cannot be reached "
-                            f"({launcher.name} exited with code {code})"))
-            sig = launcher.signal_of(code)
-            if sig is not None:
-                code = -sig
-        if code is None:
-            failure = Failure(kind=FailureKind.EXIT, message=f"{argv0}: exit status lost "
-                              "(reaped by another waiter)")
-        elif code < 0:
-            name = signal.Signals(-code).name if -code in _SIGNALS else f"signal {-code}"
-            reason = " (killed on request)" if proc.killing else ""
-            failure = Failure(kind=FailureKind.SIGNAL, signal=-code,
-                              stderr_tail=_tail(proc.stderr_path),
-                              message=f"{argv0} was killed by {name}{reason}")
-        else:
-            failure = Failure(kind=FailureKind.EXIT, exit_code=code,
-                              stderr_tail=_tail(proc.stderr_path),
-                              message=f"{argv0} exited with code {code}")
-        return Outcome(proc.task_id, failure=failure)
+        return Outcome(proc.task_id, failure=failure_of(
+            proc.code, proc.argv0, proc.stderr_path, killing=proc.killing,
+            launcher=self._launcher))
 
     # -- kill and shutdown -------------------------------------------------------------------
 
@@ -410,17 +383,3 @@ def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
-
-def _tail(path: str) -> str:
-    """The last lines (at most ``_TAIL_LINES`` within ``_TAIL_BYTES``) of a file."""
-    try:
-        with open(path, "rb") as f:
-            start = max(0, f.seek(0, os.SEEK_END) - _TAIL_BYTES)
-            f.seek(start)
-            data = f.read()
-    except OSError:
-        return ""
-    lines = data.decode(errors="replace").splitlines()
-    if start > 0:
-        lines = lines[1:]  # the first line was cut
-    return "\n".join(lines[-_TAIL_LINES:])
