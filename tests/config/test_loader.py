@@ -270,3 +270,35 @@ def test_odd_shapes_get_messages_not_tracebacks() -> None:
         "wf.yaml:1: YAML syntax error: could not determine a constructor")
     assert error("x: &a {name: a, duration: 1}\ntask_sets: [*a]\n").startswith(
         'wf.yaml:1: x: unknown key "x"')
+
+
+def test_a_binary_file_is_refused_with_a_message(tmp_path: Path) -> None:
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"\x00\x01\x02name: x\n")
+    with pytest.raises(SpecError, match=r"nul.yaml: not a YAML text file: unacceptable "
+                                        r"character #x0000"):
+        load_workflow(nul)
+    blob = tmp_path / "blob.yaml"
+    blob.write_bytes(bytes(range(128, 256)) * 3)
+    with pytest.raises(SpecError, match="blob.yaml: cannot read"):
+        load_workflow(blob)
+
+
+def test_a_count_no_run_could_hold_is_refused_at_its_key() -> None:
+    text = edit("    count: 4\n    kind: simulation", "    count: 100000000000000000000\n"
+                "    kind: simulation")
+    assert error(text) == (
+        "wf.yaml:10: task_sets[0].count: 100,000,000,000,000,000,000 tasks is more than one run "
+        "can hold: at most 10,000,000 (split the campaign, or lower count)")
+    many = "task_sets:\n" + "".join(f" - {{name: s{i}, count: 4000000, duration: 1}}\n"
+                                    for i in range(3))
+    assert "12,000,000 tasks in all" in error(many)
+
+
+def test_a_spread_distribution_needs_its_sd() -> None:
+    text = edit("{distribution: lognormal, mean: 5, sd: 1}", "{distribution: lognormal, mean: 5}")
+    assert error(text).endswith("task_sets[2].duration: a lognormal distribution needs sd > 0 "
+                                "(its standard deviation, in seconds); a duration without "
+                                "spread is distribution: fixed")
+    text = edit("{mean: 3, sd: 0.5}", "{distribution: normal, mean: 3}")
+    assert "a normal distribution needs sd > 0" in error(text)

@@ -22,7 +22,7 @@ from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota, partition
 from tandem.spec.resources import Resources
 from tandem.spec.task import Executable, FunctionCall, Work
-from tandem.spec.workflow import Duration, TaskSet, Workflow
+from tandem.spec.workflow import MAX_TASKS, Duration, TaskSet, Workflow
 
 Loc = tuple[str | int, ...]
 
@@ -94,6 +94,9 @@ def _platform(pm: PlatformModel | None, marks: Marks) -> Platform:
 
 
 def _task_set(ts: TaskSetModel, loc: Loc, platform: Platform, marks: Marks) -> TaskSet:
+    if ts.count > MAX_TASKS:
+        raise marks.error((*loc, "count"), f"{ts.count:,} tasks is more than one run can hold: "
+                          f"at most {MAX_TASKS:,} (split the campaign, or lower count)")
     work = _work(ts, loc, marks)
     duration = _duration(ts, loc, marks)
     if work is None and duration is None:
@@ -194,6 +197,10 @@ def _duration(ts: TaskSetModel, loc: Loc, marks: Marks) -> Duration | None:
                               f"not {dist}")
         if dm.mean is None:
             raise marks.error(where, 'missing required key "mean"')
+        if dist in ("normal", "lognormal") and not sd:
+            raise marks.error(where, f"a {dist} distribution needs sd > 0 (its standard "
+                              "deviation, in seconds); a duration without spread is "
+                              "distribution: fixed")
         mean, samples = dm.mean, ()
     try:
         return Duration(mean=mean, sd=sd, distribution=dist, samples=samples)

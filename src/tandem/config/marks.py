@@ -98,10 +98,17 @@ class Marks:
                 self._walk(item, (*path, i), seen)
 
 
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
 def parse(text: str, filename: str) -> tuple[Any, Marks]:
     """The data of one YAML document and where each part of it is."""
     marks = Marks(filename)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)   # refuses control characters (a binary file) at once
+    except yaml.YAMLError as e:
+        raise SpecError(f"{filename}: not a YAML text file: {_first_line(e)}") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -139,6 +139,12 @@ class WorkflowTask:
     duration: float | None
 
 
+MAX_TASKS = 10_000_000
+"""The most tasks one workflow may expand to: a driver holds about 40 MB per million tasks it
+has seen (bench/rss.py), and the simulator takes seconds per million; a larger count is a typo
+or a campaign to split, refused before anything runs."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Workflow:
     """A DAG of task sets on a platform. ``pools``: named resource pools with their quotas
@@ -161,6 +167,13 @@ class Workflow:
         ts = self.time_scale
         if not is_number(ts) or not ts > 0:
             raise SpecError(f"workflow {self.name!r}: time_scale must be a number > 0, got {ts!r}")
+        total = sum(s.count for s in self.task_sets)
+        if total > MAX_TASKS:
+            biggest = max(self.task_sets, key=lambda s: s.count)
+            raise SpecError(
+                f"workflow {self.name!r}: {total:,} tasks in all (task set {biggest.name!r} has "
+                f"{biggest.count:,}) is more than one run can hold: at most {MAX_TASKS:,} tasks "
+                "(split the campaign, or lower count)")
         names = [s.name for s in self.task_sets]
         seen: set[str] = set()
         for s in self.task_sets:
