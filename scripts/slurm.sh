@@ -122,6 +122,17 @@ stop_pid() {  # stop the daemon whose pid is in $1: SIGTERM, then SIGKILL if it 
   rm -f "$f"
 }
 
+start_node() {  # start node $1's slurmd again and wait until it accepts connections
+  local n=$1 i port=17001
+  for m in "${NODES[@]}"; do [ "$m" = "$n" ] && break; port=$((port + 1)); done
+  alive "$DIR/slurmd.$n.pid" || /usr/sbin/slurmd -f "$DIR/slurm.conf" -N "$n"
+  for i in $(seq 1 150); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  log "slurmd of $n does not listen on port $port"; return 1
+}
+
 stop() {
   for n in "${NODES[@]}"; do stop_pid "$DIR/slurmd.$n.pid"; done
   stop_pid "$DIR/slurmctld.pid"
@@ -135,7 +146,7 @@ case "${1:-}" in
   status) SLURM_CONF="$DIR/slurm.conf" sinfo -N ;;
   running) alive "$DIR/slurmctld.pid" ;;
   stop-node) stop_pid "$DIR/slurmd.${2:?node}.pid" ;;
-  start-node) alive "$DIR/slurmd.${2:?node}.pid" || /usr/sbin/slurmd -f "$DIR/slurm.conf" -N "$2" ;;
+  start-node) start_node "${2:?node}" ;;
   install) install ;;
   *) echo "usage: $0 start|stop|status|running|stop-node N|start-node N|install" >&2; exit 2 ;;
 esac
