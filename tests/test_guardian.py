@@ -94,3 +94,28 @@ def test_a_killed_driver_leaves_no_process(tmp_path: Path) -> None:
         if driver.poll() is None:
             driver.kill()
             driver.wait()
+
+
+def test_the_guardian_leaves_with_the_last_session_and_ends_nothing(tmp_path: Path) -> None:
+    import asyncio
+
+    import psutil
+
+    import tandem
+    from tandem import guardian
+
+    async def main() -> tuple[int | None, int | None]:
+        async with tandem.open_session(tandem.Platform.local(), run_dir=tmp_path / "a") as s:
+            first = guardian.pid()
+            async with tandem.open_session(tandem.Platform.local(),
+                                           run_dir=tmp_path / "b") as inner:
+                assert guardian.pid() == first          # one guardian per driver process
+                await inner.execute(["true"])
+            assert guardian.pid() == first              # the outer session still has it
+            await s.execute(["true"])
+        return first, guardian.pid()
+
+    first, after = asyncio.run(asyncio.wait_for(main(), 60))
+    assert first is not None and after is None
+    assert not psutil.pid_exists(first) or psutil.Process(first).status() == "zombie"
+    assert [p.pid for p in psutil.Process().children()] == []
