@@ -18,7 +18,6 @@ from tandem.backends.mpiexec import (
     Mpiexec,
     MpiFlavour,
     flavour_of,
-    local_mpi_backend,
     mpich_argv,
     openmpi_argv,
     rank_cores,
@@ -295,8 +294,8 @@ def test_unreachable_platforms_and_the_default_backend() -> None:
     assert launcher.unreachable(Platform.uniform(2, cores=1)) is not None
     assert launcher.unreachable(Platform.local()) is None
     assert launcher.flavour in (MpiFlavour.OPENMPI, MpiFlavour.MPICH)
-    backend = local_mpi_backend(1.0)
-    assert backend is not None and backend.name == "mpi" and backend.multi_rank
+    backend = ProcessBackend(kill_grace=1.0, launcher=launcher)
+    assert backend.name == "mpi" and backend.multi_rank and backend.steerable
 
 
 def test_default_backends_send_several_ranks_to_mpiexec_and_one_rank_past_it(

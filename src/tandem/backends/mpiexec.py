@@ -2,13 +2,13 @@
 
 Contract: :class:`Mpiexec` is a :class:`~tandem.backends.launch.Launcher` (name ``"mpi"``,
 multi-rank, steerable) that turns a placed executable into one local ``mpiexec`` command whose
-rank ``i`` runs on ``placement.slots[i].cores`` (OS cpu ids, the ids of ``sched_setaffinity``)
-and sees ``placement.slots[i].gpus``; :class:`~tandem.backends.process.ProcessBackend` runs it
-and owns the process lifecycle. :func:`local_mpi_backend` builds that backend (``None`` when
-this machine has no ``mpiexec``). Every task of this launcher is an MPI launch, a one-rank task
-too (``-n 1``: MPI programs that spawn or read their world work the same way at any size).
+rank ``i`` runs on ``placement.slots[i].cores`` (OS cpu ids, the ids of ``sched_setaffinity``) and
+sees ``placement.slots[i].gpus``; :class:`~tandem.backends.process.ProcessBackend` runs it and owns
+the process lifecycle (``ProcessBackend(launcher=Mpiexec())``, which sessions use when this machine
+has an ``mpiexec``: :func:`find_mpiexec`). Every task of this launcher is an MPI launch, a one-rank
+task too (``-n 1``: MPI programs that spawn or read their world work the same way at any size).
 Imports: tandem.backends.base, tandem.backends.launch, tandem.backends.local,
-tandem.backends.placement, tandem.backends.process, tandem.core.values, tandem.spec.
+tandem.backends.placement, tandem.core.values, tandem.spec.
 
 The commands (``WD`` is the task's workdir, ``R`` the number of ranks; measured with Open MPI
 4.1.4 and MPICH 4.0.2 on Debian 12):
@@ -73,7 +73,6 @@ from tandem.backends.base import LaunchRequest
 from tandem.backends.launch import Command
 from tandem.backends.local import local_unreachable
 from tandem.backends.placement import placement_env
-from tandem.backends.process import ProcessBackend
 from tandem.core.values import Placement
 from tandem.spec.platform import Platform
 
@@ -295,10 +294,3 @@ def write_file(path: str, text: str) -> None:
         raise ValueError(f"cannot write the MPI rankfile {path!r}: "
                          f"{exc.strerror or exc}") from None
 
-
-def local_mpi_backend(kill_grace: float) -> ProcessBackend | None:
-    """A :class:`ProcessBackend` launching through this machine's ``mpiexec``, or ``None``
-    when there is none on ``PATH`` (its flavour is identified on first use)."""
-    if find_mpiexec() is None:
-        return None
-    return ProcessBackend(kill_grace=kill_grace, launcher=Mpiexec())

@@ -44,7 +44,7 @@ def default_backends(platform: Platform, run_dir: Path, kill_grace: float) -> li
     function workers; mock tasks everywhere."""
     from tandem.backends.functions import FunctionBackend
     from tandem.backends.mock import MockBackend
-    from tandem.backends.mpiexec import local_mpi_backend
+    from tandem.backends.mpiexec import Mpiexec, find_mpiexec
     from tandem.backends.process import ProcessBackend
 
     if platform.slurm_job is not None:
@@ -55,8 +55,8 @@ def default_backends(platform: Platform, run_dir: Path, kill_grace: float) -> li
                 FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace,
                                 launcher=steps, prespawn=0),
                 MockBackend()]
-    mpi = local_mpi_backend(kill_grace)
-    return [ProcessBackend(kill_grace=kill_grace), *([mpi] if mpi is not None else []),
+    mpi = [ProcessBackend(kill_grace=kill_grace, launcher=Mpiexec())] if find_mpiexec() else []
+    return [ProcessBackend(kill_grace=kill_grace), *mpi,
             FunctionBackend(log_dir=run_dir / "workers", kill_grace=kill_grace),
             MockBackend()]
 
