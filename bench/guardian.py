@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.test_guardian import DRIVER, wait_gone  # noqa: E402
+from tests.test_guardian import DRIVER, start_driver, wait_gone  # noqa: E402
 
 import run  # noqa: E402  (bench/run.py)
 from tandem import guardian  # noqa: E402
@@ -39,19 +38,11 @@ def killed_driver(guarded: bool) -> tuple[float, int]:
     """Seconds from SIGKILL to the last process gone (guarded), or how many are left after 3 s
     (unguarded: the survivors are then killed here, by pid)."""
     with TemporaryDirectory() as tmp:
-        out = Path(tmp)
         src = DRIVER if guarded else DRIVER.replace(
             "from tandem import guardian\n",
             "from tandem import guardian\nguardian.start = lambda: None\n")
-        (out / "driver.py").write_text(src)
-        d = subprocess.Popen([sys.executable, str(out / "driver.py"), str(out)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        files = [out / n for n in ("exe0", "exe1", "fn.tmp", "driver")]
-        while not all(f.exists() and f.read_text() for f in files):
-            if d.poll() is not None:
-                raise RuntimeError("the driver ended before its tasks started")
-            time.sleep(0.02)
-        pids = [int(x) for f in files[:3] for x in f.read_text().split()]
+        d, got = start_driver(Path(tmp), src)
+        pids = got["exe0"] + got["exe1"] + got["fn"]
         d.send_signal(signal.SIGKILL)
         d.wait()
         t0 = time.monotonic()

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -326,39 +326,55 @@ BENCHES: dict[str, Callable[[Run], None]] = {
 }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def options(doc: str, benches: Sequence[str]) -> tuple[argparse.Namespace, list[str], Run]:
+    """The command line every bench script takes (--quick, --repeats, --only, --out): the
+    arguments, the measurements chosen, and an empty :class:`Run` for them."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer tasks and rounds")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of each interleaved pair")
     ap.add_argument("--only", default="", metavar="NAME[,NAME]",
-                    help=f"run only these ({', '.join(BENCHES)})")
+                    help=f"run only these ({', '.join(benches)})")
     ap.add_argument("--out", default=None, metavar="FILE",
                     help="also write the JSON, with raw samples and the machine's load, here")
     args = ap.parse_args()
-    names = [x.strip() for x in args.only.split(",") if x.strip()] or list(BENCHES)
-    unknown = [x for x in names if x not in BENCHES]
+    names = [x.strip() for x in args.only.split(",") if x.strip()] or list(benches)
+    unknown = [x for x in names if x not in benches]
     if unknown:
-        ap.error(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(BENCHES)})")
-    r = Run(quick=args.quick, reps=1 if args.quick else args.repeats, out={}, samples={})
+        ap.error(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(benches)})")
+    if args.repeats < 1:
+        ap.error(f"--repeats: must be >= 1, got {args.repeats}")
+    return args, names, Run(quick=args.quick, reps=1 if args.quick else args.repeats, out={},
+                            samples={})
+
+
+def write_results(path: str | None, r: Run, t0: float, load0: tuple[float, float, float],
+                  **machine: Any) -> None:
+    """Print the numbers as one JSON object and, with ``path``, write them with the raw
+    samples, the commit and the machine's load (``machine`` adds to what is said of it)."""
+    print(json.dumps(r.out))
+    if not path:
+        return
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    doc = {"results": r.out, "samples": r.samples, "machine": {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t0)),
+        "seconds": round(time.time() - t0, 1), "commit": commit,
+        "tandem_from": str(Path(tandem.__file__).parent),
+        "python": host.python_version(), "cpus": os.cpu_count(), **machine,
+        "loadavg_before": [round(x, 2) for x in load0],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }, "argv": sys.argv[1:]}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def main() -> None:
+    args, names, r = options(__doc__ or "", list(BENCHES))
     load0 = os.getloadavg()
     t0 = time.time()
     for name in names:
         BENCHES[name](r)
-    print(json.dumps(r.out))
-    if args.out:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-        doc = {"results": r.out, "samples": r.samples, "machine": {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t0)),
-            "seconds": round(time.time() - t0, 1), "commit": commit,
-            "tandem_from": str(Path(tandem.__file__).parent),
-            "python": host.python_version(), "cpus": os.cpu_count(),
-            "affinity": len(os.sched_getaffinity(0)),
-            "loadavg_before": [round(x, 2) for x in load0],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        }, "argv": sys.argv[1:]}
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    write_results(args.out, r, t0, load0, affinity=len(os.sched_getaffinity(0)))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
     python bench/slurm.py [--quick] [--repeats N] [--only NAME[,NAME]] [--out FILE]
 
 It allocates both nodes of the test cluster started by ``scripts/slurm.sh`` (``salloc
---no-shell -N2 --ntasks-per-node=2 --gres=gpu:2``; ``SLURM_CONF`` defaults to
-``$TANDEM_SLURM_DIR/slurm.conf``, ``/tmp/tandem-slurm``), runs the driver in this process as if
+--no-shell -N2 --ntasks-per-node=2 --gres=gpu:2``; its configuration is
+``$TANDEM_SLURM_DIR/slurm.conf``, ``/tmp/tandem-slurm`` by default; the allocation helpers are
+tests/slurm/cluster.py's), runs the driver in this process as if
 inside the allocation (``SLURM_JOB_ID`` set, as a batch script has it), and cancels the job by
 its id at the end. Measurements (``--only`` takes these names):
 
@@ -32,27 +33,25 @@ Imports: tandem, tandem.backends.functions, tandem.backends.srun, tandem.sim, ta
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import os
-import platform as host
-import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for _path in (HERE, HERE.parent):      # bench/run.py; tests/slurm/cluster.py
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from tests.slurm.cluster import allocate, inside, slurm_env  # noqa: E402
 
 import tandem  # noqa: E402
-from run import Run, interleave, med, paired, scratch  # noqa: E402  (bench/run.py)
+from run import Run, interleave, med, options, paired, scratch, write_results  # noqa: E402
 from tandem import Node, Platform, Resources  # noqa: E402
 from tandem.backends.functions import FunctionBackend  # noqa: E402
 from tandem.backends.srun import Srun  # noqa: E402
@@ -61,10 +60,8 @@ from tandem.spec import TaskSpec  # noqa: E402
 from tandem.spec.task import Executable  # noqa: E402
 
 ROOT = HERE.parent
-CONF = Path(os.environ.get("TANDEM_SLURM_DIR", "/tmp/tandem-slurm")) / "slurm.conf"
 ALLOC = ("-N2", "--ntasks-per-node=2", "--gres=gpu:2", "--mem=500", "-J", "tandem-bench")
 SLOTS = (("n1", 0), ("n2", 0), ("n1", 1), ("n2", 1))   # the baseline's 4 places, in turn
-_GRANTED = re.compile(r"Granted job allocation (\d+)")
 
 
 def noop() -> None:
@@ -80,47 +77,14 @@ def check_done(futures: list[tandem.TaskFuture], what: str) -> None:
 
 
 # -- the allocation ------------------------------------------------------------------------
-def slurm_env() -> dict[str, str]:
-    """This process's environment pointed at the test cluster, without any job's variables."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "SRUN_", "SALLOC_", "SBATCH_"))}
-    env["SLURM_CONF"] = os.environ.get("SLURM_CONF", str(CONF))
-    return env
-
-
 @contextlib.contextmanager
 def allocation() -> Iterator[str]:
-    """Both nodes of the test cluster (``salloc --no-shell``); ``scancel`` by id afterwards."""
-    env = slurm_env()
+    """Both nodes of the test cluster (tests/slurm/cluster.py's ``allocate``)."""
     try:
-        out = subprocess.run(["salloc", "--no-shell", *ALLOC], capture_output=True, text=True,
-                             env=env, timeout=300, check=False)
-    except FileNotFoundError:
-        sys.exit("bench/slurm.py: salloc not found: install Slurm's client (slurm-wlm)")
-    m = _GRANTED.search(out.stderr + out.stdout)
-    if out.returncode != 0 or m is None:
-        sys.exit(f"bench/slurm.py: salloc {' '.join(ALLOC)} failed (SLURM_CONF="
-                 f"{env['SLURM_CONF']}): {out.stderr.strip()} -- start the test cluster with "
-                 "scripts/slurm.sh start")
-    job = m.group(1)
-    try:
-        yield job
-    finally:
-        subprocess.run(["scancel", job], env=env, timeout=60, check=False)
-
-
-@contextlib.contextmanager
-def inside(job: str) -> Iterator[None]:
-    """This process's environment as a batch script in job ``job`` has it (restored after)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(slurm_env())
-    os.environ["SLURM_JOB_ID"] = job
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        with allocate(*ALLOC) as job:
+            yield job
+    except RuntimeError as e:
+        sys.exit(f"bench/slurm.py: {e} -- start the test cluster with scripts/slurm.sh start")
 
 
 def bare_argv(job: str, node: str, core: int, argv: tuple[str, ...] = ("/bin/true",)
@@ -327,21 +291,7 @@ BENCHES: dict[str, Callable[[Run, str], None]] = {
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer tasks and rounds")
-    ap.add_argument("--repeats", type=int, default=3, help="rounds of each interleaved pair")
-    ap.add_argument("--only", default="", metavar="NAME[,NAME]",
-                    help=f"run only these ({', '.join(BENCHES)})")
-    ap.add_argument("--out", default=None, metavar="FILE",
-                    help="also write the JSON, with raw samples and the machine's load, here")
-    args = ap.parse_args()
-    names = [x.strip() for x in args.only.split(",") if x.strip()] or list(BENCHES)
-    unknown = [x for x in names if x not in BENCHES]
-    if unknown:
-        ap.error(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(BENCHES)})")
-    if args.repeats < 1:
-        ap.error(f"--repeats: must be >= 1, got {args.repeats}")
-    r = Run(quick=args.quick, reps=1 if args.quick else args.repeats, out={}, samples={})
+    args, names, r = options(__doc__ or "", list(BENCHES))
     load0 = os.getloadavg()
     t0 = time.time()
     with allocation() as job, inside(job):
@@ -351,21 +301,8 @@ def main() -> None:
             except Exception as exc:   # one failed measurement keeps the others' numbers
                 r.out.setdefault("failed", {})[name] = f"{type(exc).__name__}: {exc}"
                 print(f"{name}: failed: {type(exc).__name__}: {exc}")
-    print(json.dumps(r.out))
-    if args.out:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-        doc: dict[str, Any] = {"results": r.out, "samples": r.samples, "machine": {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t0)),
-            "seconds": round(time.time() - t0, 1), "commit": commit,
-            "tandem_from": str(Path(tandem.__file__).parent),
-            "python": host.python_version(), "cpus": os.cpu_count(),
-            "slurm_nodes": "n1, n2: two slurmd on this host, 2 CPUs and 2 fake GPUs each",
-            "loadavg_before": [round(x, 2) for x in load0],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        }, "argv": sys.argv[1:]}
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    write_results(args.out, r, t0, load0,
+                  slurm_nodes="n1, n2: two slurmd on this host, 2 CPUs and 2 fake GPUs each")
 
 
 if __name__ == "__main__":

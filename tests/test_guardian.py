@@ -22,10 +22,12 @@ DRIVER = textwrap.dedent("""\
     from tandem import guardian
 
     out = Path(sys.argv[1])
+    ready = out / "ready"      # a FIFO the test reads: one line per started process set
 
     def forks(path):
         child = subprocess.Popen(["sleep", "300"])
-        Path(path).write_text(f"{os.getpid()} {child.pid}")
+        with open(path, "w") as f:
+            f.write(f"fn {os.getpid()} {child.pid}\\n")
         import time
         time.sleep(300)
 
@@ -33,16 +35,51 @@ DRIVER = textwrap.dedent("""\
         async with tandem.open_session(tandem.Platform.local(virtual_gpus=3),
                                        run_dir=out / "run") as s:
             for i in range(2):
-                s.execute(f"sleep 300 & c=$!; echo $$ $c > {out}/exe{i}.tmp; "
-                          f"mv {out}/exe{i}.tmp {out}/exe{i}; wait", shell=True,
+                s.execute(f"sleep 300 & echo exe{i} $$ $! > {ready}; wait", shell=True,
                           cores=0, gpus=1, name=f"exe{i}")
-            s.submit(forks, str(out / "fn.tmp"), cores=0, gpus=1, name="fn")
+            s.submit(forks, str(ready), cores=0, gpus=1, name="fn")
             writer = s.trace.writer_pid if s.trace is not None else None
-            (out / "driver").write_text(f"{os.getpid()} {guardian.pid()} {writer or ''}")
+            with open(ready, "w") as f:
+                f.write(f"driver {os.getpid()} {guardian.pid() or 0} {writer or ''}\\n")
             await asyncio.sleep(3600)
 
     asyncio.run(main())
     """)
+NAMES = ("exe0", "exe1", "fn", "driver")
+
+
+def start_driver(out: Path, source: str = DRIVER) -> tuple[subprocess.Popen[bytes],
+                                                           dict[str, list[int]]]:
+    """Run ``source`` as a driver in ``out``; once its tasks and children run, the driver and
+    the pids each reported (read from a FIFO: woken by their writes, no polling)."""
+    fifo = out / "ready"
+    os.mkfifo(fifo)
+    (out / "driver.py").write_text(source)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    keep = os.open(fifo, os.O_WRONLY)        # a writer of our own: no end of file between lines
+    driver = subprocess.Popen([sys.executable, str(out / "driver.py"), str(out)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dead = os.pidfd_open(driver.pid)
+    got: dict[str, list[int]] = {}
+    data = b""
+    try:
+        end = time.monotonic() + 120
+        while len(got) < len(NAMES):
+            left = end - time.monotonic()
+            assert left > 0, f"the driver did not start its tasks (got {sorted(got)})"
+            ready, _, _ = select.select([rfd, dead], [], [], left)
+            if dead in ready:
+                err = driver.stderr.read().decode() if driver.stderr else ""
+                raise AssertionError(f"the driver ended: {err}")
+            data += os.read(rfd, 4096)
+            *lines, data = data.split(b"\n")
+            for line in lines:
+                name, *pids = line.decode().split()
+                got[name] = [int(p) for p in pids]
+    finally:
+        for fd in (rfd, keep, dead):
+            os.close(fd)
+    return driver, got
 
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
@@ -65,23 +102,11 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 
 
 def test_a_killed_driver_leaves_no_process(tmp_path: Path) -> None:
-    script = tmp_path / "driver.py"
-    script.write_text(DRIVER)
-    driver = subprocess.Popen([sys.executable, str(script), str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    driver, got = start_driver(tmp_path)
     try:
-        names = ["exe0", "exe1", "driver"]
-        deadline = time.monotonic() + 120
-        while not all((tmp_path / n).exists() for n in names) or not (
-                any(tmp_path.glob("fn.tmp")) and (tmp_path / "fn.tmp").read_text()):
-            assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
-            assert time.monotonic() < deadline, "the driver did not start its tasks"
-            time.sleep(0.05)
-        pids = [int(x) for n in ("exe0", "exe1", "fn.tmp")
-                for x in (tmp_path / n).read_text().split()]
-        info = (tmp_path / "driver").read_text().split()
-        guard = int(info[1])
-        pids += [int(x) for x in info[2:]]
+        pids = got["exe0"] + got["exe1"] + got["fn"]
+        guard, writer = got["driver"][1], got["driver"][2:]
+        pids += writer
         assert all(pid_alive(p) for p in [*pids, guard])
         driver.send_signal(signal.SIGKILL)
         driver.wait()

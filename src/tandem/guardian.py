@@ -28,6 +28,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 
 GRACE = 1.0
 COALESCE = 0.05
@@ -139,13 +140,24 @@ for fd in left:
         pass
 """
 
-_state: dict[str, int] = {"fd": -1, "ctl": -1, "pid": -1, "sessions": 0}
+@dataclass(slots=True)
+class _Link:
+    """This process's guardian: its process, the pipe of watched pids, the control pipe."""
+
+    proc: subprocess.Popen[bytes]
+    data: int
+    ctl: int
+
+
+_link: _Link | None = None
+_sessions = 0
 
 
 def start() -> None:
     """Make sure this driver process has a guardian (one per process, shared by sessions)."""
-    _state["sessions"] += 1
-    if _state["fd"] >= 0:
+    global _link, _sessions
+    _sessions += 1
+    if _link is not None:
         return
     rfd, wfd = os.pipe()
     crfd, cwfd = os.pipe()
@@ -166,47 +178,42 @@ def start() -> None:
         import fcntl
 
         fcntl.fcntl(wfd, _F_SETPIPE_SZ, 1 << 20)
-    _state["fd"], _state["ctl"], _state["pid"] = wfd, cwfd, proc.pid
-    _procs.append(proc)    # reaped by stop()
-
-
-_procs: list[subprocess.Popen[bytes]] = []
-_F_SETPIPE_SZ = 1031
+    _link = _Link(proc, wfd, cwfd)
 
 
 def pid() -> int | None:
     """The guardian's pid, while this process has one."""
-    return _state["pid"] if _state["pid"] > 0 else None
+    return _link.proc.pid if _link is not None else None
 
 
 def watch(pid: int) -> None:
     """The guardian ends ``pid``'s session and process group if the driver dies."""
-    fd = _state["fd"]
-    if fd >= 0:
+    if _link is not None:
         with contextlib.suppress(OSError):
-            os.write(fd, b"+%d\n" % pid)
+            os.write(_link.data, b"+%d\n" % pid)
 
 
 def unwatch(pid: int) -> None:
     """``pid`` was reaped: forget it."""
-    fd = _state["fd"]
-    if fd >= 0:
+    if _link is not None:
         with contextlib.suppress(OSError):
-            os.write(fd, b"-%d\n" % pid)
+            os.write(_link.data, b"-%d\n" % pid)
 
 
 def stop() -> None:
     """A session closed; the last one to close lets the guardian go (it ends nothing)."""
-    _state["sessions"] = max(0, _state["sessions"] - 1)
-    fd = _state["fd"]
-    if _state["sessions"] or fd < 0:
+    global _link, _sessions
+    _sessions = max(0, _sessions - 1)
+    link = _link
+    if _sessions or link is None:
         return
+    _link = None
     with contextlib.suppress(OSError):
-        os.write(_state["ctl"], b"q")
-    os.close(fd)
-    os.close(_state["ctl"])
-    _state["fd"] = _state["ctl"] = _state["pid"] = -1
-    for proc in _procs:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-    _procs.clear()
+        os.write(link.ctl, b"q")
+    os.close(link.data)
+    os.close(link.ctl)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        link.proc.wait(timeout=5)
+
+
+_F_SETPIPE_SZ = 1031

@@ -299,12 +299,15 @@ class ProcessBackend(Backend):
 
     # -- steering ----------------------------------------------------------------------------
 
-    def _remote(self, proc: _Proc, sig: int) -> bool:
-        """Signal ``proc``'s ranks on their nodes if the launcher says how (else ``False``)."""
+    def _remote(self, proc: _Proc, sig: int, *, cont: bool = False) -> bool:
+        """Signal ``proc``'s ranks where they run (after a SIGCONT when ``cont``) if the
+        launcher says how; ``False`` when signalling the tree here reaches them."""
         launcher = self._launcher
         argv = launcher.signal_argv(proc.task_id, sig) if launcher is not None else None
         if argv is None:
             return False
+        if cont:
+            self._remote(proc, signal.SIGCONT)
         self._signals.send(proc.task_id, argv, proc.stderr_path)
         return True
 
@@ -342,11 +345,7 @@ class ProcessBackend(Backend):
         proc = self._procs.get(task_id)
         if proc is None or proc.killing or proc.reaped:
             return
-        launcher = self._launcher
-        if launcher is not None and launcher.remote:   # the ranks get it where they run
-            if proc.stopped:
-                self._remote(proc, signal.SIGCONT)
-            self._remote(proc, sig)
+        if self._remote(proc, sig, cont=proc.stopped):   # the ranks get it where they run
             proc.killing, proc.stopped = True, False
             assert self._loop is not None
             proc.timer = self._loop.call_later(grace, self._escalate, proc)

@@ -175,14 +175,15 @@ class Srun:
         self.tag = secrets.token_hex(3)    # steps of this launcher, among others in the job
 
     @classmethod
-    def of(cls, platform: Platform, **options: object) -> Srun:
+    def of(cls, platform: Platform, *, mpi: str | None = "pmix", step_wait: int = 60,
+           srun: str = "srun") -> Srun:
         """The launcher for the allocation ``platform`` was read from
         (:meth:`Platform.from_slurm <tandem.spec.platform.Platform.from_slurm>`)."""
         if platform.slurm_job is None:
             raise ValueError(f"platform {platform.name!r} is not a Slurm allocation (read it "
                              "with Platform.from_slurm())")
-        return cls(job_id=platform.slurm_job, nodes=(n.name for n in platform.nodes),
-                   **options)  # type: ignore[arg-type]
+        return cls(job_id=platform.slurm_job, nodes=(n.name for n in platform.nodes), mpi=mpi,
+                   step_wait=step_wait, srun=srun)
 
     def unreachable(self, platform: Platform) -> str | None:
         outside = [n.name for n in platform.nodes if n.name not in self.nodes]
