@@ -33,11 +33,12 @@ LAYERS: dict[str, frozenset[str]] = {
     "tandem.model": BASE | {"tandem.spec", "tandem.core"},
     "tandem.trace": BASE | {"tandem.spec", "tandem.core", "tandem.model"},
     "tandem.config": BASE | {"tandem.spec", "tandem.core"},
+    "tandem.journal": BASE | {"tandem.spec"},
 }
 # Packages whose modules must not import each other in a cycle, and pairs of packages between
 # which no cycle may run.
 ACYCLIC = ("tandem.core", "tandem.runtime", "tandem.backends", "tandem.spec", "tandem.trace",
-           "tandem.sim", "tandem.model", "tandem.config")
+           "tandem.sim", "tandem.model", "tandem.config", "tandem.journal")
 ACYCLIC_BETWEEN = (("tandem.runtime", "tandem.backends"),)
 # Underscore attributes that are public API of the standard library.
 PUBLIC_UNDERSCORE = frozenset({

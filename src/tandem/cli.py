@@ -10,13 +10,15 @@ Contract: argument parsing and printing only; all behaviour lives in the library
     tandem predict WF [--mode async|barrier|both] [--nodes N] [--cores-per-node C]
                       [--gpus-per-node G] [--seeds N] [--json] [--from-trace RUN_DIR]
                       [--what-if-nodes 4,8,16 --deadline S]
-    tandem run WF [--mode async|barrier] [--time-scale S] [--run-dir DIR] [--seed N] [--json]
+    tandem run WF [--mode async|barrier] [--time-scale S] [--run-dir DIR | --resume DIR]
+                  [--seed N] [--json]
+    tandem journal RUN_DIR [--json]
     tandem trace export RUN_DIR --perfetto [-o OUT]
     tandem trace summary RUN_DIR [--json]
     tandem report RUN_DIR [--compare OTHER] [-o OUT.html] [--png]
-Imports: tandem.config, tandem.errors, tandem.model, tandem.model.utilisation,
-tandem.runtime.workflow, tandem.sim, tandem.spec.platform, tandem.spec.workflow, tandem.trace,
-tandem.version.
+Imports: tandem.config, tandem.errors, tandem.journal.summary, tandem.model,
+tandem.model.utilisation, tandem.runtime.workflow, tandem.sim, tandem.spec.platform,
+tandem.spec.workflow, tandem.trace, tandem.version.
 """
 
 from __future__ import annotations
@@ -217,14 +219,25 @@ def _print_what_if(console: Any, rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def _journal(args: argparse.Namespace) -> int:
+    from tandem.journal.summary import render, summarise
+
+    summary = summarise(args.run_dir)
+    print(json.dumps(summary.as_json()) if args.json else render(summary))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from tandem.runtime.workflow import run_workflow
     from tandem.trace.progress import Progress
 
     wf = _load(args.workflow)
     progress = None if args.json or args.no_progress else Progress(sys.stderr)
+    if args.resume is not None and args.run_dir is not None:
+        raise SpecError("run: give --resume DIR or --run-dir DIR, not both (--resume runs in DIR)")
     result = run_workflow(wf, mode=args.mode, time_scale=args.time_scale,
-                          run_dir=args.run_dir, seed=args.seed, progress=progress)
+                          run_dir=args.resume or args.run_dir, seed=args.seed,
+                          progress=progress, resume=args.resume is not None)
     try:
         from tandem.model import utilisation
 
@@ -350,10 +363,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply every duration by S instead of the workflow's time_scale")
     p.add_argument("--run-dir", metavar="DIR", help="default: runs/<name>-<mode>-<time>")
     p.add_argument("--seed", type=int, default=0, help="seed of the duration draws")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the campaign of run directory DIR: tasks its journal "
+                        "finished are not run again")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true",
                    help="no live progress on stderr (a table on a terminal, plain lines else)")
     p.set_defaults(fn=_run)
+    p = sub.add_parser("journal", help="what a campaign's journal holds: finished, failed, "
+                                       "in flight")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a journal")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(fn=_journal)
     p = sub.add_parser("trace", help="summarise or export a run's trace")
     tsub = p.add_subparsers(dest="trace_command", required=True)
     t = tsub.add_parser("export", help="export the trace for a viewer")

@@ -6,7 +6,8 @@ Contract: this module imports nothing from tandem; every other module may import
 
     TandemError                      base of everything tandem raises on purpose
     ├── SpecError                    your input is wrong (names the key path / task)
-    │   └── InfeasibleRequest        a resource request that can never fit the platform
+    │   ├── InfeasibleRequest        a resource request that can never fit the platform
+    │   └── JournalError             the run directory's journal cannot be used as asked
     ├── TaskError                    a task did not produce a result
     │   ├── TaskFailed               your code failed: exit code, signal, exception, stderr tail
     │   ├── TaskTimedOut             it ran past its timeout and was killed
@@ -95,6 +96,12 @@ class DependencyFailed(TaskError):
         super().__init__(message, task=task, task_id=task_id)
         self.root_task = root_task
         self.root_cause = root_cause
+
+
+class JournalError(SpecError):
+    """The run directory's journal cannot be used as asked: it is not a journal, it is damaged,
+    of another format version, or a campaign is there and ``resume`` was not asked. The file
+    is never changed; the message says what to do."""
 
 
 class BackendError(TandemError):

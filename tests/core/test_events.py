@@ -39,6 +39,6 @@ def test_cancel_defaults_and_frozen() -> None:
 
 def test_every_event_type_is_in_the_union() -> None:
     names = {t.__name__ for t in ev.Event.__args__}  # type: ignore[attr-defined]
-    assert names == {"Submitted", "Started", "Exited", "CancelRequested", "TimerFired",
+    assert names == {"Submitted", "Restored", "Started", "Exited", "CancelRequested", "TimerFired",
                      "PauseRequested", "ResumeRequested", "PreemptRequested",
                      "PriorityChanged", "QuotaMoved", "NodeLost"}

@@ -27,6 +27,18 @@ class Submitted:
 
 
 @fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restored:
+    """Task ``task_id`` finished in an earlier run of the campaign and its result is stored
+    (the journal's): it is ``DONE`` at once, never launched, and its dependents proceed.
+    Each of ``deps`` must be done already."""
+
+    task_id: int
+    spec: TaskSpec
+    deps: tuple[int, ...] = ()
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Started:
     """The backend started the launched task ``task_id``."""
@@ -138,5 +150,5 @@ class TimerFired:
     """The deadline returned by ``Scheduler.next_deadline()`` was reached."""
 
 
-Event = (Submitted | Started | Exited | CancelRequested | TimerFired | PauseRequested
+Event = (Submitted | Restored | Started | Exited | CancelRequested | TimerFired | PauseRequested
          | ResumeRequested | PreemptRequested | PriorityChanged | QuotaMoved | NodeLost)

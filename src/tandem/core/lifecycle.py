@@ -27,6 +27,8 @@ class Cause(Enum):
     STARTED = "started"
     """The backend reported that it is running."""
     EXITED_OK = "exited with a result"
+    RESTORED = "restored from the journal"
+    """It finished in an earlier run of the campaign; its stored result is its result."""
     FAILED = "failed"
     """Its attempt failed and no retry is left."""
     TIMED_OUT = "timed out"
@@ -57,6 +59,7 @@ _ENDINGS = {**_ENDINGS_STOPPED, C.TIMED_OUT: S.TIMED_OUT, C.PREEMPTED: S.READY,
 
 NEXT: dict[tuple[TaskState, Cause], TaskState] = {
     (S.PENDING, C.DEPS_DONE): S.READY,
+    (S.PENDING, C.RESTORED): S.DONE,
     (S.PENDING, C.CANCELLED): S.CANCELLED,
     (S.PENDING, C.UPSTREAM_FAILED): S.DEPENDENCY_FAILED,
     (S.READY, C.PLACED): S.LAUNCHED,

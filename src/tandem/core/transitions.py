@@ -31,7 +31,7 @@ from typing import NoReturn
 
 from tandem.core import critical_path, graph, outcome
 from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
-from tandem.core.events import Exited, Started, Submitted
+from tandem.core.events import Exited, Restored, Started, Submitted
 from tandem.core.lifecycle import END_CAUSE, END_STEP, STEP, Cause
 from tandem.core.state import CoreState
 from tandem.core.states import DONE, LAUNCHED, PENDING, READY, RESUMING, RUNNING, TaskState
@@ -94,6 +94,25 @@ def submit(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> None:
             s.burst_ready.append(t)
     elif t.deps_left == 0:
         make_ready(s, t, now)
+
+
+def restore(s: CoreState, ev: Restored, now: float, out: list[Action]) -> None:
+    """Add the task of ``ev``, done in an earlier run (the handler of :class:`Restored`): it is
+    resolved at once, never queued nor launched, and its dependents proceed."""
+    tid = ev.task_id
+    tasks = s.tasks
+    if tid in tasks:
+        raise TandemInternalError(f"task id {tid} submitted twice")
+    spec = ev.spec
+    t = CoreTask(tid, spec, ev.deps, now)     # never queued: no bucket, no feasibility check
+    if ev.deps and (graph.link(t, ev.deps, tasks) is not None or t.deps_left):
+        raise TandemInternalError(
+            f"task {tid} ({spec.name!r}) restored while a dependency is not done")
+    tasks[tid] = t
+    s.unfinished += 1
+    if s.barrier:
+        s.levels.add(t.level)
+    finish(s, t, DONE, None, now, out, Cause.RESTORED)
 
 
 def submit_burst(s: CoreState, events: Sequence[Submitted], now: float) -> None:

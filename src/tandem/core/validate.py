@@ -26,6 +26,7 @@ from tandem.core.events import (
     PreemptRequested,
     PriorityChanged,
     QuotaMoved,
+    Restored,
     ResumeRequested,
     Started,
     Submitted,
@@ -33,7 +34,7 @@ from tandem.core.events import (
 )
 from tandem.core.nodes import check_node_lost
 from tandem.core.state import CoreState
-from tandem.core.states import LAUNCHED, RUNNING, STOPPED
+from tandem.core.states import DONE, LAUNCHED, RUNNING, STOPPED
 from tandem.core.steering import check_cancel, check_priority
 from tandem.errors import SpecError, TandemInternalError
 
@@ -88,12 +89,19 @@ def check_each(s: CoreState, events: Sequence[Any]) -> None:
     known: object = None           # a request already found feasible (by identity: cheap)
     for ev in events:
         tp = type(ev)
-        if tp is Submitted:
+        if tp is Submitted or tp is Restored:
             tid = ev.task_id
             if tid in tasks or tid in new:
                 raise TandemInternalError(f"task id {tid} submitted twice")
             add(tid)
             spec = ev.spec
+            if tp is Restored:
+                for d in ev.deps:
+                    if d not in new and (d not in tasks or tasks[d].state is not DONE):
+                        raise TandemInternalError(
+                            f"task {tid} ({spec.name!r}) restored while dependency {d} is "
+                            "not done")
+                continue
             req = spec.resources
             if not plain or spec.pool is not None:
                 s.check_feasible(spec)

@@ -17,9 +17,9 @@ Forgetting: a task whose future was resolved and is no longer reachable is forgo
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
 the tasks it has run. The driver keeps no other per-task entry past a task's resolution.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian, tandem.runtime.args,
-tandem.runtime.failures, tandem.runtime.future, tandem.runtime.routing, tandem.runtime.spawned,
-tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument, tandem.trace.instruments,
-tandem.trace.jsonl.
+tandem.runtime.durable, tandem.runtime.failures, tandem.runtime.future, tandem.runtime.routing,
+tandem.runtime.spawned, tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument,
+tandem.trace.instruments, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -36,7 +36,15 @@ from typing import Any
 from tandem import guardian
 from tandem.backends.base import Backend, LaunchRequest, Outcome
 from tandem.core.actions import Kill, Launch, Pause, Preempt, Resolve, Resume, Steered
-from tandem.core.events import CancelRequested, Exited, NodeLost, Started, Submitted, TimerFired
+from tandem.core.events import (
+    CancelRequested,
+    Exited,
+    NodeLost,
+    Restored,
+    Started,
+    Submitted,
+    TimerFired,
+)
 from tandem.core.policy import Policy
 from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
@@ -44,6 +52,7 @@ from tandem.core.states import DONE, TaskState
 from tandem.core.values import FailureKind, KillCause
 from tandem.errors import TandemError
 from tandem.runtime.args import substitute
+from tandem.runtime.durable import Durable
 from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.routing import Routing
@@ -65,7 +74,8 @@ class Driver:
     def __init__(self, platform: Platform, run_dir: Path, *, policy: Policy,
                  backends: Sequence[Backend], instruments: Sequence[Instrument] = (),
                  trace: bool = True, pools: Mapping[str, Quota] | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 durable: Durable | None = None) -> None:
         guardian.start()     # before any process is started: the trace writer is one
         self.platform = platform
         self._node_names = frozenset(n.name for n in platform.nodes)
@@ -77,6 +87,10 @@ class Driver:
         # The run directory's trace is an instrument like the others, first of them.
         self._trace = JsonlTrace(run_dir) if trace else None
         self._ins = Instruments([self._trace] if self._trace is not None else [])
+        # The journal (when the run directory keeps one) records what the trace does.
+        self._durable = durable
+        if durable is not None:
+            self._ins.add(durable)
         for ins in instruments:
             self._ins.add(ins)
         self._ins.bind(self._core.tasks, self._core.pool_usage)
@@ -96,7 +110,8 @@ class Driver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
         self._spawned = Spawned()
-        self._workdirs = WorkDirs(run_dir / "tasks")
+        self._workdirs = WorkDirs(run_dir / "tasks", prefix=f"r{durable.run}-"
+                                  if durable is not None and durable.resumed else "")
         self.open = False
 
     # -- what views read -------------------------------------------------------------------
@@ -109,6 +124,11 @@ class Driver:
     @property
     def instruments(self) -> Instruments:
         return self._ins
+
+    @property
+    def durable(self) -> Durable | None:
+        """The run directory's journal keeper (``None`` when the session keeps no journal)."""
+        return self._durable
 
     @property
     def trace(self) -> JsonlTrace | None:
@@ -173,9 +193,10 @@ class Driver:
         return remove
 
     # -- submission ------------------------------------------------------------------------
-    def enqueue(self, spec: TaskSpec, deps: tuple[int, ...]) -> TaskFuture:
+    def enqueue(self, spec: TaskSpec, deps: Sequence[TaskFuture] = ()) -> TaskFuture:
         """Check ``spec`` against the core and its backend, and queue its submission (it
-        reaches the core with the other submissions of this loop iteration)."""
+        reaches the core with the other submissions of this loop iteration). With a journal, a
+        task an earlier run finished is restored instead: its future is done at once."""
         if not self.open:
             raise TandemError("the session is not open: submit inside `async with open_session`")
         self._core.check_feasible(spec)
@@ -183,16 +204,42 @@ class Driver:
         tid = self._next_id
         self._next_id = tid + 1
         fut = TaskFuture(self, tid, spec.name)
+        ids = tuple(dict.fromkeys(f.task_id for f in deps)) if deps else ()
+        if self._durable is not None and self._restored(tid, spec, fut, deps, ids):
+            return fut
         self._futures[tid] = fut
         self._specs[tid] = spec
         if self._ins.wants("task_submitted"):
             self._ins.call("task_submitted", tid, spec, self.clock())
-        self._inbox.append(Submitted(task_id=tid, spec=spec, deps=deps))
+        self._inbox.append(Submitted(task_id=tid, spec=spec, deps=ids))
         if not self._pumping and not self._pump_soon:
             self._pump_soon = True
             assert self._loop is not None
             self._loop.call_soon(self._pump_later)
         return fut
+
+    def _restored(self, tid: int, spec: TaskSpec, fut: TaskFuture, deps: Sequence[TaskFuture],
+                  ids: tuple[int, ...]) -> bool:
+        """Key the submission; if the journal restores it, resolve its future now and queue
+        its restoration (its dependents see it done)."""
+        assert self._durable is not None
+        now = self.clock()
+        workdirs = self._workdirs
+
+        def workdir(known: str | None) -> str:
+            if known is None:
+                return workdirs.path(tid, spec.name)
+            workdirs.pin(tid, known)
+            return known
+        restored, value = self._durable.admit(tid, spec, fut, deps, workdir, now)
+        if not restored:
+            return False
+        if self._ins.wants("task_submitted"):
+            self._ins.call("task_submitted", tid, spec, now)
+        self._ins.call("task_restored", tid, fut.key, now)
+        fut.resolve(DONE, value, None)
+        self._inbox.append(Restored(task_id=tid, spec=spec, deps=ids))
+        return True
 
     # -- feeding the core ------------------------------------------------------------------
     def feed(self, event: Any) -> None:
@@ -305,16 +352,26 @@ class Driver:
         backend = self._routing.backend_of(spec)
         self._ins.call("task_launched", action, now)
         name = spec.name
+        attempt, preempted = action.attempt, action.preempted
+        if self._durable is not None:     # the attempts of earlier runs count on
+            before, pre = self._durable.offsets(tid)
+            attempt, preempted = attempt + before, preempted + pre
         backend.launch(LaunchRequest(
             task_id=tid, name=name, kind=spec.kind, work=work,
             placement=action.placement, workdir=self._workdirs.path(tid, name),
-            attempt=action.attempt, preempted=action.preempted,
+            attempt=attempt, preempted=preempted,
             shared_cores=action.shared_cores, memory_mb=spec.resources.memory_mb,
         ))
 
     def _resolve(self, action: Resolve) -> None:
         tid = action.task_id
-        fut = self._futures.pop(tid)
+        fut = self._futures.pop(tid, None)
+        ins = self._ins
+        if fut is None:         # restored: its future was resolved when it was submitted
+            ins.call("task_resolved", tid)
+            if ins.wants("task_ended"):
+                ins.call("task_ended", self._core.record(tid))
+            return
         spec = self._specs.pop(tid)
         value = self._values.pop(tid, None)
         if action.state is DONE:
@@ -323,7 +380,9 @@ class Driver:
                 value = ProcessResult(self._workdirs.path(tid, spec.name))
         else:
             error = to_exception(action, spec.name, self._core)
-        ins = self._ins
+        if self._durable is not None:
+            self._durable.resolved(tid, spec, value)
+            self._workdirs.unpin(tid)
         ins.call("task_resolved", tid)
         if ins.wants("task_ended"):
             ins.call("task_ended", self._core.record(tid))
@@ -397,6 +456,8 @@ class Driver:
         except BaseException:
             if self._trace is not None:
                 self._trace.close()
+            if self._durable is not None:
+                self._durable.close("the backends could not start")
             raise
         self.open = True
 

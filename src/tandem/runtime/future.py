@@ -38,11 +38,12 @@ class TaskFuture:
     """A submitted task. Await it for its result; pass it as an argument to make a dependency.
 
     ``result()`` and ``exception()`` raise :class:`asyncio.InvalidStateError` while the task
-    has not ended; awaiting waits for it.
+    has not ended; awaiting waits for it. A task restored from the journal of an earlier run is
+    done as soon as it is submitted.
     """
 
     __slots__ = ("__weakref__", "_callbacks", "_error", "_owner", "_state", "_value", "_waiters",
-                 "name", "task_id")
+                 "digest", "key", "name", "task_id")
 
     def __init__(self, owner: Owner, task_id: int, name: str) -> None:
         self._owner = owner
@@ -53,6 +54,10 @@ class TaskFuture:
         self._error: BaseException | None = None
         self._waiters: list[asyncio.Future[None]] | None = None
         self._callbacks: list[Callable[[TaskFuture], None]] | None = None
+        #: The task's key and digest in the run directory's journal (``None`` without one;
+        #: see :mod:`tandem.journal.keys`).
+        self.key: str | None = None
+        self.digest: str | None = None
 
     # -- inspection ------------------------------------------------------------------------
     @property

@@ -6,6 +6,7 @@ owns the session's task group, and guarantees, through the driver's public lifec
 use_group, abort, close), that leaving the block (normally, on an error, or on cancellation)
 ends every task and every process it started.
 Imports: tandem.backends, tandem.core.policy, tandem.errors, tandem.runtime.driver,
+tandem.runtime.durable,
 tandem.runtime.session, tandem.runtime.signals, tandem.spec, tandem.trace.instrument.
 """
 
@@ -23,6 +24,7 @@ from tandem.backends.base import Backend
 from tandem.core.policy import Mode, Order, Policy
 from tandem.errors import SpecError
 from tandem.runtime.driver import Driver
+from tandem.runtime.durable import Durable
 from tandem.runtime.session import Session
 from tandem.runtime.signals import sigterm_ends
 from tandem.spec.platform import Platform
@@ -75,6 +77,8 @@ async def open_session(
     trace: bool = True,
     pools: Mapping[str, Quota] | None = None,
     clock: Callable[[], float] | None = None,
+    resume: bool = False,
+    journal: bool = True,
 ) -> AsyncIterator[Session]:
     """Open a session on ``platform``. The default is the Slurm allocation this process runs
     in when ``SLURM_JOB_ID`` is set (:meth:`Platform.from_slurm`; set ``TANDEM_SLURM=0`` to
@@ -93,6 +97,13 @@ async def open_session(
     cores) is refused when submitted. ``clock``: the session's clock, on the event loop's time
     axis (default ``time.monotonic``; a virtual-time loop passes its own ``time``).
 
+    ``journal`` (default on): the run directory keeps a journal of every task
+    (``journal.sqlite``: keys, states, attempts, stored results; :mod:`tandem.journal`).
+    ``resume=True`` continues the campaign whose journal ``run_dir`` holds: a submission whose
+    key finished there returns its stored result at once, without running; the rest run (see
+    docs/running.md, "Resuming a campaign"). Without ``resume``, a run directory that holds a
+    journal is refused (nothing in it is changed).
+
     Leaving the block waits for every task; on an error (or cancellation, or SIGTERM) inside
     it, every unfinished task is cancelled and its process tree ended before the error
     propagates (see :mod:`tandem.runtime.signals`).
@@ -105,8 +116,13 @@ async def open_session(
         except ValueError as e:
             raise SpecError(f"open_session: {e} (modes: async, barrier; orders: fifo, "
                             "priority, critical_path)") from None
+    if resume and run_dir is None:
+        raise SpecError("open_session: resume=True needs the run_dir of the campaign to resume")
+    if resume and not journal:
+        raise SpecError("open_session: resume=True reads the journal: it needs journal=True")
     rd = Path(run_dir) if run_dir is not None else default_run_dir()
     rd.mkdir(parents=True, exist_ok=True)
+    durable = Durable(rd, resume=resume) if journal else None
     if backends is None:
         backends = default_backends(platform, rd, kill_grace)
     else:
@@ -115,8 +131,14 @@ async def open_session(
             if why is not None:
                 raise SpecError(f"open_session: the {b.name} backend cannot execute "
                                 f"platform {platform.name!r} ({platform.describe()}): {why}")
-    driver = Driver(platform, rd, policy=policy, backends=backends, instruments=instruments,
-                    trace=trace, pools=pools, clock=clock)
+    try:
+        driver = Driver(platform, rd, policy=policy, backends=backends,
+                        instruments=instruments, trace=trace, pools=pools, clock=clock,
+                        durable=durable)
+    except BaseException:
+        if durable is not None:
+            durable.close("the session could not start")
+        raise
     with sigterm_ends(asyncio.current_task()):
         await driver.start()
         # The task group is entered by hand so that an error raised by the user's block comes

@@ -24,7 +24,8 @@ class TaskOptions(TypedDict, total=False):
     """How to schedule a task. Resources: ``cores``/``gpus``/``ranks``/``memory_mb`` (default
     one core) or a ready-made ``resources``. ``pool``: the resource pool it draws on (default:
     the session's default pool). ``after``: futures to wait for without data. ``by``: who
-    submits it (default ``"user"``; an agent's session puts the agent's name)."""
+    submits it (default ``"user"``; an agent's session puts the agent's name). ``key``: its
+    identity in the journal (default: derived, see :mod:`tandem.journal.keys`)."""
 
     name: str
     kind: str
@@ -39,6 +40,7 @@ class TaskOptions(TypedDict, total=False):
     retries: int
     pool: str
     by: str
+    key: str
     after: Iterable[TaskFuture]
 
 
@@ -69,4 +71,5 @@ def build_spec(work: Work, options: Mapping[str, Any]) -> TaskSpec:
     return TaskSpec(name=name, work=work, kind=options.get("kind", "task"), resources=resources,
                     priority=options.get("priority", 0), timeout=options.get("timeout"),
                     estimate=options.get("estimate"), retries=options.get("retries", 0),
-                    pool=options.get("pool"), by=options.get("by", "user"))
+                    pool=options.get("pool"), by=options.get("by", "user"),
+                    key=options.get("key"))

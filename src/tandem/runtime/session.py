@@ -154,8 +154,7 @@ class Session:
         for f in found:
             if f.owner is not driver:
                 raise SpecError(f"task {spec.name!r} depends on {f!r} from another session")
-        deps = tuple(dict.fromkeys(f.task_id for f in found)) if found else ()
-        return self._submitted(driver.enqueue(spec, deps), spec)
+        return self._submitted(driver.enqueue(spec, found), spec)
 
     def _submitted(self, future: TaskFuture, spec: TaskSpec) -> TaskFuture:
         """What a view does with each task it submitted (nothing here)."""

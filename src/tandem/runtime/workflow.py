@@ -100,10 +100,12 @@ async def run_workflow_async(
     policy: Policy | None = None,
     backends: Sequence[Backend] | None = None,
     progress: Progress | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Run ``workflow`` once in ``mode`` (default: the workflow's) with durations drawn with
     ``seed`` and multiplied by ``time_scale`` (default: the workflow's). ``progress`` shows
-    live counts per kind while it runs."""
+    live counts per kind while it runs. ``resume``: continue the campaign of ``run_dir``
+    (tasks its journal finished are restored, not run)."""
     mode = mode or workflow.mode
     if mode not in ("async", "barrier"):
         raise SpecError(f"run: mode must be async or barrier, got {mode!r}")
@@ -120,7 +122,7 @@ async def run_workflow_async(
     futures: list[TaskFuture] = []
     async with open_session(workflow.platform, run_dir=rd, policy=policy, backends=backends,
                             instruments=[progress] if progress else [],
-                            pools=workflow.pools) as session:
+                            pools=workflow.pools, resume=resume) as session:
         refresher = asyncio.create_task(progress.run()) if progress else None
         try:
             for t in tasks:
@@ -155,11 +157,13 @@ def run_workflow(
     policy: Policy | None = None,
     backends: Sequence[Backend] | None = None,
     progress: Progress | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """:func:`run_workflow_async` from synchronous code (starts its own event loop)."""
     return asyncio.run(run_workflow_async(workflow, mode=mode, time_scale=time_scale,
                                           run_dir=run_dir, seed=seed, policy=policy,
-                                          backends=backends, progress=progress))
+                                          backends=backends, progress=progress,
+                                          resume=resume))
 
 
 def _write_summary(result: RunResult, workflow: Workflow, seed: int) -> None:

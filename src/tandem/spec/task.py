@@ -117,6 +117,8 @@ class TaskSpec:
     - ``pool``: the resource pool it draws on (see :mod:`tandem.spec.pools`); ``None`` is the
       default pool.
     - ``by``: who submitted it, a person (``"user"``) or an agent's name; the trace keeps it.
+    - ``key``: its identity in the run directory's journal (``None``: derived from the task;
+      see :mod:`tandem.journal.keys`); a re-run campaign skips a key that finished.
     """
 
     name: str
@@ -129,12 +131,17 @@ class TaskSpec:
     retries: int = 0
     pool: str | None = None
     by: str = "user"
+    key: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SpecError(f"task: name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.kind, str) or not self.kind:
             raise SpecError(f"task {self.name!r}: kind must be a non-empty string")
+        if self.key is not None and (not isinstance(self.key, str) or not self.key
+                                     or len(self.key) > 200):
+            raise SpecError(f"task {self.name!r}: key must be a non-empty string of at most 200 "
+                            f"characters, got {self.key!r}")
         if not isinstance(self.by, str) or not self.by:
             raise SpecError(f"task {self.name!r}: by (who submitted it) must be a non-empty "
                             f"string, got {self.by!r}")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tandem.core.pools import PoolUsage
     from tandem.core.view import TaskView
 
-HOOKS = ("bind", "run_started", "task_submitted", "task_launched", "task_resolved",
+HOOKS = ("bind", "run_started", "task_submitted", "task_restored", "task_launched", "task_resolved",
          "task_ended", "steered", "flush", "run_ended")
 """Every hook's name, in the order a run calls them."""
 
@@ -47,6 +47,10 @@ class Instrument:
 
     def task_submitted(self, task_id: int, spec: TaskSpec, now: float) -> None:
         """A task was submitted (before the scheduler has seen it)."""
+
+    def task_restored(self, task_id: int, key: str, now: float) -> None:
+        """A task submitted is restored from the journal of an earlier run (key ``key``): it
+        is done without running; it ends (``task_resolved``) like any other task."""
 
     def task_launched(self, launch: Launch, now: float) -> None:
         """The core placed a task and its backend is told to start it."""

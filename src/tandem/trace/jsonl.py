@@ -25,6 +25,8 @@ Records::
      "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
      "deps": [..], "cores": 1, "gpus": 0, "by": "user", "slots": [...],
      "failure": null | {...}}                           (by: who submitted it)
+    {"ev": "restored", "id": 7, "key": "sim.3f2a..", "t": 0.01}   (done in an earlier run of
+                                       the campaign, restored from the journal: never launched)
     {"ev": "steer", "t": 3.5, "action": "pause", "task": 7, "by": "agent", "reason": "...",
      "release": true}      (details per action: see tandem.core.actions.Steered)
     {"ev": "close", "t": ...}
@@ -96,6 +98,10 @@ class JsonlTrace(Instrument):
 
     def task_resolved(self, task_id: int) -> None:
         self._items.append(task_id)
+
+    def task_restored(self, task_id: int, key: str, now: float) -> None:
+        self._items.append(json.dumps({"ev": "restored", "id": task_id, "key": key,
+                                       "t": round(now, 6)}))
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)

@@ -1,0 +1,211 @@
+"""A session's journal at work: keys for its submissions, what it restores, what it records.
+
+Contract: :class:`Durable` is the driver's journal keeper. At each submission it gives the
+task its key and digest (:mod:`tandem.journal.keys`, set on the future), decides whether the
+journal of an earlier run lets it be restored (finished with a stored result, the same
+digest, every dependency done now) and with which value, which directory it reuses and how
+many attempts and preemptions it already had. As an instrument it records launches and ends
+(reading the core's task views, like the trace) and writes them to the journal
+(:mod:`tandem.journal.store`) at the driver's flush, so the hot path only appends to lists.
+It keeps agents' saved states. On resume it moves the previous run's ``trace.jsonl`` aside
+(``trace.<run>.jsonl``): each run has its own trace, none is overwritten.
+Imports: tandem.core.actions, tandem.core.states, tandem.core.view, tandem.errors,
+tandem.journal.keys, tandem.journal.results, tandem.journal.store, tandem.runtime.future,
+tandem.spec.platform, tandem.spec.task, tandem.trace.instrument.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tandem.core.actions import Launch
+from tandem.core.states import DONE
+from tandem.core.view import TaskView
+from tandem.errors import JournalError
+from tandem.journal import results
+from tandem.journal.keys import Keys
+from tandem.journal.store import Entry, Journal
+from tandem.runtime.future import TaskFuture
+from tandem.spec.platform import Platform
+from tandem.spec.task import Executable, FunctionCall, TaskSpec
+from tandem.trace.instrument import Instrument
+
+log = logging.getLogger("tandem")
+
+TRACE_FILE = "trace.jsonl"
+_CHANGED_SHOWN = 5      # changed tasks named one by one; the rest are counted
+
+
+def _future_key(obj: object) -> str | None:
+    return obj.key if type(obj) is TaskFuture else None
+
+
+class Durable(Instrument):
+    """The journal keeper of one driver (see the module docstring)."""
+
+    def __init__(self, run_dir: Path, *, resume: bool) -> None:
+        self.run_dir = run_dir
+        self.journal = Journal(run_dir, resume=resume)
+        self.run = self.journal.run
+        self._previous: dict[str, Entry] = self.journal.entries() if self.journal.resumed \
+            else {}
+        if self.journal.resumed:
+            self._rotate_trace()
+        self._keys = Keys(_future_key)
+        self._tasks: Mapping[int, TaskView] = {}
+        self._live: dict[int, str] = {}               # submitted, not ended: id -> key
+        self._base: dict[int, tuple[int, int]] = {}   # attempts, preemptions of earlier runs
+        self._launched: list[tuple[int, int]] = []    # (id, attempt) since the last flush
+        self._ended: list[tuple[int, results.Stored | None]] = []
+        self._clock0 = 0.0
+        self._epoch0 = time.time()
+        self.restored = 0
+        self.changed: list[str] = []
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the run directory held a journal of an earlier run."""
+        return self.journal.resumed
+
+    def _rotate_trace(self) -> None:
+        trace = self.run_dir / TRACE_FILE
+        if trace.exists():
+            n = self.run - 1
+            while (self.run_dir / f"trace.{n}.jsonl").exists():
+                n += 1
+            os.replace(trace, self.run_dir / f"trace.{n}.jsonl")
+
+    def _at(self, now: float) -> float:
+        return self._epoch0 + (now - self._clock0)
+
+    # -- submissions -----------------------------------------------------------------------
+    def admit(self, task_id: int, spec: TaskSpec, future: TaskFuture,
+              deps: Iterable[TaskFuture], workdir: Callable[[str | None], str],
+              now: float) -> tuple[bool, Any]:
+        """Key the submission ``future``; return whether it is restored, and its value. The
+        task's directory is ``workdir(the journal's or None)``."""
+        deps = list(deps)
+        key, digest = self._keys.of(spec, [d.digest for d in deps if d.digest is not None])
+        future.key, future.digest = key, digest
+        prev = self._previous.get(key)
+        if prev is not None:
+            if prev.digest != digest:
+                self._changed(spec, key)
+            elif prev.finished and all(d.done() and d.state is DONE for d in deps):
+                value = self._load(prev)
+                if value is not _UNREADABLE:
+                    self.restored += 1
+                    return True, value
+            if prev.attempts or prev.preempted:
+                self._base[task_id] = (prev.attempts, prev.preempted)
+        path = workdir(prev.workdir if prev is not None else None)
+        self._live[task_id] = key
+        attempts, preempted = self._base.get(task_id, (0, 0))
+        self.journal.submitted(key, spec.name, spec.kind, digest, attempts, preempted, path,
+                               self._at(now))
+        return False, None
+
+    def _load(self, prev: Entry) -> Any:
+        assert prev.result is not None
+        try:
+            return results.load(prev.result, self.run_dir, prev.key)
+        except JournalError as e:
+            log.warning("tandem: %s; the task runs again", e)
+            return _UNREADABLE
+
+    def _changed(self, spec: TaskSpec, key: str) -> None:
+        self.changed.append(key)
+        if len(self.changed) <= _CHANGED_SHOWN:
+            log.warning("tandem: task %r (key %s) changed since the journal's run %s (its code, "
+                        "arguments, environment or a dependency): it runs again", spec.name,
+                        key, self.run_dir)
+
+    def offsets(self, task_id: int) -> tuple[int, int]:
+        """Attempts and preemptions task ``task_id`` had in earlier runs."""
+        return self._base.get(task_id, (0, 0))
+
+    def resolved(self, task_id: int, spec: TaskSpec, value: Any) -> None:
+        """Task ``task_id`` reached a final state with ``value`` (its result if done)."""
+        key = self._live.get(task_id)
+        if key is None:
+            return
+        t = self._tasks[task_id]
+        stored: results.Stored | None = None
+        if t.state is DONE:
+            work = spec.work
+            if type(work) is FunctionCall or type(work) is Executable:
+                stored, why = results.store(value, self.run_dir, key)
+                if stored is None:
+                    log.warning("tandem: task %r (key %s) is not stored in the journal: %s; "
+                                "a resumed run runs it again", spec.name, key, why)
+            else:
+                stored = results.NOTHING
+        self._ended.append((task_id, stored))
+
+    # -- instrument hooks ------------------------------------------------------------------
+    def bind(self, tasks: Mapping[int, TaskView],
+             pools: Callable[[], Mapping[str, Any]]) -> None:
+        self._tasks = tasks
+
+    def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
+        self._clock0, self._epoch0 = now, epoch
+
+    def task_launched(self, launch: Launch, now: float) -> None:
+        if launch.task_id in self._live:
+            self._launched.append((launch.task_id, launch.attempt))
+
+    def flush(self) -> None:
+        tasks, live, journal = self._tasks, self._live, self.journal
+        launched, self._launched = self._launched, []
+        for tid, attempt in launched:
+            t = tasks.get(tid)
+            if t is None or t.launched is None:
+                continue
+            base = self._base.get(tid)
+            journal.event(live.get(tid) or "?", "launched",
+                          attempt + (base[0] if base else 0), self._at(t.launched),
+                          _placement(t))
+        ended, self._ended = self._ended, []
+        for tid, stored in ended:
+            t = tasks[tid]
+            key = live.pop(tid)
+            a, p = self._base.pop(tid, (0, 0))
+            f = t.failure
+            failure = None if f is None else f"{f.kind.value}: {f.message}"
+            at = self._at(t.ended if t.ended is not None else t.submitted)
+            journal.event(key, t.state.value, t.attempt + a, at, failure)
+            journal.ended(key, t.state.value, t.attempt + a, t.preempted + p, _placement(t),
+                          failure, stored, at)
+        journal.flush()
+
+    def run_ended(self, now: float) -> None:
+        self.close()
+
+    def close(self, summary: str | None = None) -> None:
+        """Write the rest and close the journal."""
+        self.flush()
+        self.journal.close(summary)
+
+    # -- agents ----------------------------------------------------------------------------
+    def agent_states(self) -> dict[str, bytes]:
+        """Each agent's state as saved by earlier runs (pickled)."""
+        return self.journal.agent_states()
+
+    def save_agent(self, name: str, state: bytes) -> None:
+        self.journal.agent_state(name, state, time.time())
+
+
+_UNREADABLE = object()
+
+
+def _placement(t: TaskView) -> str | None:
+    p = t.placement
+    if p is None:
+        return None
+    return json.dumps([[s.node, list(s.cores), list(s.gpus)] for s in p.slots])
