@@ -34,7 +34,7 @@ def test_steered_action_is_an_enum_that_reads_and_serialises_as_its_word() -> No
     assert json.dumps({"action": s.action}) == '{"action": "move"}'
     assert s == Steered("move", None, "balancer", "why", (("cores", 2),))  # type: ignore[arg-type]
     assert [a.value for a in SteerAction] == [
-        "cancel", "pause", "resume", "preempt", "priority", "move"]
+        "cancel", "pause", "resume", "preempt", "priority", "move", "defer"]
 
 
 def test_other_actions() -> None:

@@ -25,6 +25,6 @@ def test_failure_defaults() -> None:
 
 
 def test_kill_causes_and_steer_actions() -> None:
-    assert {c.name for c in KillCause} == {"TIMEOUT", "CANCEL", "PREEMPT", "SHUTDOWN"}
-    assert len({hash(c) for c in KillCause}) == 4
+    assert {c.name for c in KillCause} == {"TIMEOUT", "CANCEL", "PREEMPT", "SHUTDOWN", "WALLTIME"}
+    assert len({hash(c) for c in KillCause}) == 5
     assert SteerAction("pause") is SteerAction.PAUSE and SteerAction.PAUSE == "pause"

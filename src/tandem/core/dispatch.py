@@ -12,11 +12,14 @@ Rules:
 - a bucket of a pool whose quota cannot take its request is skipped: its tasks wait for their
   own pool (or a quota move) and reserve nothing, so they never hold back other pools;
 - otherwise the first blocked task gets a reservation and others may pass it only as backfill
-  allows (:mod:`tandem.core.backfill`); a resuming task's reservation is on its own node.
+  allows (:mod:`tandem.core.backfill`); a resuming task's reservation is on its own node;
+- with a walltime (``core.wall``), a ready task that would not end in time is deferred instead
+  of placed, and once the walltime is over nothing is placed (:mod:`tandem.core.walltime`):
+  its own pass (:func:`walled`), so a session without one pays a test per pass, no more.
 
 Imports: tandem.core.actions, tandem.core.backfill, tandem.core.policy, tandem.core.pool,
 tandem.core.state, tandem.core.states, tandem.core.task, tandem.core.transitions,
-tandem.core.values.
+tandem.core.values, tandem.core.walltime.
 """
 
 from __future__ import annotations
@@ -33,34 +36,84 @@ from tandem.core.states import RESUMING
 from tandem.core.task import CoreTask
 from tandem.core.transitions import launch
 from tandem.core.values import Placement
+from tandem.core.walltime import after_pass, defers
 
 
 def schedule(core: CoreState, now: float, out: list[Action]) -> None:
     """One pass: launch (or resume) every waiting task that may start now."""
+    if core.wall is not None:
+        walled(core, now, out)
+        return
     pool = core.pool
     q = core.queue
     if pool.free_cores <= 0 and pool.free_gpus <= 0:
         return
-    peek = q.peek
     bucket = q.only
-    if bucket is not None:   # one shape: strict order within it, no heap of heads
-        shape = bucket.req
-        plain = bucket.plain
+    if bucket is None:
+        fill(core, now, out)
+        return
+    # One shape: strict order within it, no heap of heads.
+    peek = q.peek
+    shape = bucket.req
+    plain = bucket.plain
+    while pool.free_cores > 0 or pool.free_gpus > 0:
+        first = peek(bucket)
+        if first is None:
+            return
+        if plain:
+            placement = pool.try_place(shape)
+        elif admits(core, bucket):
+            placement = place(core, bucket)
+        else:
+            return
+        if placement is None:
+            return
+        q.pop(bucket, first)
+        launch(core, first, placement, now, out)
+
+
+def walled(core: CoreState, now: float, out: list[Action]) -> None:
+    """The pass with a walltime: :func:`schedule`'s, where a ready task that would not end in
+    time is deferred instead of placed, nothing is placed once the walltime is over, and the
+    deferred tasks end early when nothing else can happen (:mod:`tandem.core.walltime`)."""
+    pool = core.pool
+    q = core.queue
+    if pool.free_cores <= 0 and pool.free_gpus <= 0:
+        return
+    bucket = q.only
+    if core.wall_over:
+        bucket = None       # nothing is placed; after_pass ends what came back to the queue
+    elif bucket is None:
+        fill(core, now, out)
+    if bucket is not None:
+        peek = q.peek
         while pool.free_cores > 0 or pool.free_gpus > 0:
             first = peek(bucket)
             if first is None:
-                return
-            if plain:
-                placement = pool.try_place(shape)
+                break
+            if defers(core, first, now, out):
+                q.pop(bucket, first)
+                continue
+            if bucket.plain:
+                placement = pool.try_place(bucket.req)
             elif admits(core, bucket):
                 placement = place(core, bucket)
             else:
-                return
+                break
             if placement is None:
-                return
+                break
             q.pop(bucket, first)
             launch(core, first, placement, now, out)
-        return
+    after_pass(core, now, out)
+
+
+def fill(core: CoreState, now: float, out: list[Action]) -> None:
+    """The pass over several shapes: the heads of the buckets in policy order, with a
+    reservation for the first blocked task and backfill behind it."""
+    pool = core.pool
+    q = core.queue
+    peek = q.peek
+    wall = core.wall
     heads = q.heads()
     blocked: Any = None
     reservation: Reservation | None = None
@@ -72,6 +125,12 @@ def schedule(core: CoreState, now: float, out: list[Action]) -> None:
         plain = bucket.plain
         if not plain and not admits(core, bucket):
             continue    # its pool is at its quota: it waits for its own pool, reserves nothing
+        if wall is not None and defers(core, t, now, out):
+            q.pop(bucket, t)
+            nxt = peek(bucket)
+            if nxt is not None:
+                heapq.heappush(heads, (nxt.entry, bucket))
+            continue
         if blocked is not None and not reserved:
             # Where the blocked task will fit, computed before a candidate takes anything.
             reservation = reserve_for(core, blocked, now)

@@ -28,6 +28,9 @@ def of_exit(t: CoreTask, failure: Failure | None) -> tuple[TaskState, Failure, b
             kind=FailureKind.TIMEOUT, root_task_id=t.id,
             message=f"task {t.spec.name!r} ran past its timeout of {t.spec.timeout} s",
         ), retry
+    if kill is KillCause.WALLTIME:   # ended by the walltime's end (tandem.core.walltime)
+        return CANCELLED, Failure(kind=FailureKind.WALLTIME, message=t.kill_message,
+                                  root_task_id=t.id, by=t.kill_by), False
     if kill is not None:     # a cancel or a shutdown (a preemption's exit is a requeue)
         return CANCELLED, Failure(kind=FailureKind.CANCELLED, message=t.kill_message,
                                   root_task_id=t.id, by=t.kill_by), False

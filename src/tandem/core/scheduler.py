@@ -14,7 +14,8 @@ Rules:
   ``transitions.submit``); the other handlers are in :mod:`tandem.core.handlers` (start, exit,
   timer) and :mod:`tandem.core.steering`
   (cancel, pause, resume, preempt, priority, pool moves); the scheduling pass in
-  :mod:`tandem.core.dispatch`;
+  :mod:`tandem.core.dispatch`; the walltime (``walltime=``: deferral, the end's preemption)
+  in :mod:`tandem.core.walltime`;
 - the pool never hands one core or GPU id to two running tasks;
 - a task is launched only after each of its dependencies is ``DONE`` (and, in barrier mode,
   after every task of a lower DAG level has ended);
@@ -28,7 +29,8 @@ Rules:
 Imports: tandem.core.actions, tandem.core.dispatch, tandem.core.events, tandem.core.handlers,
 tandem.core.nodes, tandem.core.policy, tandem.core.pool, tandem.core.pools, tandem.core.record,
 tandem.core.state, tandem.core.states, tandem.core.steering, tandem.core.transitions,
-tandem.core.validate, tandem.core.view, tandem.spec.
+tandem.core.validate, tandem.core.values, tandem.core.view, tandem.core.walltime,
+tandem.spec.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tandem.core import handlers, nodes, steering
+from tandem.core import handlers, nodes, steering, walltime
 from tandem.core.actions import Action
 from tandem.core.dispatch import schedule
 from tandem.core.events import (
@@ -61,12 +63,17 @@ from tandem.core.state import CoreState
 from tandem.core.states import TaskState
 from tandem.core.transitions import settle, submit, submit_burst
 from tandem.core.validate import check_batch, unknown
+from tandem.core.values import Walltime
 from tandem.core.view import TaskView
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.spec.task import TaskSpec
 
 _new_record = tuple.__new__
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None or a <= b else b
 _live_deadline = handlers.live_deadline
 
 
@@ -74,10 +81,12 @@ class Scheduler:
     """Pure scheduler core. Drive it with :meth:`handle`; wake it at :meth:`next_deadline`."""
 
     def __init__(self, platform: Platform, policy: Policy | None = None, *,
-                 pools: Mapping[str, Quota] | None = None) -> None:
+                 pools: Mapping[str, Quota] | None = None,
+                 walltime: Walltime | None = None) -> None:
         self.platform = platform
         self.policy = policy or Policy()
-        self._s = CoreState(platform, self.policy, pools)
+        self.walltime = walltime
+        self._s = CoreState(platform, self.policy, pools, walltime)
         self.pool: ResourcePool = self._s.pool
         self.quotas: Quotas | None = self._s.quotas
 
@@ -128,9 +137,12 @@ class Scheduler:
         return out
 
     def next_deadline(self) -> float | None:
-        """The earliest time at which :class:`TimerFired` must be handled (timeouts)."""
+        """The earliest time at which :class:`TimerFired` must be handled (timeouts, and the
+        walltime's preemption while it has not been handled)."""
         s = self._s
         d = s.deadlines
+        if s.wall is not None:
+            return _earliest(walltime.deadline(s), self._next_timeout(s, d))
         while d:
             when, tid, attempt = d[0]
             t = s.tasks.get(tid)
@@ -138,6 +150,27 @@ class Scheduler:
                 return when
             heapq.heappop(d)
         return None
+
+    @staticmethod
+    def _next_timeout(s: CoreState, d: list[tuple[float, int, int]]) -> float | None:
+        while d:
+            when, tid, attempt = d[0]
+            t = s.tasks.get(tid)
+            if t is not None and _live_deadline(t, when, attempt):
+                return when
+            heapq.heappop(d)
+        return None
+
+    @property
+    def walltime_over(self) -> bool:
+        """Whether the walltime's end was handled (nothing is launched any more)."""
+        return self._s.wall_over
+
+    def deferred(self) -> tuple[int, ...]:
+        """Ids of the tasks the walltime holds back now (they wait, ``READY``, until it ends
+        or until nothing else can run)."""
+        s = self._s
+        return tuple(tid for tid, t in s.deferred.items() if t.state is TaskState.READY)
 
     def forget(self, task_id: int) -> None:
         """Drop the final task ``task_id`` (its record lives in the trace): afterwards nothing
@@ -202,7 +235,7 @@ _HANDLERS: dict[type, Handler] = {
     Submitted: submit,
     Started: handlers.on_started,
     Exited: handlers.on_exited,
-    TimerFired: handlers.on_timer,
+    TimerFired: walltime.on_timer,
     CancelRequested: steering.on_cancel,
     PauseRequested: steering.on_pause,
     ResumeRequested: steering.on_resume,

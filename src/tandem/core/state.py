@@ -1,5 +1,6 @@
 """The core's state, in one place: every task, the ready queue, the running set, the expected
-releases, the timeout deadlines, the resource pool, the pool quotas and the dirty flag.
+releases, the timeout deadlines, the resource pool, the pool quotas, the walltime and the dirty
+flag.
 
 Contract: plain bookkeeping with no transitions of its own: :mod:`tandem.core.transitions`
 changes tasks and the structures that follow them; the handlers (:mod:`tandem.core.handlers`,
@@ -10,7 +11,8 @@ clock. Holds no reference to itself or to the scheduler (a dropped scheduler is
 freed at once, without the cycle collector).
 
 Imports: tandem.core.backfill, tandem.core.barrier, tandem.core.policy, tandem.core.pool,
-tandem.core.pools, tandem.core.states, tandem.core.task, tandem.errors, tandem.spec.
+tandem.core.pools, tandem.core.states, tandem.core.task, tandem.core.values, tandem.errors,
+tandem.spec.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tandem.core.pool import ResourcePool
 from tandem.core.pools import Quotas
 from tandem.core.states import FINAL
 from tandem.core.task import CoreTask
+from tandem.core.values import Walltime
 from tandem.errors import InfeasibleRequest, SpecError
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
@@ -37,13 +40,14 @@ class CoreState:
     """Everything the scheduler knows, as plain attributes (see each one's comment)."""
 
     __slots__ = (
-        "barrier", "burst", "burst_ready", "cp", "deadlines", "dirty", "entry", "feasible",
-        "last_bucket", "last_req", "levels", "platform", "policy", "pool", "push", "queue",
-        "quotas", "releases", "running", "tasks", "unfinished",
+        "barrier", "burst", "burst_ready", "cp", "deadlines", "deferred", "dirty", "entry",
+        "feasible", "last_bucket", "last_req", "levels", "platform", "policy", "pool", "push",
+        "queue", "quotas", "releases", "running", "tasks", "unfinished", "wall", "wall_over",
     )
 
     def __init__(self, platform: Platform, policy: Policy,
-                 pools: Mapping[str, Quota] | None = None) -> None:
+                 pools: Mapping[str, Quota] | None = None,
+                 walltime: Walltime | None = None) -> None:
         self.platform = platform
         self.policy = policy
         self.pool = ResourcePool(platform, policy.fit)          # free core and GPU ids
@@ -66,6 +70,9 @@ class CoreState:
         self.levels = Barriers()                              # barrier mode: tasks per level
         self.burst: list[CoreTask] = []        # critical path: submitted, bottoms not settled
         self.burst_ready: list[CoreTask] = []  # of those, the ones with nothing to wait for
+        self.wall = walltime                   # when the resources go away (tandem.core.walltime)
+        self.wall_over = False                 # its end was handled: nothing is launched now
+        self.deferred: dict[int, CoreTask] = {}  # held back: would not end before the walltime
 
     def task(self, task_id: int) -> CoreTask:
         """The task ``task_id``; :class:`SpecError` if there is none (or it was forgotten)."""
@@ -109,6 +116,8 @@ class CoreState:
             raise SpecError(f"cannot forget task {task_id} ({t.spec.name!r}): it is "
                             f"{t.state.value}, not final")
         del self.tasks[task_id]
+        if self.deferred:
+            self.deferred.pop(task_id, None)
         for d in t.deps:             # it may still be listed as waiting on an unfinished task
             p = self.tasks.get(d)
             if p is not None and p.dependents:
@@ -156,4 +165,5 @@ class CoreState:
             "releases": self.releases.size(),
             "held_by_barrier": self.levels.held_count(),
             "burst": len(self.burst) + len(self.burst_ready),
+            "deferred": len(self.deferred),
         }

@@ -1,5 +1,6 @@
 """Values the core hands out: where a task was placed, why a task did not succeed, why the
-core asked for a task to be killed, and which steering action took effect.
+core asked for a task to be killed, which steering action took effect, and the walltime the
+core schedules within.
 
 Contract: frozen values and enums only; imports only the standard library.
 
@@ -53,6 +54,8 @@ class FailureKind(Enum):
     DEPENDENCY = "dependency"     # an upstream task did not succeed
     LAUNCH = "launch"             # could not be started (bad executable, unpicklable function)
     NODE_FAILED = "node_failed"   # its node failed or became unreachable (``Failure.node``)
+    MEMORY = "memory"             # exceeded its memory_mb (the OOM killer, a refused allocation)
+    WALLTIME = "walltime"         # the session's walltime ended first (resume=True continues it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +86,7 @@ class KillCause(Enum):
     CANCEL = "cancel"       # somebody cancelled it: the task ends CANCELLED, never retried
     PREEMPT = "preempt"     # preempted: it checkpoints, exits and goes back to the queue
     SHUTDOWN = "shutdown"   # the session is closing (on an error): the task ends CANCELLED
+    WALLTIME = "walltime"   # the walltime ended: the task ends CANCELLED (failure WALLTIME)
 
     __hash__ = object.__hash__
 
@@ -98,3 +102,39 @@ class SteerAction(StrEnum):
     PREEMPT = "preempt"
     PRIORITY = "priority"
     MOVE = "move"
+    DEFER = "defer"         # the walltime: a task that would not finish in time is held back
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Walltime:
+    """When the session's resources go away, on the driver's clock axis (the runtime converts
+    a Unix end time to its monotonic clock; the simulator uses virtual seconds).
+
+    At ``ends_at - grace`` the core preempts every running task with ``grace`` seconds to
+    checkpoint and exit, launches nothing more and ends every task left (failure
+    ``WALLTIME``). Before that, a task is launched only if its expected run (its estimate,
+    or its timeout when that is shorter or it has no estimate) ends by :attr:`launch_by`:
+    ``margin`` seconds before that preemption."""
+
+    ends_at: float
+    margin: float = 0.0
+    grace: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("ends_at", "margin", "grace"):
+            v = getattr(self, name)
+            if type(v) not in (int, float) or v != v or v in (float("inf"), float("-inf")):
+                raise ValueError(f"Walltime: {name} must be a finite number, got {v!r}")
+        if self.margin < 0 or self.grace < 0:
+            raise ValueError(f"Walltime: margin and grace must be >= 0 seconds, got "
+                             f"margin={self.margin!r}, grace={self.grace!r}")
+
+    @property
+    def preempt_at(self) -> float:
+        """When running tasks are preempted: ``ends_at - grace``."""
+        return self.ends_at - self.grace
+
+    @property
+    def launch_by(self) -> float:
+        """The latest expected end of a task launched: ``ends_at - grace - margin``."""
+        return self.ends_at - self.grace - self.margin
