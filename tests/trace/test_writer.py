@@ -19,7 +19,8 @@ SLOTS = '[["n0",[0,1,2,3],["0"]]]'
 
 def end_row(tid: int, **over: object) -> tuple[object, ...]:
     row = dict(id=tid, static=STATIC, state="done", submitted=1.0, ready=1.5, launched=2.0,
-               started=2.25, ended=3.125, attempts=1, deps=(0, 1), slots=SLOTS, failure="null")
+               started=2.25, ended=3.125, attempts=1, deps=(0, 1), slots=SLOTS, failure="null",
+               peak_mb=None)
     row.update(over)
     return tuple(row[f] for f in END_FIELDS)
 
@@ -41,6 +42,13 @@ def test_steps_that_did_not_happen_are_null_and_a_failure_is_kept() -> None:
     rec = json.loads(text([row]))
     assert (rec["ready"], rec["launched"], rec["started"], rec["deps"]) == (None, None, None, [])
     assert rec["failure"]["message"] == 'upstream "a" failed'
+
+
+def test_a_measured_peak_is_in_the_end_record_and_an_unmeasured_one_is_absent() -> None:
+    measured, unmeasured = (json.loads(x) for x in
+                            text([end_row(1, peak_mb=812.46), end_row(2)]).splitlines())
+    assert measured["peak_mb"] == 812.5
+    assert "peak_mb" not in unmeasured
 
 
 def test_lines_launch_rows_and_end_rows_keep_their_order() -> None:

@@ -57,11 +57,13 @@ class LaunchRequest:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How a launched task ended: ``failure is None`` means success with ``value`` (for
-    functions; ``None`` for executables)."""
+    functions; ``None`` for executables). ``peak_mb``: the attempt's peak memory in MiB, where
+    the backend measured it (:mod:`tandem.backends.memory`; ``None``: not measured)."""
 
     task_id: int
     value: Any = None
     failure: Failure | None = None
+    peak_mb: float | None = None
 
 
 class Reporter(Protocol):

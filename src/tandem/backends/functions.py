@@ -11,9 +11,10 @@ Its parts: ``calls`` (a call's frame out and failure back), ``framing`` (wire fo
 ``worker_handle`` (one worker process), ``idle`` (the idle ones), ``proctree`` (re-pinning a
 worker's tree), ``node_workers`` (workers as job steps).
 Imports: tandem.backends.base, tandem.backends.calls, tandem.backends.framing,
-tandem.backends.idle, tandem.backends.local, tandem.backends.node_workers,
+tandem.backends.idle, tandem.backends.local, tandem.backends.memory, tandem.backends.node_workers,
 tandem.backends.placement, tandem.backends.proctree, tandem.backends.srun,
-tandem.backends.worker_handle, tandem.core.values, tandem.errors, tandem.spec.
+tandem.backends.worker, tandem.backends.worker_handle, tandem.core.values, tandem.errors,
+tandem.spec.
 
 Rules:
 
@@ -47,6 +48,12 @@ Rules:
   when the call returns or after the grace period; the call runs again later, in a worker
   whose ``TANDEM_ATTEMPT`` and ``TANDEM_PREEMPTED`` say so (every worker has them; ``1`` and
   ``0`` for a first attempt).
+- Memory (:mod:`tandem.backends.memory`): a call with ``memory_mb`` runs limited to it — the
+  memory it adds to its worker: the worker joins the call's own cgroup for the call, or lowers
+  its ``RLIMIT_DATA`` (``tandem.backends.worker``) — and ends ``MEMORY`` when the limit is why it
+  failed (a ``MemoryError`` under ``RLIMIT_DATA``, its worker killed by the OOM killer); its
+  ``Outcome.peak_mb`` is what it added at its peak. Calls without ``memory_mb`` are not
+  measured. On an allocation, memory is not enforced per call.
 - On an allocation (a launcher) a call runs on its placed node, pinned per call as above,
   seeing the GPU set its worker step was started with; kill and worker death are
   ``node_workers``' rules. Such a backend is not steerable (``steerable`` is false).
@@ -75,9 +82,11 @@ from tandem.backends.framing import (
 )
 from tandem.backends.idle import IdleWorkers, Key
 from tandem.backends.local import local_unreachable
+from tandem.backends.memory import LimitRefused, MemoryLimits, TaskMemory
 from tandem.backends.node_workers import NodeWorkers
 from tandem.backends.placement import pin_cores
 from tandem.backends.srun import Srun
+from tandem.backends.worker import LIMIT, PEAK
 from tandem.backends.worker_handle import EndReason, WorkerHandle, WorkerState
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError
@@ -106,7 +115,7 @@ class FunctionBackend(Backend):
     def __init__(self, log_dir: str | os.PathLike[str], *, prespawn: int | None = None,
                  max_idle: int | None = None, kill_grace: float = 3.0,
                  start_timeout: float = 120.0, launcher: Srun | None = None,
-                 driver_address: str | None = None) -> None:
+                 driver_address: str | None = None, memory: str | None = None) -> None:
         ncores = len(os.sched_getaffinity(0))
         where = "FunctionBackend"
         self._log_dir = Path(log_dir)
@@ -129,6 +138,7 @@ class FunctionBackend(Backend):
         self._next_index = 0
         self._calls = Calls()
         self._init_frame = b""
+        self._memory = MemoryLimits(where, "off" if launcher is not None else memory)
 
     # ----------------------------------------------------------------------------- interface
 
@@ -144,6 +154,7 @@ class FunctionBackend(Backend):
         self._loop = asyncio.get_running_loop()
         self._reporter = reporter
         self._log_dir.mkdir(parents=True, exist_ok=True)
+        self._memory.start()
         self._init_frame = frame(pickle.dumps((INIT, list(sys.path)), PROTOCOL))
         keys: list[Key] = [()] * self._prespawn
         if self._nodes is not None:
@@ -186,6 +197,13 @@ class FunctionBackend(Backend):
         except CallError as exc:
             self._fail_soon(task_id, exc.args[0])
             return
+        memory: TaskMemory | None = None
+        if request.memory_mb is not None:
+            try:
+                memory = self._memory.open(request)
+            except LimitRefused as exc:
+                self._fail_soon(task_id, f"{request.name}: {exc.args[0]}")
+                return
         placement = request.placement
         if self._nodes is None:
             key: Key = placement.slots[0].gpus
@@ -198,10 +216,15 @@ class FunctionBackend(Backend):
             try:
                 w = self._spawn(key)
             except Exception as exc:
+                if memory is not None:
+                    memory.remove()
                 self._fail_soon(task_id, f"{request.name}: could not start a function worker: "
                                 f"{why(exc)}")
                 return
         data = calls.frame(w, request, entry, payload, cores)
+        if memory is not None:
+            data = frame(pickle.dumps((LIMIT, *memory.message()), PROTOCOL)) + data
+        w.memory, w.peak = memory, None
         w.task_id = task_id
         w.task_name = request.name
         self._running[task_id] = w
@@ -222,6 +245,9 @@ class FunctionBackend(Backend):
             w.task_id = None
             w.known.clear()  # the dropped call carried its function and placement
             w.cores = w.node = None
+            if w.memory is not None:   # nothing joined it
+                w.memory.remove()
+                w.memory = None
             failure = Failure(kind=FailureKind.SIGNAL,
                               message=f"{w.task_name}: killed before it started")
             self._loop.call_soon(self._report, task_id, failure)  # type: ignore[union-attr]
@@ -275,6 +301,7 @@ class FunctionBackend(Backend):
                 self._retire(w)
         if workers:
             await asyncio.gather(*(w.exited for w in workers))
+        await self._memory.aclose()
         if self._nodes is not None:
             self._nodes.close()
 
@@ -343,6 +370,9 @@ class FunctionBackend(Backend):
         except Exception as exc:
             status, value = UNPICKLABLE, f"result could not be unpickled: {why(exc)}"
         task_id = w.task_id
+        if status == PEAK:
+            w.peak = value
+            return
         if status == READY:
             w.remote_pid = value
             self._on_ready(w)
@@ -361,10 +391,18 @@ class FunctionBackend(Backend):
             self._make_idle(w)
         reporter = self._reporter
         assert reporter is not None
-        if status == OK:
-            reporter.exited(Outcome(task_id, value))
+        memory, w.memory = w.memory, None
+        if memory is None:
+            if status == OK:
+                reporter.exited(Outcome(task_id, value))
+            else:
+                reporter.exited(Outcome(task_id, failure=result_failure(w.task_name, status,
+                                                                        value)))
             return
-        reporter.exited(Outcome(task_id, failure=result_failure(w.task_name, status, value)))
+        failure = None if status == OK else result_failure(w.task_name, status, value)
+        failure, peak = self._memory.finish(memory, failure, peak=w.peak, killing=False,
+                                            who=w.task_name)
+        reporter.exited(Outcome(task_id, value if failure is None else None, failure, peak))
 
     def _on_ready(self, w: WorkerHandle) -> None:
         if w.dead:  # it exited right after saying so: its exit is being handled
@@ -407,8 +445,18 @@ class FunctionBackend(Backend):
                     f"function worker {w.pid} exited with status {rc} while starting"
                     f"\n{w.stderr_tail()}"))
             w.exited.set_result(rc)
+            memory, w.memory = w.memory, None
             if task_id is not None:
-                self._report(task_id, w.exit_failure(rc))
+                failure: Failure | None = w.exit_failure(rc)
+                peak = None
+                if memory is not None:
+                    failure, peak = self._memory.finish(
+                        memory, failure, peak=None, killing=w.kill_reason is not None,
+                        who=w.task_name)
+                self._reporter.exited(  # type: ignore[union-attr]
+                    Outcome(task_id, failure=failure, peak_mb=peak))
+            elif memory is not None:
+                memory.remove()
 
     # ------------------------------------------------------------------------------ helpers
 

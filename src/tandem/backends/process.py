@@ -4,7 +4,7 @@ Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on thi
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
 Imports: tandem.guardian, tandem.backends.base, tandem.backends.exits, tandem.backends.launch,
-tandem.backends.local, tandem.backends.placement, tandem.backends.proctree,
+tandem.backends.local, tandem.backends.memory, tandem.backends.placement, tandem.backends.proctree,
 tandem.backends.spawn, tandem.backends.stepsignal, tandem.core.values, tandem.errors,
 tandem.spec.
 
@@ -40,6 +40,13 @@ Rules:
 - The environment says which attempt this is: ``TANDEM_ATTEMPT`` (from 1), ``TANDEM_PREEMPTED``
   (earlier attempts ended by a preemption) and ``TANDEM_TASK_DIR`` (the task's directory, the
   same for every attempt: where a checkpoint is found again).
+- Memory (:mod:`tandem.backends.memory`): a task with ``memory_mb`` runs in a cgroup of its
+  own limited to ``memory_mb`` per rank (where tandem can create one; else ``ulimit -d``, per
+  process), joined by a ``/bin/sh`` before the program starts; with a ``remote`` launcher the
+  launcher enforces it (``srun --mem``). A task that ended because of its limit fails
+  ``MEMORY``. Its peak memory (``Outcome.peak_mb``) is the cgroup's, else the leader's
+  ``ru_maxrss`` (its own and its reaped children's) when that exceeds the driver's own at the
+  spawn (a child started from the driver counts the driver's pages until it execs).
 - Exits are events: a pidfd per leader is watched with ``loop.add_reader``; no polling, no sleeps.
 - A task that cannot be started (missing executable, permission, bad cwd, bad cores) is reported,
   from a later loop callback, as exited with a ``LAUNCH`` failure; ``launch`` never raises for it.
@@ -54,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +72,7 @@ from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.exits import failure_of
 from tandem.backends.launch import Launcher
 from tandem.backends.local import local_unreachable
+from tandem.backends.memory import LimitRefused, MemoryLimits, TaskMemory, mb
 from tandem.backends.placement import pin_cores
 from tandem.backends.stepsignal import Signaller
 from tandem.core.values import Failure, FailureKind, Placement
@@ -90,6 +99,9 @@ class _Proc:
     stopped: bool = False  # paused (SIGSTOP) and not continued since
     kids: dict[int, int] = field(default_factory=dict)  # pidfd -> pid
     timer: asyncio.TimerHandle | None = None
+    memory: TaskMemory | None = None
+    base_rss: int = 0       # the driver's ru_maxrss (KiB) at the spawn
+    rss: int = 0            # the leader's ru_maxrss (KiB) from wait4
 
 
 class ProcessBackend(Backend):
@@ -98,9 +110,12 @@ class ProcessBackend(Backend):
     name = "process"
     steerable = True
 
-    def __init__(self, *, kill_grace: float = 3.0, launcher: Launcher | None = None) -> None:
+    def __init__(self, *, kill_grace: float = 3.0, launcher: Launcher | None = None,
+                 memory: str | None = None) -> None:
         self._grace = check_seconds("ProcessBackend", "kill_grace", kill_grace)
         self._launcher = launcher
+        remote = launcher is not None and launcher.remote
+        self._memory = MemoryLimits("ProcessBackend", "off" if remote else memory)
         if launcher is not None:
             self.name = launcher.name
             self.multi_rank = launcher.multi_rank
@@ -132,6 +147,7 @@ class ProcessBackend(Backend):
         if self._launcher is not None:
             environ = self._launcher.environ(environ)
         self._envs = spawn.Environments(environ)
+        self._memory.start()
         if self._devnull < 0:
             self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
@@ -166,8 +182,15 @@ class ProcessBackend(Backend):
                                   cwd=work.cwd, shell=work.shell)
         stderr_path = workdir + "/stderr"
         out = err = -1
+        program = argv[0]
+        memory: TaskMemory | None = None
         try:
             env, path = self._envs.of(request, work)
+            if request.memory_mb is not None:
+                memory = self._memory.open(request, processes=len(request.placement.slots))
+                if memory is not None:
+                    spawn.find_program(program, path)
+                    argv = memory.wrap(argv)
             try:
                 os.mkdir(workdir)
             except FileExistsError:
@@ -191,8 +214,11 @@ class ProcessBackend(Backend):
                 if pin:
                     os.sched_setaffinity(0, self._mask)
         except (OSError, ValueError, TypeError) as exc:
-            self._fail_soon(task_id, f"task {request.name!r}: cannot launch {argv[0]!r}: "
-                            f"{_describe(exc, argv[0])}")
+            if memory is not None:
+                memory.remove()
+            message = exc.args[0] if isinstance(exc, LimitRefused) else \
+                f"cannot launch {program!r}: {_describe(exc, program)}"
+            self._fail_soon(task_id, f"task {request.name!r}: {message}")
             return
         finally:
             if out >= 0:
@@ -205,10 +231,11 @@ class ProcessBackend(Backend):
             _signal_group(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            self._fail_soon(task_id, f"task {request.name!r}: cannot watch {argv[0]!r}: {exc}")
+            self._fail_soon(task_id, f"task {request.name!r}: cannot watch {program!r}: {exc}")
             return
         guardian.watch(pid)
-        proc = _Proc(task_id, argv0, pid, pidfd, stderr_path)
+        proc = _Proc(task_id, argv0, pid, pidfd, stderr_path, memory=memory,
+                     base_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         self._procs[task_id] = proc
         self._idle.clear()
         loop.add_reader(pidfd, self._on_exit, proc)
@@ -226,11 +253,12 @@ class ProcessBackend(Backend):
         # The leader has exited (its pidfd is readable) but is not reaped: its group id is ours.
         _signal_group(pid, signal.SIGKILL)
         try:
-            wpid, status = os.waitpid(pid, os.WNOHANG)
+            wpid, status, usage = os.wait4(pid, os.WNOHANG)
         except ChildProcessError:  # reaped by someone else: the status is lost
-            wpid, status = pid, -1
+            wpid, status, usage = pid, -1, None
         if wpid == 0:
             return
+        proc.rss = usage.ru_maxrss if usage is not None else 0
         assert self._loop is not None
         self._loop.remove_reader(proc.pidfd)
         os.close(proc.pidfd)
@@ -260,9 +288,14 @@ class ProcessBackend(Backend):
         self._reporter.exited(self._outcome(proc))
 
     def _outcome(self, proc: _Proc) -> Outcome:
-        return Outcome(proc.task_id, failure=failure_of(
-            proc.code, proc.argv0, proc.stderr_path, killing=proc.killing,
-            launcher=self._launcher))
+        failure = failure_of(proc.code, proc.argv0, proc.stderr_path, killing=proc.killing,
+                             launcher=self._launcher)
+        peak = proc.rss * 1024 if proc.rss > proc.base_rss else None
+        if proc.memory is None:
+            return Outcome(proc.task_id, failure=failure, peak_mb=mb(peak))
+        failure, peak_mb = self._memory.finish(proc.memory, failure, peak=peak,
+                                               killing=proc.killing, who=proc.argv0)
+        return Outcome(proc.task_id, failure=failure, peak_mb=peak_mb)
 
     # -- kill and shutdown -------------------------------------------------------------------
 
@@ -365,6 +398,7 @@ class ProcessBackend(Backend):
                 self._terminate(proc)
         await self._idle.wait()
         await self._signals.drain()
+        await self._memory.aclose()
         if self._devnull >= 0:
             os.close(self._devnull)
             self._devnull = -1

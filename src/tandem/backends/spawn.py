@@ -7,7 +7,8 @@ closed, the signals Python ignores restored to their defaults, and exactly the e
 started (``FileNotFoundError`` naming the executable, or ``cwd`` when the directory change failed,
 ``PermissionError``, ``ValueError`` for an embedded null byte). It neither waits for nor reaps the
 child. :class:`Environments` encodes an inherited environment once, and a placement's environment
-once per placement, so that a task's costs only its own values.
+once per placement, so that a task's costs only its own values. :func:`find_program` says, before
+a start through a wrapper, whether ``argv[0]`` would be found.
 Imports: tandem.backends.base, tandem.backends.placement, tandem.core.values, tandem.spec.
 
 Why: ``Popen(env=mapping)`` encodes every key and value of the mapping with ``os.fsencode`` at
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import os
 import subprocess
 import sys
@@ -77,6 +79,22 @@ def _executables(argv0: str, path: bytes | None) -> tuple[bytes, ...]:
             _exec_cache.clear()
         _exec_cache[key] = found
     return found
+
+
+def find_program(argv0: str, path: bytes | None) -> None:
+    """Raise what starting ``argv0`` would (``FileNotFoundError``, ``PermissionError``, naming
+    it) when no executable file is found where the child would try it; a backend that starts
+    ``argv0`` through a wrapper (:mod:`tandem.backends.memory`) checks first, so that a missing
+    program is still a launch failure."""
+    denied = False
+    for candidate in _executables(argv0, path):
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return
+            denied = True
+    if denied:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), argv0)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv0)
 
 
 def spawn(argv: Sequence[str], env: list[bytes], cwd: str, stdin: int, stdout: int,

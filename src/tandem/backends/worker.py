@@ -21,6 +21,14 @@ Rules:
   worker's life by the environment it was started with.
 - Coroutines (and other awaitables) returned by a call are run to completion on one asyncio
   loop that lives as long as the worker, so loop-bound state stays warm too.
+- Memory: a ``LIMIT`` message (``(LIMIT, bytes, procs, home)``) limits the next call only
+  (:mod:`tandem.backends.memory` decides how): with ``procs`` (a cgroup's ``cgroup.procs``),
+  the worker moves into that cgroup for the call and back to ``home`` after it; else it lowers
+  its soft ``RLIMIT_DATA`` to its data size plus ``bytes`` for the call (an allocation beyond
+  raises ``MemoryError``) and restores it after. Either way the limit is on what the call
+  adds to the warm worker. After the call (before its result) it sends ``(PEAK, bytes)``:
+  how far its resident memory rose above where it was at the call's start (``None`` in a
+  cgroup, whose own peak the main side reads).
 - Exceptions (``BaseException``: ``sys.exit`` in a task fails the task, not the worker) come
   back as type name, message and traceback text; the worker goes on.
 - The worker exits on end of file of its input pipe (or connection), dies with its parent
@@ -66,6 +74,59 @@ class _Broken:
 
 class _SetupError(Exception):
     pass
+
+
+LIMIT = -3   # main -> worker: (LIMIT, bytes, procs or None, home or None), for the next call
+PEAK = 5     # worker -> main, before a limited call's result: bytes above its start, or None
+
+
+def _status(key: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` in bytes (0 when absent)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _join(procs: str) -> None:
+    with open(procs, "w") as f:
+        f.write(str(os.getpid()))
+
+
+def _hold(limit: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Apply a call's limit; what :func:`_release` needs to undo it."""
+    size, procs, home = limit
+    if procs is not None:
+        try:
+            _join(procs)
+        except OSError as exc:
+            raise _SetupError(f"could not join its memory cgroup {procs}: {exc}", "") from None
+        return (None, home)
+    import resource
+
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")   # the peak below starts here (Linux >= 4.0)
+    old = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = _status("VmData") + size
+    if old[1] != resource.RLIM_INFINITY:
+        soft = min(soft, old[1])
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, old[1]))
+    return (old, _status("VmRSS"))
+
+
+def _release(held: tuple[Any, ...]) -> int | None:
+    """Undo :func:`_hold`; the call's peak above the worker's memory at its start."""
+    old, where = held
+    if old is None:
+        with contextlib.suppress(OSError):
+            _join(where)
+        return None
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_DATA, old)
+    start: int = where
+    return max(0, _status("VmHWM") - start)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -166,6 +227,9 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
     args: Any
     kwargs: Any
     aio: _Async | None = None
+    limit: tuple[Any, ...] | None = None
+    held: tuple[Any, ...] | None = None
+    failed: BaseException | None = None
     while True:
         body = next_frame()
         if body is None:
@@ -175,8 +239,11 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
         if task_id < 0:
             if task_id == FORGET:
                 fns.clear()
+            elif task_id == LIMIT:
+                limit = msg[1:]
             continue
         _, fn_id, fn_bytes, payload, cores, env = msg
+        call_limit, limit = limit, None
         try:
             if fn_bytes is not None:
                 try:
@@ -207,6 +274,8 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
                                           "") from None
                     mask = want
                 environ.update(env)
+            if call_limit is not None:
+                held = _hold(call_limit)
         except _SetupError as exc:
             write_frame(out_fd, dumps((SETUP, exc.args), PROTOCOL))
             continue
@@ -223,10 +292,16 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
                     aio = _Async()
                 result = aio.run(result)
         except BaseException as exc:
-            out = dumps((ERROR, (type(exc).__name__, _describe(exc), _format(exc))), PROTOCOL)
+            failed = exc
+        if held is not None:   # the limit ends with the call, before its result is pickled
+            write_frame(out_fd, dumps((PEAK, _release(held)), PROTOCOL))
+            held = None
+        if failed is not None:
+            out = dumps((ERROR, (type(failed).__name__, _describe(failed), _format(failed))),
+                        PROTOCOL)
         else:
             out = _dump_result(result)
-        args = kwargs = result = None  # do not keep the task's objects alive while idle
+        args = kwargs = result = failed = None  # do not keep the task's objects alive while idle
         write_frame(out_fd, out)
         try:
             sys.stdout.flush()

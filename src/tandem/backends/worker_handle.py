@@ -3,7 +3,7 @@
 Contract: one responsibility, the life of a single ``tandem.backends.worker`` process for
 ``tandem.backends.functions`` (which decides what runs where), and the states it goes
 through (:class:`WorkerState`) and why it is ended (:class:`EndReason`).
-Imports: tandem.backends.framing, tandem.core.values, tandem.guardian.
+Imports: tandem.backends.framing, tandem.backends.memory, tandem.core.values, tandem.guardian.
 
 Rules:
 
@@ -34,11 +34,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tandem import guardian
 from tandem.backends.framing import FrameReader
 from tandem.core.values import Failure, FailureKind
+
+if TYPE_CHECKING:
+    from tandem.backends.memory import TaskMemory
 
 _READ_SIZE = 1 << 16  # a pipe's capacity; larger reads allocate through mmap: slow
 _TAIL_BYTES = 8192
@@ -101,9 +104,10 @@ class WorkerHandle:
     """A worker process plus the owner's bookkeeping about it (state, task, placement)."""
 
     __slots__ = ("cores", "dead", "eof", "err_path", "exited", "frames", "index", "key",
-                 "kill_reason", "kill_timer", "known", "loop", "node", "on_readable", "pending",
-                 "pid", "pidfd", "proc", "queued", "ready", "remote", "remote_pid", "rerun", "rfd",
-                 "seq", "sock", "state", "stopped", "task_id", "task_name", "wfd")
+                 "kill_reason", "kill_timer", "known", "loop", "memory", "node", "on_readable",
+                 "peak", "pending", "pid", "pidfd", "proc", "queued", "ready", "remote",
+                 "remote_pid", "rerun", "rfd", "seq", "sock", "state", "stopped", "task_id",
+                 "task_name", "wfd")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, index: int, key: Any,
                  proc: subprocess.Popen[bytes], wfd: int, rfd: int, err_path: Path) -> None:
@@ -138,6 +142,8 @@ class WorkerHandle:
         self.on_readable: Callable[[WorkerHandle], None] | None = None
         self.eof = False                          # a remote worker's connection reached its end
         self.remote_pid: int | None = None        # a remote worker's own pid (its READY says)
+        self.memory: TaskMemory | None = None     # the running call's limit, if it has one
+        self.peak: int | None = None              # what the worker's PEAK said about the call
 
     @classmethod
     def spawn(cls, loop: asyncio.AbstractEventLoop, index: int, key: tuple[str, ...],

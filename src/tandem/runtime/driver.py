@@ -410,6 +410,8 @@ class Driver:
 
     def exited(self, outcome: Outcome) -> None:
         tid, failure = outcome.task_id, outcome.failure
+        if outcome.peak_mb is not None:
+            self._ins.call("task_memory", tid, outcome.peak_mb)
         if failure is None:
             if outcome.value is not None:
                 self._values[tid] = outcome.value

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from tandem.core.pools import PoolUsage
     from tandem.core.view import TaskView
 
-HOOKS = ("bind", "run_started", "task_submitted", "task_restored", "task_launched", "task_resolved",
-         "task_ended", "steered", "flush", "run_ended")
+HOOKS = ("bind", "run_started", "task_submitted", "task_restored", "task_launched",
+         "task_memory", "task_resolved", "task_ended", "steered", "flush", "run_ended")
 """Every hook's name, in the order a run calls them."""
 
 
@@ -54,6 +54,11 @@ class Instrument:
 
     def task_launched(self, launch: Launch, now: float) -> None:
         """The core placed a task and its backend is told to start it."""
+
+    def task_memory(self, task_id: int, peak_mb: float) -> None:
+        """An attempt of the task ended having used at most ``peak_mb`` MiB of memory (called
+        only where its backend measured it, before the end is handled: see
+        :mod:`tandem.backends.memory`)."""
 
     def task_resolved(self, task_id: int) -> None:
         """A task reached a final state (its id only: read it from the tasks given to

@@ -24,7 +24,9 @@ Records::
     {"ev": "end", "id": 7, "name": ..., "kind": ..., "state": "done", "submitted": ..,
      "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
      "deps": [..], "cores": 1, "gpus": 0, "by": "user", "slots": [...],
-     "failure": null | {...}}                           (by: who submitted it)
+     "failure": null | {...}, "peak_mb": 812.5}         (by: who submitted it; peak_mb: the
+                                                        last attempt's peak memory in MiB,
+                                                        where its backend measured it)
     {"ev": "restored", "id": 7, "key": "sim.3f2a..", "t": 0.01}   (done in an earlier run of
                                        the campaign, restored from the journal: never launched)
     {"ev": "steer", "t": 3.5, "action": "pause", "task": 7, "by": "agent", "reason": "...",
@@ -78,6 +80,7 @@ class JsonlTrace(Instrument):
         # until the next flush: lines, and ids of tasks that ended (in event order)
         self._items: list[str | int] = []
         self._launched: list[int] = []           # ids launched since the last flush
+        self._peaks: dict[int, float] = {}       # id -> its last attempt's peak (MiB)
         self._launch_slots: dict[int, str] = {}  # running, launch line written: id -> slots
         self._statics: dict[tuple[str, str, int, int, str], tuple[Resources, str]] = {}
         self._slot_text: dict[int, tuple[Placement, str]] = {}
@@ -95,6 +98,9 @@ class JsonlTrace(Instrument):
 
     def task_launched(self, launch: Launch, now: float) -> None:
         self._launched.append(launch.task_id)
+
+    def task_memory(self, task_id: int, peak_mb: float) -> None:
+        self._peaks[task_id] = peak_mb
 
     def task_resolved(self, task_id: int) -> None:
         self._items.append(task_id)
@@ -177,7 +183,7 @@ class JsonlTrace(Instrument):
             raise TandemError("JsonlTrace: bind(tasks, pools) it before tasks run (open_session "
                               "and the simulator do this for the traces they are given)")
         written = self._launch_slots
-        statics, slot_text, state_of = self._statics, self._slot_text, _STATE
+        statics, slot_text, state_of, peaks = self._statics, self._slot_text, _STATE, self._peaks
         for i, x in enumerate(items):
             if type(x) is int:
                 t = tasks[x]
@@ -195,7 +201,8 @@ class JsonlTrace(Instrument):
                 f = t.failure
                 items[i] = (x, static, state_of[t.state], t.submitted, t.ready_at, t.launched,
                             t.started, t.ended, t.attempt, t.deps, slots,
-                            "null" if f is None else _failure(f))
+                            "null" if f is None else _failure(f),
+                            peaks.pop(x, None) if peaks else None)
         if launched:
             # Tasks still running: their launch goes out now (a crash keeps it).
             for tid in dict.fromkeys(launched):

@@ -56,6 +56,8 @@ class TracedTask:
     failure: dict[str, Any] | None
     by: str = "user"
     """Who submitted it: a person (``"user"``) or an agent's name."""
+    peak_mb: float | None = None
+    """Its last attempt's peak memory in MiB, where its backend measured it."""
 
     @property
     def begin(self) -> float | None:
@@ -157,7 +159,7 @@ def _task(r: dict[str, Any]) -> TracedTask:
         deps=tuple(int(d) for d in r.get("deps", ())), cores=int(r.get("cores", 0)),
         gpus=int(r.get("gpus", 0)), slots=_slots(r.get("slots", ())),
         failure=dict(failure) if isinstance(failure, dict) else None,
-        by=str(r.get("by", "user")))
+        by=str(r.get("by", "user")), peak_mb=_opt(r.get("peak_mb")))
 
 
 def _steer(r: dict[str, Any]) -> TracedSteer:

@@ -29,11 +29,12 @@ from typing import Any
 FRAME = struct.Struct("<I")
 
 END_FIELDS = ("id", "static", "state", "submitted", "ready", "launched", "started", "ended",
-              "attempts", "deps", "slots", "failure")
+              "attempts", "deps", "slots", "failure", "peak_mb")
 """An end row: the task id; the line's part shared by tasks of one name, kind, level, request
 and submitter (``,"name":..,"kind":..,"level":..,"cores":..,"gpus":..,"by":..``); the state's
 value; five times (seconds, ``None`` where a step did not happen); attempts; dependency ids;
-slots and failure as JSON text."""
+slots and failure as JSON text; the last attempt's peak memory in MiB (``None``: not measured,
+and the line has no ``peak_mb``)."""
 
 
 def _time(t: float | None) -> str:
@@ -42,7 +43,7 @@ def _time(t: float | None) -> str:
 
 def end_line(row: tuple[Any, ...]) -> str:
     tid, static, state, submitted, ready, launched, started, ended, attempts, deps, slots, \
-        failure = row
+        failure, peak = row
     if ready is not None and launched is not None and started is not None \
             and ended is not None:
         times = '"submitted":%.6f,"ready":%.6f,"launched":%.6f,"started":%.6f,"ended":%.6f' \
@@ -51,8 +52,9 @@ def end_line(row: tuple[Any, ...]) -> str:
         times = '"submitted":%.6f,"ready":%s,"launched":%s,"started":%s,"ended":%s' % (
             submitted, _time(ready), _time(launched), _time(started), _time(ended))
     return '{"ev":"end","id":%d%s,"state":"%s",%s,"attempts":%d,"deps":[%s],"slots":%s,' \
-        '"failure":%s}' % (tid, static, state, times, attempts,
-                           ",".join(map(str, deps)) if deps else "", slots, failure)
+        '"failure":%s%s}' % (tid, static, state, times, attempts,
+                             ",".join(map(str, deps)) if deps else "", slots, failure,
+                             "" if peak is None else ',"peak_mb":%.1f' % peak)
 
 
 def launch_line(row: tuple[Any, ...]) -> str:
