@@ -49,7 +49,7 @@ from tandem.core.policy import Policy
 from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
-from tandem.core.values import FailureKind, KillCause
+from tandem.core.values import FailureKind, KillCause, Walltime
 from tandem.errors import TandemError
 from tandem.runtime.args import substitute
 from tandem.runtime.durable import Durable
@@ -75,14 +75,14 @@ class Driver:
                  backends: Sequence[Backend], instruments: Sequence[Instrument] = (),
                  trace: bool = True, pools: Mapping[str, Quota] | None = None,
                  clock: Callable[[], float] | None = None,
-                 durable: Durable | None = None) -> None:
+                 durable: Durable | None = None, walltime: Walltime | None = None) -> None:
         guardian.start()     # before any process is started: the trace writer is one
         self.platform = platform
         self._node_names = frozenset(n.name for n in platform.nodes)
         self.run_dir = run_dir
         self.policy = policy
         self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
-        self._core = Scheduler(platform, policy, pools=pools)
+        self._core = Scheduler(platform, policy, pools=pools, walltime=walltime)
         self._routing = Routing(backends, platform)
         # The run directory's trace is an instrument like the others, first of them.
         self._trace = JsonlTrace(run_dir) if trace else None

@@ -7,7 +7,8 @@ use_group, abort, close), that leaving the block (normally, on an error, or on c
 ends every task and every process it started.
 Imports: tandem.backends, tandem.core.policy, tandem.errors, tandem.runtime.driver,
 tandem.runtime.durable,
-tandem.runtime.session, tandem.runtime.signals, tandem.spec, tandem.trace.instrument.
+tandem.runtime.session, tandem.runtime.signals, tandem.runtime.walltime, tandem.spec,
+tandem.trace.instrument.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tandem.runtime.driver import Driver
 from tandem.runtime.durable import Durable
 from tandem.runtime.session import Session
 from tandem.runtime.signals import sigterm_ends
+from tandem.runtime.walltime import WalltimeTally, walltime_of
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.trace.instrument import Instrument
@@ -79,6 +81,10 @@ async def open_session(
     clock: Callable[[], float] | None = None,
     resume: bool = False,
     journal: bool = True,
+    walltime: float | None = None,
+    end_time: float | None = None,
+    margin: float | None = None,
+    grace: float | None = None,
 ) -> AsyncIterator[Session]:
     """Open a session on ``platform``. The default is the Slurm allocation this process runs
     in when ``SLURM_JOB_ID`` is set (:meth:`Platform.from_slurm`; set ``TANDEM_SLURM=0`` to
@@ -104,6 +110,13 @@ async def open_session(
     docs/running.md, "Resuming a campaign"). Without ``resume``, a run directory that holds a
     journal is refused (nothing in it is changed).
 
+    ``walltime`` (seconds from now) or ``end_time`` (a Unix time; inside a Slurm allocation the
+    default is the allocation's end): a task whose estimate would not end ``margin`` seconds
+    (default 1) before the end's preemption is deferred; ``grace`` seconds (default
+    ``kill_grace``) before the end every running task is preempted to checkpoint, and every
+    task left ends with a ``WALLTIME`` failure; ``session.walltime`` is then the summary of
+    what is left (docs/running.md, "Walltime").
+
     Leaving the block waits for every task; on an error (or cancellation, or SIGTERM) inside
     it, every unfinished task is cancelled and its process tree ended before the error
     propagates (see :mod:`tandem.runtime.signals`).
@@ -120,6 +133,11 @@ async def open_session(
         raise SpecError("open_session: resume=True needs the run_dir of the campaign to resume")
     if resume and not journal:
         raise SpecError("open_session: resume=True reads the journal: it needs journal=True")
+    wall, wall_end = walltime_of(platform, walltime=walltime, end_time=end_time, margin=margin,
+                                 grace=grace, kill_grace=kill_grace,
+                                 clock=clock if clock is not None else time.monotonic)
+    if wall is not None and wall_end is not None:
+        instruments = [*instruments, WalltimeTally(wall, wall_end)]
     rd = Path(run_dir) if run_dir is not None else default_run_dir()
     rd.mkdir(parents=True, exist_ok=True)
     durable = Durable(rd, resume=resume) if journal else None
@@ -134,7 +152,7 @@ async def open_session(
     try:
         driver = Driver(platform, rd, policy=policy, backends=backends,
                         instruments=instruments, trace=trace, pools=pools, clock=clock,
-                        durable=durable)
+                        durable=durable, walltime=wall)
     except BaseException:
         if durable is not None:
             durable.close("the session could not start")

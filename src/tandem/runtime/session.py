@@ -14,7 +14,8 @@ running, anything on a task that has ended) is ignored and not recorded.
 Imports: tandem.backends.base, tandem.core.events, tandem.core.policy, tandem.core.pools,
 tandem.core.record, tandem.core.states, tandem.errors, tandem.runtime.args,
 tandem.runtime.driver, tandem.runtime.future, tandem.runtime.options,
-tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument, tandem.trace.jsonl.
+tandem.runtime.walltime, tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument,
+tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from tandem.runtime.args import find_futures
 from tandem.runtime.driver import Driver
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions, build_spec
+from tandem.runtime.walltime import WalltimeSummary, summary_of
 from tandem.runtime.workdirs import ProcessResult
 from tandem.spec.checks import is_int, is_number
 from tandem.spec.platform import Platform
@@ -96,6 +98,12 @@ class Session:
     def trace(self) -> JsonlTrace | None:
         """The run directory's trace (``None`` when opened with ``trace=False``)."""
         return self._driver.trace
+
+    @property
+    def walltime(self) -> WalltimeSummary | None:
+        """What the walltime left: done, deferred, preempted, never started (``None``: the
+        session has no walltime); final once the session has closed."""
+        return summary_of(self._driver.instruments)
 
     def time(self) -> float:
         """The session's clock now (virtual seconds under the simulator)."""
