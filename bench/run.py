@@ -70,10 +70,11 @@ def platform() -> Platform:
 
 
 # -- function tasks ------------------------------------------------------------------------
-async def tandem_functions(n: int, trace: bool = True) -> float:
+async def tandem_functions(n: int, trace: bool = True, journal: bool = True) -> float:
     run_dir = scratch()
     try:
-        async with tandem.open_session(platform(), run_dir=run_dir, trace=trace) as s:
+        async with tandem.open_session(platform(), run_dir=run_dir, trace=trace,
+                                       journal=journal) as s:
             await s.submit(noop)   # workers warm, as for the pool baseline
             t0 = time.perf_counter()
             futures = [s.submit(noop) for _ in range(n)]
@@ -222,21 +223,27 @@ def bench_function(r: Run) -> None:
     n = 5_000 if r.quick else 20_000
     # Tracing's cost is a few percent, under the machine's run-to-run noise: more rounds.
     rounds = 3 if r.quick else 7
-    fn, untraced, base = interleave(
+    # Each of: trace and journal (the default), trace only, neither, the pool.
+    fn, unjournaled, untraced, base = interleave(
         rounds,
         lambda: asyncio.run(tandem_functions(n)),
-        lambda: asyncio.run(tandem_functions(n, trace=False)),
+        lambda: asyncio.run(tandem_functions(n, journal=False)),
+        lambda: asyncio.run(tandem_functions(n, trace=False, journal=False)),
         lambda: pool_functions(n))
-    cost = med([1 - a / b for a, b in zip(fn, untraced, strict=True)])
+    cost = med([1 - a / b for a, b in zip(unjournaled, untraced, strict=True)])
+    jcost = med([1 - a / b for a, b in zip(fn, unjournaled, strict=True)])
     ratio = paired(fn, base)
     r.out.update(function_tasks_per_s=round(med(fn)), function_baseline_per_s=round(med(base)),
+                 function_unjournaled_per_s=round(med(unjournaled)),
                  function_untraced_per_s=round(med(untraced)), tracing_cost=round(cost, 4),
-                 function_ratio=round(ratio, 3))
-    r.samples["function"] = {"tasks": n, "traced_per_s": fn, "untraced_per_s": untraced,
+                 journal_cost=round(jcost, 4), function_ratio=round(ratio, 3))
+    r.samples["function"] = {"tasks": n, "traced_journaled_per_s": fn,
+                             "traced_per_s": unjournaled, "untraced_per_s": untraced,
                              "pool_per_s": base}
-    print(f"function tasks ({n:,} no-ops, {rounds} rounds): tandem {med(fn):,.0f}/s, "
-          f"ProcessPoolExecutor(2) {med(base):,.0f}/s, ratio {ratio:.2f}; without the trace "
-          f"{med(untraced):,.0f}/s (tracing costs {cost:.1%}, median of the rounds)")
+    print(f"function tasks ({n:,} no-ops, {rounds} rounds): tandem {med(fn):,.0f}/s with trace "
+          f"and journal, ProcessPoolExecutor(2) {med(base):,.0f}/s, ratio {ratio:.2f}; trace "
+          f"only {med(unjournaled):,.0f}/s (the journal costs {jcost:.1%}); neither "
+          f"{med(untraced):,.0f}/s (tracing costs {cost:.1%}; medians of the rounds)")
 
 
 def bench_exec(r: Run) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -35,15 +34,16 @@ import cloudpickle
 from tandem.errors import SpecError
 from tandem.spec.task import Executable, FunctionCall, Mock, TaskSpec
 
-_PLAIN = (int, float, str, bytes, bool, type(None))
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
+_MADE_KEPT = 4096
 
 
-def _hash(*parts: str | bytes) -> str:
-    h = hashlib.blake2b(digest_size=12)
-    for p in parts:
-        h.update(p.encode() if isinstance(p, str) else p)
-        h.update(b"\x00")
-    return h.hexdigest()
+def _hash(*parts: str) -> str:
+    return _blake("\x00".join(parts).encode(errors="surrogatepass"))
+
+
+def _blake(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
 def _plain(x: object, depth: int = 0) -> bool:
@@ -54,30 +54,37 @@ def _plain(x: object, depth: int = 0) -> bool:
     if depth > 4:
         return False
     if tp is tuple or tp is list:
-        return all(_plain(v, depth + 1) for v in x)  # type: ignore[attr-defined]
+        return all(type(v) in _PLAIN or _plain(v, depth + 1)
+                   for v in x)  # type: ignore[attr-defined]
     if tp is dict:
-        return all(type(k) in _PLAIN and _plain(v, depth + 1)
-                   for k, v in x.items())  # type: ignore[attr-defined]
+        for k, v in x.items():  # type: ignore[attr-defined]
+            if type(k) not in _PLAIN or (type(v) not in _PLAIN and not _plain(v, depth + 1)):
+                return False
+        return True
     return False
 
 
 class _Canonical(cloudpickle.Pickler):  # type: ignore[misc]
-    """cloudpickle with futures replaced by their keys and sets in a fixed order."""
+    """cloudpickle with futures replaced by their keys and sets by their sorted elements'
+    digests (the C pickler offers no other hook than ``persistent_id`` for a set)."""
 
     def __init__(self, file: io.BytesIO, key_of: Callable[[object], str | None]) -> None:
         super().__init__(file, protocol=5)
         self._key_of = key_of
 
-    def persistent_id(self, obj: object) -> str | None:
-        return self._key_of(obj)
-
-    def reducer_override(self, obj: object) -> Any:
+    def persistent_id(self, obj: object) -> object:
         tp = type(obj)
         if tp is set or tp is frozenset:
             assert isinstance(obj, set | frozenset)
-            items = sorted(obj, key=lambda v: pickle.dumps(v, 5))
-            return tp, (items,)
-        return super().reducer_override(obj)
+            return (tp.__name__, tuple(sorted(canonical(v, self._key_of) for v in obj)))
+        return self._key_of(obj)
+
+
+def canonical(obj: object, key_of: Callable[[object], str | None]) -> str:
+    """The digest of ``obj``'s canonical pickle (futures by key, sets sorted)."""
+    buf = io.BytesIO()
+    _Canonical(buf, key_of).dump(obj)
+    return _blake(buf.getvalue())
 
 
 def code_digest(fn: object) -> str:
@@ -90,17 +97,17 @@ def code_digest(fn: object) -> str:
             return _hash(code_digest(func), repr(getattr(fn, "args", ())),
                          repr(sorted(getattr(fn, "keywords", {}).items())))
         return _hash(qualname(fn))
-    return _hash(*_code_parts(code))
+    return _blake(b"\x00".join(_code_parts(code)))
 
 
-def _code_parts(code: types.CodeType) -> Iterable[str | bytes]:
+def _code_parts(code: types.CodeType) -> Iterable[bytes]:
     yield code.co_code
-    yield repr(code.co_names)
+    yield repr(code.co_names).encode()
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             yield from _code_parts(c)
         else:
-            yield repr(c)
+            yield repr(c).encode(errors="surrogatepass")
 
 
 def qualname(fn: object) -> str:
@@ -120,7 +127,11 @@ class Keys:
         self._key_of = key_of
         self._seen: dict[str, int] = {}       # derived base key -> submissions so far
         self._given: set[str] = set()         # keys given with key=
-        self._codes: dict[int, tuple[object, str]] = {}   # id(code owner) -> (it, digest)
+        # id(function) -> (it, its qualified name, its code digest)
+        self._fns: dict[int, tuple[object, str, str]] = {}
+        # (work's identity, arguments, name, kind) -> (base key, content digest): identical
+        # submissions (a sweep's repeats) are hashed once
+        self._made: dict[tuple[str, str, str, str], tuple[str, str]] = {}
 
     def of(self, spec: TaskSpec, dep_digests: Iterable[str] = ()) -> tuple[str, str]:
         """The key and digest of submission ``spec`` whose dependencies have
@@ -128,52 +139,58 @@ class Keys:
         work = spec.work
         if type(work) is FunctionCall:
             args = self._args(work.args, work.kwargs)
-            ident = qualname(work.fn)
-            content = _hash(self._code(work.fn), args)
+            ident, code = self._fn(work.fn)
+            content_of: tuple[str, ...] = (code, args)
         elif type(work) is Executable:
             argv = work.argv if isinstance(work.argv, str) else repr(tuple(work.argv))
             ident = f"{argv}|{work.shell}"
             args = ""
-            content = _hash(argv, repr(sorted(work.env.items())), repr(work.cwd),
-                            repr(work.shell))
+            content_of = (argv, repr(sorted(work.env.items())), repr(work.cwd),
+                          repr(work.shell))
         else:
             assert type(work) is Mock
             ident = f"mock {work.seconds!r}"
             args = ""
-            content = _hash(ident)
-        deps = sorted(dep_digests)
+            content_of = (ident,)
+        name = spec.name
+        made = self._made.get((ident, args, name, spec.kind))
+        if made is None:
+            if len(self._made) > _MADE_KEPT:
+                self._made.clear()
+            made = self._made[(ident, args, name, spec.kind)] = (
+                f"{name}.{_hash(name, spec.kind, ident, args)}", _hash(*content_of))
+        base, content = made
+        deps = sorted(dep_digests) if dep_digests else ()
         digest = _hash(content, *deps) if deps else content
         if spec.key is not None:
             key = spec.key
             if key in self._given:
-                raise SpecError(f"task {spec.name!r}: key {key!r} was already given to another "
+                raise SpecError(f"task {name!r}: key {key!r} was already given to another "
                                 "task of this session (keys name one task each)")
             self._given.add(key)
             return key, digest
-        base = f"{spec.name}.{_hash(spec.name, spec.kind, ident, args)}"
         n = self._seen.get(base, 0)
         self._seen[base] = n + 1
         return (base if n == 0 else f"{base}.{n}"), digest
+
+    def _fn(self, fn: object) -> tuple[str, str]:
+        """A function's qualified name and code digest (a bound method's: its function's)."""
+        owner = getattr(fn, "__func__", fn)
+        hit = self._fns.get(id(owner))
+        if hit is not None and hit[0] is owner:
+            return hit[1], hit[2]
+        name, digest = qualname(owner), code_digest(owner)
+        self._fns[id(owner)] = (owner, name, digest)
+        return name, digest
 
     def _args(self, args: tuple[Any, ...], kwargs: Any) -> str:
         if not kwargs and _plain(args):
             return repr(args)
         if _plain(args) and _plain(dict(kwargs)):
             return repr((args, kwargs))
-        buf = io.BytesIO()
         try:
-            _Canonical(buf, self._key_of).dump((args, dict(kwargs)))
+            return canonical((args, dict(kwargs)), self._key_of)
         except Exception as e:
             raise SpecError(f"the arguments of this task cannot be pickled, so it has no "
                             f"stable key ({type(e).__name__}: {e}); give it key= or open the "
                             "session with journal=False") from None
-        return _hash(buf.getvalue())
-
-    def _code(self, fn: object) -> str:
-        owner = getattr(fn, "__func__", fn)
-        hit = self._codes.get(id(owner))
-        if hit is not None and hit[0] is owner:
-            return hit[1]
-        digest = code_digest(owner)
-        self._codes[id(owner)] = (owner, digest)
-        return digest

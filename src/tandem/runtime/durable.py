@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem.core.actions import Launch
-from tandem.core.states import DONE
+from tandem.core.states import DONE, FINAL
 from tandem.core.view import TaskView
 from tandem.errors import JournalError
 from tandem.journal import results
@@ -65,6 +65,7 @@ class Durable(Instrument):
         self._ended: list[tuple[int, results.Stored | None]] = []
         self._clock0 = 0.0
         self._epoch0 = time.time()
+        self._texts: dict[int, tuple[object, str]] = {}
         self.restored = 0
         self.changed: list[str] = []
 
@@ -165,12 +166,12 @@ class Durable(Instrument):
         launched, self._launched = self._launched, []
         for tid, attempt in launched:
             t = tasks.get(tid)
-            if t is None or t.launched is None:
-                continue
+            if t is None or t.launched is None or t.state in FINAL:
+                continue     # ended by now: its row says where it ran
             base = self._base.get(tid)
             journal.event(live.get(tid) or "?", "launched",
                           attempt + (base[0] if base else 0), self._at(t.launched),
-                          _placement(t))
+                          self._placement(t))
         ended, self._ended = self._ended, []
         for tid, stored in ended:
             t = tasks[tid]
@@ -180,9 +181,16 @@ class Durable(Instrument):
             failure = None if f is None else f"{f.kind.value}: {f.message}"
             at = self._at(t.ended if t.ended is not None else t.submitted)
             journal.event(key, t.state.value, t.attempt + a, at, failure)
-            journal.ended(key, t.state.value, t.attempt + a, t.preempted + p, _placement(t),
-                          failure, stored, at)
+            journal.ended(key, t.state.value, t.attempt + a, t.preempted + p,
+                          self._placement(t), failure, stored, at)
         journal.flush()
+
+    def sync(self) -> None:
+        """Write everything recorded so far to the journal file, and wait until it is there
+        (a task that ended before the call is then restored by a resumed run, whatever kills
+        this one)."""
+        self.flush()
+        self.journal.sync()
 
     def run_ended(self, now: float) -> None:
         self.close()
@@ -201,11 +209,19 @@ class Durable(Instrument):
         self.journal.agent_state(name, state, time.time())
 
 
+    def _placement(self, t: TaskView) -> str | None:
+        """The placement's JSON text (made once per placement object: the pool shares them)."""
+        p = t.placement
+        if p is None:
+            return None
+        hit = self._texts.get(id(p))
+        if hit is not None and hit[0] is p:
+            return hit[1]
+        if len(self._texts) > 4096:
+            self._texts.clear()
+        text = json.dumps([[s.node, list(s.cores), list(s.gpus)] for s in p.slots])
+        self._texts[id(p)] = (p, text)
+        return text
+
+
 _UNREADABLE = object()
-
-
-def _placement(t: TaskView) -> str | None:
-    p = t.placement
-    if p is None:
-        return None
-    return json.dumps([[s.node, list(s.cores), list(s.gpus)] for s in p.slots])

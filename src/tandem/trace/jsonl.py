@@ -106,8 +106,8 @@ class JsonlTrace(Instrument):
         self._items.append(task_id)
 
     def task_restored(self, task_id: int, key: str, now: float) -> None:
-        self._items.append(json.dumps({"ev": "restored", "id": task_id, "key": key,
-                                       "t": round(now, 6)}))
+        self._items.append('{"ev": "restored", "id": %d, "key": %s, "t": %.6f}'
+                           % (task_id, _quote(key), now))
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -222,6 +222,9 @@ class JsonlTrace(Instrument):
             self.flush()
             self._sink.close()
             self._sink = None
+
+
+_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 def _failure(f: Failure) -> str:
