@@ -21,6 +21,10 @@ Rules (the same as the runtime's, with virtual seconds):
   instant. A paused task's clock stops (its exit moves by the time it was paused); a preempted
   task exits at once, as if it wrote a perfect checkpoint, and its next launch runs only the
   seconds it had left;
+- a ``walltime`` is the core's (:mod:`tandem.core.walltime`) on virtual seconds: a task whose
+  estimate would not end in time is deferred, and at its end the running tasks are preempted
+  (they exit at once, as above) and every task left ends; the work a preempted task did is in
+  :attr:`SimResult.carried`;
 - instruments get the runtime's hooks, through the same
   :class:`~tandem.trace.instruments.Instruments` (a hook that raises is logged and removed):
   ``bind`` (the core's tasks), ``run_started``, ``task_launched`` at each launch,
@@ -45,7 +49,7 @@ from tandem.core.events import Event, Exited, Started, Submitted, TimerFired
 from tandem.core.policy import Policy
 from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
-from tandem.core.values import Failure, FailureKind
+from tandem.core.values import Failure, FailureKind, Walltime
 from tandem.errors import SpecError
 from tandem.model.utilisation import utilisation_over
 from tandem.spec.platform import Platform
@@ -86,6 +90,9 @@ class SimResult:
     """Events handed to the core (submissions, starts, exits, timers)."""
     records: tuple[TaskRecord, ...] = ()
     launches: tuple[Launch, ...] = ()
+    carried: tuple[tuple[int, float], ...] = ()
+    """``(task, seconds)``: work done by preempted attempts of tasks that did not run again
+    (a walltime's end), which a perfect checkpoint keeps for the next run."""
 
     def utilisation(self, platform: Platform) -> dict[str, float]:
         """``{"cores": U, "gpus": U}``: busy unit-seconds over capacity x makespan
@@ -127,11 +134,13 @@ def run(
     keep: bool = True,
     pools: Mapping[str, Quota] | None = None,
     steering: Sequence[tuple[float, Event]] = (),
+    walltime: Walltime | None = None,
 ) -> SimResult:
     """Simulate task ``i`` (``specs[i]``, waiting for ``deps[i]``, running ``durations[i]``
     seconds) for every ``i``; see the module docstring. ``keep`` keeps every task's record and
     every launch in the result (costly for millions of tasks). ``pools``: resource pools and
-    their quotas; ``steering``: ``(time, event)`` pairs handed to the core at those times.
+    their quotas; ``steering``: ``(time, event)`` pairs handed to the core at those times;
+    ``walltime``: the core's walltime on virtual seconds (deferral, the preemption at its end).
 
     Raises :class:`SpecError` if tasks are left that can never start (a pool's quota too small
     for them and no move to come, a paused task never resumed)."""
@@ -141,7 +150,7 @@ def run(
     if overhead < 0:
         raise SpecError(f"simulate: overhead must be >= 0 seconds, got {overhead}")
     policy = policy or Policy()
-    core = Scheduler(platform, policy, pools=pools)
+    core = Scheduler(platform, policy, pools=pools, walltime=walltime)
     handle_many = core.handle_many
     heap: list[tuple[float, int, int, int]] = []   # (time, kind, task id, token)
     push, pop = heapq.heappush, heapq.heappop
@@ -243,9 +252,15 @@ def run(
         0.0)
     last = 0.0
     now = 0.0
-    while heap:
-        t = heap[0][0]
+    while heap or (core.unfinished and core.next_deadline() is not None):
         deadline = core.next_deadline()
+        if not heap:        # only a deadline is left (the walltime's end)
+            assert deadline is not None
+            now = max(now, deadline)
+            n_events += 1
+            act(core.handle(TimerFired(), now), now)
+            continue
+        t = heap[0][0]
         if deadline is not None and deadline < t:
             now = deadline
             n_events += 1
@@ -289,6 +304,7 @@ def run(
         gpu_seconds=math.fsum(r.total_gpus * v for r, v in busy.items()), tasks=n,
         events=n_events,
         records=records, launches=tuple(kept),
+        carried=tuple(sorted((i, v) for i, v in done.items() if v > 0)),
     )
 
 
@@ -301,10 +317,12 @@ def simulate(
     instruments: Sequence[Instrument] = (),
     pools: Mapping[str, Quota] | None = None,
     steering: Sequence[tuple[float, Event]] = (),
+    walltime: Walltime | None = None,
 ) -> SimResult:
     """Run ``tasks`` (all submitted at time 0, in order) to completion on virtual time, with
-    optional resource ``pools`` and timed ``steering`` events (see :func:`run`)."""
+    optional resource ``pools``, timed ``steering`` events and a ``walltime`` (see
+    :func:`run`)."""
     return run(platform, [t.spec for t in tasks], [t.deps for t in tasks],
                [t.duration for t in tasks], policy=policy, overhead=overhead,
                fails=[i for i, t in enumerate(tasks) if t.fails], instruments=instruments,
-               pools=pools, steering=steering)
+               pools=pools, steering=steering, walltime=walltime)
