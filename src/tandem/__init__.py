@@ -3,7 +3,7 @@
 The public API, re-exported; nothing else lives here. Names are imported on first use
 (PEP 562), so a worker process that imports ``tandem.backends.worker`` does not pay for the
 whole API at start-up.
-Imports: tandem.config, tandem.core, tandem.errors, tandem.runtime, tandem.spec, tandem.trace,
+Imports: tandem.config, tandem.core, tandem.errors, tandem.journal, tandem.runtime, tandem.spec, tandem.trace,
 tandem.version.
 """
 
@@ -38,17 +38,19 @@ _WHERE = {
     "AgentSession": "tandem.runtime.agent_session", "run_agents": "tandem.runtime.agent_run",
     "TaskRecord": "tandem.core.record", "load_trace": "tandem.trace.records",
     "default_run_dir": "tandem.runtime.open",
+    "JournalError": "tandem.errors", "read_journal": "tandem.journal.summary",
 }
 
 # Literal, so type checkers see the exports; tests/test_api.py checks it against _WHERE.
 __all__ = [
     "Agent", "AgentSession", "BackendError", "DependencyFailed", "Duration", "Executable", "Fit",
-    "Free", "FunctionCall", "InfeasibleRequest", "Instrument", "Mock", "Mode", "Node", "Order",
+    "Free", "FunctionCall", "InfeasibleRequest", "Instrument", "JournalError", "Mock", "Mode", "Node", "Order",
     "Platform", "Policy", "ProcessResult", "Quota", "Resources", "Session", "SpecError",
     "SyncSession", "TandemError", "TandemInternalError", "TaskCancelled", "TaskError",
     "TaskFailed", "TaskFuture", "TaskRecord", "TaskSet", "TaskSpec", "TaskState", "TaskTimedOut",
     "Workflow", "as_completed", "default_run_dir", "gather", "load_trace", "load_workflow",
-    "on_event", "on_free", "on_result", "on_start", "open_session", "read_trace", "run_agents",
+    "on_event", "on_free", "on_result", "on_start", "open_session", "read_journal",
+    "read_trace", "run_agents",
     "run_workflow", "__version__",
 ]
 
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
         BackendError,
         DependencyFailed,
         InfeasibleRequest,
+        JournalError,
         SpecError,
         TandemError,
         TandemInternalError,
@@ -84,6 +87,7 @@ if TYPE_CHECKING:
         TaskFailed,
         TaskTimedOut,
     )
+    from tandem.journal.summary import read_journal
     from tandem.runtime.agent_run import run_agents
     from tandem.runtime.agent_session import AgentSession
     from tandem.runtime.agents import Agent, Free, on_event, on_free, on_result, on_start

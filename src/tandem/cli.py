@@ -9,16 +9,20 @@ Contract: argument parsing and printing only; all behaviour lives in the library
     tandem validate WF
     tandem predict WF [--mode async|barrier|both] [--nodes N] [--cores-per-node C]
                       [--gpus-per-node G] [--seeds N] [--json] [--from-trace RUN_DIR]
-                      [--what-if-nodes 4,8,16 --deadline S]
+                      [--what-if-nodes 4,8,16 --deadline S] [--walltime S [--restart]]
     tandem run WF [--mode async|barrier] [--time-scale S] [--run-dir DIR | --resume DIR]
-                  [--seed N] [--json]
+                  [--seed N] [--json] [--walltime S]
     tandem journal RUN_DIR [--json]
     tandem trace export RUN_DIR --perfetto [-o OUT]
     tandem trace summary RUN_DIR [--json]
     tandem report RUN_DIR [--compare OTHER] [-o OUT.html] [--png]
 Imports: tandem.config, tandem.errors, tandem.journal.summary, tandem.model,
-tandem.model.utilisation, tandem.runtime.workflow, tandem.sim, tandem.spec.platform,
-tandem.spec.workflow, tandem.trace, tandem.version.
+tandem.model.utilisation, tandem.runtime.workflow, tandem.sim, tandem.sim.walltime,
+tandem.spec.platform, tandem.spec.workflow, tandem.trace, tandem.version.
+
+Exit status: 0 when every task succeeded; 1 when a task failed; 2 on an error (bad input);
+3 (``tandem run --walltime``) when the walltime ended with tasks left and none failed: run it
+again with ``--resume RUN_DIR`` to continue; 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -156,10 +160,19 @@ def _predict(args: argparse.Namespace) -> int:
             simulate_to_run_dir(wf, target, mode=m, calibration=calibration)
             written[m] = str(target)
         out["prediction_run_dirs"] = written
+    if args.walltime is not None:
+        from tandem.sim.walltime import predict_walltime
+
+        wt = predict_walltime(wf, args.walltime, mode=None if args.mode == "both" else args.mode,
+                              checkpoint=not args.restart)
+        out["walltime"] = {**_jsonable(wt), "fraction_done": wt.fraction_done,
+                           "work_fraction": wt.work_fraction, "summary": wt.describe()}
     if args.json:
         print(json.dumps(out, indent=1))
     else:
         _print_prediction(out)
+        if "walltime" in out:
+            print(f"walltime ({wt.mode}, seed {wt.seed}): {out['walltime']['summary']}")
     return 0
 
 
@@ -220,9 +233,9 @@ def _print_what_if(console: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def _journal(args: argparse.Namespace) -> int:
-    from tandem.journal.summary import render, summarise
+    from tandem.journal.summary import render, read_journal
 
-    summary = summarise(args.run_dir)
+    summary = read_journal(args.run_dir)
     print(json.dumps(summary.as_json()) if args.json else render(summary))
     return 0
 
@@ -237,7 +250,8 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError("run: give --resume DIR or --run-dir DIR, not both (--resume runs in DIR)")
     result = run_workflow(wf, mode=args.mode, time_scale=args.time_scale,
                           run_dir=args.resume or args.run_dir, seed=args.seed,
-                          progress=progress, resume=args.resume is not None)
+                          progress=progress, resume=args.resume is not None,
+                          walltime=args.walltime)
     try:
         from tandem.model import utilisation
 
@@ -246,14 +260,17 @@ def _run(args: argparse.Namespace) -> int:
         used = {}
     if not wf.platform.total_gpus:
         used.pop("gpus", None)
-    failed = result.failed
+    left = result.left_by_walltime
+    left_ids = {r.id for r in left}
+    failed = [r for r in result.failed if r.id not in left_ids]
     predicted = _predicted(wf, args.seed, result.mode, result.time_scale)
     if args.json:
         print(json.dumps({"workflow": result.workflow, "mode": result.mode,
                           "time_scale": result.time_scale, "makespan": result.makespan,
                           "predicted": predicted, "tasks": len(result.records),
                           "failed": len(failed), "utilisation": used,
-                          "run_dir": str(result.run_dir)}))
+                          "run_dir": str(result.run_dir),
+                          "walltime": _jsonable(result.walltime)}))
     else:
         u = ", ".join(f"U_{k} {v:.1%}" for k, v in used.items())
         print(f"{result.workflow} ({result.mode}, time scale {result.time_scale:g}): "
@@ -266,11 +283,22 @@ def _run(args: argparse.Namespace) -> int:
         for r in failed[:10]:
             why = r.failure.message if r.failure is not None else r.state.value
             print(f"  {r.name}: {r.state.value}: {why}")
+        if result.walltime is not None:
+            print(f"walltime: {result.walltime.describe()}")
     if failed:
         print(f"tandem: {len(failed)} of {len(result.records)} tasks did not succeed",
               file=sys.stderr)
         return 1
+    if left:
+        print(f"tandem: the walltime ended with {len(left)} of {len(result.records)} tasks "
+              f"left; continue with: tandem run {args.workflow} --resume {result.run_dir} "
+              f"--walltime S", file=sys.stderr)
+        return EXIT_WALLTIME
     return 0
+
+
+EXIT_WALLTIME = 3
+"""``tandem run``'s exit status when the walltime ended with tasks left (none failed)."""
 
 
 def _predicted(wf: Workflow, seed: int, mode: str, time_scale: float) -> float | None:
@@ -334,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="declare N GPUs on a machine without one")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_platform)
-    p = sub.add_parser("validate", help="check a YAML workflow and summarise it")
+    p = sub.add_parser("validate", help="check a YAML workflow and read_journal it")
     p.add_argument("workflow", metavar="WF", help="a YAML workflow file")
     p.set_defaults(fn=_validate)
     p = sub.add_parser("predict", help="model and simulate a workflow in both modes")
@@ -354,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="also write the simulated run (seed 0) as a trace in DIR (DIR/<mode> "
                         "for both modes), for `tandem report --compare`")
+    p.add_argument("--walltime", type=float, metavar="S",
+                   help="also say how much finishes in allocations of S seconds, and how many "
+                        "it needs")
+    p.add_argument("--restart", action="store_true",
+                   help="with --walltime: preempted tasks start again (default: they continue "
+                        "from a perfect checkpoint)")
     p.set_defaults(fn=_predict)
     p = sub.add_parser("run", help="run a workflow on this machine (mock tasks as timers)")
     p.add_argument("workflow", metavar="WF", help="a YAML workflow file")
@@ -363,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply every duration by S instead of the workflow's time_scale")
     p.add_argument("--run-dir", metavar="DIR", help="default: runs/<name>-<mode>-<time>")
     p.add_argument("--seed", type=int, default=0, help="seed of the duration draws")
+    p.add_argument("--walltime", type=float, metavar="S",
+                   help="seconds the run may take: start no task that cannot finish, preempt "
+                        "what runs S minus the grace, exit 3 with what is left")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the campaign of run directory DIR: tasks its journal "
                         "finished are not run again")
@@ -375,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a journal")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=_journal)
-    p = sub.add_parser("trace", help="summarise or export a run's trace")
+    p = sub.add_parser("trace", help="read_journal or export a run's trace")
     tsub = p.add_subparsers(dest="trace_command", required=True)
     t = tsub.add_parser("export", help="export the trace for a viewer")
     t.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or its trace.jsonl)")

@@ -13,7 +13,7 @@ import pytest
 from tandem.errors import JournalError
 from tandem.journal import results, store
 from tandem.journal.store import JOURNAL_FILE, Journal
-from tandem.journal.summary import render, summarise
+from tandem.journal.summary import render, read_journal
 
 
 def digest(path: Path) -> str:
@@ -75,7 +75,7 @@ def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="not a tandem journal.*people"):
         Journal(tmp_path, resume=True)
     with pytest.raises(JournalError, match="not a tandem journal"):
-        summarise(tmp_path)
+        read_journal(tmp_path)
     assert digest(tmp_path / JOURNAL_FILE) == before
 
 
@@ -91,7 +91,7 @@ def test_another_format_version_is_refused(tmp_path: Path) -> None:
 
 def test_no_journal_is_a_clear_error_for_readers(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="has no journal"):
-        summarise(tmp_path)
+        read_journal(tmp_path)
 
 
 def test_results_small_inline_large_by_file_unpicklable_not_stored(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_summary_says_what_finished_failed_and_was_in_flight(tmp_path: Path) -> 
             j.ended(key, state, 1, 0, None, "exit: code 3" if state == "failed" else None,
                     results.NOTHING if state == "done" else None, float(i) + 1)
     j.close()
-    s = summarise(tmp_path)
+    s = read_journal(tmp_path)
     assert [e.key for e in s.finished] == ["t.0", "t.3"]
     assert [e.key for e in s.failed] == ["t.1"]
     assert [(e.key, last) for e, last in s.in_flight] == [("t.2", "submitted")]

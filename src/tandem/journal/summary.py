@@ -1,6 +1,6 @@
 """What a campaign's journal says: finished, failed, in flight — for ``tandem journal``.
 
-Contract: :func:`summarise` reads a run directory's journal (read-only, through
+Contract: :func:`read_journal` reads a run directory's journal (read-only, through
 :func:`tandem.journal.store.read`) into a frozen :class:`JournalSummary`; :func:`render`
 writes it for people. A task is *finished* when it is done with a stored result (a resumed run
 returns it without running), *failed* when it ended failed, timed out, cancelled or
@@ -45,7 +45,7 @@ class JournalSummary:
         }
 
 
-def summarise(run_dir: str | Path) -> JournalSummary:
+def read_journal(run_dir: str | Path) -> JournalSummary:
     rd = Path(run_dir)
     runs, entries, last = read(rd)
     finished, failed, flying = [], [], []

@@ -173,6 +173,17 @@ class Session:
         """Run a coroutine (steering code) inside the session's task group."""
         return self._driver.spawn(coro, name=name)
 
+    def sync_journal(self) -> None:
+        """Write what the run directory's journal has recorded so far to its file, and wait
+        until it is there: every task that ended before the call is restored by a resumed run,
+        whatever ends this one (the journal is otherwise written every 50 ms)."""
+        durable = self._driver.durable
+        if durable is None:
+            raise SpecError("sync_journal: this session keeps no journal (it was opened with "
+                            "journal=False)")
+        self._driver.flush()
+        durable.sync()
+
     async def wait_all(self) -> None:
         """Wait until every task submitted so far has ended."""
         await self._driver.wait_idle()
