@@ -3,8 +3,8 @@
 The public API, re-exported; nothing else lives here. Names are imported on first use
 (PEP 562), so a worker process that imports ``tandem.backends.worker`` does not pay for the
 whole API at start-up.
-Imports: tandem.config, tandem.core, tandem.errors, tandem.journal, tandem.runtime, tandem.spec, tandem.trace,
-tandem.version.
+Imports: tandem.config, tandem.core, tandem.errors, tandem.journal, tandem.runtime, tandem.spec,
+tandem.trace, tandem.version.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ _WHERE = {
 # Literal, so type checkers see the exports; tests/test_api.py checks it against _WHERE.
 __all__ = [
     "Agent", "AgentSession", "BackendError", "DependencyFailed", "Duration", "Executable", "Fit",
-    "Free", "FunctionCall", "InfeasibleRequest", "Instrument", "JournalError", "Mock", "Mode", "Node", "Order",
+    "Free", "FunctionCall", "InfeasibleRequest", "Instrument", "JournalError", "Mock", "Mode",
+    "Node", "Order",
     "Platform", "Policy", "ProcessResult", "Quota", "Resources", "Session", "SpecError",
     "SyncSession", "TandemError", "TandemInternalError", "TaskCancelled", "TaskError",
     "TaskFailed", "TaskFuture", "TaskRecord", "TaskSet", "TaskSpec", "TaskState", "TaskTimedOut",

@@ -233,7 +233,7 @@ def _print_what_if(console: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def _journal(args: argparse.Namespace) -> int:
-    from tandem.journal.summary import render, read_journal
+    from tandem.journal.summary import read_journal, render
 
     summary = read_journal(args.run_dir)
     print(json.dumps(summary.as_json()) if args.json else render(summary))

@@ -13,7 +13,7 @@ import pytest
 from tandem.errors import JournalError
 from tandem.journal import results, store
 from tandem.journal.store import JOURNAL_FILE, Journal
-from tandem.journal.summary import render, read_journal
+from tandem.journal.summary import read_journal, render
 
 
 def digest(path: Path) -> str:

@@ -106,8 +106,8 @@ class JsonlTrace(Instrument):
         self._items.append(task_id)
 
     def task_restored(self, task_id: int, key: str, now: float) -> None:
-        self._items.append('{"ev": "restored", "id": %d, "key": %s, "t": %.6f}'
-                           % (task_id, _quote(key), now))
+        self._items.append(f'{{"ev": "restored", "id": {task_id}, "key": {_quote(key)}, '
+                           f'"t": {now:.6f}}}')
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
