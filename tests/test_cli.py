@@ -154,3 +154,46 @@ def test_predict_out_writes_simulated_runs_for_report(tmp_path: Path,
     assert json.loads(capsys.readouterr().out)["makespan"] == pytest.approx(seq, abs=0.05)
     assert main(["report", str(out / "async"), "--compare", str(out / "barrier")]) == 0
     assert (out / "async" / "report.html").exists()
+
+
+def test_run_with_a_walltime_defers_what_cannot_finish_and_exits_3(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("platform: {nodes: 1, cores_per_node: 1}\n"
+                  "task_sets:\n"
+                  "  - {name: quick, count: 2, duration: 1}\n"
+                  "  - {name: long, duration: 1000, depends_on: [quick]}\n"
+                  "  - {name: after, duration: 1, depends_on: [long]}\n")
+    # Time scale 0.01: quick tasks of 0.01 s; the long one would take 10 s, and a walltime
+    # of 5 s cannot hold it: it is deferred, and what waits for it never starts.
+    args = ["run", str(wf), "--time-scale", "0.01", "--walltime", "5", "--no-progress",
+            "--run-dir", str(tmp_path / "r")]
+    assert main(args) == 3
+    captured = capsys.readouterr()
+    assert ("walltime: the session closed early: nothing left fits the remaining walltime: "
+            "2 done, 1 deferred, 0 preempted, 1 never started; open the next session with "
+            "resume=True to continue") in captured.out
+    assert f"--resume {tmp_path / 'r'} --walltime S" in captured.err
+    assert main([*args[:-1], str(tmp_path / "j"), "--json"]) == 3
+    out = json.loads(capsys.readouterr().out)
+    assert out["failed"] == 0 and out["walltime"]["deferred"] == 1
+
+
+def test_predict_with_a_walltime_says_how_much_finishes_and_how_many_allocations(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("platform: {nodes: 1, cores_per_node: 1}\n"
+                  "task_sets:\n"
+                  "  - {name: sim, count: 6, duration: 2}\n")
+    assert main(["predict", str(wf), "--mode", "async", "--seeds", "1", "--walltime", "11",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["walltime"]
+    # Grace 3 s and margin 1 s by default: tasks are launched to end by 7 s, so 3 fit.
+    assert out["runs"][0]["done"] == 3 and out["allocations"] == 2
+    assert out["fraction_done"] == 0.5 and out["work_fraction"] == 0.5
+    assert main(["predict", str(wf), "--mode", "async", "--seeds", "1", "--walltime", "3"]) == 2
+    assert "leave no time to run" in capsys.readouterr().err
+    assert main(["predict", str(wf), "--mode", "async", "--seeds", "1", "--walltime", "5"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "walltime (async, seed 0): in 5 s: 0 of 6 tasks finish" in text
+    assert "6 tasks can never finish in allocations of 5 s" in text

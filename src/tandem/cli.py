@@ -261,8 +261,8 @@ def _run(args: argparse.Namespace) -> int:
     if not wf.platform.total_gpus:
         used.pop("gpus", None)
     left = result.left_by_walltime
-    left_ids = {r.id for r in left}
-    failed = [r for r in result.failed if r.id not in left_ids]
+    left_ids = {r.task_id for r in left}
+    failed = [r for r in result.failed if r.task_id not in left_ids]
     predicted = _predicted(wf, args.seed, result.mode, result.time_scale)
     if args.json:
         print(json.dumps({"workflow": result.workflow, "mode": result.mode,

@@ -10,7 +10,7 @@ Command and function task sets run as real processes, which needs a platform of 
 (``local: true``) or the Slurm allocation the run is inside (no platform key: job steps and
 node workers); anything else is a :class:`~tandem.errors.SpecError`.
 Imports: tandem.backends, tandem.core, tandem.errors, tandem.runtime.future, tandem.runtime.open,
-tandem.spec, tandem.trace.progress.
+tandem.runtime.walltime, tandem.spec, tandem.trace.progress.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from tandem.backends.base import Backend
 from tandem.core.policy import Mode, Policy
 from tandem.core.record import TaskRecord
 from tandem.core.states import TaskState
+from tandem.core.values import FailureKind
 from tandem.errors import SpecError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import default_backends, default_run_dir, open_session
+from tandem.runtime.walltime import WalltimeSummary
 from tandem.spec.checks import is_number
 from tandem.spec.task import Executable, Mock
 from tandem.spec.workflow import ModeName, Workflow
@@ -52,11 +54,18 @@ class RunResult:
     last_end: float | None
     records: tuple[TaskRecord, ...]
     task_sets: tuple[str, ...]   # the task set of each record
+    walltime: WalltimeSummary | None = None   # what the walltime left (run with walltime=)
 
     @property
     def failed(self) -> tuple[TaskRecord, ...]:
         """Records of the tasks that did not end ``DONE``."""
         return tuple(r for r in self.records if r.state is not TaskState.DONE)
+
+    @property
+    def left_by_walltime(self) -> tuple[TaskRecord, ...]:
+        """Records of the tasks the walltime ended (``resume=True`` continues them)."""
+        return tuple(r for r in self.failed
+                     if r.failure is not None and r.failure.kind is FailureKind.WALLTIME)
 
 
 def backends_for(workflow: Workflow, run_dir: Path, *, kill_grace: float = 3.0
@@ -101,11 +110,13 @@ async def run_workflow_async(
     backends: Sequence[Backend] | None = None,
     progress: Progress | None = None,
     resume: bool = False,
+    walltime: float | None = None,
 ) -> RunResult:
     """Run ``workflow`` once in ``mode`` (default: the workflow's) with durations drawn with
     ``seed`` and multiplied by ``time_scale`` (default: the workflow's). ``progress`` shows
     live counts per kind while it runs. ``resume``: continue the campaign of ``run_dir``
-    (tasks its journal finished are restored, not run)."""
+    (tasks its journal finished are restored, not run). ``walltime``: seconds the run may
+    take (see ``open_session``); the result's ``walltime`` says what it left."""
     mode = mode or workflow.mode
     if mode not in ("async", "barrier"):
         raise SpecError(f"run: mode must be async or barrier, got {mode!r}")
@@ -122,7 +133,8 @@ async def run_workflow_async(
     futures: list[TaskFuture] = []
     async with open_session(workflow.platform, run_dir=rd, policy=policy, backends=backends,
                             instruments=[progress] if progress else [],
-                            pools=workflow.pools, resume=resume) as session:
+                            pools=workflow.pools, resume=resume,
+                            walltime=walltime) as session:
         refresher = asyncio.create_task(progress.run()) if progress else None
         try:
             for t in tasks:
@@ -142,7 +154,7 @@ async def run_workflow_async(
         workflow=workflow.name, mode=mode, time_scale=float(scale), run_dir=rd,
         makespan=(last - first) if first is not None and last is not None else 0.0,
         first_start=first, last_end=last, records=records,
-        task_sets=tuple(t.task_set for t in tasks))
+        task_sets=tuple(t.task_set for t in tasks), walltime=session.walltime)
     _write_summary(result, workflow, seed)
     return result
 
@@ -158,12 +170,13 @@ def run_workflow(
     backends: Sequence[Backend] | None = None,
     progress: Progress | None = None,
     resume: bool = False,
+    walltime: float | None = None,
 ) -> RunResult:
     """:func:`run_workflow_async` from synchronous code (starts its own event loop)."""
     return asyncio.run(run_workflow_async(workflow, mode=mode, time_scale=time_scale,
                                           run_dir=run_dir, seed=seed, policy=policy,
                                           backends=backends, progress=progress,
-                                          resume=resume))
+                                          resume=resume, walltime=walltime))
 
 
 def _write_summary(result: RunResult, workflow: Workflow, seed: int) -> None:
