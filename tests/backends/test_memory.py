@@ -17,8 +17,9 @@ import pytest
 import tandem
 from tandem import Platform
 from tandem.backends.base import LaunchRequest, Outcome
+from tandem.backends.cgroups import own_cgroup
 from tandem.backends.functions import FunctionBackend
-from tandem.backends.memory import ENV, MemoryLimits, mode_of, own_cgroup
+from tandem.backends.memory import ENV, MemoryLimits, mode_of
 from tandem.backends.process import ProcessBackend
 from tandem.core.values import FailureKind, Placement, Slot
 from tandem.errors import SpecError, TaskFailed
@@ -164,7 +165,7 @@ def test_the_cgroup_version_is_the_one_this_machine_has() -> None:
 def test_cgroup_v1_limits_memory_and_swap(tmp_path: Path) -> None:
     limits = MemoryLimits("test", "cgroup")
     limits.start()
-    memory = limits.limit(5, 1, 64, processes=2)
+    memory = limits.open(request(tmp_path, 5, executable(1), memory_mb=64), processes=2)
     assert memory is not None
     try:
         limit = Path(memory.path, "memory.limit_in_bytes").read_text()
@@ -183,7 +184,7 @@ def test_cgroup_v1_limits_memory_and_swap(tmp_path: Path) -> None:
 def test_cgroup_v2_limits_memory_swap_and_kills_the_group(tmp_path: Path) -> None:
     limits = MemoryLimits("test", "cgroup")
     limits.start()
-    memory = limits.limit(5, 1, 64)
+    memory = limits.open(request(tmp_path, 5, executable(1), memory_mb=64))
     assert memory is not None
     try:
         assert int(Path(memory.path, "memory.max").read_text()) == 64 << 20
