@@ -235,3 +235,59 @@ def test_a_killed_campaign_resumes_running_only_what_did_not_finish(tmp_path: Pa
     assert (len(after.finished), len(after.in_flight), len(after.failed)) == (200, 0, 0)
     assert [r.resumed for r in after.runs] == [False, True]
     assert after.runs[0].ended is None and after.runs[1].ended is not None
+
+
+class Counter(tandem.Agent):
+    """Submits ``rounds`` tasks one after another and remembers how many it saw end."""
+
+    name = "counter"
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self.seen: list[int] = []
+        self.restored_from: list[int] | None = None
+
+    def state(self) -> Any:
+        return list(self.seen)
+
+    def restore(self, state: Any) -> None:
+        self.restored_from = list(state)
+        self.seen = list(state)
+
+    @tandem.on_start
+    async def begin(self, s: tandem.AgentSession) -> None:
+        s.submit(total, len(self.seen), kind="step")
+
+    @tandem.on_result(kind="step")
+    async def next(self, s: tandem.AgentSession, fut: tandem.TaskFuture) -> None:
+        self.seen.append(fut.result())
+        if len(self.seen) < self.rounds:
+            s.submit(total, len(self.seen), kind="step")
+        else:
+            self.stop()
+
+
+def test_an_agent_keeps_its_state_across_runs(tmp_path: Path) -> None:
+    rd = tmp_path / "run"
+
+    async def once(rounds: int, resume: bool) -> Counter:
+        agent = Counter(rounds)
+        async with tandem.open_session(plat(), run_dir=rd, resume=resume) as s:
+            await tandem.run_agents(s, agent)
+        return agent
+    first = run(once(3, False))
+    assert first.seen == [0, 1, 2] and first.restored_from is None
+    second = run(once(5, True))
+    assert second.restored_from == [0, 1, 2]
+    assert second.seen == [0, 1, 2, 3, 4]
+    db = sqlite3.connect(rd / "journal.sqlite")
+    assert db.execute("SELECT name, run FROM agents").fetchall() == [("counter", 2)]
+    db.close()
+
+
+def test_agents_that_keep_state_need_their_own_names(tmp_path: Path) -> None:
+    async def once() -> None:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            await tandem.run_agents(s, Counter(1), Counter(1))
+    with pytest.raises(SpecError, match="names of their own"):
+        run(once())

@@ -19,6 +19,9 @@ Rules:
 - an exception in a handler stops every agent of the run and leaves :func:`run_agents` as
   itself, with a note naming the agent and the handler; raised inside ``open_session``, it
   cancels the session's unfinished tasks like any error there;
+- an agent that keeps state (:meth:`Agent.state`) has it stored in the session's journal after
+  each of its handlers, and restored (:meth:`Agent.restore`) before it starts in a resumed
+  session; restored tasks' results reach ``on_result`` handlers like any others;
 - the run ends when every agent has stopped (:meth:`Agent.stop`) or, with ``stop_when_idle``
   (default), when no agent has anything to do and the session has no unfinished task.
 """
@@ -26,9 +29,12 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import cloudpickle
 
 from tandem.core.actions import Steered
 from tandem.core.record import TaskRecord
@@ -128,6 +134,8 @@ class _Member:
                             continue
                         args = (free,)
                     await getattr(agent, attr)(ctx, *args)
+                    if agent.durable:
+                        self.run.save(agent)
                 except Exception as e:
                     e.add_note(f"(raised by agent {agent.agent_name!r} in its "
                                f"on_{trigger.on.value} handler {type(agent).__name__}.{attr})")
@@ -189,6 +197,36 @@ class _Run:
             m.queue_free_checks()
         self.check_idle()
 
+    def save(self, agent: Agent) -> None:
+        """Store ``agent``'s state in the session's journal (if it keeps one)."""
+        durable = self.session.driver.durable
+        if durable is None:
+            return
+        state = agent.state()
+        if state is None:
+            return
+        try:
+            blob = cloudpickle.dumps(state, 5)
+        except Exception as e:
+            raise SpecError(f"agent {agent.agent_name!r}: its state() cannot be pickled "
+                            f"({type(e).__name__}: {e})") from None
+        durable.save_agent(agent.agent_name, blob)
+
+    def restore(self) -> None:
+        """Hand each durable agent the state an earlier run stored for it."""
+        durable = self.session.driver.durable
+        if durable is None:
+            return
+        names = [m.agent.agent_name for m in self.members if m.agent.durable]
+        if len(set(names)) != len(names):
+            raise SpecError("run_agents: agents that keep state need names of their own "
+                            f"(set Agent.name): {sorted(names)}")
+        saved = durable.agent_states()
+        for m in self.members:
+            blob = saved.get(m.agent.agent_name) if m.agent.durable else None
+            if blob is not None:
+                m.agent.restore(pickle.loads(blob))
+
     def emit(self, event: str, payload: Any) -> None:
         if not isinstance(event, str):
             raise SpecError(f"emit: an event's name is a string, got {event!r}")
@@ -249,6 +287,7 @@ async def run_agents(session: Session | AgentSession, *agents: Agent,
     run = _Run(session, agents, stop_when_idle)
     detach = session.add_instrument(_Hooks(run))
     try:
+        run.restore()
         for f in watch:
             run.follow(f, None)
         for m in run.members:

@@ -216,6 +216,23 @@ class Agent:
         if m is not None:
             m.stop()
 
+    def state(self) -> Any:
+        """What this agent must remember across runs of a campaign (override, with
+        :meth:`restore`). Called at the end of each of its handlers in a session with a
+        journal; what it returns (picklable) is stored there under the agent's name, and a
+        resumed session hands the last one to :meth:`restore` before the agent starts.
+        ``None`` (the default) stores nothing."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Take back what :meth:`state` returned in an earlier run (called, in a resumed
+        session, before the agent's ``on_start`` handlers)."""
+
+    @property
+    def durable(self) -> bool:
+        """Whether the agent keeps state across runs (it overrides :meth:`state`)."""
+        return type(self).state is not Agent.state
+
     def join_run(self, member: Member) -> None:
         """Called by ``run_agents`` as the agent joins a run (an agent runs in one at most)."""
         if self._tandem_member is not None:
