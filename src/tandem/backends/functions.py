@@ -392,17 +392,12 @@ class FunctionBackend(Backend):
         reporter = self._reporter
         assert reporter is not None
         memory, w.memory = w.memory, None
-        if memory is None:
-            if status == OK:
-                reporter.exited(Outcome(task_id, value))
-            else:
-                reporter.exited(Outcome(task_id, failure=result_failure(w.task_name, status,
-                                                                        value)))
+        if status == OK and memory is None:
+            reporter.exited(Outcome(task_id, value))
             return
         failure = None if status == OK else result_failure(w.task_name, status, value)
-        failure, peak = self._memory.finish(memory, failure, peak=w.peak, killing=False,
-                                            who=w.task_name)
-        reporter.exited(Outcome(task_id, value if failure is None else None, failure, peak))
+        reporter.exited(self._memory.outcome(task_id, value, failure, memory, peak=w.peak,
+                                             who=w.task_name))
 
     def _on_ready(self, w: WorkerHandle) -> None:
         if w.dead:  # it exited right after saying so: its exit is being handled
@@ -447,14 +442,9 @@ class FunctionBackend(Backend):
             w.exited.set_result(rc)
             memory, w.memory = w.memory, None
             if task_id is not None:
-                failure: Failure | None = w.exit_failure(rc)
-                peak = None
-                if memory is not None:
-                    failure, peak = self._memory.finish(
-                        memory, failure, peak=None, killing=w.kill_reason is not None,
-                        who=w.task_name)
-                self._reporter.exited(  # type: ignore[union-attr]
-                    Outcome(task_id, failure=failure, peak_mb=peak))
+                self._reporter.exited(self._memory.outcome(  # type: ignore[union-attr]
+                    task_id, None, w.exit_failure(rc), memory,
+                    killing=w.kill_reason is not None, who=w.task_name))
             elif memory is not None:
                 memory.remove()
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tandem.backends import cgroups
-from tandem.backends.base import LaunchRequest
+from tandem.backends.base import LaunchRequest, Outcome
 from tandem.core.values import Failure, FailureKind
 from tandem.errors import BackendError, SpecError
 
@@ -200,6 +200,16 @@ class MemoryLimits:
         if not memory.remove():
             self._left.append(memory)
         return failure, mb(usage.peak)
+
+    def outcome(self, task_id: int, value: object, failure: Failure | None,
+                memory: TaskMemory | None, *, peak: int | None = None, killing: bool = False,
+                who: str = "") -> Outcome:
+        """The :class:`Outcome` of an attempt that ended with ``value`` or ``failure``, after
+        :meth:`finish` when it had a limit (``memory``)."""
+        if memory is None:
+            return Outcome(task_id, value, failure)
+        failure, peak_mb = self.finish(memory, failure, peak=peak, killing=killing, who=who)
+        return Outcome(task_id, value if failure is None else None, failure, peak_mb)
 
     async def aclose(self) -> None:
         """End what is left in this backend's cgroups (SIGKILL, then wait until each process's
