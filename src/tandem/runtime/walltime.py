@@ -45,9 +45,9 @@ log = logging.getLogger("tandem")
 
 
 def _seconds(name: str, value: object, *, positive: bool = False) -> float:
-    if not is_number(value) or math.isnan(float(value)) or math.isinf(float(value)):  # type: ignore[arg-type]
+    if not is_number(value) or math.isnan(float(value)) or math.isinf(float(value)):
         raise SpecError(f"open_session: {name} must be a number of seconds, got {value!r}")
-    v = float(value)  # type: ignore[arg-type]
+    v = float(value)
     if positive and v <= 0:
         raise SpecError(f"open_session: {name} must be > 0 seconds, got {value!r}")
     if v < 0:

@@ -36,7 +36,7 @@ from tandem.errors import SpecError
 from tandem.sim.simulator import run
 from tandem.spec.checks import is_number
 from tandem.spec.platform import Platform
-from tandem.spec.workflow import Workflow
+from tandem.spec.workflow import ModeName, Workflow
 from tandem.trace.instrument import Instrument
 
 DEFAULT_GRACE = 3.0     # the runtime's default: open_session's kill_grace
@@ -121,10 +121,10 @@ class _Deferrals(Instrument):
 
 def _seconds(name: str, v: object, positive: bool = False) -> float:
     if not is_number(v) or not math.isfinite(float(v)) or float(v) < 0 \
-            or (positive and float(v) == 0):  # type: ignore[arg-type]
+            or (positive and float(v) == 0):
         need = "> 0" if positive else ">= 0"
         raise SpecError(f"predict: {name} must be a number of seconds {need}, got {v!r}")
-    return float(v)  # type: ignore[arg-type]
+    return float(v)
 
 
 def predict_walltime(
@@ -148,16 +148,17 @@ def predict_walltime(
     if g + m >= s_wall:
         raise SpecError(f"predict: grace ({g:g} s) and margin ({m:g} s) leave no time to run "
                         f"anything in a walltime of {s_wall:g} s")
-    name = mode or workflow.mode
-    if name not in ("async", "barrier"):
+    m_ = mode or workflow.mode
+    if m_ not in ("async", "barrier"):
         raise SpecError(f"predict: mode must be 'async' or 'barrier', got {mode!r}")
+    name: ModeName = "async" if m_ == "async" else "barrier"
     for ts in workflow.task_sets:
         if ts.duration is None:
             raise SpecError(f"predict: task set {ts.name!r} has no duration; give it one "
                             "(an estimate) or a calibration from a past run")
     pol = Policy(mode=Mode(name)) if policy is None else policy
     plat = platform or workflow.platform
-    tasks = workflow.expand(mode=name, seed=seed)  # type: ignore[arg-type]
+    tasks = workflow.expand(mode=name, seed=seed)
     durations = [t.duration or 0.0 for t in tasks]
     total = math.fsum(durations)
     wall = Walltime(ends_at=s_wall, margin=m, grace=g)
