@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import tandem  # noqa: E402
+import tandem
 
 HALF = 100
 

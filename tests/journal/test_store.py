@@ -42,15 +42,23 @@ def test_a_new_journal_is_wal_and_records_a_run(tmp_path: Path) -> None:
     assert last == {"b.1": "launched"}
 
 
-def test_a_journal_is_refused_without_resume_and_continued_with_it(tmp_path: Path) -> None:
-    Journal(tmp_path, resume=False).close()
-    before = digest(tmp_path / JOURNAL_FILE)
-    with pytest.raises(JournalError, match="resume=True"):
-        Journal(tmp_path, resume=False)
-    assert digest(tmp_path / JOURNAL_FILE) == before
-    j = Journal(tmp_path, resume=True)
-    assert (j.run, j.resumed) == (2, True)
+def test_a_journal_is_continued_with_resume_and_set_aside_without(tmp_path: Path) -> None:
+    j = Journal(tmp_path, resume=False)
+    j.submitted("a", "a", "k", "d", 0, 0, "w", 1.0)
     j.close()
+    j = Journal(tmp_path, resume=True)
+    assert (j.run, j.resumed, j.set_aside) == (2, True, None) and "a" in j.entries()
+    j.close()
+    before = digest(tmp_path / JOURNAL_FILE)
+    j = Journal(tmp_path, resume=False)            # a new campaign: the old one is kept
+    assert (j.run, j.resumed) == (1, False) and j.entries() == {}
+    assert j.set_aside == tmp_path / "journal.1.sqlite"
+    j.close()
+    assert digest(tmp_path / "journal.1.sqlite") == before
+    runs, entries, _ = store.read(tmp_path)
+    assert len(runs) == 1 and entries == []
+    Journal(tmp_path, resume=False).close()
+    assert (tmp_path / "journal.2.sqlite").exists()
 
 
 @pytest.mark.parametrize("content", [b"\x00\x01garbage" * 100, b"SQLite format 3\x00" + b"x" * 200,

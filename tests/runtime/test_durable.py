@@ -129,11 +129,16 @@ def test_a_failed_task_runs_again_and_its_attempts_count_on(tmp_path: Path) -> N
     assert (only.state, only.attempts) == ("done", 3)
 
 
-def test_a_run_directory_with_a_journal_needs_resume(tmp_path: Path) -> None:
+def test_a_new_campaign_keeps_the_old_journal_aside(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
     rd = tmp_path / "run"
     run(campaign(rd, resume=False, xs=range(1)))
-    with pytest.raises(JournalError, match="resume=True"):
+    (rd / CALLS).unlink()
+    with caplog.at_level(logging.WARNING, logger="tandem"):
         run(campaign(rd, resume=False, xs=range(1)))
+    assert calls(rd) == [0]                                   # not resumed: it ran
+    assert any("kept as journal.1.sqlite" in r.getMessage() for r in caplog.records)
+    assert (rd / "journal.1.sqlite").exists() and (rd / "trace.1.jsonl").exists()
     with pytest.raises(SpecError, match="needs the run_dir"):
         run(tandem.open_session(plat(), resume=True).__aenter__())
 

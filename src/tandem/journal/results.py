@@ -37,8 +37,9 @@ class Stored:
 NOTHING = Stored(blob=_NONE)
 
 
-def store(value: Any, run_dir: Path, key: str) -> tuple[Stored | None, str]:
-    """``value`` stored (or ``None`` and why not)."""
+def store(value: Any, run_dir: Path, key: str, run: int = 0) -> tuple[Stored | None, str]:
+    """``value`` stored (or ``None`` and why not); a file is named by the key and ``run``, so
+    no run overwrites an earlier one's."""
     if value is None:
         return NOTHING, ""
     try:
@@ -50,7 +51,7 @@ def store(value: Any, run_dir: Path, key: str) -> tuple[Stored | None, str]:
             return None, f"its result cannot be pickled ({type(e).__name__}: {e})"
     if len(data) <= INLINE_BYTES:
         return Stored(blob=data), ""
-    name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest() + ".pkl"
+    name = f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.{run}.pkl"
     folder = run_dir / RESULTS_DIR
     folder.mkdir(exist_ok=True)
     tmp = folder / (name + ".tmp")

@@ -13,7 +13,8 @@ process's death, not the machine's). The transactions run on a writer thread of 
 own (``sqlite3`` lets other threads run while it writes); :meth:`Journal.close` joins it.
 Nothing here deletes a row of an earlier run, and a file
 that is not a journal is never written to: :class:`~tandem.errors.JournalError` says what it
-is and what to do.
+is and what to do. A session that does not resume, in a run directory that holds a journal,
+moves it aside (``journal.<n>.sqlite``) and starts a new one.
 Imports: tandem.errors, tandem.journal.results.
 """
 
@@ -144,6 +145,23 @@ def check_file(path: Path) -> None:
         db.close()
 
 
+def aside(path: Path, companions: tuple[str, ...] = ()) -> Path:
+    """Move ``path`` (and the files named ``path`` + each of ``companions``, SQLite's WAL and
+    shared memory) to ``<stem>.<n><suffix>``, the first ``n`` free; return the new path."""
+    n = 1
+    while True:
+        target = path.with_name(f"{path.stem}.{n}{path.suffix}")
+        if not target.exists():
+            break
+        n += 1
+    for extra in companions:
+        moved = path.with_name(path.name + extra)
+        if moved.exists():
+            os.replace(moved, target.with_name(target.name + extra))
+    os.replace(path, target)
+    return target
+
+
 def exists(run_dir: Path) -> bool:
     return (run_dir / JOURNAL_FILE).exists()
 
@@ -155,11 +173,11 @@ class Journal:
         self.run_dir = run_dir
         self.path = run_dir / JOURNAL_FILE
         new = not self.path.exists()
+        #: Where an earlier journal of the run directory was moved, when not resuming.
+        self.set_aside: Path | None = None
         if not new and not resume:
-            raise JournalError(
-                f"{run_dir} already holds a campaign's journal ({self.path.name}); open the "
-                "session with resume=True (tandem run --resume) to continue it, or give it "
-                "another run directory (nothing was changed)")
+            self.set_aside = aside(self.path, ("-wal", "-shm"))
+            new = True
         if not new:
             check_file(self.path)      # read-only first: a foreign file is never changed
         try:

@@ -7,8 +7,9 @@ digest, every dependency done now) and with which value, which directory it reus
 many attempts and preemptions it already had. As an instrument it records launches and ends
 (reading the core's task views, like the trace) and writes them to the journal
 (:mod:`tandem.journal.store`) at the driver's flush, so the hot path only appends to lists.
-It keeps agents' saved states. On resume it moves the previous run's ``trace.jsonl`` aside
-(``trace.<run>.jsonl``): each run has its own trace, none is overwritten.
+It keeps agents' saved states. On resume (or over an earlier campaign's journal, which the
+journal moves aside) it moves the previous run's ``trace.jsonl`` aside too
+(``trace.<n>.jsonl``): each run has its own trace, none is overwritten.
 Imports: tandem.core.actions, tandem.core.states, tandem.core.view, tandem.errors,
 tandem.journal.keys, tandem.journal.results, tandem.journal.store, tandem.runtime.future,
 tandem.spec.platform, tandem.spec.task, tandem.trace.instrument.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -30,7 +30,7 @@ from tandem.core.view import TaskView
 from tandem.errors import JournalError
 from tandem.journal import results
 from tandem.journal.keys import Keys
-from tandem.journal.store import Entry, Journal
+from tandem.journal.store import Entry, Journal, aside
 from tandem.runtime.future import TaskFuture
 from tandem.spec.platform import Platform
 from tandem.spec.task import Executable, FunctionCall, TaskSpec
@@ -55,8 +55,12 @@ class Durable(Instrument):
         self.run = self.journal.run
         self._previous: dict[str, Entry] = self.journal.entries() if self.journal.resumed \
             else {}
-        if self.journal.resumed:
-            self._rotate_trace()
+        if self.journal.set_aside is not None:
+            log.warning("tandem: %s held the journal of an earlier campaign: it is kept as %s "
+                        "and this run starts a new one (open the session with resume=True to "
+                        "continue a campaign instead)", run_dir, self.journal.set_aside.name)
+        if (run_dir / TRACE_FILE).exists() and (resume or self.journal.set_aside is not None):
+            aside(run_dir / TRACE_FILE)
         self._keys = Keys(_future_key)
         self._tasks: Mapping[int, TaskView] = {}
         self._live: dict[int, str] = {}               # submitted, not ended: id -> key
@@ -73,14 +77,6 @@ class Durable(Instrument):
     def resumed(self) -> bool:
         """Whether the run directory held a journal of an earlier run."""
         return self.journal.resumed
-
-    def _rotate_trace(self) -> None:
-        trace = self.run_dir / TRACE_FILE
-        if trace.exists():
-            n = self.run - 1
-            while (self.run_dir / f"trace.{n}.jsonl").exists():
-                n += 1
-            os.replace(trace, self.run_dir / f"trace.{n}.jsonl")
 
     def _at(self, now: float) -> float:
         return self._epoch0 + (now - self._clock0)
@@ -141,7 +137,7 @@ class Durable(Instrument):
         if t.state is DONE:
             work = spec.work
             if type(work) is FunctionCall or type(work) is Executable:
-                stored, why = results.store(value, self.run_dir, key)
+                stored, why = results.store(value, self.run_dir, key, self.run)
                 if stored is None:
                     log.warning("tandem: task %r (key %s) is not stored in the journal: %s; "
                                 "a resumed run runs it again", spec.name, key, why)

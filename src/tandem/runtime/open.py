@@ -107,8 +107,8 @@ async def open_session(
     (``journal.sqlite``: keys, states, attempts, stored results; :mod:`tandem.journal`).
     ``resume=True`` continues the campaign whose journal ``run_dir`` holds: a submission whose
     key finished there returns its stored result at once, without running; the rest run (see
-    docs/running.md, "Resuming a campaign"). Without ``resume``, a run directory that holds a
-    journal is refused (nothing in it is changed).
+    docs/running.md, "Resuming a campaign"). Without ``resume``, a journal already in the run
+    directory is moved aside (``journal.<n>.sqlite``, said in a warning) and a new one begun.
 
     ``walltime`` (seconds from now) or ``end_time`` (a Unix time; inside a Slurm allocation the
     default is the allocation's end): a task whose estimate would not end ``margin`` seconds
