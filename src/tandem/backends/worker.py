@@ -80,11 +80,21 @@ LIMIT = -3   # main -> worker: (LIMIT, bytes, procs or None, home or None), for 
 PEAK = 5     # worker -> main, before a limited call's result: bytes above its start, or None
 
 
-def _status(key: str) -> int:
-    """A ``kB`` field of ``/proc/self/status`` in bytes (0 when absent)."""
+def _statm() -> tuple[int, int]:
+    """This process's resident memory, and its data and stack (``RLIMIT_DATA`` counts the
+    data), in bytes (``/proc/self/statm``)."""
+    with open("/proc/self/statm") as f:
+        fields = f.read().split()
+    page = os.sysconf("SC_PAGE_SIZE")
+    return int(fields[1]) * page, int(fields[5]) * page
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (``VmHWM``; ``ru_maxrss`` would also count
+    the pages of the process it was started from)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith(key):
+            if line.startswith("VmHWM"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -106,13 +116,14 @@ def _hold(limit: tuple[Any, ...]) -> tuple[Any, ...]:
     import resource
 
     with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
-        f.write("5")   # the peak below starts here (Linux >= 4.0)
+        f.write("5")   # the peak RSS restarts from the RSS now (Linux >= 4.0)
+    start, data = _statm()
     old = resource.getrlimit(resource.RLIMIT_DATA)
-    soft = _status("VmData") + size
+    soft = data + size
     if old[1] != resource.RLIM_INFINITY:
         soft = min(soft, old[1])
     resource.setrlimit(resource.RLIMIT_DATA, (soft, old[1]))
-    return (old, _status("VmRSS"))
+    return (old, start)
 
 
 def _release(held: tuple[Any, ...]) -> int | None:
@@ -126,7 +137,7 @@ def _release(held: tuple[Any, ...]) -> int | None:
 
     resource.setrlimit(resource.RLIMIT_DATA, old)
     start: int = where
-    return max(0, _status("VmHWM") - start)
+    return max(0, _peak_rss() - start)
 
 
 def _die_with_parent(parent: int) -> None:
