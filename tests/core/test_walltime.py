@@ -3,9 +3,13 @@ the typed cause of every task left. No event loop, no sleep: time is an argument
 
 from __future__ import annotations
 
-import pytest
+import heapq
 
-from tandem.core.actions import Kill, Launch, Preempt, Steered
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tandem.core.actions import Kill, Launch, Preempt, Resolve, Steered
 from tandem.core.events import Exited, PauseRequested, Submitted, TimerFired
 from tandem.core.policy import Order, Policy
 from tandem.core.scheduler import Scheduler
@@ -181,3 +185,52 @@ def test_launches_never_end_past_the_launch_limit_for_many_shapes() -> None:
         assert rec.launched is not None and rec.launched + ests[a.task_id] <= 17.0
         assert rec.state is S.DONE
     assert d.core.unfinished == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(tasks=st.lists(st.tuples(st.one_of(st.none(), st.floats(0.5, 8.0)),
+                                st.floats(0.1, 12.0), st.integers(1, 2),
+                                st.one_of(st.none(), st.integers(0, 20))),
+                      min_size=1, max_size=25),
+       ends_at=st.floats(3.0, 30.0), grace=st.floats(0.0, 2.0), margin=st.floats(0.0, 1.0))
+def test_under_any_walltime_no_estimated_launch_ends_late_nothing_starts_after_the_end_and_every_task_ends(
+        tasks: list[tuple[float | None, float, int, int | None]], ends_at: float, grace: float,
+        margin: float) -> None:
+    wall = Walltime(ends_at=ends_at, margin=margin, grace=grace)
+    core = Scheduler(platform(3), walltime=wall)
+    events: list[tuple[float, int, int]] = []          # (time, task, attempt) of exits
+    attempts: dict[int, int] = {}
+    now = 0.0
+
+    def take(actions: list[object]) -> None:
+        for a in actions:
+            if isinstance(a, Launch):
+                assert now < wall.preempt_at, "launched after the walltime's end"
+                est = tasks[a.task_id][0]
+                if est is not None:
+                    assert now + est <= wall.launch_by + 1e-9
+                attempts[a.task_id] = a.attempt
+                heapq.heappush(events, (now + tasks[a.task_id][1], a.task_id, a.attempt))
+            elif isinstance(a, (Preempt, Kill)):
+                heapq.heappush(events, (now, a.task_id, attempts[a.task_id]))
+            elif isinstance(a, Resolve) and a.failure is not None:
+                assert a.failure.kind is FailureKind.WALLTIME
+
+    for i, (est, _, cores, dep) in enumerate(tasks):
+        deps = (dep,) if dep is not None and dep < i else ()
+        take(core.handle(Submitted(task_id=i, spec=spec(f"t{i}", cores=cores, estimate=est),
+                                   deps=deps), now))
+    while core.unfinished:
+        deadline = core.next_deadline()
+        if events and (deadline is None or events[0][0] < deadline):
+            when, tid, attempt = heapq.heappop(events)
+            if attempts.get(tid) != attempt or core.state(tid) not in (S.LAUNCHED, S.RUNNING):
+                continue
+            now = max(now, when)
+            take(core.handle(Exited(tid), now))
+        else:
+            assert deadline is not None, "stuck: tasks left, nothing runs, no deadline"
+            now = max(now, deadline)
+            take(core.handle(TimerFired(), now))
+    for i in range(len(tasks)):
+        assert core.state(i) in (S.DONE, S.CANCELLED)

@@ -162,6 +162,8 @@ def _end_queued(s: CoreState, now: float, out: list[Action]) -> None:
             if t is None:
                 break
             q.pop(bucket, t)
+            if t.state is RESUMING:
+                continue    # it holds its node and GPUs: its exit ends it (it was killed)
             how = PREEMPTED if t.preempted else "was submitted after the walltime ended"
             finish(s, t, CANCELLED, _failure(t, how), now, out)
 
