@@ -193,7 +193,7 @@ def test_launches_never_end_past_the_launch_limit_for_many_shapes() -> None:
                                 st.one_of(st.none(), st.integers(0, 20))),
                       min_size=1, max_size=25),
        ends_at=st.floats(3.0, 30.0), grace=st.floats(0.0, 2.0), margin=st.floats(0.0, 1.0))
-def test_under_any_walltime_no_estimated_launch_ends_late_nothing_starts_after_the_end_and_every_task_ends(
+def test_no_estimated_launch_ends_late_nothing_starts_after_the_end_every_task_ends(
         tasks: list[tuple[float | None, float, int, int | None]], ends_at: float, grace: float,
         margin: float) -> None:
     wall = Walltime(ends_at=ends_at, margin=margin, grace=grace)
