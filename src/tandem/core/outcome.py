@@ -43,8 +43,9 @@ def of_exit(t: CoreTask, failure: Failure | None) -> tuple[TaskState, Failure, b
 
 def of_upstream(upstream: CoreTask, tasks: Mapping[int, CoreTask]) -> tuple[TaskState, Failure]:
     """``upstream`` ended without succeeding, so a task waiting on it never runs: cancelled
-    when ``upstream`` was cancelled, dependency-failed otherwise; the failure names the task
-    where it started (the root) and its cause."""
+    when ``upstream`` was cancelled (with the walltime's cause when the walltime ended it),
+    dependency-failed otherwise; the failure names the task where it started (the root) and
+    its cause."""
     cause = upstream.failure
     root_id = cause.root_task_id if cause and cause.root_task_id is not None else upstream.id
     root = tasks.get(root_id, upstream)     # the root may have been forgotten since
@@ -52,6 +53,11 @@ def of_upstream(upstream: CoreTask, tasks: Mapping[int, CoreTask]) -> tuple[Task
     named = f"dependency {name!r} (task {root_id})" if name is not None \
         else f"dependency task {root_id}"
     why = cause.message if cause else upstream.state.value
+    if cause is not None and cause.kind is FailureKind.WALLTIME:
+        return CANCELLED, Failure(
+            kind=FailureKind.WALLTIME, root_task_id=root_id, by=cause.by,
+            message=f"never started: {named} was ended by the walltime: {why}",
+        )
     if upstream.state is CANCELLED:
         return CANCELLED, Failure(
             kind=FailureKind.CANCELLED, root_task_id=root_id, by=cause.by if cause else None,
