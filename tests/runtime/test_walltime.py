@@ -5,6 +5,7 @@ summary of what is left, and bad arguments."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 import tandem
 from tandem.backends.mock import MockBackend
 from tandem.core.states import TaskState
-from tandem.core.values import FailureKind
+from tandem.core.values import FailureKind, Walltime
 from tandem.errors import SpecError, TaskCancelled
 from tandem.runtime.walltime import WalltimeSummary
 from tandem.sim import run_virtual
@@ -189,3 +190,23 @@ def test_without_a_walltime_the_session_has_no_summary(tmp_path: Path) -> None:
         return s.walltime
 
     assert asyncio.run(main()) is None
+
+
+def test_inside_an_allocation_the_default_end_is_the_platforms(tmp_path: Path) -> None:
+    end = time.time() + 100.0
+    plat = dataclasses.replace(Platform.uniform(1, cores=1), ends_at=end)
+
+    async def main() -> tuple[Walltime | None, WalltimeSummary | None, float]:
+        async with tandem.open_session(plat, run_dir=tmp_path, backends=[MockBackend()],
+                                       grace=10.0) as s:
+            opened = time.monotonic()
+            f = s.submit_spec(mock("long", 0.0, 200.0))     # needs 200 s of 100: deferred
+            with pytest.raises(TaskCancelled, match="deferred"):
+                await f
+            wall = s.driver.core.walltime
+        return wall, s.walltime, opened
+
+    wall, summary, opened = asyncio.run(main())
+    assert wall is not None and wall.grace == 10.0 and wall.margin == 1.0
+    assert 0.0 < wall.ends_at - opened <= 100.0     # the Unix end, on the monotonic clock
+    assert summary is not None and summary.ends_at == end and summary.deferred == 1
