@@ -57,7 +57,9 @@ from tandem.backends.framing import (
     SETUP,
     UNPICKLABLE,
     BlockingReader,
+    frame,
     hello,
+    write_all,
     write_frame,
 )
 
@@ -304,8 +306,9 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
                 result = aio.run(result)
         except BaseException as exc:
             failed = exc
+        peak = b""
         if held is not None:   # the limit ends with the call, before its result is pickled
-            write_frame(out_fd, dumps((PEAK, _release(held)), PROTOCOL))
+            peak = frame(dumps((PEAK, _release(held)), PROTOCOL))
             held = None
         if failed is not None:
             out = dumps((ERROR, (type(failed).__name__, _describe(failed), _format(failed))),
@@ -313,7 +316,12 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
         else:
             out = _dump_result(result)
         args = kwargs = result = failed = None  # do not keep the task's objects alive while idle
-        write_frame(out_fd, out)
+        if peak and len(out) < 1 << 16:   # one write: the main side reads both at once
+            write_all(out_fd, peak + frame(out))
+        else:
+            if peak:
+                write_all(out_fd, peak)
+            write_frame(out_fd, out)
         try:
             sys.stdout.flush()
             sys.stderr.flush()
