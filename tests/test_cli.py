@@ -197,3 +197,29 @@ def test_predict_with_a_walltime_says_how_much_finishes_and_how_many_allocations
     text = " ".join(capsys.readouterr().out.split())
     assert "walltime (async, seed 0): in 5 s: 0 of 6 tasks finish" in text
     assert "6 tasks can never finish in allocations of 5 s" in text
+
+
+def test_run_resume_and_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log, marker = tmp_path / "ran.log", tmp_path / "fixed"
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(
+        "platform: {local: true}\ntask_sets:\n"
+        f"  - {{name: ok, count: 3, command: [sh, -c, 'echo ran >> {log}']}}\n"
+        f"  - {{name: flaky, command: [sh, -c, 'test -e {marker}']}}\n")
+    rd = tmp_path / "r"
+    assert main(["run", str(wf), "--run-dir", str(rd), "--no-progress"]) == 1
+    capsys.readouterr()
+    assert main(["journal", str(rd)]) == 0
+    out = capsys.readouterr().out
+    assert "3 finished, 1 failed, 0 in flight" in out and "flaky" in out
+    marker.touch()
+    assert main(["run", str(wf), "--resume", str(rd), "--no-progress"]) == 0
+    assert log.read_text().count("ran") == 3           # the finished ones did not run again
+    capsys.readouterr()
+    assert main(["journal", str(rd), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["finished"], got["failed"], len(got["runs"])) == (4, 0, 2)
+    assert main(["run", str(wf), "--resume", str(rd), "--run-dir", str(rd)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["journal", str(tmp_path)]) == 2
+    assert "has no journal" in capsys.readouterr().err

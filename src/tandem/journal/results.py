@@ -23,7 +23,7 @@ from tandem.errors import JournalError
 
 INLINE_BYTES = 1 << 20       # larger results go to a file of their own
 RESULTS_DIR = "results"
-_NONE = pickle.dumps(None, 5)
+NONE_BLOB = pickle.dumps(None, 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Stored:
     file: str | None = None
 
 
-NOTHING = Stored(blob=_NONE)
+NOTHING = Stored(blob=NONE_BLOB)
 
 
 def store(value: Any, run_dir: Path, key: str, run: int = 0) -> tuple[Stored | None, str]:

@@ -326,12 +326,16 @@ class Journal:
 
 
 def read_entries(db: sqlite3.Connection) -> Iterator[Entry]:
+    # An attempt that was launched and never ended (its run was killed) counts too: only such
+    # attempts have a 'launched' event without a later end in the task's row.
+    launched = dict(db.execute(
+        "SELECT key, MAX(attempt) FROM events WHERE state = 'launched' GROUP BY key"))
     make = Entry._make
-    # An attempt that was launched and never ended (its run was killed) counts too.
     for row in db.execute(
-            "SELECT t.key, name, kind, digest, state, MAX(attempts, COALESCE(e.a, 0)), "
-            "preempted, t.run, workdir, failure, result, result_file FROM tasks t LEFT JOIN "
-            "(SELECT key, MAX(attempt) AS a FROM events GROUP BY key) e ON e.key = t.key"):
+            "SELECT key, name, kind, digest, state, attempts, preempted, run, workdir, "
+            "failure, result, result_file FROM tasks"):
+        if launched and row[5] < launched.get(row[0], 0):
+            row = (*row[:5], launched[row[0]], *row[6:])
         yield make(row)
 
 

@@ -10,7 +10,7 @@ many attempts and preemptions it already had. As an instrument it records launch
 It keeps agents' saved states. On resume (or over an earlier campaign's journal, which the
 journal moves aside) it moves the previous run's ``trace.jsonl`` aside too
 (``trace.<n>.jsonl``): each run has its own trace, none is overwritten.
-Imports: tandem.core.actions, tandem.core.states, tandem.core.view, tandem.errors,
+Imports: tandem.core.actions, tandem.core.states, tandem.core.view,
 tandem.journal.keys, tandem.journal.results, tandem.journal.store, tandem.runtime.future,
 tandem.spec.platform, tandem.spec.task, tandem.trace.instrument.
 """
@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tandem.core.actions import Launch
 from tandem.core.states import DONE, FINAL
 from tandem.core.view import TaskView
-from tandem.errors import JournalError
 from tandem.journal import results
 from tandem.journal.keys import Keys
 from tandem.journal.store import Entry, Journal, aside
@@ -71,7 +71,8 @@ class Durable(Instrument):
         self._epoch0 = time.time()
         self._texts: dict[int, tuple[object, str]] = {}
         self.restored = 0
-        self.changed: list[str] = []
+        self.changed: list[str] = []        # keys that run again: their digest changed
+        self.unreadable: list[str] = []     # keys that run again: their result is unreadable
 
     @property
     def resumed(self) -> bool:
@@ -83,18 +84,21 @@ class Durable(Instrument):
 
     # -- submissions -----------------------------------------------------------------------
     def admit(self, task_id: int, spec: TaskSpec, future: TaskFuture,
-              deps: Iterable[TaskFuture], workdir: Callable[[str | None], str],
+              deps: Sequence[TaskFuture], workdir: Callable[[str | None], str],
               now: float) -> tuple[bool, Any]:
         """Key the submission ``future``; return whether it is restored, and its value. The
         task's directory is ``workdir(the journal's or None)``."""
-        deps = list(deps)
-        key, digest = self._keys.of(spec, [d.digest for d in deps if d.digest is not None])
+        if deps:
+            key, digest = self._keys.of(spec, [d.digest for d in deps if d.digest is not None])
+        else:
+            key, digest = self._keys.of(spec)
         future.key, future.digest = key, digest
         prev = self._previous.get(key)
         if prev is not None:
             if prev.digest != digest:
                 self._changed(spec, key)
-            elif prev.finished and all(d.done() and d.state is DONE for d in deps):
+            elif prev.state == "done" and (prev.blob is not None or prev.file is not None) \
+                    and (not deps or all(d.done() and d.state is DONE for d in deps)):
                 value = self._load(prev)
                 if value is not _UNREADABLE:
                     self.restored += 1
@@ -109,11 +113,19 @@ class Durable(Instrument):
         return False, None
 
     def _load(self, prev: Entry) -> Any:
-        assert prev.result is not None
+        blob = prev.blob
+        if blob == results.NONE_BLOB:
+            return None
         try:
-            return results.load(prev.result, self.run_dir, prev.key)
-        except JournalError as e:
-            log.warning("tandem: %s; the task runs again", e)
+            if blob is not None:
+                return pickle.loads(blob)
+            return results.load(results.Stored(file=prev.file), self.run_dir, prev.key)
+        except Exception as e:   # an unreadable result: the task runs again
+            self.unreadable.append(prev.key)
+            if len(self.unreadable) <= _CHANGED_SHOWN:
+                log.warning("tandem: the stored result of task %r (key %s) cannot be read "
+                            "(%s: %s); the task runs again", prev.name, prev.key,
+                            type(e).__name__, e)
             return _UNREADABLE
 
     def _changed(self, spec: TaskSpec, key: str) -> None:
