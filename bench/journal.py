@@ -101,7 +101,7 @@ def bench_resume(r: bench.Run) -> None:
 
 
 def bench_kill(r: bench.Run) -> None:
-    import guardian as g   # bench/guardian.py
+    import guardian as g  # bench/guardian.py
 
     gone = [g.killed_driver(True)[0] for _ in range(r.reps)]
     r.out.update(kill_to_last_gone_s=round(bench.med(gone), 3))
