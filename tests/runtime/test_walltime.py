@@ -210,3 +210,19 @@ def test_inside_an_allocation_the_default_end_is_the_platforms(tmp_path: Path) -
     assert wall is not None and wall.grace == 10.0 and wall.margin == 1.0
     assert 0.0 < wall.ends_at - opened <= 100.0     # the Unix end, on the monotonic clock
     assert summary is not None and summary.ends_at == end and summary.deferred == 1
+
+
+def test_the_walltime_example_of_running_md_prints_what_the_page_says(tmp_path: Path) -> None:
+    import re
+    import subprocess
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "running.md").read_text()
+    section = text[text.index("## Walltime"):]
+    block = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    expected = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    script = tmp_path / "example.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, check=False, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == expected
