@@ -15,11 +15,12 @@ Lifecycle (public, driven by :func:`~tandem.runtime.open.open_session`): :meth:`
 
 Forgetting: a task whose future was resolved and is no longer reachable is forgotten (the
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
-the tasks it has run. The driver keeps no other per-task entry past a task's resolution.
-Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian, tandem.runtime.args,
-tandem.runtime.durable, tandem.runtime.failures, tandem.runtime.future, tandem.runtime.routing,
-tandem.runtime.spawned, tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument,
-tandem.trace.instruments, tandem.trace.jsonl.
+the tasks it has run. The tasks not resolved yet (spec, future, value, directory) are its
+:class:`~tandem.runtime.live.Live`; nothing of a task is kept past its resolution.
+Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian,
+tandem.runtime.durable, tandem.runtime.future, tandem.runtime.live, tandem.runtime.routing,
+tandem.runtime.spawned, tandem.spec, tandem.trace.instrument, tandem.trace.instruments,
+tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem import guardian
-from tandem.backends.base import Backend, LaunchRequest, Outcome
+from tandem.backends.base import Backend, Outcome
 from tandem.core.actions import Kill, Launch, Pause, Preempt, Resolve, Resume, Steered
 from tandem.core.events import (
     CancelRequested,
@@ -51,16 +52,14 @@ from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
 from tandem.core.values import FailureKind, KillCause, Walltime
 from tandem.errors import TandemError
-from tandem.runtime.args import substitute
 from tandem.runtime.durable import Durable
-from tandem.runtime.failures import to_exception
 from tandem.runtime.future import TaskFuture
+from tandem.runtime.live import Live
 from tandem.runtime.routing import Routing
 from tandem.runtime.spawned import Spawned
-from tandem.runtime.workdirs import ProcessResult, WorkDirs
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
-from tandem.spec.task import Executable, FunctionCall, TaskSpec
+from tandem.spec.task import TaskSpec
 from tandem.trace.instrument import Instrument
 from tandem.trace.instruments import Instruments
 from tandem.trace.jsonl import JsonlTrace
@@ -94,9 +93,7 @@ class Driver:
         for ins in instruments:
             self._ins.add(ins)
         self._ins.bind(self._core.tasks, self._core.pool_usage)
-        self._futures: dict[int, TaskFuture] = {}     # until resolved
-        self._specs: dict[int, TaskSpec] = {}         # until resolved
-        self._values: dict[int, Any] = {}             # from the exit to the resolution
+        self._live = Live(run_dir, durable)           # tasks not resolved yet
         self._dropped: list[int] = []                 # resolved, future gone: to forget
         self._inbox: deque[Any] = deque()
         self._pumping = False
@@ -110,8 +107,6 @@ class Driver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
         self._spawned = Spawned()
-        self._workdirs = WorkDirs(run_dir / "tasks", prefix=f"r{durable.run}-"
-                                  if durable is not None and durable.resumed else "")
         self.open = False
 
     # -- what views read -------------------------------------------------------------------
@@ -138,12 +133,11 @@ class Driver:
     def tracked(self) -> dict[str, int]:
         """How many entries each per-task map of the driver holds now (they shrink back to 0
         once every task has ended and its future is gone)."""
-        return {"futures": len(self._futures), "specs": len(self._specs),
-                "values": len(self._values), "dropped": len(self._dropped)}
+        return {**self._live.tracked(), "dropped": len(self._dropped)}
 
     def spec_of(self, task_id: int) -> TaskSpec | None:
         """The spec of a task that has not been resolved yet, else ``None``."""
-        return self._specs.get(task_id)
+        return self._live.specs.get(task_id)
 
     def backend_of(self, spec: TaskSpec) -> Backend:
         """The backend that runs ``spec`` (see :class:`~tandem.runtime.routing.Routing`)."""
@@ -151,7 +145,7 @@ class Driver:
 
     def workdir(self, task_id: int, name: str) -> str:
         """The path of a task's own directory (it may not exist)."""
-        return self._workdirs.path(task_id, name)
+        return self._live.workdirs.path(task_id, name)
 
     # -- the futures' owner ----------------------------------------------------------------
     def state_of(self, task_id: int) -> TaskState:
@@ -207,8 +201,7 @@ class Driver:
         ids = tuple(dict.fromkeys(f.task_id for f in deps)) if deps else ()
         if self._durable is not None and self._restored(tid, spec, fut, deps, ids):
             return fut
-        self._futures[tid] = fut
-        self._specs[tid] = spec
+        self._live.add(tid, spec, fut)
         if self._ins.wants("task_submitted"):
             self._ins.call("task_submitted", tid, spec, self.clock())
         self._inbox.append(Submitted(task_id=tid, spec=spec, deps=ids))
@@ -222,16 +215,8 @@ class Driver:
                   ids: tuple[int, ...]) -> bool:
         """Key the submission; if the journal restores it, resolve its future now and queue
         its restoration (its dependents see it done)."""
-        assert self._durable is not None
         now = self.clock()
-        workdirs = self._workdirs
-
-        def workdir(known: str | None) -> str:
-            if known is None:
-                return workdirs.path(tid, spec.name)
-            workdirs.pin(tid, known)
-            return known
-        restored, value = self._durable.admit(tid, spec, fut, deps, workdir, now)
+        restored, value = self._live.admit(tid, spec, fut, deps, now)
         if not restored:
             return False
         if self._ins.wants("task_submitted"):
@@ -281,7 +266,7 @@ class Driver:
                     elif tp is Resolve:
                         self._resolve(action)
                     elif tp is Kill:
-                        self.backend_of(self._specs[action.task_id]).kill(action.task_id)
+                        self.backend_of(self._live.specs[action.task_id]).kill(action.task_id)
                     else:
                         self._carry(action, now)
         finally:
@@ -343,57 +328,28 @@ class Driver:
 
     # -- carrying out actions --------------------------------------------------------------
     def _launch(self, action: Launch, now: float) -> None:
-        tid = action.task_id
-        spec = self._specs[tid]
-        work = spec.work
-        if type(work) is FunctionCall and (work.args or work.kwargs):
-            work = FunctionCall(fn=work.fn, args=substitute(work.args),
-                                kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
+        spec = self._live.specs[action.task_id]
         backend = self._routing.backend_of(spec)
         self._ins.call("task_launched", action, now)
-        name = spec.name
-        attempt, preempted = action.attempt, action.preempted
-        if self._durable is not None:     # the attempts of earlier runs count on
-            before, pre = self._durable.offsets(tid)
-            attempt, preempted = attempt + before, preempted + pre
-        backend.launch(LaunchRequest(
-            task_id=tid, name=name, kind=spec.kind, work=work,
-            placement=action.placement, workdir=self._workdirs.path(tid, name),
-            attempt=attempt, preempted=preempted,
-            shared_cores=action.shared_cores, memory_mb=spec.resources.memory_mb,
-        ))
+        backend.launch(self._live.request(action, spec))
 
     def _resolve(self, action: Resolve) -> None:
         tid = action.task_id
-        fut = self._futures.pop(tid, None)
+        got = self._live.outcome(action, self._core)
         ins = self._ins
-        if fut is None:         # restored: its future was resolved when it was submitted
-            ins.call("task_resolved", tid)
-            if ins.wants("task_ended"):
-                ins.call("task_ended", self._core.record(tid))
-            return
-        spec = self._specs.pop(tid)
-        value = self._values.pop(tid, None)
-        if action.state is DONE:
-            error = None
-            if type(spec.work) is Executable and value is None:
-                value = ProcessResult(self._workdirs.path(tid, spec.name))
-        else:
-            error = to_exception(action, spec.name, self._core)
-        if self._durable is not None:
-            self._durable.resolved(tid, spec, value)
-            self._workdirs.unpin(tid)
         ins.call("task_resolved", tid)
         if ins.wants("task_ended"):
             ins.call("task_ended", self._core.record(tid))
-        fut.resolve(action.state, value, error)
+        if got is not None:          # None: restored, its future was resolved at submission
+            fut, value, error = got
+            fut.resolve(action.state, value, error)
 
     def _carry(self, action: Any, now: float) -> None:
         tp = type(action)
         if tp is Steered:
             self._ins.call("steered", action, now)
             return
-        spec = self._specs.get(action.task_id)
+        spec = self._live.specs.get(action.task_id)
         if spec is None:
             return
         backend = self.backend_of(spec)
@@ -414,7 +370,7 @@ class Driver:
             self._ins.call("task_memory", tid, outcome.peak_mb)
         if failure is None:
             if outcome.value is not None:
-                self._values[tid] = outcome.value
+                self._live.values[tid] = outcome.value
         elif failure.kind is FailureKind.NODE_FAILED and failure.node is not None \
                 and failure.node in self._node_names:
             self.feed(NodeLost(node=failure.node, message=failure.message))
@@ -436,8 +392,9 @@ class Driver:
 
     def abort(self, reason: str) -> None:
         """Cancel every unfinished task (cause: shutdown) and every spawned coroutine."""
-        for tid in list(self._futures):
-            if tid in self._futures:
+        futures = self._live.futures
+        for tid in list(futures):
+            if tid in futures:
                 self.feed(CancelRequested(task_id=tid, reason=reason,
                                           cause=KillCause.SHUTDOWN))
         self._spawned.cancel_all()
