@@ -50,6 +50,7 @@ from tandem.core.events import (
     PreemptRequested,
     PriorityChanged,
     QuotaMoved,
+    Restored,
     ResumeRequested,
     Started,
     Submitted,
@@ -61,7 +62,7 @@ from tandem.core.pools import PoolUsage, Quotas
 from tandem.core.record import TaskRecord
 from tandem.core.state import CoreState
 from tandem.core.states import TaskState
-from tandem.core.transitions import settle, submit, submit_burst
+from tandem.core.transitions import restore, settle, submit, submit_burst
 from tandem.core.validate import check_batch, unknown
 from tandem.core.values import Walltime
 from tandem.core.view import TaskView
@@ -233,6 +234,7 @@ Handler = Callable[[CoreState, Any, float, list[Action]], None]
 # itself), so a scheduler that is dropped is freed at once, its tasks with it.
 _HANDLERS: dict[type, Handler] = {
     Submitted: submit,
+    Restored: restore,
     Started: handlers.on_started,
     Exited: handlers.on_exited,
     TimerFired: walltime.on_timer,
