@@ -224,7 +224,7 @@ class JsonlTrace(Instrument):
             self._sink = None
 
 
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring_ascii
 
 
 def _failure(f: Failure) -> str:
