@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -258,6 +259,38 @@ def test_cgroups_of_a_driver_that_died_are_removed_at_start(tmp_path: Path) -> N
     limits.start()
     limits.close()
     assert not stale.exists()
+
+
+@pytest.mark.skipif(shutil.which("mpiexec.mpich") is None or not {0, 1} <= os.sched_getaffinity(0),
+                    reason="needs MPICH's mpiexec (apt-get install mpich) and cores 0 and 1")
+@pytest.mark.parametrize("mode", MODES)
+def test_mpi_ranks_run_within_their_limit_and_a_rank_over_it_fails_the_task(
+        tmp_path: Path, mode: str) -> None:
+    from tandem.backends.mpiexec import Mpiexec, MpiFlavour
+    two = Placement(slots=(Slot(node="n", cores=(0,)), Slot(node="n", cores=(1,))))
+    got: dict[int, Outcome] = {}
+
+    async def main() -> None:
+        backend = ProcessBackend(launcher=Mpiexec(MpiFlavour.MPICH), memory=mode)
+        rec = Recorder(TIMEOUT)
+        await backend.start(rec)
+        try:
+            for task_id, mb in ((1, 60), (2, 250)):   # per rank, with memory_mb=100 per rank
+                backend.launch(LaunchRequest(
+                    task_id=task_id, name=f"t{task_id}", kind="mpi", work=executable(mb),
+                    placement=two, workdir=str(tmp_path / f"t{task_id}"), memory_mb=100))
+                got[task_id] = await rec.wait_exited(task_id)
+        finally:
+            await asyncio.wait_for(backend.shutdown(), TIMEOUT)
+
+    asyncio.run(main())
+    assert got[1].failure is None, got[1].failure
+    assert (tmp_path / "t1" / "stdout").read_text().count("allocated") == 2   # both ranks
+    failure = got[2].failure
+    assert failure is not None and failure.kind is FailureKind.MEMORY, failure
+    if mode == "cgroup":   # one cgroup of 200 MiB for both ranks: its peak is theirs
+        assert got[1].peak_mb is not None and 60 <= got[1].peak_mb <= 200
+    assert tandem_cgroups() == []
 
 
 # -- function calls ----------------------------------------------------------------------------
