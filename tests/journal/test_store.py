@@ -24,7 +24,7 @@ def test_a_new_journal_is_wal_and_records_a_run(tmp_path: Path) -> None:
     j = Journal(tmp_path, resume=False)
     assert (j.run, j.resumed) == (1, False)
     j.submitted("a.1", "a", "sim", "d1", 0, 0, str(tmp_path / "tasks/a"), 10.0)
-    j.ended("a.1", "done", 1, 0, '[["n", [0], []]]', None, results.NOTHING, 11.0)
+    assert j.ended("a.1", "done", 1, 0, '[["n", [0], []]]', None, results.NOTHING, 10.5, 11.0)
     j.submitted("b.1", "b", "sim", "d2", 0, 0, "w", 10.5)
     j.event("b.1", "launched", 1, 10.6, None)
     assert j.sync(timeout=30)
@@ -128,7 +128,7 @@ def test_summary_says_what_finished_failed_and_was_in_flight(tmp_path: Path) -> 
         j.submitted(key, f"t{i}", "sim" if i < 2 else "ml", "d", 0, 0, "w", float(i))
         if state is not None:
             j.ended(key, state, 1, 0, None, "exit: code 3" if state == "failed" else None,
-                    results.NOTHING if state == "done" else None, float(i) + 1)
+                    results.NOTHING if state == "done" else None, None, float(i) + 1)
     j.close()
     s = read_journal(tmp_path)
     assert [e.key for e in s.finished] == ["t.0", "t.3"]

@@ -5,8 +5,9 @@ the standard library's ``sqlite3``, checks that it is a tandem journal of a form
 reads, and keeps, per task key: its name, kind, spec digest, state, attempts so far (over all
 runs), how many of them were preempted, its directory, its failure, its placement and its
 stored result (:mod:`tandem.journal.results`); per run: when it began and ended and whether it
-resumed; every state change as a row of ``events``; and each agent's saved state. Writes are
-buffered by the caller's thread and handed over by :meth:`Journal.flush`, one transaction per
+resumed; in ``events``, each state change that the task's row alone does not show (a launch
+still running at a flush, so that an attempt in flight is known after a crash, and the end
+that follows it); and each agent's saved state. Writes are buffered by the caller's thread and handed over by :meth:`Journal.flush`, one transaction per
 flush (a task submitted and ended between two flushes is one row): a
 ``kill -9`` loses at most what was not flushed (WAL with ``synchronous=NORMAL`` survives the
 process's death, not the machine's). The transactions run on a writer thread of the journal's
@@ -47,7 +48,7 @@ CREATE TABLE tasks (key TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL
                     digest TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
                     preempted INTEGER NOT NULL, run INTEGER NOT NULL, workdir TEXT,
                     placement TEXT, failure TEXT, result BLOB, result_file TEXT,
-                    submitted REAL NOT NULL, ended REAL);
+                    submitted REAL NOT NULL, launched REAL, ended REAL);
 CREATE TABLE events (seq INTEGER PRIMARY KEY, run INTEGER NOT NULL, key TEXT NOT NULL,
                      state TEXT NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL,
                      detail TEXT);
@@ -56,14 +57,14 @@ CREATE TABLE agents (name TEXT PRIMARY KEY, state BLOB NOT NULL, run INTEGER NOT
 """
 
 _COLUMNS = ("key", "name", "kind", "digest", "state", "attempts", "preempted", "run", "workdir",
-            "placement", "failure", "result", "result_file", "submitted", "ended")
+            "placement", "failure", "result", "result_file", "submitted", "launched", "ended")
 _UPSERT_ROW = (
     f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     "ON CONFLICT(key) DO UPDATE SET "
     + ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:]))
 _UPDATE_END = (
     "UPDATE tasks SET state=?, attempts=?, preempted=?, placement=?, failure=?, result=?, "
-    "result_file=?, ended=? WHERE key=?")
+    "result_file=?, launched=?, ended=? WHERE key=?")
 _EVENT = "INSERT INTO events (run, key, state, attempt, at, detail) VALUES (?, ?, ?, ?, ?, ?)"
 _AGENT = ("INSERT INTO agents (name, state, run, at) VALUES (?, ?, ?, ?) ON CONFLICT(name) "
           "DO UPDATE SET state=excluded.state, run=excluded.run, at=excluded.at")
@@ -228,23 +229,26 @@ class Journal:
     def submitted(self, key: str, name: str, kind: str, digest: str, attempts: int,
                   preempted: int, workdir: str, at: float) -> None:
         self._new[key] = [key, name, kind, digest, "pending", attempts, preempted, self.run,
-                          workdir, None, None, None, None, at, None]
+                          workdir, None, None, None, None, at, None, None]
 
     def event(self, key: str, state: str, attempt: int, at: float, detail: str | None) -> None:
         self._events.append((self.run, key, state, attempt, at, detail))
 
     def ended(self, key: str, state: str, attempts: int, preempted: int,
               placement: str | None, failure: str | None, stored: Stored | None,
-              at: float) -> None:
+              launched: float | None, at: float) -> bool:
+        """Record the end of ``key``; whether its whole life is in the one row written since
+        its submission (else the caller records the end as an event too)."""
         blob, file = (stored.blob, stored.file) if stored is not None else (None, None)
         row = self._new.get(key)
         if row is not None:        # submitted since the last flush: one row says it all
             row[4:7] = state, attempts, preempted
             row[9:13] = placement, failure, blob, file
-            row[14] = at
-        else:
-            self._ends.append((state, attempts, preempted, placement, failure, blob, file, at,
-                               key))
+            row[14:16] = launched, at
+            return True
+        self._ends.append((state, attempts, preempted, placement, failure, blob, file,
+                           launched, at, key))
+        return False
 
     def agent_state(self, name: str, state: bytes, at: float) -> None:
         self._agents.append((name, state, self.run, at))
