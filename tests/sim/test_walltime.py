@@ -3,6 +3,8 @@ seconds, and the prediction of how much finishes in one allocation and how many 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tandem.core.states import TaskState
@@ -90,3 +92,35 @@ def test_bad_walltime_values_are_spec_errors() -> None:
         predict_walltime(wf(), 3.0, grace=2.0, margin=1.0)
     with pytest.raises(SpecError, match="grace must be"):
         predict_walltime(wf(), 30.0, grace=-1.0)
+
+
+def test_the_simulator_and_a_session_on_virtual_time_decide_the_same(tmp_path: Path) -> None:
+    import asyncio
+
+    import tandem
+    from tandem.backends.mock import MockBackend
+    from tandem.sim import run_virtual
+
+    ests: list[float | None] = [3.0, None, 2.0, 6.0, 1.0, 2.5, None, 4.0]
+    durs = [3.0, 2.0, 2.0, 6.0, 1.0, 2.5, 5.0, 4.0]
+    specs = [TaskSpec(name=f"t{i}", work=Mock(seconds=d), estimate=e,
+                      resources=Resources(cores=1))
+             for i, (e, d) in enumerate(zip(ests, durs, strict=True))]
+    plat = Platform.uniform(1, cores=2)
+    sim = run(plat, specs, [()] * len(specs), durs,
+              walltime=Walltime(ends_at=9.0, margin=0.5, grace=1.0))
+
+    async def main() -> list[tuple[TaskState, float | None]]:
+        loop = asyncio.get_running_loop()
+        async with tandem.open_session(plat, run_dir=tmp_path, backends=[MockBackend()],
+                                       clock=loop.time, walltime=9.0, margin=0.5,
+                                       grace=1.0) as s:
+            t0 = s.time()
+            fs = [s.submit_spec(x) for x in specs]
+            await asyncio.gather(*fs, return_exceptions=True)
+        return [(f.record.state, None if f.record.launched is None
+                 else round(f.record.launched - t0, 6)) for f in fs]
+
+    real = run_virtual(main())
+    assert real == [(r.state, r.launched) for r in sim.records]
+    assert {st for st, _ in real} == {TaskState.DONE, TaskState.CANCELLED}
