@@ -188,9 +188,9 @@ class Durable(Instrument):
             f = t.failure
             failure = None if f is None else f"{f.kind.value}: {f.message}"
             at = self._at(t.ended if t.ended is not None else t.submitted)
-            launched = None if t.launched is None else self._at(t.launched)
+            began = None if t.launched is None else self._at(t.launched)
             if not journal.ended(key, t.state.value, t.attempt + a, t.preempted + p,
-                                 self._placement(t), failure, stored, launched, at):
+                                 self._placement(t), failure, stored, began, at):
                 journal.event(key, t.state.value, t.attempt + a, at, failure)
         journal.flush()
 
