@@ -27,10 +27,11 @@ Rules:
 - Peak: the cgroup's ``memory.peak`` (v2) or ``memory.max_usage_in_bytes`` (v1), every
   process of the task together; without a cgroup, what the backend measured.
 - Cause: the attempt failed ``MEMORY`` when a cgroup's ``oom_kill`` count says the kernel's OOM
-  killer killed one of its processes, or when an allocation was refused (``MemoryError``,
-  ``std::bad_alloc``, "Cannot allocate memory", "out of memory" in its message or stderr
-  tail) under ``RLIMIT_DATA`` or once its cgroup reached the limit; never when tandem was
-  ending it anyway.
+  killer killed one of its processes (or, on a kernel without that count, a SIGKILL tandem did
+  not send ended it once its cgroup had reached the limit), or when an allocation was refused
+  (``MemoryError``, ``std::bad_alloc``, "Cannot allocate memory", "out of memory" in its message
+  or stderr tail) under ``RLIMIT_DATA`` or once its cgroup reached the limit; never when tandem
+  was ending it anyway.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ def memory_failure(failure: Failure | None, memory: TaskMemory, usage: Usage, *,
         return failure
     seen = "" if usage.peak is None else f", peak {mb(usage.peak):g} MB"
     how = _DESCRIBE[memory.mechanism]
-    if usage.oom_kills:
+    if usage.oom_kills or (memory.path and usage.hit and failure.signal == signal.SIGKILL):
         message = (f"{who} exceeded its {memory.mb} MB memory limit: killed by the kernel's "
                    f"OOM killer at the limit ({how}){seen}")
     elif (_REFUSED.search(failure.message) or _REFUSED.search(failure.stderr_tail[-2000:])) \
