@@ -373,6 +373,37 @@ def test_peak_memory_and_the_cause_are_in_the_trace(tmp_path: Path) -> None:
     assert tasks["hog"].failure is not None and tasks["hog"].failure["kind"] == "memory"
 
 
+# -- the cause, from what the kernel says ------------------------------------------------------
+
+def test_which_ends_are_the_limits_doing() -> None:
+    import signal
+
+    from tandem.backends.memory import TaskMemory, Usage, memory_failure
+    from tandem.core.values import Failure
+    cg = TaskMemory(100, "cgroup1", "/sys/fs/cgroup/memory/x/t1-1")
+    rl = TaskMemory(100, "rlimit")
+    killed = Failure(kind=FailureKind.SIGNAL, signal=signal.SIGKILL, message="p was killed")
+
+    def kind(f: Failure, m: TaskMemory, u: Usage, killing: bool = False) -> FailureKind | None:
+        got = memory_failure(f, m, u, killing=killing, who="p")
+        return None if got is None else got.kind
+
+    assert kind(killed, cg, Usage(oom_kills=1, peak=100 << 20)) is FailureKind.MEMORY
+    # a kernel that keeps no oom_kill count: a SIGKILL nobody in tandem sent, at the limit
+    assert kind(killed, cg, Usage(oom_kills=None, hit=True)) is FailureKind.MEMORY
+    # at the limit, but the kernel says its OOM killer killed nothing: someone else's SIGKILL
+    assert kind(killed, cg, Usage(oom_kills=0, hit=True)) is FailureKind.SIGNAL
+    assert kind(killed, cg, Usage(oom_kills=1), killing=True) is FailureKind.SIGNAL
+    refused = Failure(kind=FailureKind.EXIT, exit_code=1, message="p exited with code 1",
+                      stderr_tail="MemoryError")
+    assert kind(refused, rl, Usage()) is FailureKind.MEMORY
+    assert kind(refused, cg, Usage(oom_kills=0, hit=False)) is FailureKind.EXIT  # not its limit
+    gpu = Failure(kind=FailureKind.EXIT, exit_code=1, message="p exited with code 1",
+                  stderr_tail="RuntimeError: CUDA out of memory")
+    assert kind(gpu, rl, Usage()) is FailureKind.EXIT       # GPU memory is not the limit's
+    assert memory_failure(None, rl, Usage(), killing=False, who="p") is None
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make", [

@@ -48,13 +48,14 @@ def write(path: str, value: str) -> None:
         f.write(value)
 
 
-def keyed(text: str | None, key: str) -> int:
-    """The value of ``key`` in a ``key value`` file (``memory.events``, ``oom_control``)."""
+def keyed(text: str | None, key: str) -> int | None:
+    """The value of ``key`` in a ``key value`` file (``memory.events``, ``oom_control``);
+    ``None`` when the file has no such line."""
     for line in (text or "").splitlines():
         name, _, value = line.partition(" ")
         if name == key:
             return int(value)
-    return 0
+    return None
 
 
 def own_cgroup() -> tuple[Version, str] | None:
@@ -132,14 +133,15 @@ def make_child(version: Version, path: str, limit: int) -> None:
         raise
 
 
-def used(version: Version, path: str) -> tuple[int | None, int, bool]:
-    """What the cgroup ``path`` used: its peak bytes (``None``: the kernel does not say), how
-    many of its processes the OOM killer killed, whether its usage reached the limit."""
+def used(version: Version, path: str) -> tuple[int | None, int | None, bool]:
+    """What the cgroup ``path`` used: its peak bytes, how many of its processes the OOM killer
+    killed (each ``None`` where the kernel does not say), whether its usage reached the
+    limit."""
     if version == "cgroup2":
         events = read(path + "/memory.events")
         peak = read(path + "/memory.peak")
         return (int(peak) if peak else None, keyed(events, "oom_kill"),
-                keyed(events, "max") > 0)
+                (keyed(events, "max") or 0) > 0)
     peak = read(path + "/memory.max_usage_in_bytes")
     fails = read(path + "/memory.failcnt")
     return (int(peak) if peak else None, keyed(read(path + "/memory.oom_control"), "oom_kill"),

@@ -86,10 +86,11 @@ def mode_of(where: str, mode: str | None) -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
     """What an attempt used: ``peak`` bytes (``None``: unknown), how many of its processes
-    the kernel's OOM killer killed, and whether its usage reached the limit."""
+    the kernel's OOM killer killed (``None``: the kernel keeps no count), and whether its usage
+    reached the limit."""
 
     peak: int | None = None
-    oom_kills: int = 0
+    oom_kills: int | None = 0
     hit: bool = False
 
 
@@ -250,7 +251,8 @@ def memory_failure(failure: Failure | None, memory: TaskMemory, usage: Usage, *,
         return failure
     seen = "" if usage.peak is None else f", peak {mb(usage.peak):g} MB"
     how = _DESCRIBE[memory.mechanism]
-    if usage.oom_kills or (memory.path and usage.hit and failure.signal == signal.SIGKILL):
+    if usage.oom_kills or (usage.oom_kills is None and usage.hit
+                           and failure.signal == signal.SIGKILL):
         message = (f"{who} exceeded its {memory.mb} MB memory limit: killed by the kernel's "
                    f"OOM killer at the limit ({how}){seen}")
     elif (_REFUSED.search(failure.message) or _REFUSED.search(failure.stderr_tail[-2000:])) \
