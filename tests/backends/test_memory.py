@@ -441,6 +441,22 @@ def test_a_missing_program_with_a_limit_is_still_a_launch_failure(tmp_path: Path
     assert "cannot launch 'no-such-program-x': No such file or directory" in failure.message
 
 
+def test_a_program_named_from_its_working_directory_runs_with_a_limit(tmp_path: Path) -> None:
+    prog = tmp_path / "prog"
+    prog.write_text("#!/bin/sh\necho ran in $(pwd)\n")
+    prog.chmod(0o755)
+    got: list[Outcome] = []
+
+    async def body(backend: ProcessBackend, rec: Recorder) -> None:
+        work = Executable(argv=("./prog",), cwd=str(tmp_path))
+        backend.launch(request(tmp_path, 1, work, memory_mb=50))
+        got.append(await rec.wait_exited(1))
+
+    run_process(body, None)
+    assert got[0].failure is None, got[0].failure
+    assert (tmp_path / "t1" / "stdout").read_text() == f"ran in {tmp_path}\n"
+
+
 def test_a_mode_that_does_not_exist_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SpecError, match=r"ProcessBackend: memory='cgroups': expected one of "
                        r"auto, cgroup, rlimit, off"):

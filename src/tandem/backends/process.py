@@ -189,7 +189,7 @@ class ProcessBackend(Backend):
             if request.memory_mb is not None:
                 memory = self._memory.open(request, processes=len(request.placement.slots))
                 if memory is not None:
-                    spawn.find_program(program, path)
+                    spawn.find_program(program, path, work.cwd or workdir)
                     argv = memory.wrap(argv)
             try:
                 os.mkdir(workdir)

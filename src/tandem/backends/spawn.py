@@ -81,13 +81,15 @@ def _executables(argv0: str, path: bytes | None) -> tuple[bytes, ...]:
     return found
 
 
-def find_program(argv0: str, path: bytes | None) -> None:
-    """Raise what starting ``argv0`` would (``FileNotFoundError``, ``PermissionError``, naming
-    it) when no executable file is found where the child would try it; a backend that starts
-    ``argv0`` through a wrapper (:mod:`tandem.backends.memory`) checks first, so that a missing
-    program is still a launch failure."""
+def find_program(argv0: str, path: bytes | None, cwd: str) -> None:
+    """Raise what starting ``argv0`` in ``cwd`` would (``FileNotFoundError``,
+    ``PermissionError``, naming it) when no executable file is found where the child would try
+    it; a backend that starts ``argv0`` through a wrapper (:mod:`tandem.backends.memory`) checks
+    first, so that a missing program is still a launch failure."""
     denied = False
+    base = os.fsencode(cwd)
     for candidate in _executables(argv0, path):
+        candidate = os.path.join(base, candidate)   # a relative one is tried from cwd
         if os.path.isfile(candidate):
             if os.access(candidate, os.X_OK):
                 return
