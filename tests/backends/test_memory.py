@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -293,6 +294,64 @@ def test_mpi_ranks_run_within_their_limit_and_a_rank_over_it_fails_the_task(
     assert tandem_cgroups() == []
 
 
+def memory_mount() -> str | None:
+    """Where this process's memory controller is mounted (``None``: nowhere)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fstype, options = right.split()[0], right.split()[2].split(",")
+        v1 = fstype == "cgroup" and "memory" in options
+        if v1 or (fstype == "cgroup2" and CGROUP == "cgroup2"):
+            return left.split()[4]
+    return None
+
+
+WITHOUT_CGROUPS = """
+import asyncio, sys
+from tandem.backends.memory import MemoryLimits
+from tandem.errors import BackendError
+sys.path.insert(0, sys.argv[1])
+from tests.backends import test_memory as t
+try:
+    MemoryLimits("ProcessBackend", "cgroup").start()
+except BackendError as exc:
+    print("refused:", exc)
+auto = MemoryLimits("ProcessBackend", "auto")
+auto.start()
+print("auto:", auto.mechanism, "because", auto.why)
+got = []
+async def body(backend, rec):
+    backend.launch(t.request(t.Path(sys.argv[2]), 1, t.executable(300), memory_mb=100))
+    got.append(await rec.wait_exited(1))
+t.run_process(body, None)
+print("hog:", got[0].failure.kind.value, got[0].failure.message)
+"""
+
+
+@needs_cgroup
+def test_without_a_cgroup_auto_falls_back_to_rlimit_and_cgroup_says_why(tmp_path: Path) -> None:
+    # a real machine without a memory cgroup: this one, in a mount namespace of its own where
+    # the memory controller is not mounted
+    mount = memory_mount()
+    probe = subprocess.run(["unshare", "-m", "umount", str(mount)], capture_output=True)
+    if mount is None or probe.returncode != 0:
+        pytest.skip(f"cannot unmount the memory controller in a mount namespace of its own "
+                    f"(unshare -m umount {mount}: {probe.stderr.decode().strip()})")
+    root = Path(__file__).resolve().parents[2]
+    script = f'umount {mount} && exec "$0" -c "$1" {root} {tmp_path}'
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script, sys.executable,
+                           WITHOUT_CGROUPS], capture_output=True, text=True, timeout=TIMEOUT,
+                          env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ("refused: ProcessBackend: memory='cgroup': tandem cannot create a "
+                        "memory cgroup here: no memory cgroup controller is mounted for this "
+                        "process")
+    assert lines[1] == ("auto: rlimit because no memory cgroup controller is mounted for this "
+                        "process")
+    assert lines[2].startswith("hog: memory ")
+    assert "an allocation was refused (RLIMIT_DATA)" in lines[2]
+
+
 # -- function calls ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", MODES)
@@ -402,6 +461,22 @@ def test_which_ends_are_the_limits_doing() -> None:
                   stderr_tail="RuntimeError: CUDA out of memory")
     assert kind(gpu, rl, Usage()) is FailureKind.EXIT       # GPU memory is not the limit's
     assert memory_failure(None, rl, Usage(), killing=False, who="p") is None
+
+
+def test_the_environment_turns_enforcement_off_for_a_sessions_backends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, "off")
+
+    async def main() -> tuple[Any, Any]:
+        async with asyncio.timeout(TIMEOUT), tandem.open_session(
+                Platform.uniform(1, cores=2), run_dir=tmp_path) as s:
+            exe = s.execute([sys.executable, "-c", ALLOC, "200"], memory_mb=50)
+            fn = s.submit(alloc, 200, memory_mb=50)
+            return await exe, await fn
+
+    _, value = asyncio.run(main())
+    assert value == 200
+    assert [t.state for t in load_trace(tmp_path).tasks] == ["done", "done"]
 
 
 # -- bad input ---------------------------------------------------------------------------------
