@@ -231,6 +231,8 @@ class ProcessBackend(Backend):
             _signal_group(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+            if memory is not None:
+                memory.remove()
             self._fail_soon(task_id, f"task {request.name!r}: cannot watch {program!r}: {exc}")
             return
         guardian.watch(pid)
