@@ -43,9 +43,9 @@ def test_a_campaign_resumes_in_the_next_allocation(tmp_path: Path) -> None:
         assert wall is not None and 0 < wall.ends_at - time.time() <= 600 + 5
     assert first[2:] == ["failed", "failed"] and "failed" not in first[:2]
     marker.touch()
-    with allocation("-N2", "--ntasks-per-node=1", "--time=10", "-J", "tandem-resume-2") as two:
-        with inside(two):
-            second, _ = asyncio.run(asyncio.wait_for(campaign(rd, marker, resume=True), 180))
+    with allocation("-N2", "--ntasks-per-node=1", "--time=10", "-J", "tandem-resume-2") as two, \
+            inside(two):
+        second, _ = asyncio.run(asyncio.wait_for(campaign(rd, marker, resume=True), 180))
     assert second[:2] == first[:2]                # restored: the first job's directories
     for i, d in enumerate(second):
         jobs = [line.split()[0] for line in Path(d, "jobs").read_text().splitlines()]
