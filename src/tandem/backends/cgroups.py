@@ -29,6 +29,7 @@ from typing import Literal
 
 Version = Literal["cgroup1", "cgroup2"]
 _LIMIT_FILE = {"cgroup2": "memory.max", "cgroup1": "memory.limit_in_bytes"}
+_LARGEST = (1 << 63) - (1 << 20)   # bytes: within a signed 64-bit count, a whole MiB
 
 
 class Unavailable(Exception):
@@ -118,7 +119,9 @@ def make_parent(version: Version, home: str, name: str) -> str:
 
 
 def make_child(version: Version, path: str, limit: int) -> None:
-    """Create the cgroup ``path`` limited to ``limit`` bytes (``OSError`` if it cannot be)."""
+    """Create the cgroup ``path`` limited to ``limit`` bytes (``OSError`` if it cannot be; a
+    limit beyond what the kernel takes, larger than any machine, is the largest it takes)."""
+    limit = min(limit, _LARGEST)
     os.mkdir(path)
     try:
         if version == "cgroup2":
