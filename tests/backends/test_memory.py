@@ -532,6 +532,26 @@ def test_a_program_named_from_its_working_directory_runs_with_a_limit(tmp_path: 
     assert (tmp_path / "t1" / "stdout").read_text() == f"ran in {tmp_path}\n"
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_limit_larger_than_any_machine_is_no_error(tmp_path: Path, mode: str) -> None:
+    got: list[Outcome] = []
+
+    async def body(backend: FunctionBackend, rec: Recorder) -> None:
+        backend.launch(request(tmp_path, 1, FunctionCall(fn=alloc, args=(10,)), 10**15))
+        got.append(await rec.wait_exited(1))
+
+    run_functions(tmp_path, body, mode, prespawn=1)
+    got2: list[Outcome] = []
+
+    async def exe(backend: ProcessBackend, rec: Recorder) -> None:
+        backend.launch(request(tmp_path, 2, executable(10), memory_mb=10**15))
+        got2.append(await rec.wait_exited(2))
+
+    run_process(exe, mode)
+    assert got[0].failure is None and got[0].value == 10
+    assert got2[0].failure is None
+
+
 def test_a_mode_that_does_not_exist_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SpecError, match=r"ProcessBackend: memory='cgroups': expected one of "
                        r"auto, cgroup, rlimit, off"):

@@ -59,6 +59,7 @@ _REFUSED = re.compile(r"MemoryError|std::bad_alloc|Cannot allocate memory"
                       r"|(?<!CUDA )(?<!cuda )\b[Oo]ut of memory")
 _DESCRIBE = {"cgroup2": "cgroup v2 memory.max", "cgroup1": "cgroup v1 memory.limit_in_bytes",
              "rlimit": "RLIMIT_DATA", "off": "none"}
+_LARGEST_MB = 1 << 42   # 4 EiB: larger than any machine, within a 64-bit count of bytes
 _parents = 0   # parents created by this process (the last part of their names)
 
 
@@ -113,14 +114,15 @@ class TaskMemory:
         """``argv`` started so that it runs within the limit."""
         if self.path:
             return ("/bin/sh", "-c", _JOIN, self.procs, *argv)
-        return ("/bin/sh", "-c", _ULIMIT, str(self.mb * 1024), *argv)
+        return ("/bin/sh", "-c", _ULIMIT, str(min(self.mb, _LARGEST_MB) * 1024), *argv)
 
     def message(self) -> tuple[int, str | None, str | None]:
         """What a function worker needs to hold its call to the limit: the bytes, and for a
         cgroup the ``cgroup.procs`` to join and the one to go back to."""
+        size = min(self.mb, _LARGEST_MB) * MiB
         if not self.path:
-            return self.mb * MiB, None, None
-        return self.mb * MiB, self.procs, self.home + "/cgroup.procs"
+            return size, None, None
+        return size, self.procs, self.home + "/cgroup.procs"
 
     def usage(self, peak: int | None = None) -> Usage:
         """What the attempt used; ``peak`` (bytes) is what the backend measured, used when
