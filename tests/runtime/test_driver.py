@@ -48,7 +48,8 @@ def test_tasks_whose_futures_are_gone_are_forgotten(tmp_path: Path) -> None:
 def test_without_a_trace_tasks_are_forgotten_after_the_step(tmp_path: Path) -> None:
     async def main() -> int:
         async with tandem.open_session(Platform.uniform(1, cores=2), run_dir=tmp_path,
-                                       backends=[MockBackend()], trace=False) as s:
+                                       backends=[MockBackend()], trace=False,
+                                       journal=False) as s:
             for i in range(100):
                 await s.submit_spec(TaskSpec(name=f"t{i}", work=Mock(seconds=0)))
             gc.collect()
