@@ -20,11 +20,12 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 # Layer (a package or module under tandem) -> what it may import besides itself.
-BASE = frozenset({"tandem.errors", "tandem.version", "tandem.guardian"})
+BASE = frozenset({"tandem.errors", "tandem.version", "tandem.guardian", "tandem.sink"})
 LAYERS: dict[str, frozenset[str]] = {
     "tandem.errors": frozenset(),
     "tandem.version": frozenset(),
     "tandem.guardian": frozenset(),
+    "tandem.sink": frozenset({"tandem.guardian"}),
     "tandem.spec": BASE,
     "tandem.core": BASE | {"tandem.spec"},
     "tandem.backends": BASE | {

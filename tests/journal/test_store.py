@@ -4,6 +4,8 @@ journal, written in batches that a reader sees once synced; stored results inlin
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
 import threading
 from pathlib import Path
@@ -20,31 +22,59 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_new_journal_is_wal_and_records_a_run(tmp_path: Path) -> None:
-    j = Journal(tmp_path, resume=False)
+@pytest.mark.parametrize("process", [True, False])
+def test_a_new_journal_is_wal_and_records_a_run(tmp_path: Path, process: bool) -> None:
+    j = Journal(tmp_path, resume=False, process=process)
     assert (j.run, j.resumed) == (1, False)
-    j.submitted("a.1", "a", "sim", "d1", 0, 0, str(tmp_path / "tasks/a"), 10.0)
-    assert j.ended("a.1", "done", 1, 0, '[["n", [0], []]]', None, results.NOTHING, 10.5, 11.0)
-    j.submitted("b.1", "b", "sim", "d2", 0, 0, "w", 10.5)
-    j.event("b.1", "launched", 1, 10.6, None)
+    j.start()
+    assert (j.writer_pid is not None) == process
+    j.clock(100.0, 1_000_000.0)               # driver clock 100 s = Unix time 1e6
+    j.submitted("a.1", "a", "sim", "d1", 0, 0, str(tmp_path / "tasks/a"), 110.0)
+    j.ended("a.1", "done", 1, 0, '[["n", [0], []]]', None, results.NOTHING, 110.5, 111.0)
+    j.submitted("b.1", "b", "sim", "d2", 0, 0, "w", 110.5)
+    j.flush()
+    j.launched("b.1", 1, 110.6, None)          # still running at the next flush
     assert j.sync(timeout=30)
     db = sqlite3.connect(tmp_path / JOURNAL_FILE)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    rows = dict(db.execute("SELECT key, state FROM tasks").fetchall())
-    assert rows == {"a.1": "done", "b.1": "pending"}
+    rows = {r[0]: r[1:] for r in db.execute("SELECT key, state, submitted, launched, ended "
+                                            "FROM tasks")}
+    assert rows == {"a.1": ("done", 1_000_010.0, 1_000_010.5, 1_000_011.0),
+                    "b.1": ("pending", 1_000_010.5, None, None)}
+    # a.1's life is its row alone; b.1's launch is an event
+    assert db.execute("SELECT key, state, attempt FROM events").fetchall() == [
+        ("b.1", "launched", 1)]
     db.close()
+    j.ended("b.1", "failed", 1, 0, None, "exit: code 1", None, 110.6, 112.0)
     j.close("2 tasks")
     runs, entries, last = store.read(tmp_path)
     assert [r.summary for r in runs] == ["2 tasks"] and runs[0].ended is not None
     by_key = {e.key: e for e in entries}
     assert by_key["a.1"].finished and not by_key["b.1"].finished
-    assert by_key["b.1"].attempts == 1          # a launch that never ended counts
-    assert last == {"b.1": "launched"}
+    assert (by_key["b.1"].state, by_key["b.1"].failure) == ("failed", "exit: code 1")
+    assert last == {"b.1": "failed"}
+    assert j.writer_pid is None
+
+
+def test_a_launch_that_never_ended_counts_as_an_attempt(tmp_path: Path) -> None:
+    j = Journal(tmp_path, resume=False)
+    j.start()
+    j.clock(0.0, 0.0)
+    j.submitted("a", "a", "k", "d", 0, 0, "w", 1.0)
+    j.flush()
+    j.launched("a", 1, 2.0, None)
+    assert j.sync(timeout=30)
+    pid = j.writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)          # the run dies here (its writer with it)
+    os.waitpid(pid, 0)
+    (e,) = store.read(tmp_path)[1]
+    assert (e.state, e.attempts) == ("pending", 1)
 
 
 def test_a_journal_is_continued_with_resume_and_set_aside_without(tmp_path: Path) -> None:
     j = Journal(tmp_path, resume=False)
-    j.submitted("a", "a", "k", "d", 0, 0, "w", 1.0)
+    j.submitted("a", "a", "k", "d", 0, 0, "w", 1.0)      # never started: written at close
     j.close()
     j = Journal(tmp_path, resume=True)
     assert (j.run, j.resumed, j.set_aside) == (2, True, None) and "a" in j.entries()
@@ -123,6 +153,7 @@ def test_results_small_inline_large_by_file_unpicklable_not_stored(tmp_path: Pat
 
 def test_summary_says_what_finished_failed_and_was_in_flight(tmp_path: Path) -> None:
     j = Journal(tmp_path, resume=False)
+    j.start()
     for i, state in enumerate(["done", "failed", None, "done"]):
         key = f"t.{i}"
         j.submitted(key, f"t{i}", "sim" if i < 2 else "ml", "d", 0, 0, "w", float(i))

@@ -1,73 +1,48 @@
-"""The journal of a campaign: one SQLite file in the run directory, written in batches.
+"""The journal of a campaign: one SQLite file in the run directory, written by a process of
+its own.
 
 Contract: :class:`Journal` opens (or creates) ``<run_dir>/journal.sqlite`` in WAL mode with
 the standard library's ``sqlite3``, checks that it is a tandem journal of a format this version
-reads, and keeps, per task key: its name, kind, spec digest, state, attempts so far (over all
-runs), how many of them were preempted, its directory, its failure, its placement and its
-stored result (:mod:`tandem.journal.results`); per run: when it began and ended and whether it
-resumed; in ``events``, each state change that the task's row alone does not show (a launch
-still running at a flush, so that an attempt in flight is known after a crash, and the end
-that follows it); and each agent's saved state. Writes are buffered by the caller's thread and handed over by :meth:`Journal.flush`, one transaction per
-flush (a task submitted and ended between two flushes is one row): a
-``kill -9`` loses at most what was not flushed (WAL with ``synchronous=NORMAL`` survives the
-process's death, not the machine's). The transactions run on a writer thread of the journal's
-own (``sqlite3`` lets other threads run while it writes); :meth:`Journal.close` joins it.
-Nothing here deletes a row of an earlier run, and a file
-that is not a journal is never written to: :class:`~tandem.errors.JournalError` says what it
-is and what to do. A session that does not resume, in a run directory that holds a journal,
-moves it aside (``journal.<n>.sqlite``) and starts a new one.
-Imports: tandem.errors, tandem.journal.results.
+reads, reads what earlier runs left (:meth:`Journal.entries`, :meth:`Journal.agent_states`)
+and records the run. It keeps, per task key: its name, kind, spec digest, state, attempts so
+far (over all runs), how many of them were preempted, its directory, its failure, its
+placement, its stored result (:mod:`tandem.journal.results`) and when it was submitted,
+launched and ended; per run: when it began and ended, where, and whether it resumed; in
+``events``, each state change that the task's row alone does not show (a launch still running
+at a flush, so that an attempt in flight is known after a crash, and the end that follows
+it); and each agent's saved state. From then on the driver only appends items to a list;
+:meth:`Journal.flush` hands them as one frame to the journal's writer process
+(:mod:`tandem.journal.writer`, through :class:`tandem.sink.ProcessSink`), which writes each
+frame in one transaction off the driver's process. What reached the writer is written even
+if the driver is then killed; :meth:`Journal.sync` waits until everything is. WAL with
+``synchronous=NORMAL`` survives the processes' death, not the machine's. Nothing here deletes
+a row of an earlier run, and a file that is not a journal is never written to:
+:class:`~tandem.errors.JournalError` says what it is and what to do. A session that does not
+resume, in a run directory that holds a journal, moves it aside (``journal.<n>.sqlite``) and
+starts a new one.
+Imports: tandem.errors, tandem.journal.results, tandem.journal.writer, tandem.sink.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import tandem.journal.writer as writer
 from tandem.errors import JournalError
 from tandem.journal.results import Stored
+from tandem.sink import ProcessSink
 
 JOURNAL_FILE = "journal.sqlite"
 FORMAT = "tandem-journal"
 VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL,
-                   resumed INTEGER NOT NULL, pid INTEGER, host TEXT, summary TEXT);
-CREATE TABLE tasks (key TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
-                    digest TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-                    preempted INTEGER NOT NULL, run INTEGER NOT NULL, workdir TEXT,
-                    placement TEXT, failure TEXT, result BLOB, result_file TEXT,
-                    submitted REAL NOT NULL, launched REAL, ended REAL);
-CREATE TABLE events (seq INTEGER PRIMARY KEY, run INTEGER NOT NULL, key TEXT NOT NULL,
-                     state TEXT NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL,
-                     detail TEXT);
-CREATE TABLE agents (name TEXT PRIMARY KEY, state BLOB NOT NULL, run INTEGER NOT NULL,
-                     at REAL NOT NULL);
-"""
-
-_COLUMNS = ("key", "name", "kind", "digest", "state", "attempts", "preempted", "run", "workdir",
-            "placement", "failure", "result", "result_file", "submitted", "launched", "ended")
-_UPSERT_ROW = (
-    f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-    "ON CONFLICT(key) DO UPDATE SET "
-    + ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:]))
-_UPDATE_END = (
-    "UPDATE tasks SET state=?, attempts=?, preempted=?, placement=?, failure=?, result=?, "
-    "result_file=?, launched=?, ended=? WHERE key=?")
-_EVENT = "INSERT INTO events (run, key, state, attempt, at, detail) VALUES (?, ?, ?, ?, ?, ?)"
-_AGENT = ("INSERT INTO agents (name, state, run, at) VALUES (?, ?, ?, ?) ON CONFLICT(name) "
-          "DO UPDATE SET state=excluded.state, run=excluded.run, at=excluded.at")
+WRITER = Path(writer.__file__)
 
 
 class Entry(NamedTuple):
@@ -98,14 +73,6 @@ class Entry(NamedTuple):
     def finished(self) -> bool:
         """Done, with a result that can be returned (or none needed)."""
         return self.state == "done" and (self.blob is not None or self.file is not None)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    return db
 
 
 def _check(db: sqlite3.Connection, path: Path) -> None:
@@ -170,7 +137,7 @@ def exists(run_dir: Path) -> bool:
 class Journal:
     """The run directory's journal (see the module docstring)."""
 
-    def __init__(self, run_dir: Path, *, resume: bool) -> None:
+    def __init__(self, run_dir: Path, *, resume: bool, process: bool = True) -> None:
         self.run_dir = run_dir
         self.path = run_dir / JOURNAL_FILE
         new = not self.path.exists()
@@ -182,40 +149,49 @@ class Journal:
         if not new:
             check_file(self.path)      # read-only first: a foreign file is never changed
         try:
-            db = _connect(self.path)
+            db = writer.connect(str(self.path))
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{self.path} cannot be opened as a journal ({e}); it was left "
                                "untouched") from None
         try:
             if new:
-                db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+                db.executescript("BEGIN;" + writer.SCHEMA + "COMMIT;")
                 db.executemany("INSERT INTO meta VALUES (?, ?)",
                                [("format", FORMAT), ("version", str(VERSION)),
                                 ("created", repr(time.time()))])
-            row = db.execute("SELECT COALESCE(MAX(run), 0) FROM runs").fetchone()
-        except BaseException:
+            self.run = int(db.execute("SELECT COALESCE(MAX(run), 0) FROM runs").fetchone()[0]) + 1
+            self.resumed = not new
+            db.execute("INSERT INTO runs (run, started, resumed, pid, host) VALUES "
+                       "(?, ?, ?, ?, ?)", (self.run, time.time(), int(self.resumed),
+                                           os.getpid(), socket.gethostname()))
+            self._previous = {e.key: e for e in read_entries(db)} if self.resumed else {}
+            self._agent_states = {n: bytes(st) for n, st in
+                                  db.execute("SELECT name, state FROM agents")}
+        finally:
             db.close()
-            raise
-        self._db: sqlite3.Connection | None = db
-        self.run = int(row[0]) + 1
-        self.resumed = not new
-        self._new: dict[str, list[Any]] = {}      # submitted since the last flush: whole rows
-        self._ends: list[tuple[Any, ...]] = []    # ends of tasks submitted before it
-        self._events: list[tuple[Any, ...]] = []
-        self._agents: list[tuple[Any, ...]] = []
-        db.execute("INSERT INTO runs (run, started, resumed, pid, host) VALUES (?, ?, ?, ?, ?)",
-                   (self.run, time.time(), int(self.resumed), os.getpid(),
-                    socket.gethostname()))
-        self._previous = {e.key: e for e in read_entries(db)} if self.resumed else {}
-        self._agent_states = {n: bytes(st) for n, st in
-                              db.execute("SELECT name, state FROM agents")}
-        # From here on the connection is the writer thread's.
-        self._queue: queue.SimpleQueue[list[tuple[str, list[Any]]] | threading.Event | None] \
-            = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self._writer = threading.Thread(target=self._write_loop, name="tandem-journal",
-                                        daemon=True)
-        self._writer.start()
+        self._local: writer.Applier | None = None     # writes here if the writer cannot
+        self._items: list[tuple[Any, ...]] = []
+        self._process = process
+        self._sink: ProcessSink | None = None
+        self.closed = False
+
+    def start(self) -> None:
+        """Start the writer (once the guardian runs: the writer is one of the processes it
+        ends if the driver dies before it does)."""
+        if self._sink is None and not self.closed:
+            self._sink = ProcessSink(WRITER, [str(self.path)], what="the journal writer",
+                                     local=self._apply_here, process=self._process,
+                                     acks=True)
+
+    def _apply_here(self, items: list[Any]) -> None:
+        if self._local is None:
+            self._local = writer.Applier(writer.connect(str(self.path)))
+        self._local.apply(items)
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's pid while it writes (``None``: writing in-process)."""
+        return self._sink.pid if self._sink is not None else None
 
     # -- reading (what the earlier runs left, read when opened) -----------------------------
     def entries(self) -> dict[str, Entry]:
@@ -225,108 +201,79 @@ class Journal:
     def agent_states(self) -> dict[str, bytes]:
         return self._agent_states
 
-    # -- writing (buffered; written by the writer thread) ------------------------------------
+    # -- writing (appended here, written by the writer at each flush) -----------------------
+    def clock(self, clock: float, epoch: float) -> None:
+        """The driver's clock reads ``clock`` at Unix time ``epoch`` (times below are its)."""
+        self._items.append(("t0", clock, epoch, self.run))
+
     def submitted(self, key: str, name: str, kind: str, digest: str, attempts: int,
                   preempted: int, workdir: str, at: float) -> None:
-        self._new[key] = [key, name, kind, digest, "pending", attempts, preempted, self.run,
-                          workdir, None, None, None, None, at, None, None]
+        self._items.append(("s", key, name, kind, digest, attempts, preempted, self.run,
+                            workdir, at))
 
-    def event(self, key: str, state: str, attempt: int, at: float, detail: str | None) -> None:
-        self._events.append((self.run, key, state, attempt, at, detail))
+    def launched(self, key: str, attempt: int, at: float, placement: str | None) -> None:
+        """A launch still running at a flush."""
+        self._items.append(("l", key, self.run, attempt, at, placement))
 
     def ended(self, key: str, state: str, attempts: int, preempted: int,
               placement: str | None, failure: str | None, stored: Stored | None,
-              launched: float | None, at: float) -> bool:
-        """Record the end of ``key``; whether its whole life is in the one row written since
-        its submission (else the caller records the end as an event too)."""
+              launched: float | None, at: float) -> None:
         blob, file = (stored.blob, stored.file) if stored is not None else (None, None)
-        row = self._new.get(key)
-        if row is not None:        # submitted since the last flush: one row says it all
-            row[4:7] = state, attempts, preempted
-            row[9:13] = placement, failure, blob, file
-            row[14:16] = launched, at
-            return True
-        self._ends.append((state, attempts, preempted, placement, failure, blob, file,
-                           launched, at, key))
-        return False
+        self._items.append(("e", key, state, attempts, preempted, placement, failure, blob,
+                            file, launched, at))
 
     def agent_state(self, name: str, state: bytes, at: float) -> None:
-        self._agents.append((name, state, self.run, at))
+        """``at``: a Unix time."""
+        self._items.append(("a", name, state, self.run, at))
 
     @property
     def pending(self) -> int:
-        """Rows buffered, not yet handed to the writer."""
-        return len(self._new) + len(self._ends) + len(self._events) + len(self._agents)
+        """Items appended, not yet handed to the writer."""
+        return len(self._items)
+
+    def _out(self) -> ProcessSink | None:
+        if self.closed:
+            raise JournalError(f"{self.path}: the journal is closed")
+        return self._sink
 
     def flush(self) -> None:
-        """Hand what is buffered to the writer thread, which writes it in one transaction."""
-        if self._error is not None:
-            raise JournalError(f"{self.path}: writing the journal failed "
-                               f"({type(self._error).__name__}: {self._error})")
-        if self._db is None:
-            raise JournalError(f"{self.path}: the journal is closed")
-        if not self.pending:
-            return
-        batch: list[tuple[str, list[Any]]] = []
-        if self._new:
-            batch.append((_UPSERT_ROW, list(self._new.values())))
-            self._new = {}
-        for sql, rows in ((_EVENT, self._events), (_UPDATE_END, self._ends),
-                          (_AGENT, self._agents)):
-            if rows:
-                batch.append((sql, rows))
-        self._events, self._ends, self._agents = [], [], []
-        self._queue.put(batch)
+        """Hand what was appended to the writer (one transaction; before :meth:`start`,
+        nothing is handed over)."""
+        sink = self._out()
+        if sink is not None and self._items:
+            items, self._items = self._items, []
+            sink.send(items)
 
-    def sync(self, timeout: float | None = None) -> bool:
+    def sync(self, timeout: float = 60.0) -> bool:
         """Flush and wait until the writer has written everything (``False``: not within
         ``timeout`` seconds). Blocks the calling thread."""
-        self.flush()
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
-
-    def _write_loop(self) -> None:
-        db = self._db
-        assert db is not None
-        while True:
-            batch = self._queue.get()
-            if batch is None:
-                return
-            if isinstance(batch, threading.Event):
-                batch.set()
-                continue
-            if self._error is not None:
-                continue
-            try:
-                db.execute("BEGIN")
-                for sql, rows in batch:
-                    db.executemany(sql, rows)
-                db.execute("COMMIT")
-            except BaseException as e:
-                self._error = e
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
+        sink = self._out()
+        items, self._items = self._items, []
+        items.append(("sync",))
+        if sink is None:
+            self._apply_here(items)
+            return True
+        return sink.sync(items, timeout)
 
     def close(self, summary: str | None = None) -> None:
-        """Write the rest, record the run's end, and close the file."""
-        if self._db is None:
+        """Write the rest, record the run's end, and end the writer."""
+        if self.closed:
             return
-        db = self._db
+        self._items.append(("end", self.run, summary, time.time()))
+        items, self._items = self._items, []
+        sink, self._sink = self._sink, None
+        self.closed = True
         try:
-            with contextlib.suppress(JournalError):
-                self.flush()
-            self._queue.put(None)
-            self._writer.join()
-            db.execute("UPDATE runs SET ended=?, summary=? WHERE run=?",
-                       (time.time(), summary, self.run))
+            if sink is None:
+                self._apply_here(items)
+            else:
+                sink.send(items)
         finally:
-            db.close()
-            self._db = None
-        if self._error is not None:
-            raise JournalError(f"{self.path}: writing the journal failed "
-                               f"({type(self._error).__name__}: {self._error}); the runs "
-                               "after the last good write are not in it")
+            if sink is not None:
+                sink.close()
+            if self._local is not None:
+                self._local.db.close()
+                self._local = None
 
 
 def read_entries(db: sqlite3.Connection) -> Iterator[Entry]:

@@ -67,8 +67,6 @@ class Durable(Instrument):
         self._base: dict[int, tuple[int, int]] = {}   # attempts, preemptions of earlier runs
         self._launched: list[tuple[int, int]] = []    # (id, attempt) since the last flush
         self._ended: list[tuple[int, results.Stored | None]] = []
-        self._clock0 = 0.0
-        self._epoch0 = time.time()
         self._texts: dict[int, tuple[object, str]] = {}
         self.restored = 0
         self.changed: list[str] = []        # keys that run again: their digest changed
@@ -78,9 +76,6 @@ class Durable(Instrument):
     def resumed(self) -> bool:
         """Whether the run directory held a journal of an earlier run."""
         return self.journal.resumed
-
-    def _at(self, now: float) -> float:
-        return self._epoch0 + (now - self._clock0)
 
     # -- submissions -----------------------------------------------------------------------
     def admit(self, task_id: int, spec: TaskSpec, future: TaskFuture,
@@ -109,7 +104,7 @@ class Durable(Instrument):
         self._live[task_id] = key
         attempts, preempted = self._base.get(task_id, (0, 0))
         self.journal.submitted(key, spec.name, spec.kind, digest, attempts, preempted, path,
-                               self._at(now))
+                               now)
         return False, None
 
     def _load(self, prev: Entry) -> Any:
@@ -163,7 +158,8 @@ class Durable(Instrument):
         self._tasks = tasks
 
     def run_started(self, platform: Platform, policy: str, now: float, epoch: float) -> None:
-        self._clock0, self._epoch0 = now, epoch
+        self.journal.start()
+        self.journal.clock(now, epoch)
 
     def task_launched(self, launch: Launch, now: float) -> None:
         if launch.task_id in self._live:
@@ -177,9 +173,8 @@ class Durable(Instrument):
             if t is None or t.launched is None or t.state in FINAL:
                 continue     # ended by now: its row says where it ran
             base = self._base.get(tid)
-            journal.event(live.get(tid) or "?", "launched",
-                          attempt + (base[0] if base else 0), self._at(t.launched),
-                          self._placement(t))
+            journal.launched(live.get(tid) or "?", attempt + (base[0] if base else 0),
+                             t.launched, self._placement(t))
         ended, self._ended = self._ended, []
         for tid, stored in ended:
             t = tasks[tid]
@@ -187,11 +182,9 @@ class Durable(Instrument):
             a, p = self._base.pop(tid, (0, 0))
             f = t.failure
             failure = None if f is None else f"{f.kind.value}: {f.message}"
-            at = self._at(t.ended if t.ended is not None else t.submitted)
-            began = None if t.launched is None else self._at(t.launched)
-            if not journal.ended(key, t.state.value, t.attempt + a, t.preempted + p,
-                                 self._placement(t), failure, stored, began, at):
-                journal.event(key, t.state.value, t.attempt + a, at, failure)
+            journal.ended(key, t.state.value, t.attempt + a, t.preempted + p,
+                          self._placement(t), failure, stored, t.launched,
+                          t.ended if t.ended is not None else t.submitted)
         journal.flush()
 
     def sync(self) -> None:
