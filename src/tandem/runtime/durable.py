@@ -12,7 +12,7 @@ journal moves aside) it moves the previous run's ``trace.jsonl`` aside too
 (``trace.<n>.jsonl``): each run has its own trace, none is overwritten.
 Imports: tandem.core.actions, tandem.core.states, tandem.core.view,
 tandem.journal.keys, tandem.journal.results, tandem.journal.store, tandem.runtime.future,
-tandem.spec.platform, tandem.spec.task, tandem.trace.instrument.
+tandem.runtime.workdirs, tandem.spec.platform, tandem.spec.task, tandem.trace.instrument.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from tandem.core.actions import Launch
-from tandem.core.states import DONE, FINAL
+from tandem.core.states import DONE, FINAL, TaskState
 from tandem.core.view import TaskView
 from tandem.journal import results
 from tandem.journal.keys import Keys
 from tandem.journal.store import Entry, Journal, aside
 from tandem.runtime.future import TaskFuture
+from tandem.runtime.workdirs import WorkDirs
 from tandem.spec.platform import Platform
 from tandem.spec.task import Executable, FunctionCall, TaskSpec
 from tandem.trace.instrument import Instrument
@@ -79,16 +80,15 @@ class Durable(Instrument):
 
     # -- submissions -----------------------------------------------------------------------
     def admit(self, task_id: int, spec: TaskSpec, future: TaskFuture,
-              deps: Sequence[TaskFuture], workdir: Callable[[str | None], str],
-              now: float) -> tuple[bool, Any]:
-        """Key the submission ``future``; return whether it is restored, and its value. The
-        task's directory is ``workdir(the journal's or None)``."""
+              deps: Sequence[TaskFuture], workdirs: WorkDirs, now: float) -> tuple[bool, Any]:
+        """Key the submission ``future``; return whether it is restored, and its value. A
+        task the journal knows keeps its directory (pinned in ``workdirs``)."""
         if deps:
             key, digest = self._keys.of(spec, [d.digest for d in deps if d.digest is not None])
         else:
             key, digest = self._keys.of(spec)
         future.key, future.digest = key, digest
-        prev = self._previous.get(key)
+        prev = self._previous.get(key) if self._previous else None
         if prev is not None:
             if prev.digest != digest:
                 self._changed(spec, key)
@@ -100,11 +100,15 @@ class Durable(Instrument):
                     return True, value
             if prev.attempts or prev.preempted:
                 self._base[task_id] = (prev.attempts, prev.preempted)
-        path = workdir(prev.workdir if prev is not None else None)
         self._live[task_id] = key
-        attempts, preempted = self._base.get(task_id, (0, 0))
-        self.journal.submitted(key, spec.name, spec.kind, digest, attempts, preempted, path,
-                               now)
+        name = spec.name
+        if prev is None or prev.workdir is None:
+            path = workdirs.path(task_id, name)
+        else:
+            path = prev.workdir
+            workdirs.pin(task_id, path)
+        attempts, preempted = self._base.get(task_id, _NONE) if self._base else _NONE
+        self.journal.submitted(key, name, spec.kind, digest, attempts, preempted, path, now)
         return False, None
 
     def _load(self, prev: Entry) -> Any:
@@ -132,16 +136,15 @@ class Durable(Instrument):
 
     def offsets(self, task_id: int) -> tuple[int, int]:
         """Attempts and preemptions task ``task_id`` had in earlier runs."""
-        return self._base.get(task_id, (0, 0))
+        return self._base.get(task_id, _NONE) if self._base else _NONE
 
-    def resolved(self, task_id: int, spec: TaskSpec, value: Any) -> None:
-        """Task ``task_id`` reached a final state with ``value`` (its result if done)."""
+    def resolved(self, task_id: int, spec: TaskSpec, state: TaskState, value: Any) -> None:
+        """Task ``task_id`` reached the final ``state`` with ``value`` (its result if done)."""
         key = self._live.get(task_id)
         if key is None:
             return
-        t = self._tasks[task_id]
         stored: results.Stored | None = None
-        if t.state is DONE:
+        if state is DONE:
             work = spec.work
             if type(work) is FunctionCall or type(work) is Executable:
                 stored, why = results.store(value, self.run_dir, key, self.run)
@@ -179,7 +182,7 @@ class Durable(Instrument):
         for tid, stored in ended:
             t = tasks[tid]
             key = live.pop(tid)
-            a, p = self._base.pop(tid, (0, 0))
+            a, p = self._base.pop(tid, _NONE) if self._base else _NONE
             f = t.failure
             failure = None if f is None else f"{f.kind.value}: {f.message}"
             journal.ended(key, t.state.value, t.attempt + a, t.preempted + p,
@@ -227,3 +230,4 @@ class Durable(Instrument):
 
 
 _UNREADABLE = object()
+_NONE = (0, 0)       # no attempts, no preemptions in earlier runs

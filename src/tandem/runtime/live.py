@@ -58,14 +58,7 @@ class Live:
         """Ask the journal about a submission: whether it is restored, and its value (a task
         an earlier run knew keeps its directory)."""
         assert self.durable is not None
-        workdirs = self.workdirs
-
-        def workdir(known: str | None) -> str:
-            if known is None:
-                return workdirs.path(task_id, spec.name)
-            workdirs.pin(task_id, known)
-            return known
-        return self.durable.admit(task_id, spec, future, deps, workdir, now)
+        return self.durable.admit(task_id, spec, future, deps, self.workdirs, now)
 
     def request(self, action: Launch, spec: TaskSpec) -> LaunchRequest:
         """What the backend is asked to run for ``action``, a launch of ``spec``."""
@@ -75,8 +68,9 @@ class Live:
             work = FunctionCall(fn=work.fn, args=substitute(work.args),
                                 kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
         attempt, preempted = action.attempt, action.preempted
-        if self.durable is not None:     # the attempts of earlier runs count on
-            before, pre = self.durable.offsets(tid)
+        durable = self.durable
+        if durable is not None:     # the attempts of earlier runs count on
+            before, pre = durable.offsets(tid)
             attempt, preempted = attempt + before, preempted + pre
         name = spec.name
         return LaunchRequest(
@@ -103,7 +97,7 @@ class Live:
         else:
             error = to_exception(action, spec.name, core)
         if self.durable is not None:
-            self.durable.resolved(tid, spec, value)
+            self.durable.resolved(tid, spec, action.state, value)
             self.workdirs.unpin(tid)
         return fut, value, error
 
