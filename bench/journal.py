@@ -19,7 +19,6 @@ Medians of N rounds; nothing passes or fails on time.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
 import time
@@ -114,12 +113,7 @@ BENCHES = {"cost": bench_cost, "resume": bench_resume, "kill": bench_kill}
 
 
 def main() -> None:
-    args, names, r = bench.options(__doc__ or "", list(BENCHES))
-    load0 = os.getloadavg()
-    t0 = time.time()
-    for name in names:
-        BENCHES[name](r)
-    bench.write_results(args.out, r, t0, load0)
+    bench.run_benches(__doc__ or "", BENCHES)
 
 
 if __name__ == "__main__":

@@ -134,12 +134,7 @@ BENCHES = {"exec": bench_exec, "function": bench_function, "peak": bench_peak,
 
 
 def main() -> None:
-    args, names, r = run.options(__doc__ or "", list(BENCHES))
-    load0 = os.getloadavg()
-    t0 = time.time()
-    for name in names:
-        BENCHES[name](r)
-    run.write_results(args.out, r, t0, load0, mechanisms=mechanisms())
+    run.run_benches(__doc__ or "", BENCHES, mechanisms=mechanisms())
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -375,13 +375,20 @@ def write_results(path: str | None, r: Run, t0: float, load0: tuple[float, float
     Path(path).write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def main() -> None:
-    args, names, r = options(__doc__ or "", list(BENCHES))
+def run_benches(doc: str, benches: Mapping[str, Callable[[Run], None]],
+                **machine: Any) -> None:
+    """A bench script's main: the measurements its command line chose, in order, then the
+    JSON (``machine`` adds to what is said of the machine)."""
+    args, names, r = options(doc, list(benches))
     load0 = os.getloadavg()
     t0 = time.time()
     for name in names:
-        BENCHES[name](r)
-    write_results(args.out, r, t0, load0, affinity=len(os.sched_getaffinity(0)))
+        benches[name](r)
+    write_results(args.out, r, t0, load0, **machine)
+
+
+def main() -> None:
+    run_benches(__doc__ or "", BENCHES, affinity=len(os.sched_getaffinity(0)))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Medians of N rounds; ratios are medians of the per-round ratios.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 from pathlib import Path
@@ -112,12 +111,7 @@ BENCHES = {"core": bench_core, "predict": bench_predict}
 
 
 def main() -> None:
-    args, names, r = run.options(__doc__ or "", list(BENCHES))
-    load0 = os.getloadavg()
-    t0 = time.time()
-    for name in names:
-        BENCHES[name](r)
-    run.write_results(args.out, r, t0, load0)
+    run.run_benches(__doc__ or "", BENCHES)
 
 
 if __name__ == "__main__":

@@ -143,24 +143,8 @@ class Scheduler:
         s = self._s
         d = s.deadlines
         if s.wall is not None:
-            return _earliest(walltime.deadline(s), self._next_timeout(s, d))
-        while d:
-            when, tid, attempt = d[0]
-            t = s.tasks.get(tid)
-            if t is not None and _live_deadline(t, when, attempt):
-                return when
-            heapq.heappop(d)
-        return None
-
-    @staticmethod
-    def _next_timeout(s: CoreState, d: list[tuple[float, int, int]]) -> float | None:
-        while d:
-            when, tid, attempt = d[0]
-            t = s.tasks.get(tid)
-            if t is not None and _live_deadline(t, when, attempt):
-                return when
-            heapq.heappop(d)
-        return None
+            return _earliest(walltime.deadline(s), _next_timeout(s, d))
+        return _next_timeout(s, d)
 
     @property
     def walltime_over(self) -> bool:
@@ -226,6 +210,17 @@ class Scheduler:
         """How many entries each internal structure holds (see
         :meth:`tandem.core.state.CoreState.footprint`), for memory checks."""
         return self._s.footprint()
+
+
+def _next_timeout(s: CoreState, d: list[tuple[float, int, int]]) -> float | None:
+    """The earliest live timeout (stale entries are popped on the way)."""
+    while d:
+        when, tid, attempt = d[0]
+        t = s.tasks.get(tid)
+        if t is not None and _live_deadline(t, when, attempt):
+            return when
+        heapq.heappop(d)
+    return None
 
 
 Handler = Callable[[CoreState, Any, float, list[Action]], None]
