@@ -184,8 +184,11 @@ class Keys:
         return name, digest
 
     def _args(self, args: tuple[Any, ...], kwargs: Any) -> str:
-        if not kwargs and _plain(args):
-            return repr(args)
+        if not kwargs:
+            if not args:
+                return "()"
+            if (len(args) == 1 and type(args[0]) in _PLAIN) or _plain(args):
+                return repr(args)
         if _plain(args) and _plain(dict(kwargs)):
             return repr((args, kwargs))
         try:

@@ -50,6 +50,8 @@ _RESOURCE_KEYS = ("cores", "gpus", "ranks", "memory_mb")
 
 def build_spec(work: Work, options: Mapping[str, Any]) -> TaskSpec:
     """The :class:`TaskSpec` for ``work`` with ``options`` (``after`` is not part of it)."""
+    if len(options) == 1 and "by" in options:     # every other option a default: the usual
+        return TaskSpec(name=work.label, work=work, by=options["by"])
     if not _KNOWN.issuperset(options):
         for key in options:
             if key not in _KNOWN:
