@@ -46,6 +46,23 @@ CLOSE_TIMEOUT_S = 60.0        # the longest close() waits for the writer to take
 _F_SETPIPE_SZ = 1031
 
 
+def _exited_within(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for ``proc`` to exit, at most ``timeout`` seconds, on its pidfd (``Popen.wait``
+    with a timeout polls, sleeping up to 50 ms between looks)."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):     # no pidfds here, or it is gone already
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
 class ProcessSink:
     """Frames of items to a writer process (``script`` with ``args``), else to ``local``."""
 
@@ -187,11 +204,9 @@ class ProcessSink:
             proc.stdin.close()
         if kill:
             proc.kill()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        if not _exited_within(proc, timeout):
             proc.kill()
-            proc.wait()
+        proc.wait()
         guardian.unwatch(proc.pid)
         err = proc.stderr.read().decode(errors="replace").strip()
         proc.stderr.close()

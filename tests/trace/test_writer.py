@@ -20,7 +20,7 @@ SLOTS = '[["n0",[0,1,2,3],["0"]]]'
 def end_row(tid: int, **over: object) -> tuple[object, ...]:
     row = dict(id=tid, static=STATIC, state="done", submitted=1.0, ready=1.5, launched=2.0,
                started=2.25, ended=3.125, attempts=1, deps=(0, 1), slots=SLOTS, failure="null",
-               peak_mb=None)
+               peak_mb=None, restored=None)
     row.update(over)
     return tuple(row[f] for f in END_FIELDS)
 
@@ -95,3 +95,11 @@ def test_the_writer_outlasts_a_ctrl_c_and_ends_with_its_input(tmp_path: Path) ->
     proc.stdin.close()
     assert proc.wait(timeout=30) == 0
     assert [json.loads(x)["id"] for x in path.read_text().splitlines()] == [0, 1]
+
+
+def test_a_restored_task_says_its_key_and_others_do_not() -> None:
+    restored, ran = (json.loads(x) for x in text([
+        end_row(1, restored='"sim.3f2a"', launched=None, started=None, attempts=0),
+        end_row(2)]).splitlines())
+    assert restored["restored"] == "sim.3f2a" and restored["launched"] is None
+    assert "restored" not in ran

@@ -305,12 +305,14 @@ class WorkerHandle:
         self.kill_timer = self.loop.call_later(grace, self.signal, signal.SIGKILL)
 
     def retire(self, grace: float) -> None:
-        """Let an idle worker exit (end of file on its input; a remote one not connected yet:
-        SIGTERM to its step); SIGKILL after ``grace`` seconds if it lingers."""
+        """Let an idle worker exit (end of file on its input; one still starting, or a remote
+        one not connected yet: SIGTERM, rather than waiting for it to be ready); SIGKILL after
+        ``grace`` seconds if it lingers."""
+        starting = self.state is WorkerState.STARTING
         self.state = WorkerState.GONE
-        if self.remote and self.sock is None:
+        if starting or (self.remote and self.sock is None):
             self.signal(signal.SIGTERM)
-        else:
+        if not self.remote or self.sock is not None:
             self.close_input()
         self.kill_timer = self.loop.call_later(grace, self.signal, signal.SIGKILL)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,11 +165,18 @@ class Journal:
             db.execute("INSERT INTO runs (run, started, resumed, pid, host) VALUES "
                        "(?, ?, ?, ?, ?)", (self.run, time.time(), int(self.resumed),
                                            os.getpid(), socket.gethostname()))
-            self._previous = {e.key: e for e in read_entries(db)} if self.resumed else {}
-            self._agent_states = {n: bytes(st) for n, st in
-                                  db.execute("SELECT name, state FROM agents")}
         finally:
             db.close()
+        # What earlier runs left is read on a thread of its own while the session starts its
+        # backends (sqlite3 lets other threads run while it reads).
+        self._previous: dict[str, Entry] = {}
+        self._agent_states: dict[str, bytes] = {}
+        self._read_error: BaseException | None = None
+        self._reader: threading.Thread | None = None
+        if self.resumed:
+            self._reader = threading.Thread(target=self._read, name="tandem-journal-read",
+                                            daemon=True)
+            self._reader.start()
         self._local: writer.Applier | None = None     # writes here if the writer cannot
         self._items: list[tuple[Any, ...]] = []
         self._process = process
@@ -194,11 +202,33 @@ class Journal:
         return self._sink.pid if self._sink is not None else None
 
     # -- reading (what the earlier runs left, read when opened) -----------------------------
+    def _read(self) -> None:
+        try:
+            db = _read_only(self.path)
+            try:
+                self._previous = {e.key: e for e in read_entries(db)}
+                self._agent_states = {n: bytes(st) for n, st in
+                                      db.execute("SELECT name, state FROM agents")}
+            finally:
+                db.close()
+        except BaseException as e:
+            self._read_error = e
+
+    def _wait_read(self) -> None:
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
+            if self._read_error is not None:
+                raise JournalError(f"{self.path} cannot be read ({self._read_error}); it was "
+                                   "left untouched") from None
+
     def entries(self) -> dict[str, Entry]:
-        """Every task key of earlier runs."""
+        """Every task key of earlier runs (waits for them to be read)."""
+        self._wait_read()
         return self._previous
 
     def agent_states(self) -> dict[str, bytes]:
+        self._wait_read()
         return self._agent_states
 
     # -- writing (appended here, written by the writer at each flush) -----------------------

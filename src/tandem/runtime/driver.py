@@ -199,12 +199,11 @@ class Driver:
         self._next_id = tid + 1
         fut = TaskFuture(self, tid, spec.name)
         ids = tuple(dict.fromkeys(f.task_id for f in deps)) if deps else ()
-        if self._durable is not None and self._restored(tid, spec, fut, deps, ids):
-            return fut
-        self._live.add(tid, spec, fut)
-        if self._ins.wants("task_submitted"):
-            self._ins.call("task_submitted", tid, spec, self.clock())
-        self._inbox.append(Submitted(task_id=tid, spec=spec, deps=ids))
+        if self._durable is None or not self._restored(tid, spec, fut, deps, ids):
+            self._live.add(tid, spec, fut)
+            if self._ins.wants("task_submitted"):
+                self._ins.call("task_submitted", tid, spec, self.clock())
+            self._inbox.append(Submitted(task_id=tid, spec=spec, deps=ids))
         if not self._pumping and not self._pump_soon:
             self._pump_soon = True
             assert self._loop is not None

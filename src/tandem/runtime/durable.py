@@ -54,8 +54,8 @@ class Durable(Instrument):
         self.run_dir = run_dir
         self.journal = Journal(run_dir, resume=resume)
         self.run = self.journal.run
-        self._previous: dict[str, Entry] = self.journal.entries() if self.journal.resumed \
-            else {}
+        # What earlier runs left: read while the session starts (see :meth:`_earlier`).
+        self._previous: dict[str, Entry] | None = None if self.journal.resumed else {}
         if self.journal.set_aside is not None:
             log.warning("tandem: %s held the journal of an earlier campaign: it is kept as %s "
                         "and this run starts a new one (open the session with resume=True to "
@@ -88,7 +88,8 @@ class Durable(Instrument):
         else:
             key, digest = self._keys.of(spec)
         future.key, future.digest = key, digest
-        prev = self._previous.get(key) if self._previous else None
+        earlier = self._previous if self._previous is not None else self._earlier()
+        prev = earlier.get(key) if earlier else None
         if prev is not None:
             if prev.digest != digest:
                 self._changed(spec, key)
@@ -110,6 +111,10 @@ class Durable(Instrument):
         attempts, preempted = self._base.get(task_id, _NONE) if self._base else _NONE
         self.journal.submitted(key, name, spec.kind, digest, attempts, preempted, path, now)
         return False, None
+
+    def _earlier(self) -> dict[str, Entry]:
+        self._previous = self.journal.entries()
+        return self._previous
 
     def _load(self, prev: Entry) -> Any:
         blob = prev.blob

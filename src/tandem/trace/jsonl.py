@@ -24,11 +24,12 @@ Records::
     {"ev": "end", "id": 7, "name": ..., "kind": ..., "state": "done", "submitted": ..,
      "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
      "deps": [..], "cores": 1, "gpus": 0, "by": "user", "slots": [...],
-     "failure": null | {...}, "peak_mb": 812.5}         (by: who submitted it; peak_mb: the
-                                                        last attempt's peak memory in MiB,
-                                                        where its backend measured it)
-    {"ev": "restored", "id": 7, "key": "sim.3f2a..", "t": 0.01}   (done in an earlier run of
-                                       the campaign, restored from the journal: never launched)
+     "failure": null | {...}, "peak_mb": 812.5,         (by: who submitted it; peak_mb: the
+     "restored": "sim.3f2a.."}                          last attempt's peak memory in MiB,
+                                                        where its backend measured it;
+                                                        restored: its journal key, when it
+                                                        finished in an earlier run and was
+                                                        restored, not launched)
     {"ev": "steer", "t": 3.5, "action": "pause", "task": 7, "by": "agent", "reason": "...",
      "release": true}      (details per action: see tandem.core.actions.Steered)
     {"ev": "close", "t": ...}
@@ -81,6 +82,7 @@ class JsonlTrace(Instrument):
         self._items: list[str | int] = []
         self._launched: list[int] = []           # ids launched since the last flush
         self._peaks: dict[int, float] = {}       # id -> its last attempt's peak (MiB)
+        self._restored: dict[int, str] = {}      # id -> its journal key (JSON), if restored
         self._launch_slots: dict[int, str] = {}  # running, launch line written: id -> slots
         self._statics: dict[tuple[str, str, int, int, str], tuple[Resources, str]] = {}
         self._slot_text: dict[int, tuple[Placement, str]] = {}
@@ -106,8 +108,7 @@ class JsonlTrace(Instrument):
         self._items.append(task_id)
 
     def task_restored(self, task_id: int, key: str, now: float) -> None:
-        self._items.append(f'{{"ev": "restored", "id": {task_id}, "key": {_quote(key)}, '
-                           f'"t": {now:.6f}}}')
+        self._restored[task_id] = _quote(key)
 
     def _name(self, s: str) -> str:
         enc = self._names.get(s)
@@ -184,6 +185,7 @@ class JsonlTrace(Instrument):
                               "and the simulator do this for the traces they are given)")
         written = self._launch_slots
         statics, slot_text, state_of, peaks = self._statics, self._slot_text, _STATE, self._peaks
+        restored = self._restored
         for i, x in enumerate(items):
             if type(x) is int:
                 t = tasks[x]
@@ -202,7 +204,8 @@ class JsonlTrace(Instrument):
                 items[i] = (x, static, state_of[t.state], t.submitted, t.ready_at, t.launched,
                             t.started, t.ended, t.attempt, t.deps, slots,
                             "null" if f is None else _failure(f),
-                            peaks.pop(x, None) if peaks else None)
+                            peaks.pop(x, None) if peaks else None,
+                            restored.pop(x, None) if restored else None)
         if launched:
             # Tasks still running: their launch goes out now (a crash keeps it).
             for tid in dict.fromkeys(launched):

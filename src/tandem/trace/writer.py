@@ -29,12 +29,13 @@ from typing import Any
 FRAME = struct.Struct("<I")
 
 END_FIELDS = ("id", "static", "state", "submitted", "ready", "launched", "started", "ended",
-              "attempts", "deps", "slots", "failure", "peak_mb")
+              "attempts", "deps", "slots", "failure", "peak_mb", "restored")
 """An end row: the task id; the line's part shared by tasks of one name, kind, level, request
 and submitter (``,"name":..,"kind":..,"level":..,"cores":..,"gpus":..,"by":..``); the state's
 value; five times (seconds, ``None`` where a step did not happen); attempts; dependency ids;
 slots and failure as JSON text; the last attempt's peak memory in MiB (``None``: not measured,
-and the line has no ``peak_mb``)."""
+and the line has no ``peak_mb``); the journal key of a task restored from an earlier run, as
+JSON text (``None``: it was not, and the line has no ``restored``)."""
 
 
 def _time(t: float | None) -> str:
@@ -43,7 +44,7 @@ def _time(t: float | None) -> str:
 
 def end_line(row: tuple[Any, ...]) -> str:
     tid, static, state, submitted, ready, launched, started, ended, attempts, deps, slots, \
-        failure, peak = row
+        failure, peak, restored = row
     if ready is not None and launched is not None and started is not None \
             and ended is not None:
         times = '"submitted":%.6f,"ready":%.6f,"launched":%.6f,"started":%.6f,"ended":%.6f' \
@@ -52,9 +53,10 @@ def end_line(row: tuple[Any, ...]) -> str:
         times = '"submitted":%.6f,"ready":%s,"launched":%s,"started":%s,"ended":%s' % (
             submitted, _time(ready), _time(launched), _time(started), _time(ended))
     return '{"ev":"end","id":%d%s,"state":"%s",%s,"attempts":%d,"deps":[%s],"slots":%s,' \
-        '"failure":%s%s}' % (tid, static, state, times, attempts,
-                             ",".join(map(str, deps)) if deps else "", slots, failure,
-                             "" if peak is None else ',"peak_mb":%.1f' % peak)
+        '"failure":%s%s%s}' % (tid, static, state, times, attempts,
+                               ",".join(map(str, deps)) if deps else "", slots, failure,
+                               "" if peak is None else ',"peak_mb":%.1f' % peak,
+                               "" if restored is None else ',"restored":%s' % restored)
 
 
 def launch_line(row: tuple[Any, ...]) -> str:
