@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,6 +212,21 @@ def test_inside_an_allocation_the_default_end_is_the_platforms(tmp_path: Path) -
     assert wall is not None and wall.grace == 10.0 and wall.margin == 1.0
     assert 0.0 < wall.ends_at - opened <= 100.0     # the Unix end, on the monotonic clock
     assert summary is not None and summary.ends_at == end and summary.deferred == 1
+
+
+def test_an_infinite_walltime_is_none_even_inside_an_allocation(tmp_path: Path) -> None:
+    plat = dataclasses.replace(Platform.uniform(1, cores=1), ends_at=time.time() + 100.0)
+
+    async def main() -> tuple[Walltime | None, WalltimeSummary | None, Any]:
+        async with tandem.open_session(plat, run_dir=tmp_path, backends=[MockBackend()],
+                                       walltime=math.inf) as s:
+            f = s.submit_spec(mock("long", 0.0, 0.01))
+            return s.driver.core.walltime, s.walltime, await f
+    wall, summary, _ = asyncio.run(main())
+    assert wall is None and summary is None
+    with pytest.raises(SpecError, match="walltime=math.inf is none"):
+        asyncio.run(tandem.open_session(plat, run_dir=tmp_path / "b", walltime=math.inf,
+                                        grace=1.0).__aenter__())
 
 
 def test_the_walltime_example_of_running_md_prints_what_the_page_says(tmp_path: Path) -> None:

@@ -60,10 +60,16 @@ def walltime_of(platform: Platform, *, walltime: float | None, end_time: float |
                 clock: Callable[[], float]) -> tuple[Walltime | None, float | None]:
     """The core's walltime on ``clock``'s axis and the end as a Unix time (``(None, None)``
     without one). ``walltime``: seconds from now; ``end_time``: a Unix time; neither: the
-    allocation's end (``platform.ends_at``) if the platform has one."""
+    allocation's end (``platform.ends_at``) if the platform has one; ``walltime=math.inf``:
+    none at all."""
     if walltime is not None and end_time is not None:
         raise SpecError("open_session: give walltime= (seconds from now) or end_time= (a Unix "
                         "time), not both")
+    if walltime == math.inf:      # no walltime, even inside an allocation
+        if margin is not None or grace is not None:
+            raise SpecError("open_session: margin= and grace= go with a walltime, and "
+                            "walltime=math.inf is none")
+        return None, None
     now_clock, now_unix = clock(), time.time()
     explicit = walltime is not None or end_time is not None
     if walltime is not None:
