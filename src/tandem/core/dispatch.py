@@ -52,7 +52,32 @@ def schedule(core: CoreState, now: float, out: list[Action]) -> None:
     if bucket is None:
         fill(core, now, out)
         return
-    # One shape: strict order within it, no heap of heads.
+    one_shape(core, bucket, now, out, False)
+
+
+def walled(core: CoreState, now: float, out: list[Action]) -> None:
+    """The pass with a walltime: :func:`schedule`'s, where a ready task that would not end in
+    time is deferred instead of placed, nothing is placed once the walltime is over, and the
+    deferred tasks end early when nothing else can happen (:mod:`tandem.core.walltime`)."""
+    pool = core.pool
+    if pool.free_cores <= 0 and pool.free_gpus <= 0:
+        return
+    bucket = core.queue.only
+    if core.wall_over:
+        bucket = None       # nothing is placed; after_pass ends what came back to the queue
+    elif bucket is None:
+        fill(core, now, out)
+    if bucket is not None:
+        one_shape(core, bucket, now, out, True)
+    after_pass(core, now, out)
+
+
+def one_shape(core: CoreState, bucket: Bucket, now: float, out: list[Action],
+              wall: bool) -> None:
+    """The pass when every waiting task has one shape: strict order within it, no heap of
+    heads; with ``wall``, a task that would not end in time is deferred instead."""
+    pool = core.pool
+    q = core.queue
     peek = q.peek
     shape = bucket.req
     plain = bucket.plain
@@ -60,6 +85,9 @@ def schedule(core: CoreState, now: float, out: list[Action]) -> None:
         first = peek(bucket)
         if first is None:
             return
+        if wall and defers(core, first, now, out):
+            q.pop(bucket, first)
+            continue
         if plain:
             placement = pool.try_place(shape)
         elif admits(core, bucket):
@@ -70,41 +98,6 @@ def schedule(core: CoreState, now: float, out: list[Action]) -> None:
             return
         q.pop(bucket, first)
         launch(core, first, placement, now, out)
-
-
-def walled(core: CoreState, now: float, out: list[Action]) -> None:
-    """The pass with a walltime: :func:`schedule`'s, where a ready task that would not end in
-    time is deferred instead of placed, nothing is placed once the walltime is over, and the
-    deferred tasks end early when nothing else can happen (:mod:`tandem.core.walltime`)."""
-    pool = core.pool
-    q = core.queue
-    if pool.free_cores <= 0 and pool.free_gpus <= 0:
-        return
-    bucket = q.only
-    if core.wall_over:
-        bucket = None       # nothing is placed; after_pass ends what came back to the queue
-    elif bucket is None:
-        fill(core, now, out)
-    if bucket is not None:
-        peek = q.peek
-        while pool.free_cores > 0 or pool.free_gpus > 0:
-            first = peek(bucket)
-            if first is None:
-                break
-            if defers(core, first, now, out):
-                q.pop(bucket, first)
-                continue
-            if bucket.plain:
-                placement = pool.try_place(bucket.req)
-            elif admits(core, bucket):
-                placement = place(core, bucket)
-            else:
-                break
-            if placement is None:
-                break
-            q.pop(bucket, first)
-            launch(core, first, placement, now, out)
-    after_pass(core, now, out)
 
 
 def fill(core: CoreState, now: float, out: list[Action]) -> None:
