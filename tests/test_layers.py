@@ -35,11 +35,12 @@ LAYERS: dict[str, frozenset[str]] = {
     "tandem.trace": BASE | {"tandem.spec", "tandem.core", "tandem.model"},
     "tandem.config": BASE | {"tandem.spec", "tandem.core"},
     "tandem.journal": BASE | {"tandem.spec"},
+    "tandem.history": BASE | {"tandem.spec", "tandem.core", "tandem.model", "tandem.trace"},
 }
 # Packages whose modules must not import each other in a cycle, and pairs of packages between
 # which no cycle may run.
 ACYCLIC = ("tandem.core", "tandem.runtime", "tandem.backends", "tandem.spec", "tandem.trace",
-           "tandem.sim", "tandem.model", "tandem.config", "tandem.journal")
+           "tandem.sim", "tandem.model", "tandem.config", "tandem.journal", "tandem.history")
 ACYCLIC_BETWEEN = (("tandem.runtime", "tandem.backends"),)
 # Underscore attributes that are public API of the standard library.
 PUBLIC_UNDERSCORE = frozenset({

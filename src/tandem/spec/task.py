@@ -8,6 +8,7 @@ Imports: tandem.errors, tandem.spec.checks, tandem.spec.resources.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,11 @@ class TaskSpec:
     - ``by``: who submitted it, a person (``"user"``) or an agent's name; the trace keeps it.
     - ``key``: its identity in the run directory's journal (``None``: derived from the task;
       see :mod:`tandem.journal.keys`); a re-run campaign skips a key that finished.
+    - ``features``: what the user says of the task's size (``{"atoms": 20000, "model":
+      "cvae"}``: names to numbers or strings; ``None``: nothing), kept in the history with
+      its duration so that later runs learn its estimate from them (:mod:`tandem.history`).
+    - ``estimate_from``: where ``estimate`` came from: ``"user"`` (given), or ``"learned"``
+      (filled in by the session from the history of earlier runs).
     """
 
     name: str
@@ -132,6 +138,8 @@ class TaskSpec:
     pool: str | None = None
     by: str = "user"
     key: str | None = None
+    features: Mapping[str, float | int | str] | None = None
+    estimate_from: str = "user"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -167,3 +175,23 @@ class TaskSpec:
         if self.timeout is not None or self.estimate is not None:
             _check_seconds(self.name, "timeout", self.timeout)
             _check_seconds(self.name, "estimate", self.estimate)
+        if self.features is not None:
+            object.__setattr__(self, "features", _checked_features(self.name, self.features))
+        if self.estimate_from != "user" and self.estimate_from != "learned":
+            raise SpecError(f"task {self.name!r}: estimate_from must be 'user' or 'learned', "
+                            f"got {self.estimate_from!r}")
+
+
+def _checked_features(name: str, features: object) -> dict[str, float | int | str] | None:
+    """A copy of ``features`` (``None`` when empty), each entry checked."""
+    if not isinstance(features, Mapping):
+        raise SpecError(f"task {name!r}: features must be a mapping of names to numbers or "
+                        f"strings, got {type(features).__name__}")
+    for k, v in features.items():
+        if not isinstance(k, str) or not k:
+            raise SpecError(f"task {name!r}: features: a name must be a non-empty string, "
+                            f"got {k!r}")
+        if not (isinstance(v, str) or (is_number(v) and math.isfinite(v))):
+            raise SpecError(f"task {name!r}: features[{k!r}] must be a finite number or a "
+                            f"string, got {v!r}")
+    return dict(features) if features else None
