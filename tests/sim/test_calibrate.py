@@ -130,3 +130,24 @@ def test_what_if_picks_the_smallest_platform_meeting_the_deadline() -> None:
 def test_platform_like() -> None:
     p = platform_like(dg(2), 3)
     assert len(p.nodes) == 3 and p.total_cores == 3 * 168 and p.total_gpus == 18
+
+
+def test_the_history_fills_the_durations_task_sets_lack(tmp_path: Path) -> None:
+    from tandem.history.store import HistoryStore, Row
+    from tandem.sim.calibrate import from_history
+    from tandem.spec import Executable
+
+    HistoryStore(tmp_path).add([
+        Row(key="sleep@md", kind="sim", name=f"md.{i}", state="done", cores=1, gpus=0,
+            ranks=1, memory_mb=None, features=None, sizes=None, duration=d, node="n0",
+            run="r", t=0.0) for i, d in enumerate((4.0, 6.0))])
+    wf = Workflow(name="w", platform=Platform.uniform(1, cores=2), task_sets=(
+        TaskSet(name="md", count=3, work=Executable(argv=("sleep", "5"))),
+        TaskSet(name="agg", duration=Duration(mean=1.0), depends_on=("md",)),
+        TaskSet(name="new", work=Executable(argv=("sleep", "1")))))
+    filled = from_history(wf, tmp_path).apply(wf, missing_only=True)
+    md, agg, new = filled.task_sets
+    assert md.duration is not None and md.duration.mean == 5.0
+    assert agg.duration == Duration(mean=1.0) and new.duration is None
+    with pytest.raises(SpecError, match="does not exist"):
+        from_history(wf, tmp_path / "none")

@@ -20,7 +20,7 @@ SLOTS = '[["n0",[0,1,2,3],["0"]]]'
 def end_row(tid: int, **over: object) -> tuple[object, ...]:
     row = dict(id=tid, static=STATIC, state="done", submitted=1.0, ready=1.5, launched=2.0,
                started=2.25, ended=3.125, attempts=1, deps=(0, 1), slots=SLOTS, failure="null",
-               peak_mb=None, restored=None)
+               peak_mb=None, restored=None, estimate=None)
     row.update(over)
     return tuple(row[f] for f in END_FIELDS)
 
@@ -49,6 +49,17 @@ def test_a_measured_peak_is_in_the_end_record_and_an_unmeasured_one_is_absent() 
                             text([end_row(1, peak_mb=812.46), end_row(2)]).splitlines())
     assert measured["peak_mb"] == 812.5
     assert "peak_mb" not in unmeasured
+
+
+def test_an_estimate_says_where_it_came_from_and_features_are_kept() -> None:
+    learned, given, neither = (json.loads(x) for x in text([
+        end_row(1, estimate=(2.5, "learned", '{"n": 4}')), end_row(2, estimate=(1.0, "user",
+                                                                                None)),
+        end_row(3)]).splitlines())
+    assert (learned["estimate"], learned["estimated"], learned["features"]) == \
+        (2.5, "learned", {"n": 4})
+    assert (given["estimated"], "features" in given) == ("user", False)
+    assert not {"estimate", "estimated", "features"} & set(neither)
 
 
 def test_lines_launch_rows_and_end_rows_keep_their_order() -> None:

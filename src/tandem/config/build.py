@@ -123,7 +123,7 @@ def _task_set(ts: TaskSetModel, loc: Loc, platform: Platform, marks: Marks) -> T
                        duration=duration, work=work, depends_on=tuple(ts.depends_on),
                        async_depends_on=None if ts.async_depends_on is None
                        else tuple(ts.async_depends_on),
-                       priority=ts.priority, pool=ts.pool)
+                       priority=ts.priority, pool=ts.pool, features=ts.features)
     except SpecError as e:
         raise marks.error(loc, str(e)) from None
 

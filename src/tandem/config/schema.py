@@ -97,6 +97,8 @@ class TaskSetModel(_Model):
     kwargs: dict[str, Any] | None = Field(None, description="a mapping of keyword arguments")
     priority: int = Field(0, description="an integer")
     pool: str | None = Field(None, min_length=1, description="a pool name (a key of pools)")
+    features: dict[str, Annotated[float, Field(allow_inf_nan=False)] | str] | None = Field(
+        None, description="a mapping of names to numbers or strings, e.g. {atoms: 20000}")
 
 
 class WorkflowModel(_Model):

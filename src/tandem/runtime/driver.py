@@ -18,7 +18,8 @@ core's ``forget``) once the instruments have flushed it, so a long session does 
 the tasks it has run. The tasks not resolved yet (spec, future, value, directory) are its
 :class:`~tandem.runtime.live.Live`; nothing of a task is kept past its resolution.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian,
-tandem.runtime.durable, tandem.runtime.future, tandem.runtime.live, tandem.runtime.routing,
+tandem.history.estimates, tandem.runtime.durable, tandem.runtime.future, tandem.runtime.live,
+tandem.runtime.routing,
 tandem.runtime.spawned, tandem.spec, tandem.trace.instrument, tandem.trace.instruments,
 tandem.trace.jsonl.
 """
@@ -52,6 +53,7 @@ from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
 from tandem.core.values import FailureKind, KillCause, Walltime
 from tandem.errors import TandemError
+from tandem.history.estimates import Estimates
 from tandem.runtime.durable import Durable
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.live import Live
@@ -74,7 +76,8 @@ class Driver:
                  backends: Sequence[Backend], instruments: Sequence[Instrument] = (),
                  trace: bool = True, pools: Mapping[str, Quota] | None = None,
                  clock: Callable[[], float] | None = None,
-                 durable: Durable | None = None, walltime: Walltime | None = None) -> None:
+                 durable: Durable | None = None, walltime: Walltime | None = None,
+                 estimates: Estimates | None = None) -> None:
         guardian.start()     # before any process is started: the trace writer is one
         self.platform = platform
         self._node_names = frozenset(n.name for n in platform.nodes)
@@ -88,6 +91,7 @@ class Driver:
         self._ins = Instruments([self._trace] if self._trace is not None else [])
         # The journal (when the run directory keeps one) records what the trace does.
         self._durable = durable
+        self._estimates = estimates       # learned estimates for tasks given none
         if durable is not None:
             self._ins.add(durable)
         for ins in instruments:
@@ -190,11 +194,14 @@ class Driver:
     def enqueue(self, spec: TaskSpec, deps: Sequence[TaskFuture] = ()) -> TaskFuture:
         """Check ``spec`` against the core and its backend, and queue its submission (it
         reaches the core with the other submissions of this loop iteration). With a journal, a
-        task an earlier run finished is restored instead: its future is done at once."""
+        task an earlier run finished is restored instead: its future is done at once. A task
+        without an estimate gets one learned from the history, when the driver has one."""
         if not self.open:
             raise TandemError("the session is not open: submit inside `async with open_session`")
         self._core.check_feasible(spec)
         self._routing.check(spec)
+        if spec.estimate is None and self._estimates is not None:
+            spec = self._estimates.fill(spec)
         tid = self._next_id
         self._next_id = tid + 1
         fut = TaskFuture(self, tid, spec.name)

@@ -5,7 +5,8 @@ the platform, makes the :class:`~tandem.runtime.driver.Driver` and the :class:`S
 owns the session's task group, and guarantees, through the driver's public lifecycle (start,
 use_group, abort, close), that leaving the block (normally, on an error, or on cancellation)
 ends every task and every process it started.
-Imports: tandem.backends, tandem.core.policy, tandem.errors, tandem.runtime.driver,
+Imports: tandem.backends, tandem.core.policy, tandem.errors, tandem.history.estimates,
+tandem.history.keeper, tandem.history.store, tandem.runtime.driver,
 tandem.runtime.durable,
 tandem.runtime.session, tandem.runtime.signals, tandem.runtime.walltime, tandem.spec,
 tandem.trace.instrument.
@@ -24,6 +25,9 @@ from pathlib import Path
 from tandem.backends.base import Backend
 from tandem.core.policy import Mode, Order, Policy
 from tandem.errors import SpecError
+from tandem.history.estimates import Estimates
+from tandem.history.keeper import HistoryKeeper
+from tandem.history.store import HistoryStore, history_dir
 from tandem.runtime.driver import Driver
 from tandem.runtime.durable import Durable
 from tandem.runtime.session import Session
@@ -85,6 +89,7 @@ async def open_session(
     end_time: float | None = None,
     margin: float | None = None,
     grace: float | None = None,
+    history: str | os.PathLike[str] | bool | None = None,
 ) -> AsyncIterator[Session]:
     """Open a session on ``platform``. The default is the Slurm allocation this process runs
     in when ``SLURM_JOB_ID`` is set (:meth:`Platform.from_slurm`; set ``TANDEM_SLURM=0`` to
@@ -117,6 +122,13 @@ async def open_session(
     task left ends with a ``WALLTIME`` failure; ``session.walltime`` is then the summary of
     what is left (docs/running.md, "Walltime").
 
+    ``history``: the directory of the task history (default: ``$TANDEM_HISTORY``, else
+    ``$XDG_DATA_HOME/tandem/history``, else ``~/.local/share/tandem/history``; ``False``: none).
+    A traced session on real time (no ``clock``) adds its ended tasks to it when it closes,
+    and a task submitted without an ``estimate`` gets one learned from earlier runs' tasks of
+    the same work (recorded as ``"learned"`` in the trace; see docs/history.md). A history
+    that cannot be read or written is said once, in a warning; the session goes on without it.
+
     Leaving the block waits for every task; on an error (or cancellation, or SIGTERM) inside
     it, every unfinished task is cancelled and its process tree ended before the error
     propagates (see :mod:`tandem.runtime.signals`).
@@ -141,6 +153,13 @@ async def open_session(
     rd = Path(run_dir) if run_dir is not None else default_run_dir()
     rd.mkdir(parents=True, exist_ok=True)
     durable = Durable(rd, resume=resume) if journal else None
+    estimates = None
+    where = history_dir(history)
+    if where is not None:
+        store = HistoryStore(where)
+        estimates = Estimates(store)
+        if trace and clock is None:      # measured durations only: not a simulator's
+            instruments = [*instruments, HistoryKeeper(store, str(rd.resolve()))]
     if backends is None:
         backends = default_backends(platform, rd, kill_grace)
     else:
@@ -152,12 +171,14 @@ async def open_session(
     try:
         driver = Driver(platform, rd, policy=policy, backends=backends,
                         instruments=instruments, trace=trace, pools=pools, clock=clock,
-                        durable=durable, walltime=wall)
+                        durable=durable, walltime=wall, estimates=estimates)
     except BaseException:
         if durable is not None:
             durable.close("the session could not start")
         raise
     with sigterm_ends(asyncio.current_task()):
+        if estimates is not None:
+            estimates.start()
         await driver.start()
         # The task group is entered by hand so that an error raised by the user's block comes
         # out as itself, not wrapped in an ExceptionGroup; errors of spawned coroutines still

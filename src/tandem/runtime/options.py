@@ -25,7 +25,9 @@ class TaskOptions(TypedDict, total=False):
     one core) or a ready-made ``resources``. ``pool``: the resource pool it draws on (default:
     the session's default pool). ``after``: futures to wait for without data. ``by``: who
     submits it (default ``"user"``; an agent's session puts the agent's name). ``key``: its
-    identity in the journal (default: derived, see :mod:`tandem.journal.keys`)."""
+    identity in the journal (default: derived, see :mod:`tandem.journal.keys`). ``features``:
+    numbers or strings that say the task's size, from which the history learns its estimate
+    (:mod:`tandem.history`)."""
 
     name: str
     kind: str
@@ -41,6 +43,7 @@ class TaskOptions(TypedDict, total=False):
     pool: str
     by: str
     key: str
+    features: Mapping[str, float | int | str]
     after: Iterable[TaskFuture]
 
 
@@ -74,4 +77,4 @@ def build_spec(work: Work, options: Mapping[str, Any]) -> TaskSpec:
                     priority=options.get("priority", 0), timeout=options.get("timeout"),
                     estimate=options.get("estimate"), retries=options.get("retries", 0),
                     pool=options.get("pool"), by=options.get("by", "user"),
-                    key=options.get("key"))
+                    key=options.get("key"), features=options.get("features"))

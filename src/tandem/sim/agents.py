@@ -62,7 +62,8 @@ async def open_simulated_session(
     ``durations``/``results``/``seed``: the task models (see
     :mod:`tandem.sim.model_backend`). ``run_dir``: where the trace goes (a run directory that
     ``tandem report`` reads); none by default. Other options are ``open_session``'s (``mode``,
-    ``order``, ``policy``)."""
+    ``order``, ``policy``). Simulated tasks are never added to the task history, and estimates
+    are learned from it only when ``history=`` is given."""
     loop = asyncio.get_running_loop()
     if not isinstance(loop, VirtualEventLoop):
         raise SpecError("open_simulated_session runs on virtual time: start the program with "
@@ -78,7 +79,8 @@ async def open_simulated_session(
     try:
         async with open_session(
             platform, run_dir=run_dir if run_dir is not None else scratch, backends=[backend],
-            instruments=[backend.instrument, *instruments], clock=loop.time, **options,
+            instruments=[backend.instrument, *instruments], clock=loop.time,
+            **{"history": False, **options},
         ) as session:
             yield session
     finally:

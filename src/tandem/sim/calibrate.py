@@ -20,14 +20,19 @@ What is fitted, from the tasks that ended ``done``:
 
 The simulator applies ``overhead = launch_latency + dispatch_gap`` as a launch delay: a task
 holds its resources that long before it starts (see :mod:`tandem.sim.simulator`).
-Imports: tandem.errors, tandem.spec.workflow, tandem.trace.jsonl.
+
+:func:`from_history` fits the same duration models to the task history instead
+(:mod:`tandem.history`): for each task set, the done tasks of the key its tasks have
+(:func:`tandem.history.describe.key_of`), over every earlier traced run the history holds;
+``apply(workflow, missing_only=True)`` then gives durations only to the sets without one.
+Imports: tandem.errors, tandem.history.describe, tandem.history.store, tandem.spec.task,
+tandem.spec.workflow, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,11 +40,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tandem.errors import SpecError
+from tandem.history.describe import key_of, set_of
+from tandem.history.store import HistoryStore
+from tandem.spec.task import Mock, TaskSpec
 from tandem.spec.workflow import Duration, TaskSet, Workflow
 from tandem.trace.jsonl import read_trace
 
+__all__ = ["Calibration", "FitModel", "calibrate", "describe", "fit", "from_history", "set_of"]
+
 FitModel = Literal["empirical", "normal"]
-_MEMBER = re.compile(r"^(.+)\.(\d+)$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,13 +73,15 @@ class Calibration:
         found = self.by_set.get(task_set)
         return found if found is not None else self.by_kind.get(kind)
 
-    def apply(self, workflow: Workflow) -> Workflow:
+    def apply(self, workflow: Workflow, *, missing_only: bool = False) -> Workflow:
         """``workflow`` with each set's duration replaced by its fitted model (sets with none
-        keep theirs). Fitted durations are measured seconds, so they are divided by the
-        workflow's ``time_scale`` (which :meth:`Workflow.expand` multiplies back)."""
+        keep theirs; with ``missing_only``, only sets without a duration get one). Fitted
+        durations are measured seconds, so they are divided by the workflow's ``time_scale``
+        (which :meth:`Workflow.expand` multiplies back)."""
         sets: list[TaskSet] = []
         for s in workflow.task_sets:
-            fitted = self.duration_for(s.name, s.kind)
+            fitted = None if missing_only and s.duration is not None \
+                else self.duration_for(s.name, s.kind)
             if fitted is not None:
                 s = dataclasses.replace(s, duration=fitted.scaled(1.0 / workflow.time_scale))
             sets.append(s)
@@ -88,12 +99,6 @@ def fit(samples: list[float], model: FitModel = "empirical") -> Duration:
         sd = statistics.stdev(samples) if len(samples) > 1 else 0.0
         return Duration(mean=mean, sd=sd, distribution="normal" if sd else "fixed")
     raise SpecError(f"calibrate: model must be 'empirical' or 'normal', got {model!r}")
-
-
-def set_of(name: str) -> str:
-    """The task set a task name belongs to (``"sim.12"`` -> ``"sim"``)."""
-    m = _MEMBER.match(name)
-    return m.group(1) if m else name
 
 
 def calibrate(run_dir: str | Path, *, model: FitModel = "empirical") -> Calibration:
@@ -138,6 +143,26 @@ def calibrate(run_dir: str | Path, *, model: FitModel = "empirical") -> Calibrat
         dispatch_gap=statistics.median(gaps) if gaps else 0.0,
         model=model, tasks=used,
     )
+
+
+def from_history(workflow: Workflow, directory: str | Path, *,
+                 model: FitModel = "empirical") -> Calibration:
+    """Fit each task set of ``workflow`` to the history in ``directory`` (see the module
+    docstring); sets the history does not know are left out."""
+    store = HistoryStore(directory)
+    if not store.exists():
+        raise SpecError(f"--history: {store.path} does not exist (no traced run has been "
+                        "recorded there)")
+    by_set: dict[str, Duration] = {}
+    used = 0
+    for s in workflow.task_sets:
+        work = s.work if s.work is not None else Mock(seconds=0.0)
+        key = key_of(TaskSpec(name=s.name, work=work, kind=s.kind))
+        durations = [r.duration for r in store.samples(key) if r.duration is not None]
+        if durations:
+            by_set[s.name] = fit(durations, model)
+            used += len(durations)
+    return Calibration(by_set=by_set, by_kind={}, model=model, tasks=used)
 
 
 def describe(cal: Calibration) -> dict[str, Any]:

@@ -94,7 +94,8 @@ class TaskSet:
     """``count`` identical tasks. ``work`` is what each runs; ``None`` means a mock task that
     holds its slots for its drawn duration. ``duration`` is required for mock tasks and is the
     estimate (and the simulator's model) for the others. ``pool``: the resource pool its tasks
-    draw on (a name in the workflow's ``pools``; ``None``: the default pool)."""
+    draw on (a name in the workflow's ``pools``; ``None``: the default pool). ``features``: each
+    task's :attr:`TaskSpec.features` (what the history learns its estimate from)."""
 
     name: str
     count: int = 1
@@ -106,6 +107,7 @@ class TaskSet:
     async_depends_on: tuple[str, ...] | None = None
     priority: int = 0
     pool: str | None = None
+    features: Mapping[str, float | int | str] | None = None
 
     def deps(self, mode: ModeName) -> tuple[str, ...]:
         """The task sets this one waits for in ``mode``."""
@@ -256,7 +258,7 @@ class Workflow:
                 spec = TaskSpec(name=f"{s.name}.{k}" if s.count > 1 else s.name, work=work,
                                 kind=s.kind, resources=s.resources, priority=s.priority,
                                 estimate=None if s.duration is None else s.duration.mean * scale,
-                                pool=s.pool)
+                                pool=s.pool, features=s.features)
                 mine.append(len(out))
                 out.append(WorkflowTask(spec=spec, deps=deps, task_set=s.name,
                                         duration=duration))

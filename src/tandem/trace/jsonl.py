@@ -13,7 +13,8 @@ task that ended before carries its launch (time, slots) in its ``end`` record al
 seconds of the driver's clock with microsecond resolution.
 Imports: tandem.core.actions, tandem.core.pools, tandem.core.states, tandem.core.values,
 tandem.core.view,
-tandem.errors, tandem.spec.platform, tandem.spec.resources, tandem.trace.instrument,
+tandem.errors, tandem.spec.platform, tandem.spec.resources, tandem.spec.task,
+tandem.trace.instrument,
 tandem.trace.sink.
 
 Records::
@@ -25,11 +26,15 @@ Records::
      "ready": .., "launched": .., "started": .., "ended": .., "attempts": 1, "level": 0,
      "deps": [..], "cores": 1, "gpus": 0, "by": "user", "slots": [...],
      "failure": null | {...}, "peak_mb": 812.5,         (by: who submitted it; peak_mb: the
-     "restored": "sim.3f2a.."}                          last attempt's peak memory in MiB,
-                                                        where its backend measured it;
+     "restored": "sim.3f2a..", "estimate": 2.5,         last attempt's peak memory in MiB,
+     "estimated": "learned", "features": {"n": 4}}      where its backend measured it;
                                                         restored: its journal key, when it
                                                         finished in an earlier run and was
-                                                        restored, not launched)
+                                                        restored, not launched; estimate,
+                                                        estimated: its estimate in seconds and
+                                                        where it came from, "user" or
+                                                        "learned" from the history; features:
+                                                        what the user said of its size)
     {"ev": "steer", "t": 3.5, "action": "pause", "task": 7, "by": "agent", "reason": "...",
      "release": true}      (details per action: see tandem.core.actions.Steered)
     {"ev": "close", "t": ...}
@@ -49,6 +54,7 @@ from tandem.core.values import Failure, Placement
 from tandem.errors import TandemError
 from tandem.spec.platform import Platform
 from tandem.spec.resources import Resources
+from tandem.spec.task import TaskSpec
 from tandem.trace.instrument import Instrument
 from tandem.trace.sink import TraceSink
 
@@ -205,7 +211,9 @@ class JsonlTrace(Instrument):
                             t.started, t.ended, t.attempt, t.deps, slots,
                             "null" if f is None else _failure(f),
                             peaks.pop(x, None) if peaks else None,
-                            restored.pop(x, None) if restored else None)
+                            restored.pop(x, None) if restored else None,
+                            None if spec.estimate is None and spec.features is None
+                            else _estimate(spec))
         if launched:
             # Tasks still running: their launch goes out now (a crash keeps it).
             for tid in dict.fromkeys(launched):
@@ -228,6 +236,11 @@ class JsonlTrace(Instrument):
 
 
 _quote = json.encoder.encode_basestring_ascii
+
+
+def _estimate(spec: TaskSpec) -> tuple[float | None, str, str | None]:
+    f = spec.features
+    return spec.estimate, spec.estimate_from, None if f is None else json.dumps(f)
 
 
 def _failure(f: Failure) -> str:

@@ -58,6 +58,12 @@ class TracedTask:
     """Who submitted it: a person (``"user"``) or an agent's name."""
     peak_mb: float | None = None
     """Its last attempt's peak memory in MiB, where its backend measured it."""
+    estimate: float | None = None
+    """Its estimate in seconds (``None``: it had none)."""
+    estimated: str | None = None
+    """Where the estimate came from: ``"user"`` or ``"learned"`` (from the history)."""
+    features: dict[str, Any] | None = None
+    """What the user said of its size (``features={...}``)."""
 
     @property
     def begin(self) -> float | None:
@@ -159,7 +165,10 @@ def _task(r: dict[str, Any]) -> TracedTask:
         deps=tuple(int(d) for d in r.get("deps", ())), cores=int(r.get("cores", 0)),
         gpus=int(r.get("gpus", 0)), slots=_slots(r.get("slots", ())),
         failure=dict(failure) if isinstance(failure, dict) else None,
-        by=str(r.get("by", "user")), peak_mb=_opt(r.get("peak_mb")))
+        by=str(r.get("by", "user")), peak_mb=_opt(r.get("peak_mb")),
+        estimate=_opt(r.get("estimate")),
+        estimated=None if r.get("estimated") is None else str(r["estimated"]),
+        features=dict(r["features"]) if isinstance(r.get("features"), dict) else None)
 
 
 def _steer(r: dict[str, Any]) -> TracedSteer:

@@ -29,13 +29,15 @@ from typing import Any
 FRAME = struct.Struct("<I")
 
 END_FIELDS = ("id", "static", "state", "submitted", "ready", "launched", "started", "ended",
-              "attempts", "deps", "slots", "failure", "peak_mb", "restored")
+              "attempts", "deps", "slots", "failure", "peak_mb", "restored", "estimate")
 """An end row: the task id; the line's part shared by tasks of one name, kind, level, request
 and submitter (``,"name":..,"kind":..,"level":..,"cores":..,"gpus":..,"by":..``); the state's
 value; five times (seconds, ``None`` where a step did not happen); attempts; dependency ids;
 slots and failure as JSON text; the last attempt's peak memory in MiB (``None``: not measured,
 and the line has no ``peak_mb``); the journal key of a task restored from an earlier run, as
-JSON text (``None``: it was not, and the line has no ``restored``)."""
+JSON text (``None``: it was not, and the line has no ``restored``); the task's estimate, where
+it came from and its features as JSON text (``(seconds | None, "user" | "learned", text |
+None)``; ``None``: neither estimate nor features, and the line has none of them)."""
 
 
 def _time(t: float | None) -> str:
@@ -44,7 +46,7 @@ def _time(t: float | None) -> str:
 
 def end_line(row: tuple[Any, ...]) -> str:
     tid, static, state, submitted, ready, launched, started, ended, attempts, deps, slots, \
-        failure, peak, restored = row
+        failure, peak, restored, estimate = row
     if ready is not None and launched is not None and started is not None \
             and ended is not None:
         times = '"submitted":%.6f,"ready":%.6f,"launched":%.6f,"started":%.6f,"ended":%.6f' \
@@ -53,10 +55,17 @@ def end_line(row: tuple[Any, ...]) -> str:
         times = '"submitted":%.6f,"ready":%s,"launched":%s,"started":%s,"ended":%s' % (
             submitted, _time(ready), _time(launched), _time(started), _time(ended))
     return '{"ev":"end","id":%d%s,"state":"%s",%s,"attempts":%d,"deps":[%s],"slots":%s,' \
-        '"failure":%s%s%s}' % (tid, static, state, times, attempts,
+        '"failure":%s%s%s%s}' % (tid, static, state, times, attempts,
                                ",".join(map(str, deps)) if deps else "", slots, failure,
                                "" if peak is None else ',"peak_mb":%.1f' % peak,
-                               "" if restored is None else ',"restored":%s' % restored)
+                               "" if restored is None else ',"restored":%s' % restored,
+                               "" if estimate is None else _estimate(estimate))
+
+
+def _estimate(estimate: tuple[Any, ...]) -> str:
+    seconds, source, features = estimate
+    text = "" if seconds is None else ',"estimate":%.6f,"estimated":"%s"' % (seconds, source)
+    return text if features is None else text + ',"features":' + features
 
 
 def launch_line(row: tuple[Any, ...]) -> str:
