@@ -10,13 +10,16 @@ Contract: argument parsing and printing only; all behaviour lives in the library
     tandem predict WF [--mode async|barrier|both] [--nodes N] [--cores-per-node C]
                       [--gpus-per-node G] [--seeds N] [--json] [--from-trace RUN_DIR]
                       [--what-if-nodes 4,8,16 --deadline S] [--walltime S [--restart]]
+                      [--history DIR]
     tandem run WF [--mode async|barrier] [--time-scale S] [--run-dir DIR | --resume DIR]
                   [--seed N] [--json] [--walltime S]
     tandem journal RUN_DIR [--json]
+    tandem history [DIR] [--json] [--clear]
     tandem trace export RUN_DIR --perfetto [-o OUT]
     tandem trace summary RUN_DIR [--json]
     tandem report RUN_DIR [--compare OTHER] [-o OUT.html] [--png]
-Imports: tandem.config, tandem.errors, tandem.journal.summary, tandem.model,
+Imports: tandem.config, tandem.errors, tandem.history.summary, tandem.journal.summary,
+tandem.model,
 tandem.model.utilisation, tandem.runtime.workflow, tandem.sim, tandem.sim.walltime,
 tandem.spec.platform, tandem.spec.workflow, tandem.trace, tandem.version.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -127,6 +131,10 @@ def _predict(args: argparse.Namespace) -> int:
         raise SpecError(f"--seeds must be >= 1, got {args.seeds}")
     if args.deadline is not None and args.what_if_nodes is None:
         raise SpecError("--deadline goes with --what-if-nodes")
+    if args.history:
+        from tandem.sim.calibrate import from_history
+
+        wf = from_history(wf, args.history).apply(wf, missing_only=True)
     report = analyze(wf)
     calibration = calibrate(args.from_trace) if args.from_trace else None
     modes = ("barrier", "async") if args.mode == "both" else (args.mode,)
@@ -240,6 +248,12 @@ def _journal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(args: argparse.Namespace) -> int:
+    from tandem.history.summary import main as history
+
+    return history(args.dir, as_json=args.json, clear=args.clear)
+
+
 def _run(args: argparse.Namespace) -> int:
     from tandem.runtime.workflow import run_workflow
     from tandem.trace.progress import Progress
@@ -248,10 +262,15 @@ def _run(args: argparse.Namespace) -> int:
     progress = None if args.json or args.no_progress else Progress(sys.stderr)
     if args.resume is not None and args.run_dir is not None:
         raise SpecError("run: give --resume DIR or --run-dir DIR, not both (--resume runs in DIR)")
-    result = run_workflow(wf, mode=args.mode, time_scale=args.time_scale,
-                          run_dir=args.resume or args.run_dir, seed=args.seed,
-                          progress=progress, resume=args.resume is not None,
-                          walltime=args.walltime)
+    muted = logging.getLogger("tandem.walltime")   # its summary is printed below, once
+    level, muted.level = muted.level, logging.ERROR
+    try:
+        result = run_workflow(wf, mode=args.mode, time_scale=args.time_scale,
+                              run_dir=args.resume or args.run_dir, seed=args.seed,
+                              progress=progress, resume=args.resume is not None,
+                              walltime=args.walltime)
+    finally:
+        muted.level = level
     try:
         from tandem.model import utilisation
 
@@ -388,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true",
                    help="with --walltime: preempted tasks start again (default: they continue "
                         "from a perfect checkpoint)")
+    p.add_argument("--history", metavar="DIR",
+                   help="give task sets without a duration the durations their tasks had in "
+                        "the task history in DIR")
     p.set_defaults(fn=_predict)
     p = sub.add_parser("run", help="run a workflow on this machine (mock tasks as timers)")
     p.add_argument("workflow", metavar="WF", help="a YAML workflow file")
@@ -412,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a journal")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=_journal)
+    p = sub.add_parser("history", help="what the task history knows: keys, durations, models "
+                                       "and their held-out error")
+    p.add_argument("dir", metavar="DIR", nargs="?",
+                   help="default: $TANDEM_HISTORY, else ~/.local/share/tandem/history")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--clear", action="store_true", help="remove the history's file")
+    p.set_defaults(fn=_history)
     p = sub.add_parser("trace", help="read_journal or export a run's trace")
     tsub = p.add_subparsers(dest="trace_command", required=True)
     t = tsub.add_parser("export", help="export the trace for a viewer")
