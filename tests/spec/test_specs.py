@@ -101,3 +101,19 @@ def test_local_platform_reads_affinity_and_virtual_gpus(monkeypatch: pytest.Monk
     assert Platform.local().nodes[0].gpus == ()
     with pytest.raises(SpecError, match="not available to this process"):
         Platform.local(cores=[9999])
+
+
+def test_with_estimate_changes_the_estimate_and_its_source_only() -> None:
+    from tandem.spec import Mock
+
+    spec = TaskSpec(name="md", work=Mock(seconds=1), kind="sim", priority=3,
+                    features={"atoms": 10})
+    got = spec.with_estimate(2.5, "learned")
+    assert (got.estimate, got.estimate_from) == (2.5, "learned")
+    assert (got.name, got.kind, got.priority, got.features, got.work) == \
+        (spec.name, spec.kind, spec.priority, spec.features, spec.work)
+    assert spec.estimate is None and spec.estimate_from == "user"
+    with pytest.raises(SpecError, match="task 'md': estimate must be >= 0"):
+        spec.with_estimate(-1.0, "learned")
+    with pytest.raises(SpecError, match="estimate_from must be 'user' or 'learned'"):
+        spec.with_estimate(1.0, "guessed")

@@ -18,7 +18,6 @@ Imports: tandem.history.describe, tandem.history.model, tandem.history.store, ta
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 from tandem.history.describe import KeyCache, inputs, inputs_of
@@ -90,7 +89,7 @@ class Estimates:
         if estimate is None:
             return spec
         self.learned += 1
-        return dataclasses.replace(spec, estimate=estimate, estimate_from="learned")
+        return spec.with_estimate(estimate, "learned")
 
     def model(self, key: str) -> Model | None:
         """The model of ``key`` (fitted at the first call), ``None`` without samples."""

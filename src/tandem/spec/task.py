@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tandem.errors import SpecError
@@ -180,6 +180,24 @@ class TaskSpec:
         if self.estimate_from != "user" and self.estimate_from != "learned":
             raise SpecError(f"task {self.name!r}: estimate_from must be 'user' or 'learned', "
                             f"got {self.estimate_from!r}")
+
+
+    def with_estimate(self, seconds: float, source: str) -> TaskSpec:
+        """This spec with ``estimate=seconds`` from ``source`` (``"user"`` or ``"learned"``):
+        a copy that checks only the two fields it changes (the rest were checked)."""
+        _check_seconds(self.name, "estimate", seconds)
+        if source != "user" and source != "learned":
+            raise SpecError(f"task {self.name!r}: estimate_from must be 'user' or 'learned', "
+                            f"got {source!r}")
+        new = object.__new__(TaskSpec)
+        for name in _FIELDS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "estimate", seconds)
+        object.__setattr__(new, "estimate_from", source)
+        return new
+
+
+_FIELDS = tuple(f.name for f in fields(TaskSpec))
 
 
 def _checked_features(name: str, features: object) -> dict[str, float | int | str] | None:
