@@ -3,8 +3,9 @@
     python bench/run.py [--quick] [--repeats N] [--only NAME[,NAME]] [--out FILE]
 
 Measurements (``--only`` takes these names): function, exec, random_dag, chain, core,
-first_result, ddmd, rss. Prints one line per measurement and, last, one JSON object with every
-number (``--out`` also writes it to FILE, with the raw samples and the machine's load).
+first_result, ddmd, rss, learned_dag, history_error. Prints one line per measurement and,
+last, one JSON object with every number (``--out`` also writes it to FILE, with the raw
+samples and the machine's load).
 
 Interleaving: a measurement and its baseline run in turns, A, B, A, B, ... for N rounds (each
 run a fresh session or pool), so a load that comes and goes on a shared machine falls on both;
@@ -13,6 +14,9 @@ ratios. Nothing here passes or fails on time; tests assert behaviour.
 
 Run directories go to tmpfs (/dev/shm) when it exists: creating a task's directory and its two
 output files costs milliseconds on some virtual disks, and the bare baselines create none.
+The sessions' task history (``TANDEM_HISTORY``, unless set) is a scratch directory of the
+invocation's, removed at its end: the benchmarks pay for the history as a user's sessions do,
+and leave nothing in the user's.
 """
 
 from __future__ import annotations
@@ -181,6 +185,63 @@ def ddmd_shape(mode: str) -> float:
 
 
 
+# -- learned estimates -----------------------------------------------------------------------
+UNIT_S = 0.2
+"""The learned-estimates DAG's unit of time (seconds)."""
+LEARNED_DAG = (("prep", "analysis", 1.0), ("prep", "analysis", 1.0), ("prep", "analysis", 1.0),
+               ("prep", "analysis", 1.0), ("prep", "analysis", 1.0),
+               ("sim", "simulation", 1.0), ("train", "training", 3.0),
+               ("infer", "inference", 1.0))
+"""(set, kind, units) in submission order: five independent preps, then the chain sim ->
+train -> infer. On 2 cores, submission order runs the preps first (7 units); the critical
+path starts the chain first (5 units, the chain's length)."""
+
+
+async def learned_dag(history: Path | bool, *, exact: bool, order: str = "critical_path"
+                      ) -> float:
+    """One run of :data:`LEARNED_DAG` as mock tasks (timers: the order is measured, not the
+    CPU) on 1 node x 2 cores: first submission to last end, in seconds. ``exact``: each task
+    carries its true duration as its estimate; else none, and the session learns them from
+    ``history`` (``False``: none)."""
+    run_dir = scratch()
+    try:
+        async with tandem.open_session(Platform.uniform(1, cores=2), run_dir=run_dir,
+                                       history=history, order=order, journal=False) as s:
+            futures: list[Any] = []
+            counts: dict[str, int] = {}
+            for name, kind, units in LEARNED_DAG:
+                k = counts[name] = counts.get(name, -1) + 1
+                spec = TaskSpec(name=f"{name}.{k}", kind=kind, work=tandem.Mock(
+                    seconds=units * UNIT_S), estimate=units * UNIT_S if exact else None)
+                after = [futures[-1]] if name in ("train", "infer") else []
+                futures.append(s.submit_spec(spec, after=after))
+            await s.wait_all()
+            recs = [f.record for f in futures]
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return max(r.ended for r in recs) - min(r.submitted for r in recs)
+
+
+def nap(n: int) -> None:
+    time.sleep(0.002 * n)
+
+
+async def naps(history: Path, seed: int, count: int = 60) -> None:
+    """``count`` function tasks that sleep 2 ms per unit of their feature ``n`` (1..50)."""
+    import random
+
+    rng = random.Random(seed)
+    run_dir = scratch()
+    try:
+        async with tandem.open_session(platform(), run_dir=run_dir, history=history,
+                                       journal=False) as s:
+            for _ in range(count):
+                n = rng.randint(1, 50)
+                s.submit(nap, n, name="nap", features={"n": n})
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 # -- the driver's memory -------------------------------------------------------------------
 def driver_rss(tasks: int) -> dict[str, Any]:
     """bench/rss.py in a process of its own (no earlier benchmark's memory is counted)."""
@@ -311,6 +372,69 @@ def bench_ddmd(r: Run) -> None:
           f"critical-path list schedule 19.30 s; lower bound {lb:.2f} s")
 
 
+def bench_learned_dag(r: Run) -> None:
+    reps = max(r.reps, 5)
+    histories: list[Path] = []
+
+    def fresh() -> Path:
+        histories.append(Path(scratch()))
+        return histories[-1]
+
+    def no_history() -> float:      # a fresh history: nothing to learn from (it records)
+        return asyncio.run(learned_dag(fresh(), exact=False))
+
+    def learned() -> float:         # the history of the run just before, alone
+        return asyncio.run(learned_dag(histories[-1], exact=False))
+
+    try:
+        none, learnt, exact, fifo = interleave(
+            reps, no_history, learned,
+            lambda: asyncio.run(learned_dag(False, exact=True)),
+            lambda: asyncio.run(learned_dag(False, exact=True, order="fifo")))
+    finally:
+        for h in histories:
+            shutil.rmtree(h, ignore_errors=True)
+    r.out.update(learned_dag_no_history_s=round(med(none), 3),
+                 learned_dag_learned_s=round(med(learnt), 3),
+                 learned_dag_exact_s=round(med(exact), 3),
+                 learned_dag_submission_order_s=round(med(fifo), 3),
+                 learned_dag_learned_over_exact=round(paired(learnt, exact), 4))
+    r.samples["learned_dag"] = {"unit_s": UNIT_S, "no_history_s": none, "learned_s": learnt,
+                                "exact_s": exact, "submission_order_s": fifo}
+    print(f"learned estimates (8 mock tasks on 1 node x 2 cores, {reps} rounds): critical-path "
+          f"order with exact estimates {med(exact):.3f} s, submission order {med(fifo):.3f} s "
+          f"(order matters: {1 - med(exact) / med(fifo):.1%}); without estimates: empty "
+          f"history {med(none):.3f} s, after one earlier run {med(learnt):.3f} s "
+          f"(learned / exact {paired(learnt, exact):.3f}); ideal {5 * UNIT_S:.3f} s")
+
+
+def bench_history_error(r: Run) -> None:
+    from tandem.history.estimates import samples_of
+    from tandem.history.model import fit, held_out_error
+    from tandem.history.store import HistoryStore
+
+    runs = 2 if r.quick else 4
+    hist = Path(scratch())
+    try:
+        for seed in range(runs):
+            asyncio.run(naps(hist, seed))
+        store = HistoryStore(hist)
+        (key,) = store.done_counts()
+        samples = samples_of(store.samples(key))
+        model = fit(samples)
+        err = held_out_error(samples)
+        flat = held_out_error(samples, "median")
+    finally:
+        shutil.rmtree(hist, ignore_errors=True)
+    r.out.update(history_held_out_error=None if err is None else round(err, 4),
+                 history_held_out_error_median_model=None if flat is None else round(flat, 4),
+                 history_samples=len(samples), history_model=model.kind)
+    print(f"duration model on held-out tasks ({len(samples)} sleeps of 2 ms x n, n given as a "
+          f"feature, from {runs} runs): {model.kind} model median relative error "
+          f"{err if err is None else f'{err:.1%}'}; a median per key instead "
+          f"{flat if flat is None else f'{flat:.1%}'}")
+
+
 def bench_rss(r: Run) -> None:
     n = 100_000 if r.quick else 1_000_000
     m = driver_rss(n)
@@ -329,7 +453,8 @@ def bench_rss(r: Run) -> None:
 BENCHES: dict[str, Callable[[Run], None]] = {
     "function": bench_function, "exec": bench_exec, "random_dag": bench_random_dag,
     "chain": bench_chain, "core": bench_core, "first_result": bench_first_result,
-    "ddmd": bench_ddmd, "rss": bench_rss,
+    "ddmd": bench_ddmd, "rss": bench_rss, "learned_dag": bench_learned_dag,
+    "history_error": bench_history_error,
 }
 
 
@@ -382,8 +507,15 @@ def run_benches(doc: str, benches: Mapping[str, Callable[[Run], None]],
     args, names, r = options(doc, list(benches))
     load0 = os.getloadavg()
     t0 = time.time()
-    for name in names:
-        benches[name](r)
+    own = None
+    if "TANDEM_HISTORY" not in os.environ:
+        own = os.environ["TANDEM_HISTORY"] = scratch()
+    try:
+        for name in names:
+            benches[name](r)
+    finally:
+        if own is not None:
+            shutil.rmtree(own, ignore_errors=True)
     write_results(args.out, r, t0, load0, **machine)
 
 
