@@ -119,3 +119,20 @@ def test_learned_estimates_set_the_critical_path_order(tmp_path: Path) -> None:
 
     assert order(False) == ["a", "b", "c"]
     assert order(hist)[0] == "b"
+
+
+def test_a_learned_estimate_that_cannot_end_in_the_walltime_is_deferred(tmp_path: Path) -> None:
+    hist = tmp_path / "h"
+    HistoryStore(hist).add([_row("mock@long", 100.0)])
+
+    def state(history: Path | bool) -> str:
+        async def main() -> str:
+            async with open_simulated_session(Platform.uniform(1, cores=1), history=history,
+                                              walltime=10.0) as s:
+                f = s.submit_spec(TaskSpec(name="long", work=Mock(seconds=100.0)))
+                await s.wait_all()
+                return "launched" if f.record.launched is not None else "deferred"
+        return run_virtual(main())
+
+    assert state(False) == "launched"       # nothing says it cannot finish
+    assert state(hist) == "deferred"        # its history does
