@@ -42,6 +42,9 @@ DEFAULT_MARGIN = 1.0
 """Seconds of slack between a launched task's expected end and the walltime's preemption."""
 
 log = logging.getLogger("tandem")
+summary_log = logging.getLogger("tandem.walltime")
+"""Where the closing summary goes (a warning when tasks are left); ``tandem run``, which prints
+the summary itself, mutes it."""
 
 
 def _seconds(name: str, value: object, *, positive: bool = False) -> float:
@@ -177,7 +180,7 @@ class WalltimeTally(Instrument):
     def run_ended(self, now: float) -> None:
         self._ended = now >= self.wall.preempt_at
         self.final = s = self.summary()
-        (log.warning if s.left else log.info)("walltime: %s", s.describe())
+        (summary_log.warning if s.left else summary_log.info)("walltime: %s", s.describe())
 
 
 def summary_of(instruments: object) -> WalltimeSummary | None:
