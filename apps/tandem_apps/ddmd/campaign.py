@@ -1,11 +1,11 @@
 """The DeepDriveMD campaign driver: simulations steered by training and outlier detection.
 
 Contract: :func:`run_campaign` runs one campaign (``sync`` or ``async``) in a tandem session on
-``platform`` and returns a :class:`CampaignRun` with every segment and ML round it ran. The
-task graph is the one :mod:`tandem_apps.ddmd.shape` describes (so ``tandem predict`` predicts
-it): per round k, one segment per lineage ``S{k}.{j}``, then ``A{k}`` (aggregate every segment
-so far, or the newest ``last_n``), ``M{k}`` (train, warm-started from ``M{k-1}``), ``I{k}``
-(embed, LOF, re-rank by RMSD, publish restart points).
+``platform`` and returns a :class:`CampaignRun` with every segment and ML round it ran. Per
+round k: one segment per lineage ``S{k}.{j}``, submitted when that lineage may go on, then
+``A{k}`` (aggregate every segment so far, or the newest ``last_n``; submitted when the round's
+segments are done and agent ``I{k-1}`` has published), ``M{k}`` (train, warm-started from
+``M{k-1}``), ``I{k}`` (embed, LOF, re-rank by RMSD, publish restart points).
 
 - ``sync`` (DeepDriveMD-F): segment k of every lineage starts after agent ``I{k-1}``; each
   lineage j restarts from entry j of that round's restart list. Every stage is a barrier.
@@ -17,11 +17,13 @@ so far, or the newest ``last_n``), ``M{k}`` (train, warm-started from ``M{k-1}``
   ``max_staleness`` rounds old, and a lineage never restarts twice from the same list.
 
 All stage functions run as tandem tasks in warm workers, pinned to the cores they are placed on
-(OpenMM threads and torch threads follow the placement; a placed GPU is used). The driver reads
-the event loop's clock, and ``opener`` makes its session (default: :func:`open_here`, this
-machine's processes), so the same steering runs unchanged on tandem's virtual-time loop with
-modelled stages (``tandem.sim.open_simulated_session``): how the tests check its decisions
-whatever the machine's load.
+(OpenMM threads and torch threads follow the placement; a placed GPU is used). ``functions``
+is the stage set it submits (:data:`REAL`; :mod:`tandem_apps.ddmd.mock` gives sleeping ones).
+The driver reads the event loop's clock, and ``opener`` makes its session (default:
+:func:`open_here`, this machine's processes), so the same steering runs unchanged on tandem's
+virtual-time loop with modelled stages (``tandem.sim.open_simulated_session``): how the app
+predicts a campaign before running it (:mod:`tandem_apps.ddmd.predict`) and how the tests
+check its decisions whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -50,6 +52,22 @@ Opener = Callable[[Platform, Path], AbstractAsyncContextManager[tandem.Session]]
 def open_here(platform: Platform, run_dir: Path) -> AbstractAsyncContextManager[tandem.Session]:
     """A session of this machine's processes (the campaign's default)."""
     return tandem.open_session(platform, run_dir=run_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class StageFunctions:
+    """The functions a campaign submits for its stages (signatures as in :mod:`.stages`)."""
+
+    simulate: Callable[..., SegmentResult]
+    aggregate: Callable[..., str]
+    train: Callable[..., TrainResult]
+    agent: Callable[..., AgentResult]
+    warm_up: Callable[[], str]
+
+
+REAL = StageFunctions(simulate=stages.simulate, aggregate=stages.aggregate, train=stages.train,
+                      agent=stages.agent, warm_up=stages.warm_up)
+"""OpenMM segments, HDF5 aggregation, CVAE training and the LOF agent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +102,7 @@ class CampaignRun:
     rounds: tuple[Round, ...]
     durations: dict[str, tuple[float, ...]]  # stage -> running times of its tasks
     killed: tuple[tuple[int, int, str, float], ...] = ()  # (lineage, segment, why, when)
+    horizon: float | None = None  # frames after this time (s) do not count (a time budget)
 
 
 @dataclass
@@ -152,12 +171,13 @@ def _ran(state: _State, stage: str, fut: TaskFuture) -> tuple[float, float]:
 
 def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stages.Prepared,
                    data: Path, lineage: int, segment: int, start: RestartPoint | None, *,
-                   name: str, attempt: int = 0, **options: Any) -> TaskFuture:
+                   name: str, attempt: int = 0, functions: StageFunctions = REAL,
+                   **options: Any) -> TaskFuture:
     """Submit one MD segment of ``lineage`` (its files under ``data/md``), with the stage's
     resources; ``options`` are further task options (estimate, after)."""
     out = data / "md" / f"lineage{lineage:03d}" / f"segment{segment:03d}"
     return session.submit(
-        stages.simulate, prepared, cfg.md, lineage, segment, start,
+        functions.simulate, prepared, cfg.md, lineage, segment, start,
         str(out / f"attempt{attempt}" if attempt else out),
         cfg.seed * 100_003 + lineage * 1_009 + segment + 7_919 * attempt,
         name=name, kind="simulation", cores=cfg.md.cores,
@@ -166,16 +186,19 @@ def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stage
 
 async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                        platform: Platform, prepared: stages.Prepared, *,
-                       opener: Opener = open_here) -> CampaignRun:
+                       opener: Opener = open_here, functions: StageFunctions = REAL
+                       ) -> CampaignRun:
     """Run one campaign in ``mode`` on ``platform`` from the ``prepared`` system; the trace
-    and every file go to ``run_dir``; ``opener`` makes the session."""
+    and every file go to ``run_dir``; ``opener`` makes the session; ``functions`` are the
+    stages it submits."""
+    fns = functions
     rd = Path(run_dir).resolve()
     data = rd / "data"
     staleness = 0 if mode == "sync" else cfg.max_staleness
     gpus_here = platform.total_gpus
     async with opener(platform, rd) as session:
         clock = asyncio.get_running_loop().time     # time.monotonic on a real loop
-        await stages.warm_workers(session, platform.total_cores)
+        await stages.warm_workers(session, platform.total_cores, fns.warm_up)
         state = _State(t0=clock())
         loop = asyncio.get_running_loop()
         state.agent_done = [loop.create_future() for _ in range(cfg.iterations)]
@@ -199,7 +222,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     progress.restarted()
                 fut = submit_segment(
                     session, cfg, prepared, data, j, k, start, name=f"S{k}.{j}",
-                    attempt=attempt, after=after,
+                    attempt=attempt, after=after, functions=fns,
                     estimate=_estimate(state, "simulation", cfg.mock.simulation))
                 state.running[j] = (fut, rnd is None)
                 try:
@@ -233,21 +256,21 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                 if cfg.aggregation.last_n:
                     newest = newest[-cfg.aggregation.last_n:]
                 agg = session.submit(
-                    stages.aggregate, newest, str(data / "ml" / f"round{k:03d}" / "train.h5"),
+                    fns.aggregate, newest, str(data / "ml" / f"round{k:03d}" / "train.h5"),
                     name=f"A{k}", kind="aggregation", cores=cfg.aggregation.cores,
                     gpus=cfg.aggregation.gpu_count(gpus_here),
                     estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
                     priority=cfg.ml_priority, after=state.finished[k])
                 epochs = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
                 train = session.submit(
-                    stages.train, agg, str(data / "ml" / f"round{k:03d}" / "cvae.pt"),
+                    fns.train, agg, str(data / "ml" / f"round{k:03d}" / "cvae.pt"),
                     train_prev, epochs, cfg.training, cfg.seed + k,
                     name=f"M{k}", kind="training", cores=cfg.training.cores,
                     gpus=cfg.training.gpu_count(gpus_here),
                     estimate=_estimate(state, "training", cfg.mock.training),
                     priority=cfg.ml_priority)
                 agent = session.submit(
-                    stages.agent, train, agg, str(data / "ml" / f"round{k:03d}" / "agent"),
+                    fns.agent, train, agg, str(data / "ml" / f"round{k:03d}" / "agent"),
                     cfg.outliers, cfg.candidates, cfg.agent,
                     name=f"I{k}", kind="agent", cores=cfg.agent.cores,
                     gpus=cfg.agent.gpu_count(gpus_here),

@@ -50,12 +50,13 @@ def warm_up() -> str:
     return torch.__version__
 
 
-async def warm_workers(session: Any, cores: int) -> None:
-    """One warm-up task per core at once: every worker a campaign will use imports OpenMM and
-    torch before the campaign's clock starts (kind ``setup``, left out of its numbers)."""
+async def warm_workers(session: Any, cores: int, fn: Any = warm_up) -> None:
+    """One warm-up task (``fn``) per core at once: every worker a campaign will use imports
+    OpenMM and torch before the campaign's clock starts (kind ``setup``, left out of its
+    numbers)."""
     import tandem
 
-    await tandem.gather(*(session.submit(warm_up, name="warm-up", kind="setup", cores=1)
+    await tandem.gather(*(session.submit(fn, name="warm-up", kind="setup", cores=1)
                           for _ in range(cores)))
 
 

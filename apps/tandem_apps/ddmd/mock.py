@@ -1,0 +1,86 @@
+"""Stand-in stages: the campaign's values without OpenMM or torch, sleeping or modelled.
+
+Contract: :func:`segment`, :func:`aggregate`, :func:`train` and :func:`agent` take the real
+stage functions' arguments (:mod:`.stages`) and return values of the same types at once, with
+no files and no science: a segment's RMSD falls by 1 Å a segment (so no lineage is ever
+stuck), the agent publishes one restart point per outlier. They serve twice:
+
+- :func:`sleeping_stages` wraps them in :class:`Sleeping` tasks that sleep the ``mock``
+  section's seconds first: the campaign driver run for real with sleeping stages
+  (``--mock``);
+- :data:`RESULTS` gives them to tandem's model backend as the results of the real stage
+  functions, so the driver runs on virtual time with modelled durations
+  (:mod:`.predict`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tandem_apps.ddmd.campaign import StageFunctions
+from tandem_apps.ddmd.config import Mock
+from tandem_apps.ddmd.types import AgentResult, RestartPoint, SegmentResult, TrainResult
+
+
+def segment(prepared: Any, md: Any, lineage: int, segment: int, start: RestartPoint | None,
+            out_dir: str, seed: int) -> SegmentResult:
+    """A segment's value: 10 − segment Å at best, from ``start``'s frame (or the start)."""
+    frames = max(1, round(md.segment_ps / md.report_interval_ps))
+    return SegmentResult(
+        lineage=lineage, segment=segment, dcd=f"{out_dir}/segment.dcd",
+        h5=f"{out_dir}/segment.h5", topology=prepared.initial_pdb, frames=frames,
+        min_rmsd=10.0 - segment, final_rmsd=10.5 - segment, max_fnc=0.05 * segment,
+        ns_per_day=0.0, platform="mock", threads=1,
+        started_from="initial" if start is None else f"{start.dcd}#{start.frame}")
+
+
+def aggregate(segments: Any, out: str) -> str:
+    return out
+
+
+def train(data_h5: str, checkpoint: str, previous: TrainResult | None, epochs: int,
+          training: Any, seed: int) -> TrainResult:
+    return TrainResult(checkpoint=checkpoint, epochs=epochs, losses=(0.0,) * epochs, frames=0,
+                       device="mock")
+
+
+def agent(model: TrainResult, data_h5: str, out_dir: str, outliers: int, candidates: int,
+          cfg: Any) -> AgentResult:
+    points = tuple(RestartPoint(dcd=f"{out_dir}/outlier{i}.dcd", topology=model.checkpoint,
+                                frame=i, lineage=i, segment=0, rmsd=5.0, lof=1.0)
+                   for i in range(outliers))
+    return AgentResult(restarts_json=f"{out_dir}/restarts.json",
+                       embeddings=f"{out_dir}/embeddings.npz", restarts=points, frames=0)
+
+
+def warm_up() -> str:
+    return "mock"
+
+
+RESULTS: dict[str, Callable[..., Any]] = {
+    "setup": warm_up, "simulation": segment, "aggregation": aggregate, "training": train,
+    "agent": agent}
+"""Results of the real stage functions on tandem's model backend, by task kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sleeping:
+    """A task function that sleeps ``seconds``, then returns ``fn``'s value."""
+
+    fn: Callable[..., Any]
+    seconds: float
+
+    def __call__(self, *args: Any) -> Any:
+        time.sleep(self.seconds)
+        return self.fn(*args)
+
+
+def sleeping_stages(mock: Mock) -> StageFunctions:
+    """The stage set of ``--mock``: each stage sleeps its ``mock`` seconds."""
+    return StageFunctions(simulate=Sleeping(segment, mock.simulation),
+                          aggregate=Sleeping(aggregate, mock.aggregation),
+                          train=Sleeping(train, mock.training),
+                          agent=Sleeping(agent, mock.agent), warm_up=warm_up)
