@@ -63,3 +63,38 @@ def test_held_out_error_needs_five_samples() -> None:
     assert held_out_error(linear(4)) is None
     exact = [({"cores": 1.0}, 2.0)] * 10
     assert held_out_error(exact) == 0.0
+
+
+def test_a_boosted_model_predicts_by_bins_without_calling_scikit_learn_again() -> None:
+    pytest.importorskip("sklearn")
+    rng = random.Random(3)
+    samples: list[tuple[dict[str, float | str], float]] = []
+    for _ in range(2000):     # more distinct sizes than bins: the bins are quantiles
+        n = rng.uniform(1.0, 1000.0)
+        samples.append(({"cores": 1.0, "arg0": n}, 0.001 * n))
+    m = fit(samples)
+    assert m.kind == "boosted" and len(m.edges["arg0"]) == model_module.MAX_BINS - 1
+    calls = []
+    real = m.q50.predict
+    m.q50.predict = lambda X: calls.append(len(X)) or real(X)
+    for n in range(1, 1000, 7):            # every bin was predicted when the model was fitted
+        assert m.predict({"cores": 1.0, "arg0": n + 0.5})[0] == pytest.approx(
+            0.001 * (n + 0.5), rel=0.1, abs=0.01)
+    assert calls == []
+    assert m.predict({"cores": 1.0})[0] > 0          # a missing input is its own bin
+
+
+def test_two_inputs_are_predicted_once_per_pair_of_bins() -> None:
+    pytest.importorskip("sklearn")
+    samples: list[tuple[dict[str, float | str], float]] = [
+        ({"arg0": float(a), "arg1": float(b)}, 0.01 * a + 0.1 * b)
+        for a in range(1, 21) for b in range(1, 6)]
+    m = fit(samples)
+    assert m.columns == ("arg0", "arg1")
+    calls = []
+    real = m.q50.predict
+    m.q50.predict = lambda X: calls.append(len(X)) or real(X)
+    first = m.predict({"arg0": 10.0, "arg1": 3.0})
+    assert m.predict({"arg0": 10.2, "arg1": 2.9}) == first     # the same bins
+    assert calls == [1]
+    assert first[0] == pytest.approx(0.01 * 10 + 0.1 * 3, rel=0.15)

@@ -136,3 +136,23 @@ def test_a_learned_estimate_that_cannot_end_in_the_walltime_is_deferred(tmp_path
 
     assert state(False) == "launched"       # nothing says it cannot finish
     assert state(hist) == "deferred"        # its history does
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_a_task_the_journal_restores_is_not_estimated_but_a_new_one_is(tmp_path: Path) -> None:
+    hist, rd = tmp_path / "h", tmp_path / "run"
+
+    async def campaign(n: int, resume: bool) -> list[int]:
+        async with open_session(Platform.uniform(1, cores=2), run_dir=rd, history=hist,
+                                resume=resume) as s:
+            futures = [s.submit(square, i, name="sq") for i in range(n)]
+            return [await f for f in futures]
+
+    assert asyncio.run(campaign(3, False)) == [0, 1, 4]
+    assert asyncio.run(campaign(4, True)) == [0, 1, 4, 9]
+    tasks = load_trace(rd).tasks
+    assert [t.launched is None for t in tasks] == [True, True, True, False]   # restored
+    assert [t.estimated for t in tasks] == [None, None, None, "learned"]

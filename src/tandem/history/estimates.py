@@ -8,11 +8,13 @@ model's predicted duration and ``estimate_from="learned"``; critical-path order,
 the walltime check read it as they read a given one.
 
 Cost: which keys the history knows is read on a thread started with the session
-(:meth:`start`); the first submission waits for it only if it comes before it is done. A key's
-model is fitted once per session, at the first submission of that key (a boosted model also
-imports scikit-learn then: see :mod:`tandem.history.model`); predictions are remembered per
-distinct inputs. A key the history does not know costs a dictionary lookup. A history that
-cannot be read is said once (a warning on the ``tandem`` logger) and no estimate is learned.
+(:meth:`start`); the first submission waits for it only if it comes before it is done. The
+thread then imports scikit-learn (~1 s) when some key has samples enough for a boosted model. A
+key's model is fitted once per session, at the first submission of that key that the journal
+does not restore; a boosted model remembers its predictions per bins of the inputs
+(:mod:`tandem.history.model`). A key the history does not know costs a dictionary lookup.
+A history that cannot be read is said once (a warning on the ``tandem`` logger) and no
+estimate is learned.
 Imports: tandem.history.describe, tandem.history.model, tandem.history.store, tandem.spec.task.
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import threading
 
 from tandem.history.describe import KeyCache, inputs, inputs_of
-from tandem.history.model import Model, fit
+from tandem.history.model import MIN_BOOSTED, Model, fit, sklearn_available
 from tandem.history.store import HistoryStore, Row
 from tandem.spec.task import TaskSpec
 
@@ -45,7 +47,6 @@ class Estimates:
         self._thread: threading.Thread | None = None
         self._keys = KeyCache()
         self._models: dict[str, Model | None] = {}
-        self._predicted: dict[tuple[str, tuple[object, ...]], float] = {}
 
     def start(self) -> None:
         """Read which keys the history knows, on a thread."""
@@ -61,6 +62,8 @@ class Estimates:
             self.store.failed("read", e)
             counts = {}
         self._counts = counts
+        if any(n >= MIN_BOOSTED for n in counts.values()) and sklearn_available():
+            import sklearn.ensemble  # noqa: F401  (a boosted model's import, off the loop)
 
     def _known(self) -> dict[str, int]:
         if self._counts is None:
@@ -105,11 +108,4 @@ class Estimates:
             return None
         if model.kind == "median":
             return model.p50
-        x = inputs_of(spec)
-        at = (key, tuple(x.items()))
-        hit = self._predicted.get(at)
-        if hit is None:
-            if len(self._predicted) > 65536:
-                self._predicted.clear()
-            hit = self._predicted[at] = model.predict(x)[0]
-        return hit
+        return model.predict(inputs_of(spec))[0]

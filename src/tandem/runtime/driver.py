@@ -200,13 +200,13 @@ class Driver:
             raise TandemError("the session is not open: submit inside `async with open_session`")
         self._core.check_feasible(spec)
         self._routing.check(spec)
-        if spec.estimate is None and self._estimates is not None:
-            spec = self._estimates.fill(spec)
         tid = self._next_id
         self._next_id = tid + 1
         fut = TaskFuture(self, tid, spec.name)
         ids = tuple(dict.fromkeys(f.task_id for f in deps)) if deps else ()
         if self._durable is None or not self._restored(tid, spec, fut, deps, ids):
+            if spec.estimate is None and self._estimates is not None:
+                spec = self._estimates.fill(spec)    # not a restored one's: it does not run
             self._live.add(tid, spec, fut)
             if self._ins.wants("task_submitted"):
                 self._ins.call("task_submitted", tid, spec, self.clock())
