@@ -4,7 +4,7 @@ The public API, re-exported; nothing else lives here. Names are imported on firs
 (PEP 562), so a worker process that imports ``tandem.backends.worker`` does not pay for the
 whole API at start-up.
 Imports: tandem.config, tandem.core, tandem.errors, tandem.journal, tandem.runtime, tandem.spec,
-tandem.trace, tandem.version.
+tandem.surrogate, tandem.trace, tandem.version.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ _WHERE = {
     "TaskRecord": "tandem.core.record", "load_trace": "tandem.trace.records",
     "default_run_dir": "tandem.runtime.open",
     "JournalError": "tandem.errors", "read_journal": "tandem.journal.summary",
+    "Surrogate": "tandem.surrogate.wrapper",
 }
 
 # Literal, so type checkers see the exports; tests/test_api.py checks it against _WHERE.
@@ -52,7 +53,7 @@ __all__ = [
     "Workflow", "as_completed", "default_run_dir", "gather", "load_trace", "load_workflow",
     "on_event", "on_free", "on_result", "on_start", "open_session", "read_journal",
     "read_trace", "run_agents",
-    "run_workflow", "__version__",
+    "run_workflow", "Surrogate", "__version__",
 ]
 
 
@@ -111,5 +112,6 @@ if TYPE_CHECKING:
         TaskSpec,
         Workflow,
     )
+    from tandem.surrogate.wrapper import Surrogate
     from tandem.trace import Instrument, read_trace
     from tandem.trace.records import load_trace
