@@ -115,8 +115,17 @@ TYPES: dict[str, type[Record]] = {c.event: c for c in (Started, Call, Audit, Aud
                                                          Retrain, Swap, RetrainFailed)}
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def to_json(r: Record) -> str:
-    return json.dumps({"event": r.event, **dataclasses.asdict(r)}, separators=(",", ":"))
+    names = _FIELDS.get(type(r))
+    if names is None:
+        names = _FIELDS[type(r)] = tuple(f.name for f in dataclasses.fields(r))
+    out: dict[str, Any] = {"event": r.event}
+    for n in names:          # the values are numbers, strings and booleans: no deep copy
+        out[n] = getattr(r, n)
+    return json.dumps(out, separators=(",", ":"))
 
 
 _OPEN: set[Path] = set()     # the logs open in this process

@@ -216,6 +216,11 @@ class Surrogate:
         return self._serving.version
 
     @property
+    def serving(self) -> tuple[int, Any]:
+        """The model version serving new calls and its model (``(0, None)`` before any)."""
+        return self._serving.version, self._serving.model
+
+    @property
     def records(self) -> list[Any]:
         """Every record so far (:mod:`tandem.surrogate.records`), in order."""
         return list(self._log.records)
