@@ -62,7 +62,7 @@ class StageFunctions:
     aggregate: Callable[..., str]
     train: Callable[..., TrainResult]
     agent: Callable[..., AgentResult]
-    warm_up: Callable[[], str]
+    warm_up: Callable[..., str]
 
 
 REAL = StageFunctions(simulate=stages.simulate, aggregate=stages.aggregate, train=stages.train,
@@ -150,6 +150,34 @@ class _State:
                 session.cancel(fut, why, by="stuck-lineage policy")
 
 
+def segment_frames(cfg: CampaignConfig) -> int:
+    """Frames one segment of the configuration writes."""
+    return max(1, round(cfg.md.segment_ps / cfg.md.report_interval_ps))
+
+
+def round_frames(cfg: CampaignConfig, k: int) -> int:
+    """Frames aggregation ``A{k}`` gathers (every segment of rounds 0..k, or the newest
+    ``last_n``): what training ``M{k}`` and agent ``I{k}`` work on."""
+    segments = cfg.simulations * (k + 1)
+    if cfg.aggregation.last_n:
+        segments = min(segments, cfg.aggregation.last_n)
+    return segments * segment_frames(cfg)
+
+
+def features(cfg: CampaignConfig, mode: str, stage: str, k: int = 0,
+             segment_ps: float | None = None) -> dict[str, float | int | str]:
+    """What a task's duration depends on (its ``features=``, kept in tandem's task history):
+    the mode (which sets what runs beside it), the MD per segment, the frames and epochs of
+    the ML stages of round ``k``."""
+    if stage == "simulation":
+        return {"mode": mode, "ps": cfg.md.segment_ps if segment_ps is None else segment_ps,
+                "residues": len(cfg.sequence)}
+    out: dict[str, float | int | str] = {"mode": mode, "frames": round_frames(cfg, k)}
+    if stage == "training":
+        out["epochs"] = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
+    return out
+
+
 def _estimate(state: _State, stage: str, default: float) -> float:
     got = state.durations.get(stage)
     return statistics.median(got) if got else default
@@ -198,7 +226,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
     gpus_here = platform.total_gpus
     async with opener(platform, rd) as session:
         clock = asyncio.get_running_loop().time     # time.monotonic on a real loop
-        await stages.warm_workers(session, platform.total_cores, fns.warm_up)
+        await stages.warm_workers(session, platform.total_cores, fns.warm_up, prepared,
+                                  cfg.md, cfg.training, str(data / "warm-up"))
         state = _State(t0=clock())
         loop = asyncio.get_running_loop()
         state.agent_done = [loop.create_future() for _ in range(cfg.iterations)]
@@ -223,7 +252,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                 fut = submit_segment(
                     session, cfg, prepared, data, j, k, start, name=f"S{k}.{j}",
                     attempt=attempt, after=after, functions=fns,
-                    estimate=_estimate(state, "simulation", cfg.mock.simulation))
+                    estimate=_estimate(state, "simulation", cfg.mock.simulation),
+                    features=features(cfg, mode, "simulation"))
                 state.running[j] = (fut, rnd is None)
                 try:
                     result = await fut
@@ -260,7 +290,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     name=f"A{k}", kind="aggregation", cores=cfg.aggregation.cores,
                     gpus=cfg.aggregation.gpu_count(gpus_here),
                     estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
-                    priority=cfg.ml_priority, after=state.finished[k])
+                    priority=cfg.ml_priority, after=state.finished[k],
+                    features=features(cfg, mode, "aggregation", k))
                 epochs = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
                 train = session.submit(
                     fns.train, agg, str(data / "ml" / f"round{k:03d}" / "cvae.pt"),
@@ -268,14 +299,14 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     name=f"M{k}", kind="training", cores=cfg.training.cores,
                     gpus=cfg.training.gpu_count(gpus_here),
                     estimate=_estimate(state, "training", cfg.mock.training),
-                    priority=cfg.ml_priority)
+                    priority=cfg.ml_priority, features=features(cfg, mode, "training", k))
                 agent = session.submit(
                     fns.agent, train, agg, str(data / "ml" / f"round{k:03d}" / "agent"),
                     cfg.outliers, cfg.candidates, cfg.agent,
                     name=f"I{k}", kind="agent", cores=cfg.agent.cores,
                     gpus=cfg.agent.gpu_count(gpus_here),
                     estimate=_estimate(state, "agent", cfg.mock.agent),
-                    priority=cfg.ml_priority)
+                    priority=cfg.ml_priority, features=features(cfg, mode, "agent", k))
                 result: AgentResult = await agent
                 for stage, fut in (("aggregation", agg), ("training", train), ("agent", agent)):
                     _ran(state, stage, fut)

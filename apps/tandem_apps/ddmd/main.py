@@ -1,11 +1,15 @@
 """``python -m tandem_apps.ddmd``: run DeepDriveMD sync and async, plain MD, and compare.
 
 Contract: :func:`main` parses options over the configuration file, prepares the peptide once,
-runs each configured mode (then the plain-MD baseline for the same wall time), writes per run
-the tandem trace and report, the science figures, ``summary.json``, and prints the summary.
-``--mock`` runs the same graph with sleeping tasks (durations from the ``mock`` section) and
-its prediction, without OpenMM or torch. A bad option or configuration prints one line naming
-the key and exits 2.
+**predicts** each mode and the baseline before running anything (the campaign driver on
+tandem's virtual time, durations from the task history or a short calibration:
+:mod:`tandem_apps.ddmd.predict`) and prints the prediction, runs each configured mode (then
+the plain-MD baseline, stopped at the longest campaign's makespan), writes per run the tandem
+trace and report, the science figures, ``summary.json``, and prints the summary with measured
+beside predicted. ``--mock`` runs the same campaign driver with sleeping stages (durations
+from the ``mock`` section, :func:`tandem_apps.ddmd.mock.sleeping_stages`), predicted the same
+way from those durations, without OpenMM or torch. A bad option or configuration prints one
+line naming the key and exits 2.
 """
 
 from __future__ import annotations
@@ -90,39 +94,70 @@ def platform_for(cfg: CampaignConfig) -> Platform:
 
 
 def run_mock(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, Any]:
-    """The sleep-based variant: the same graph, stages sleeping their ``mock`` durations."""
-    from tandem.runtime.workflow import run_workflow
-    from tandem.sim.predict import predict
-    from tandem_apps.ddmd.shape import ddmd_workflow, mock_durations, workflow_yaml
+    """The campaign driver with sleeping stages, beside its prediction on virtual time (the
+    same driver and stages, durations from the ``mock`` section)."""
+    from tandem.trace.report import write_report
+    from tandem_apps.ddmd.campaign import run_campaign
+    from tandem_apps.ddmd.mock import sleeping_stages
+    from tandem_apps.ddmd.predict import StageDurations, StageModel, predict_campaign
+    from tandem_apps.ddmd.stages import Prepared
     from tandem_apps.ddmd.summary import improvement
 
-    wf = ddmd_workflow(cfg, platform, mock_durations(cfg), name="ddmd-mock")
-    (base / "mock.yaml").write_text(workflow_yaml(wf))
+    m = cfg.mock
+    fns = sleeping_stages(m)
+    durations = StageDurations(StageModel.fixed(m.simulation, m.aggregation, m.training,
+                                                m.agent))
+    prepared = Prepared(initial_pdb=str(base / "system" / "initial.pdb"),
+                        target_pdb=str(base / "system" / "target.pdb"), sequence=cfg.sequence)
     out: dict[str, Any] = {"measured_s": {}, "predicted_s": {}}
-    for mode, sim_mode in (("sync", "barrier"), ("async", "async")):
-        if mode not in cfg.modes:
-            continue
-        res = run_workflow(wf, mode=sim_mode, run_dir=base / mode)  # type: ignore[arg-type]
-        out["measured_s"][mode] = round(res.makespan, 3)
-        out["predicted_s"][mode] = round(predict(wf, mode=sim_mode, seeds=1).p50, 3)
-    from tandem.trace.report import write_report
-
-    for mode in out["measured_s"]:
-        write_report(base / mode)
+    for mode in cfg.modes:
+        pred = predict_campaign(cfg, mode, platform, prepared, durations,
+                                base / f"predicted-{mode}", functions=fns)
+        out["predicted_s"][mode] = round(pred.makespan, 3)
+    print(f"predicted (the campaign driver on virtual time): {out['predicted_s']}", flush=True)
+    for mode in cfg.modes:
+        run = asyncio.run(run_campaign(cfg, mode, base / mode, platform, prepared,
+                                       functions=fns))
+        out["measured_s"][mode] = round(run.makespan, 3)
+        write_report(base / mode, compare=base / f"predicted-{mode}")
     if len(out["measured_s"]) == 2:
         write_report(base / "async", compare=base / "sync", out=base / "async_vs_sync.html")
-    m, p = out["measured_s"], out["predicted_s"]
-    if "sync" in m and "async" in m:
-        out["I_measured"] = round(improvement(m["sync"], m["async"]), 4)
-        out["I_predicted"] = round(improvement(p["sync"], p["async"]), 4)
+    ms, ps = out["measured_s"], out["predicted_s"]
+    out["error"] = {k: round((ps[k] - v) / v, 4) for k, v in ms.items() if v > 0}
+    if "sync" in ms and "async" in ms:
+        out["I_measured"] = round(improvement(ms["sync"], ms["async"]), 4)
+        out["I_predicted"] = round(improvement(ps["sync"], ps["async"]), 4)
     return out
 
 
+def predict_first(cfg: CampaignConfig, platform: Platform, base: Path,
+                  prepared: Any) -> Any:
+    """The prediction before the run: from the task history where it knows the same work,
+    else from a short calibration (run only then)."""
+    from tandem_apps.ddmd.predict import StageModel, calibrate, predict
+
+    m = cfg.mock
+    pred = predict(cfg, platform, prepared, base, StageModel.fixed(
+        m.simulation, m.aggregation, m.training, m.agent), trace=False)
+    if any("calibration" in per for per in pred.sources.values()):
+        t = time.monotonic()
+        model = calibrate(cfg, platform, prepared, base / "calibration")
+        print(f"calibrated the stages in {time.monotonic() - t:.1f} s (a short segment, "
+              f"two aggregations, 1 + 4 training epochs, two agent runs)", flush=True)
+        pred = predict(cfg, platform, prepared, base, model)
+    spans = ", ".join(f"{k} {v:.1f} s" for k, v in pred.makespans.items())
+    line = f"predicted before running (the campaign driver on virtual time): {spans}"
+    if pred.improvement is not None:
+        line += f"; I = {pred.improvement:.1%}"
+    print(line, flush=True)
+    return pred
+
+
 def run_real(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, Any]:
-    """Both campaigns, the baseline, figures, reports and the summary."""
+    """The prediction, both campaigns, the baseline, figures, reports and the summary."""
     from tandem_apps.ddmd import figures, stages
     from tandem_apps.ddmd.baseline import run_baseline
-    from tandem_apps.ddmd.campaign import CampaignRun, run_campaign
+    from tandem_apps.ddmd.campaign import CampaignRun, run_campaign, stage_medians
     from tandem_apps.ddmd.science import frames
     from tandem_apps.ddmd.summary import summarize
 
@@ -130,23 +165,27 @@ def run_real(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, A
     prepared = stages.prepare(str(base / "system"), cfg.sequence)
     print(f"prepared {cfg.sequence} (extended start, α-helix target) in "
           f"{time.monotonic() - t:.1f} s", flush=True)
+    pred = predict_first(cfg, platform, base, prepared)
     campaigns: list[CampaignRun] = []
     for mode in cfg.modes:
         print(f"running DeepDriveMD {mode}: {cfg.simulations} lineages x {cfg.iterations} "
               f"segments of {cfg.md.segment_ps:g} ps ...", flush=True)
         run = asyncio.run(run_campaign(cfg, mode, base / mode, platform, prepared))
         campaigns.append(run)
-        print(f"  {mode}: makespan {run.makespan:.1f} s", flush=True)
+        print(f"  {mode}: makespan {run.makespan:.1f} s (predicted "
+              f"{pred.makespans[mode]:.1f} s)", flush=True)
     baseline = None
     if cfg.baseline and campaigns:
         budget = max(r.makespan for r in campaigns)
         print(f"running plain MD (no steering) for {budget:.0f} s ...", flush=True)
-        baseline = asyncio.run(run_baseline(cfg, base / "plain-md", platform, prepared, budget))
+        baseline = asyncio.run(run_baseline(
+            cfg, base / "plain-md", platform, prepared, budget,
+            estimate=stage_medians(campaigns).get("simulation")))
     runs = [*campaigns, *([baseline] if baseline else [])]
     figures.rmsd_over_time([(r, frames(r)) for r in runs], cfg.target_rmsd,
                            base / "rmsd_over_time.png")
     figures.latent_space(campaigns, base / "latent_space.png")
-    summary = summarize(cfg, platform, campaigns, baseline, base)
+    summary = summarize(cfg, platform, campaigns, baseline, pred)
     _reports(runs, base)
     return summary
 

@@ -56,7 +56,7 @@ def agent(model: TrainResult, data_h5: str, out_dir: str, outliers: int, candida
                        embeddings=f"{out_dir}/embeddings.npz", restarts=points, frames=0)
 
 
-def warm_up() -> str:
+def warm_up(*args: Any) -> str:
     return "mock"
 
 
@@ -68,19 +68,22 @@ RESULTS: dict[str, Callable[..., Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class Sleeping:
-    """A task function that sleeps ``seconds``, then returns ``fn``'s value."""
+    """A task function that sleeps ``seconds``, then returns ``fn``'s value; a segment
+    (``per_lineage``) sleeps ``per_lineage`` seconds more for each lineage index."""
 
     fn: Callable[..., Any]
     seconds: float
+    per_lineage: float = 0.0
 
     def __call__(self, *args: Any) -> Any:
-        time.sleep(self.seconds)
+        time.sleep(self.seconds + (self.per_lineage * args[2] if self.per_lineage else 0.0))
         return self.fn(*args)
 
 
-def sleeping_stages(mock: Mock) -> StageFunctions:
-    """The stage set of ``--mock``: each stage sleeps its ``mock`` seconds."""
-    return StageFunctions(simulate=Sleeping(segment, mock.simulation),
+def sleeping_stages(mock: Mock, *, per_lineage: float = 0.0) -> StageFunctions:
+    """The stage set of ``--mock``: each stage sleeps its ``mock`` seconds (a segment of
+    lineage j ``j * per_lineage`` more)."""
+    return StageFunctions(simulate=Sleeping(segment, mock.simulation, per_lineage),
                           aggregate=Sleeping(aggregate, mock.aggregation),
                           train=Sleeping(train, mock.training),
                           agent=Sleeping(agent, mock.agent), warm_up=warm_up)

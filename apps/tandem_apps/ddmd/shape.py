@@ -5,8 +5,10 @@ Contract: :func:`ddmd_workflow` turns a :class:`CampaignConfig` and per-stage du
 ``barrier`` mode: iteration k+1's simulations start after iteration k's agent) and whose
 ``async_depends_on`` edges are the asynchronous one (segment k+1 of a lineage follows its
 segment k and the agent of round ``k - max_staleness``; it never waits for fresher restart
-points). The real driver (:mod:`tandem_apps.ddmd.campaign`) submits exactly these
-dependencies, so ``tandem predict`` on this graph predicts the real run. Pure: no I/O.
+points). It is the static graph for ``tandem predict``, not what the driver
+(:mod:`tandem_apps.ddmd.campaign`) submits: the driver submits a segment only when its lineage
+may go on, and the learner waits for agent ``I{k-1}`` before ``A{k}``; the app predicts by
+running that driver on virtual time (:mod:`tandem_apps.ddmd.predict`). Pure: no I/O.
 
 Per round k (= iteration): ``S{k}.{j}`` (simulation of lineage j), ``A{k}`` (aggregation of
 every segment so far), ``M{k}`` (training, warm-started from ``M{k-1}``), ``I{k}`` (inference +

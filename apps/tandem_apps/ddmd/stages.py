@@ -40,23 +40,34 @@ def prepare(workdir: str, sequence: str) -> Prepared:
     return Prepared(initial_pdb=str(initial), target_pdb=str(target), sequence=sequence)
 
 
-def warm_up() -> str:
-    """Import the stages' libraries in this worker, so the campaign's clock starts warm."""
+def warm_up(prepared: Prepared | None = None, md: MD | None = None,
+            training: Training | None = None, out_dir: str | None = None) -> str:
+    """Make this worker warm, so the campaign's clock starts warm: import the stages'
+    libraries and, given the ``prepared`` system, run what each stage pays for only once per
+    process: a segment of one report interval (the System is built and cached, OpenMM's
+    platform loaded) and one training epoch on it (torch's first forward and backward), in
+    ``out_dir/<pid>``."""
+    import os
+
     import h5py  # noqa: F401
     import openmm  # noqa: F401
     import sklearn.neighbors  # noqa: F401
     import torch
 
+    if prepared is not None and md is not None and training is not None and out_dir:
+        here = Path(out_dir) / str(os.getpid())
+        tiny = md.model_copy(update={"segment_ps": md.report_interval_ps})
+        seg = simulate(prepared, tiny, 0, 0, None, str(here / "segment"), 1)
+        train(seg.h5, str(here / "cvae.pt"), None, 1, training, 1)
     return torch.__version__
 
 
-async def warm_workers(session: Any, cores: int, fn: Any = warm_up) -> None:
-    """One warm-up task (``fn``) per core at once: every worker a campaign will use imports
-    OpenMM and torch before the campaign's clock starts (kind ``setup``, left out of its
-    numbers)."""
+async def warm_workers(session: Any, cores: int, fn: Any = warm_up, *args: Any) -> None:
+    """One warm-up task (``fn(*args)``) per core at once: every worker a campaign will use
+    is warm before the campaign's clock starts (kind ``setup``, left out of its numbers)."""
     import tandem
 
-    await tandem.gather(*(session.submit(fn, name="warm-up", kind="setup", cores=1)
+    await tandem.gather(*(session.submit(fn, *args, name="warm-up", kind="setup", cores=1)
                           for _ in range(cores)))
 
 

@@ -1,28 +1,23 @@
-"""The end-of-campaign summary: makespans, measured and predicted I, utilisation, effectiveness.
+"""The end-of-campaign summary: makespans, predicted before the run beside measured, effectiveness.
 
-Contract: :func:`summarize` gathers the numbers of finished runs into one JSON-ready dict
-(written to ``summary.json``); :func:`render` turns it into the text printed at the end. The
-prediction uses tandem's own simulator on the campaign's graph
-(:func:`tandem_apps.ddmd.shape.ddmd_workflow`) with the measured median duration of each stage:
-``sync`` is that graph in ``barrier`` mode, ``async`` in ``async`` mode.
+Contract: :func:`summarize` gathers the numbers of finished runs, and the prediction made
+before they ran (:mod:`tandem_apps.ddmd.predict`), into one JSON-ready dict (written to
+``summary.json``); :func:`render` turns it into the text printed at the end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from tandem import Duration, Platform
+from tandem import Platform
 from tandem.model.utilisation import makespan, utilisation_over
-from tandem.sim.predict import predict, simulate_to_run_dir
 from tandem.trace.records import load_trace
 from tandem_apps.ddmd.campaign import CampaignRun, stage_medians
 from tandem_apps.ddmd.config import CampaignConfig
+from tandem_apps.ddmd.predict import Prediction
 from tandem_apps.ddmd.science import Effectiveness, effectiveness, frames
-from tandem_apps.ddmd.shape import STAGES, ddmd_workflow, workflow_yaml
-
-_SIM_MODE = {"sync": "barrier", "async": "async"}
 
 
 def improvement(t_sync: float, t_async: float) -> float:
@@ -30,27 +25,30 @@ def improvement(t_sync: float, t_async: float) -> float:
     return (t_sync - t_async) / t_sync if t_sync > 0 else 0.0
 
 
-def prediction(cfg: CampaignConfig, platform: Platform,
-               medians: dict[str, dict[str, float]], out_dir: Path) -> dict[str, Any]:
-    """Predicted makespan per mode and I, each mode from its own measured stage medians (as
-    ``tandem predict --from-trace`` calibrates from a run); writes each graph as
-    ``predicted-<mode>.yaml`` and each simulated run as ``predicted-<mode>/trace.jsonl``."""
-    spans: dict[str, float] = {}
-    for mode, med in medians.items():
-        durations = {s: Duration(mean=med.get(s, getattr(cfg.mock, s))) for s in STAGES}
-        wf = ddmd_workflow(cfg, platform, durations, name=f"ddmd-{mode}-measured")
-        (out_dir / f"predicted-{mode}.yaml").write_text(workflow_yaml(wf))
-        target = out_dir / f"predicted-{mode}"
-        if (target / "trace.jsonl").exists():     # a run directory used before
-            spans[mode] = predict(wf, mode=_SIM_MODE[mode], seeds=1).p50
-        else:                                     # one simulation: the trace and the span
-            spans[mode] = simulate_to_run_dir(wf, target, mode=_SIM_MODE[mode]).makespan
+def predicted(p: Prediction) -> dict[str, Any]:
+    """What was predicted before the run, JSON-ready."""
     out: dict[str, Any] = {
-        "stage_median_s": {m: {k: round(v, 3) for k, v in med.items()}
-                           for m, med in medians.items()},
-        "makespan_s": {k: round(v, 2) for k, v in spans.items()}}
-    if "sync" in spans and "async" in spans:
-        out["I"] = round(improvement(spans["sync"], spans["async"]), 4)
+        "made": "before the run: the campaign driver on tandem's virtual time",
+        "makespan_s": {m: round(r.makespan, 2) for m, r in p.runs.items()},
+        "segments": {m: len(r.segments) for m, r in p.runs.items()},
+        "durations_from": p.sources,
+        "stage_model": {k: round(v, 6) for k, v in dataclasses.asdict(p.model).items()}}
+    if p.improvement is not None:
+        out["I"] = round(p.improvement, 4)
+    return out
+
+
+def errors(pred: dict[str, Any], runs: Sequence[CampaignRun],
+           i_measured: float | None) -> dict[str, Any]:
+    """Relative error of each predicted makespan ((predicted - measured) / measured) and the
+    error of I in percentage points."""
+    out: dict[str, Any] = {"makespan": {}}
+    for run in runs:
+        p = pred["makespan_s"].get(run.mode)
+        if p is not None and run.makespan > 0 and run.mode != "plain-md":
+            out["makespan"][run.mode] = round((p - run.makespan) / run.makespan, 4)
+    if i_measured is not None and "I" in pred:
+        out["I_points"] = round(100 * (pred["I"] - i_measured), 2)
     return out
 
 
@@ -64,7 +62,8 @@ def _eff(e: Effectiveness) -> dict[str, Any]:
 
 
 def summarize(cfg: CampaignConfig, platform: Platform, campaigns: Sequence[CampaignRun],
-              baseline: CampaignRun | None, out_dir: Path) -> dict[str, Any]:
+              baseline: CampaignRun | None, prediction: Prediction | None = None
+              ) -> dict[str, Any]:
     """Every number of the summary, JSON-ready."""
     runs = [*campaigns, *([baseline] if baseline is not None else [])]
     common = min(r.makespan for r in campaigns) if campaigns else 0.0
@@ -92,9 +91,11 @@ def summarize(cfg: CampaignConfig, platform: Platform, campaigns: Sequence[Campa
     if "sync" in by_mode and "async" in by_mode:
         out["I_measured"] = round(improvement(by_mode["sync"].makespan,
                                               by_mode["async"].makespan), 4)
-    if campaigns:
-        out["prediction"] = prediction(cfg, platform,
-                                       {r.mode: stage_medians([r]) for r in campaigns}, out_dir)
+    if prediction is not None:
+        out["prediction"] = predicted(prediction)
+        out["prediction"]["error"] = errors(out["prediction"], runs, out.get("I_measured"))
+    if baseline is not None:
+        out["baseline_budget_s"] = baseline.horizon
     out["common_time_s"] = round(common, 2)
     out["target_rmsd_A"] = cfg.target_rmsd
     return out
@@ -127,10 +128,32 @@ def render(s: dict[str, Any]) -> str:
     for mode, r in s["runs"].items():
         med = ", ".join(f"{k} {v:.2f} s" for k, v in r["stage_median_s"].items())
         lines.append(f"  {mode} stage medians: {med}")
+    p = s.get("prediction")
+    if p is not None:
+        lines.append("  predicted before the run (the campaign driver on virtual time; "
+                     f"durations from {_sources(p['durations_from'])}):")
+        for mode, r in s["runs"].items():
+            if mode not in p["makespan_s"]:
+                continue
+            err = p["error"]["makespan"].get(mode)
+            what = (f"error {err:+.1%}" if err is not None else
+                    f"{p['segments'][mode]} segments predicted, {r['segments']} ran")
+            lines.append(f"    {mode:<9} predicted {p['makespan_s'][mode]:.1f} s, measured "
+                         f"{r['effective']['makespan_s']:.1f} s ({what})")
     if "I_measured" in s:
-        p = s.get("prediction", {})
-        lines.append(f"  I = (T_sync - T_async) / T_sync: measured {s['I_measured']:.1%}, "
-                     f"predicted {p.get('I', 0.0):.1%} (tandem's simulator on each mode's "
-                     f"measured stage medians: sync {p['makespan_s']['sync']} s, async "
-                     f"{p['makespan_s']['async']} s)")
+        line = f"  I = (T_sync - T_async) / T_sync: measured {s['I_measured']:.1%}"
+        if p is not None and "I" in p:
+            line += (f", predicted {p['I']:.1%} ({p['error']['I_points']:+.1f} points)")
+        lines.append(line)
+    if "baseline_budget_s" in s:
+        lines.append(f"  plain MD stopped at the budget of {s['baseline_budget_s']:.1f} s (the "
+                     "longest campaign's makespan); frames after it do not count")
     return "\n".join(lines)
+
+
+def _sources(used: dict[str, dict[str, int]]) -> str:
+    total: dict[str, int] = {}
+    for per in used.values():
+        for source, n in per.items():
+            total[source] = total.get(source, 0) + n
+    return ", ".join(f"{k} for {n} tasks" for k, n in sorted(total.items())) or "nothing"

@@ -61,7 +61,16 @@ def test_short_campaign_both_modes_and_baseline(tmp_path: Path,
     assert s["runs"]["async"]["restarts_used"] >= 2
     assert s["runs"]["plain-md"]["restarts_used"] == 0
     assert s["runs"]["plain-md"]["ml_rounds"] == 0
-    assert set(s["prediction"]["makespan_s"]) == {"sync", "async"}
+    # predicted before the run (empty history: from the calibration), measured beside it
+    p = s["prediction"]
+    assert set(p["makespan_s"]) == {"sync", "async", "plain-md"}
+    assert {src for per in p["durations_from"].values() for src in per} == {"calibration"}
+    assert (base / "calibration" / "trace.jsonl").exists()
+    assert set(p["error"]["makespan"]) == {"sync", "async"} and "I_points" in p["error"]
+    assert "predicted before the run" in printed
+    # the baseline stopped at the budget: the longest campaign's makespan
+    budget = max(s["runs"][m]["effective"]["makespan_s"] for m in ("sync", "async"))
+    assert s["baseline_budget_s"] == pytest.approx(budget, abs=0.01)
     for fig in ("rmsd_over_time.png", "latent_space.png", "async_vs_sync.html"):
         assert (base / fig).stat().st_size > 10_000
     eff = s["runs"]["sync"]["effective"]

@@ -98,7 +98,7 @@ def modelled_campaign(cfg: CampaignConfig, run_dir: Path, first_training_s: floa
                        # initial_epochs take first_training_s; one epoch later is ML_S
                        "training": lambda spec: (first_training_s if spec.work.args[3] > 1
                                                  else ML_S * spec.work.args[3])},
-            results={"setup": lambda: "model", "simulation": _segment,
+            results={"setup": lambda *args: "model", "simulation": _segment,
                      "aggregation": lambda segments, out: out, "training": _train,
                      "agent": _agent})
 
