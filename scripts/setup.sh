@@ -9,5 +9,5 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e ".[dev,ddmd,dask]"
+.venv/bin/python -m pip install -q -e ".[dev,ddmd,dask,abinitio]"
 echo "tandem installed in .venv ($(.venv/bin/python --version))"

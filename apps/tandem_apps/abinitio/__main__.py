@@ -1,0 +1,3 @@
+from tandem_apps.abinitio.main import main
+
+raise SystemExit(main())
