@@ -3,7 +3,8 @@
 ``Surrogate(session, fn, bound=...)`` wraps a function; ``await sur(x)`` returns the model's
 answer when its uncertainty is under a threshold that a controller moves to hold the error
 bound, measured by audits, else runs ``fn(x)`` as a task. Modules:
-:mod:`~tandem.surrogate.wrapper` (the wrapper and :class:`Retraining`),
+:mod:`~tandem.surrogate.wrapper` (the wrapper), :mod:`~tandem.surrogate.options` (call
+options, :class:`Retraining`),
 :mod:`~tandem.surrogate.controller` (the bound and the PI rule),
 :mod:`~tandem.surrogate.policy` (the default trust policy),
 :mod:`~tandem.surrogate.protocols` (model, policy, store),
@@ -13,9 +14,9 @@ files), :mod:`~tandem.surrogate.records` and :mod:`~tandem.surrogate.summary`. N
 imported on first use, so a worker that runs a retraining imports only what it needs. See
 docs/surrogate.md.
 Imports: tandem.surrogate.controller, tandem.surrogate.ensemble, tandem.surrogate.gp,
-tandem.surrogate.policy, tandem.surrogate.protocols, tandem.surrogate.records,
-tandem.surrogate.store, tandem.surrogate.summary, tandem.surrogate.versions,
-tandem.surrogate.wrapper.
+tandem.surrogate.options, tandem.surrogate.policy, tandem.surrogate.protocols,
+tandem.surrogate.records, tandem.surrogate.store, tandem.surrogate.summary,
+tandem.surrogate.versions, tandem.surrogate.wrapper.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "Surrogate": "tandem.surrogate.wrapper", "Retraining": "tandem.surrogate.wrapper",
+    "Surrogate": "tandem.surrogate.wrapper", "Retraining": "tandem.surrogate.options",
     "ErrorBound": "tandem.surrogate.controller", "Gains": "tandem.surrogate.controller",
     "BoundPolicy": "tandem.surrogate.policy", "Model": "tandem.surrogate.protocols",
     "TrustPolicy": "tandem.surrogate.protocols", "DataStore": "tandem.surrogate.protocols",
@@ -58,10 +59,11 @@ if TYPE_CHECKING:
     from tandem.surrogate.controller import ErrorBound, Gains
     from tandem.surrogate.ensemble import EnsembleModel
     from tandem.surrogate.gp import GPModel
+    from tandem.surrogate.options import Retraining
     from tandem.surrogate.policy import BoundPolicy
     from tandem.surrogate.protocols import DataStore, Model, TrustPolicy
     from tandem.surrogate.records import read_log
     from tandem.surrogate.store import MemoryStore
     from tandem.surrogate.summary import SurrogateSummary, read_summary, summarize
     from tandem.surrogate.versions import ModelVersion, load_version
-    from tandem.surrogate.wrapper import Retraining, Surrogate
+    from tandem.surrogate.wrapper import Surrogate

@@ -14,15 +14,16 @@ scheduler places every real call, audit and retraining like any task. Per call:
 3. otherwise (or before any model) the real function runs as a task with the resources the
    user gave; its pair is stored and its value returned.
 
-Retraining is a task too (:func:`tandem.surrogate.versions.retrain`, with
-:class:`Retraining`'s resources and priority), at most one at a time, on a snapshot of the
-store: the first once ``min_pairs`` pairs exist, then after ``every`` new pairs, or as soon as
-the mean of the last ``window`` audited errors exceeds the bound. Its model is saved as
-``<run_dir>/<name>/models/v{n}.pkl``, read back when the task ends and swapped in for the calls
-that start after (a done-callback: no call waits for it). Every decision, audit, retraining and
-swap is recorded (:mod:`tandem.surrogate.records`) in ``<run_dir>/<name>.jsonl``.
+Retraining is a task too (:func:`tandem.surrogate.versions.retrain`, with the resources and
+priority of :class:`~tandem.surrogate.options.Retraining`), at most one at a time, on a
+snapshot of the store: the first once ``min_pairs`` pairs exist, then after ``every`` new
+pairs, or as soon as the mean of the last ``window`` audited errors exceeds the bound. Its
+model is saved as ``<run_dir>/<name>/models/v{n}.pkl``, read back when the task ends and
+swapped in for the calls that start after (a done-callback: no call waits for it). Every
+decision, audit, retraining and swap is recorded (:mod:`tandem.surrogate.records`) in
+``<run_dir>/<name>.jsonl``.
 Imports: tandem.errors, tandem.runtime.future, tandem.runtime.options, tandem.runtime.session,
-tandem.spec.checks, tandem.spec.resources, tandem.surrogate.controller, tandem.surrogate.gp,
+tandem.spec.checks, tandem.surrogate.controller, tandem.surrogate.gp, tandem.surrogate.options,
 tandem.surrogate.policy, tandem.surrogate.protocols, tandem.surrogate.records,
 tandem.surrogate.store, tandem.surrogate.summary, tandem.surrogate.versions.
 """
@@ -32,9 +33,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -43,8 +44,8 @@ from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions
 from tandem.runtime.session import Session
 from tandem.spec.checks import is_int
-from tandem.spec.resources import Resources
 from tandem.surrogate.controller import ErrorBound
+from tandem.surrogate.options import CallOptions, Retraining
 from tandem.surrogate.policy import BoundPolicy
 from tandem.surrogate.protocols import (
     Array,
@@ -70,52 +71,6 @@ from tandem.surrogate.versions import ModelVersion, load_version, retrain
 
 log = logging.getLogger("tandem.surrogate")
 _REFUSED = ("name", "kind", "after", "key")
-
-
-class CallOptions(TypedDict, total=False):
-    """The real calls' (and audits') task options: :class:`~tandem.runtime.options.TaskOptions`
-    without the name, kind, key and dependencies, which are the surrogate's."""
-
-    cores: int
-    gpus: int
-    ranks: int
-    memory_mb: int
-    resources: Resources
-    priority: int
-    timeout: float
-    estimate: float
-    retries: int
-    pool: str
-    by: str
-    features: Mapping[str, float | int | str]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Retraining:
-    """When and where the model is refitted: first at ``min_pairs`` stored pairs, then after
-    ``every`` new pairs, and (``on_error``) when the mean of the last ``window`` audited errors
-    is above the bound. The task holds ``cores`` and ``gpus`` at ``priority``, in ``pool``."""
-
-    every: int = 10
-    min_pairs: int = 5
-    on_error: bool = True
-    window: int = 10
-    cores: int = 1
-    gpus: int = 0
-    priority: int = 0
-    pool: str | None = None
-
-    def __post_init__(self) -> None:
-        for name, low in (("every", 1), ("min_pairs", 1), ("window", 1), ("cores", 0),
-                          ("gpus", 0)):
-            v = getattr(self, name)
-            if not is_int(v) or v < low:
-                raise SpecError(f"Retraining: {name} must be an integer >= {low}, got {v!r}")
-        if not is_int(self.priority):
-            raise SpecError(f"Retraining: priority must be an integer, got {self.priority!r}")
-        if not isinstance(self.on_error, bool):
-            raise SpecError(f"Retraining: on_error must be True or False, got "
-                            f"{self.on_error!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,63 @@
+"""What a surrogate is told besides its bound: the real calls' task options and when and where
+its model is retrained.
+
+Contract: a typed dictionary (:class:`CallOptions`) and one frozen value (:class:`Retraining`)
+that checks itself on construction (a :class:`~tandem.errors.SpecError` naming the field).
+Imports: tandem.errors, tandem.spec.checks, tandem.spec.resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypedDict
+
+from tandem.errors import SpecError
+from tandem.spec.checks import is_int
+from tandem.spec.resources import Resources
+
+
+class CallOptions(TypedDict, total=False):
+    """The real calls' (and audits') task options: :class:`~tandem.runtime.options.TaskOptions`
+    without the name, kind, key and dependencies, which are the surrogate's."""
+
+    cores: int
+    gpus: int
+    ranks: int
+    memory_mb: int
+    resources: Resources
+    priority: int
+    timeout: float
+    estimate: float
+    retries: int
+    pool: str
+    by: str
+    features: Mapping[str, float | int | str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retraining:
+    """When and where the model is refitted: first at ``min_pairs`` stored pairs, then after
+    ``every`` new pairs, and (``on_error``) when the mean of the last ``window`` audited errors
+    is above the bound. The task holds ``cores`` and ``gpus`` at ``priority``, in ``pool``."""
+
+    every: int = 10
+    min_pairs: int = 5
+    on_error: bool = True
+    window: int = 10
+    cores: int = 1
+    gpus: int = 0
+    priority: int = 0
+    pool: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, low in (("every", 1), ("min_pairs", 1), ("window", 1), ("cores", 0),
+                          ("gpus", 0)):
+            v = getattr(self, name)
+            if not is_int(v) or v < low:
+                raise SpecError(f"Retraining: {name} must be an integer >= {low}, got {v!r}")
+        if not is_int(self.priority):
+            raise SpecError(f"Retraining: priority must be an integer, got {self.priority!r}")
+        if not isinstance(self.on_error, bool):
+            raise SpecError(f"Retraining: on_error must be True or False, got "
+                            f"{self.on_error!r}")
