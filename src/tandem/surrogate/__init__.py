@@ -10,12 +10,14 @@ options, :class:`Retraining`),
 :mod:`~tandem.surrogate.protocols` (model, policy, store),
 :mod:`~tandem.surrogate.gp` and :mod:`~tandem.surrogate.ensemble` (default models),
 :mod:`~tandem.surrogate.store`, :mod:`~tandem.surrogate.versions` (the retraining task, model
-files), :mod:`~tandem.surrogate.records` and :mod:`~tandem.surrogate.summary`. Names are
+files), :mod:`~tandem.surrogate.records` and :mod:`~tandem.surrogate.summary`;
+:mod:`~tandem.surrogate.modelled` is a surrogate-backed function as a cost model, to predict a
+campaign on virtual time. Names are
 imported on first use, so a worker that runs a retraining imports only what it needs. See
 docs/surrogate.md.
 Imports: tandem.surrogate.controller, tandem.surrogate.ensemble, tandem.surrogate.gp,
-tandem.surrogate.options, tandem.surrogate.policy, tandem.surrogate.protocols,
-tandem.surrogate.records, tandem.surrogate.store, tandem.surrogate.summary,
+tandem.surrogate.modelled, tandem.surrogate.options, tandem.surrogate.policy,
+tandem.surrogate.protocols, tandem.surrogate.records, tandem.surrogate.store, tandem.surrogate.summary,
 tandem.surrogate.versions, tandem.surrogate.wrapper.
 """
 
@@ -34,10 +36,13 @@ _WHERE = {
     "load_version": "tandem.surrogate.versions", "read_log": "tandem.surrogate.records",
     "SurrogateSummary": "tandem.surrogate.summary", "summarize": "tandem.surrogate.summary",
     "read_summary": "tandem.surrogate.summary",
+    "ModelledSurrogate": "tandem.surrogate.modelled",
+    "SurrogateCosts": "tandem.surrogate.modelled", "ModelledCounts": "tandem.surrogate.modelled",
 }
 
 __all__ = ["BoundPolicy", "DataStore", "EnsembleModel", "ErrorBound", "GPModel", "Gains",
-           "MemoryStore", "Model", "ModelVersion", "Retraining", "Surrogate",
+           "MemoryStore", "Model", "ModelVersion", "ModelledCounts", "ModelledSurrogate",
+           "SurrogateCosts", "Retraining", "Surrogate",
            "SurrogateSummary", "TrustPolicy", "load_version", "read_log", "read_summary",
            "summarize"]
 
@@ -59,6 +64,7 @@ if TYPE_CHECKING:
     from tandem.surrogate.controller import ErrorBound, Gains
     from tandem.surrogate.ensemble import EnsembleModel
     from tandem.surrogate.gp import GPModel
+    from tandem.surrogate.modelled import ModelledCounts, ModelledSurrogate, SurrogateCosts
     from tandem.surrogate.options import Retraining
     from tandem.surrogate.policy import BoundPolicy
     from tandem.surrogate.protocols import DataStore, Model, TrustPolicy
