@@ -2,14 +2,18 @@
 Hartree–Fock, then with a surrogate that answers when it can be trusted, and the chapter's
 effective performance of the two.
 
-Contract: runs the campaigns the ``--modes`` name (default: ``real`` then ``surrogate``) with
+Contract: first (unless ``--no-predict``) predicts both campaigns on tandem's virtual time
+from a calibration of one real energy (:mod:`.predict`) and prints the predictions; then runs
+the campaigns the ``--modes`` name (default: ``real`` then ``surrogate``) with
 the same chains, seeds and number of samples, each in its own run directory under
 ``--run-dir`` (traces, the surrogate's log and model versions), prints a table — wall time,
 real-function tasks, samples per real call, the observables with their standard errors and
 their difference from the all-real run in those errors, the angle distributions' overlap, the
-surrogate's share and audited error against the bound — and writes it as ``summary.json``.
+surrogate's share and audited error against the bound, each prediction beside its run — and
+writes it as ``summary.json``.
 Exit status 0, or 2 with one line on bad options.
-Imports: tandem, tandem_apps.abinitio.campaign, tandem_apps.abinitio.chain.
+Imports: tandem, tandem.surrogate, tandem_apps.abinitio.campaign, tandem_apps.abinitio.chain,
+tandem_apps.abinitio.predict.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import tandem
+from tandem.surrogate import SurrogateCosts
 from tandem_apps.abinitio.campaign import MODES, CampaignResult, Config, run_campaign
 from tandem_apps.abinitio.chain import Moves, angle_histogram, observables
+from tandem_apps.abinitio.predict import Prediction, calibrate, predict
 
 ANGLE_BINS = [float(a) for a in range(60, 172, 4)]
 
@@ -47,6 +53,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--min-pairs", type=int, default=d.min_pairs)
     ap.add_argument("--retrain-every", type=int, default=d.retrain_every)
     ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--predict", action=argparse.BooleanOptionalAction, default=True,
+                    help="predict both campaigns on virtual time first (default: on)")
+    ap.add_argument("--hit-rate", type=float, default=0.9,
+                    help="the prediction's share of calls the surrogate answers once trained")
+    ap.add_argument("--retrain-seconds", type=float, default=1.5,
+                    help="the prediction's seconds of one retraining task")
     ap.add_argument("--cores", type=int, default=None,
                     help="cores of this machine to use (default: all it gives tandem)")
     return ap.parse_args(argv)
@@ -116,6 +128,10 @@ def show(summary: dict[str, Any]) -> str:
                      f"E {o['energy_mEh']['mean']:7.3f} ± {o['energy_mEh']['se']:.3f} mEh  "
                      f"r(OH) {o['bond_A']['mean']:.4f} ± {o['bond_A']['se']:.4f} Å  "
                      f"HOH {o['angle_deg']['mean']:6.2f} ± {o['angle_deg']['se']:.2f}°")
+        if "predicted" in r:
+            p = r["predicted"]
+            lines.append(f"{'':>11}predicted {p['wall_s']:.2f} s ({100 * p['error']:+.1f} %), "
+                         f"{p['real_tasks']} real + {p['audit_tasks']} audit calls")
         if "speedup" in r:
             v = r["vs_real"]
             lines.append(f"{'':>11}{r['speedup']:.2f}x faster sampling ({r['speedup_closed']:.2f}x "
@@ -151,12 +167,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"abinitio: {e}", file=sys.stderr)
         return 2
     base = Path(args.run_dir)
+    predicted: dict[str, Prediction] = {}
+    if args.predict:
+        try:
+            costs = SurrogateCosts(real=1.0, hit_rate=args.hit_rate, retrain=args.retrain_seconds)
+        except tandem.TandemError as e:
+            print(f"abinitio: --hit-rate/--retrain-seconds: {e}", file=sys.stderr)
+            return 2
+        real_s = calibrate(cfg, platform, base / "calibration")
+        for p in predict(cfg, platform, real_s, hit_rate=costs.hit_rate,
+                         retrain=costs.retrain):
+            predicted[p.mode] = p
+            print(f"predicted {p.mode}: {p.wall_s:.2f} s, {p.real_tasks} real + "
+                  f"{p.audit_tasks} audit calls (one real call {real_s:.3f} s, hit rate "
+                  f"{costs.hit_rate:g}, retraining {costs.retrain:g} s)")
     runs: dict[str, CampaignResult] = {}
     for mode in modes:
         print(f"{mode}: {cfg.chains} chains x {cfg.steps} steps, HF/{cfg.basis}, "
               f"{cfg.temperature:g} K ...", flush=True)
         runs[mode] = asyncio.run(run_campaign(cfg, mode, base / mode, platform))
     summary = compare(runs, cfg)
+    for mode, p in predicted.items():
+        row = summary["runs"].get(mode)
+        if row is not None:
+            row["predicted"] = {"wall_s": round(p.wall_s, 3), "real_tasks": p.real_tasks,
+                                "audit_tasks": p.audit_tasks,
+                                "error": round(p.wall_s / row["wall_s"] - 1, 4)}
     print(show(summary))
     base.mkdir(parents=True, exist_ok=True)
     (base / "summary.json").write_text(json.dumps(summary, indent=2))
