@@ -1,8 +1,8 @@
 """The campaigns predicted before they run: the same chains on tandem's virtual time, with the
 energy function as a cost model.
 
-Contract: :func:`calibrate` runs a few real energies as tasks (one per core, twice, after
-warm-up) and returns the median running time of one. :func:`predict` runs the application's
+Contract: :func:`calibrate` runs a few real energies as tasks (one per core, three times,
+after warm-up) and returns the median running time of one. :func:`predict` runs the application's
 own chains (:func:`~tandem_apps.abinitio.chain.run_chain`, same seeds, steps and starts) on
 virtual time in a simulated session of ``platform``: ``real`` with every energy a task of the
 calibrated seconds, ``surrogate`` with a :class:`tandem.surrogate.ModelledSurrogate` (the
@@ -59,7 +59,7 @@ async def _calibrate(cfg: Config, platform: tandem.Platform, run_dir: Path) -> f
         fn = functools.partial(water.energy, basis=cfg.basis)
         x = water.descriptor(*water.EQUILIBRIUM)
         seconds = []
-        for _ in range(2):
+        for _ in range(3):
             futs = [s.submit(fn, x, name="calibrate", kind="calibration", cores=1)
                     for _ in range(cores)]
             await tandem.gather(*futs)

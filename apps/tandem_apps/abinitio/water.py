@@ -65,7 +65,12 @@ def energy(x: Any, basis: str = BASIS, reference: float = 0.0) -> float:
 
 
 def warm_up() -> str:
-    """Import PySCF in a worker before the clock starts."""
+    """Import PySCF in a worker and run one small SCF (its libraries loaded), before the
+    clock starts."""
     import pyscf
+    from pyscf import gto, scf
 
+    mol = gto.M(atom=[("H", (0.0, 0.0, 0.0)), ("H", (0.74, 0.0, 0.0))], basis="sto-3g",
+                unit="Angstrom", verbose=0)
+    scf.RHF(mol).run(verbose=0)
     return str(pyscf.__version__)
