@@ -158,6 +158,7 @@ def run_real(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, A
     from tandem_apps.ddmd import figures, stages
     from tandem_apps.ddmd.baseline import run_baseline
     from tandem_apps.ddmd.campaign import CampaignRun, run_campaign, stage_medians
+    from tandem_apps.ddmd.predict import replay
     from tandem_apps.ddmd.science import frames
     from tandem_apps.ddmd.summary import summarize
 
@@ -185,7 +186,10 @@ def run_real(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, A
     figures.rmsd_over_time([(r, frames(r)) for r in runs], cfg.target_rmsd,
                            base / "rmsd_over_time.png")
     figures.latent_space(campaigns, base / "latent_space.png")
-    summary = summarize(cfg, platform, campaigns, baseline, pred)
+    replayed: dict[str, float] = {
+        mode: replay(cfg, mode, platform, prepared, base / mode).makespan
+        for mode in cfg.modes}
+    summary = summarize(cfg, platform, campaigns, baseline, pred, replayed)
     _reports(runs, base)
     return summary
 

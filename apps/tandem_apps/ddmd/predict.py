@@ -239,6 +239,30 @@ def _probe(cfg: CampaignConfig, platform: Platform) -> TaskSpec:
                     features=features(cfg, "plain-md", "simulation"))
 
 
+def replay(cfg: CampaignConfig, mode: ModeName, platform: Platform, prepared: stages.Prepared,
+           measured: Path) -> CampaignRun:
+    """The driver on virtual time with each task's measured duration (from the trace in
+    ``measured``, by name, attempts in order): what is left of the prediction's error once
+    the durations are right — the error of the driver's and scheduler's model itself."""
+    from tandem.trace.records import load_trace
+
+    took: dict[str, list[float]] = {}
+    for t in sorted(load_trace(measured).tasks, key=lambda t: t.id):
+        if t.kind != "setup" and t.started is not None and t.ended is not None:
+            took.setdefault(t.name, []).append(t.ended - t.started)
+
+    def seconds(spec: TaskSpec) -> float:
+        if spec.kind == "setup":
+            return 0.0
+        got = took.get(spec.name)
+        if not got:
+            raise ValueError(f"replay: task {spec.name!r} did not run in {measured}")
+        return got.pop(0) if len(got) > 1 else got[0]
+
+    return run_virtual(run_campaign(cfg, mode, measured.parent / f"replayed-{mode}", platform,
+                                    prepared, opener=simulated(seconds, trace=False)))
+
+
 # -- calibration: a few stage tasks measured for real ------------------------------------------
 
 def calibration_ps(cfg: CampaignConfig) -> float:

@@ -8,7 +8,7 @@ before they ran (:mod:`tandem_apps.ddmd.predict`), into one JSON-ready dict (wri
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tandem import Platform
@@ -62,9 +62,10 @@ def _eff(e: Effectiveness) -> dict[str, Any]:
 
 
 def summarize(cfg: CampaignConfig, platform: Platform, campaigns: Sequence[CampaignRun],
-              baseline: CampaignRun | None, prediction: Prediction | None = None
-              ) -> dict[str, Any]:
-    """Every number of the summary, JSON-ready."""
+              baseline: CampaignRun | None, prediction: Prediction | None = None,
+              replayed: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Every number of the summary, JSON-ready; ``replayed``: each mode's makespan on virtual
+    time with its tasks' measured durations (:func:`tandem_apps.ddmd.predict.replay`)."""
     runs = [*campaigns, *([baseline] if baseline is not None else [])]
     common = min(r.makespan for r in campaigns) if campaigns else 0.0
     cores = platform.total_cores
@@ -94,6 +95,10 @@ def summarize(cfg: CampaignConfig, platform: Platform, campaigns: Sequence[Campa
     if prediction is not None:
         out["prediction"] = predicted(prediction)
         out["prediction"]["error"] = errors(out["prediction"], runs, out.get("I_measured"))
+    if replayed:
+        out["replayed"] = {m: {"makespan_s": round(v, 2), "error": round(
+            (v - by_mode[m].makespan) / by_mode[m].makespan, 4)} for m, v in replayed.items()
+            if m in by_mode and by_mode[m].makespan > 0}
     if baseline is not None:
         out["baseline_budget_s"] = baseline.horizon
     out["common_time_s"] = round(common, 2)
@@ -140,6 +145,10 @@ def render(s: dict[str, Any]) -> str:
                     f"{p['segments'][mode]} segments predicted, {r['segments']} ran")
             lines.append(f"    {mode:<9} predicted {p['makespan_s'][mode]:.1f} s, measured "
                          f"{r['effective']['makespan_s']:.1f} s ({what})")
+    for mode, r in s.get("replayed", {}).items():
+        lines.append(f"    {mode:<9} replayed with its tasks' measured durations: "
+                     f"{r['makespan_s']:.1f} s (error {r['error']:+.1%}: the driver's model "
+                     "itself)")
     if "I_measured" in s:
         line = f"  I = (T_sync - T_async) / T_sync: measured {s['I_measured']:.1%}"
         if p is not None and "I" in p:
