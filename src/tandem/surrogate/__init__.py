@@ -17,8 +17,8 @@ imported on first use, so a worker that runs a retraining imports only what it n
 docs/surrogate.md.
 Imports: tandem.surrogate.controller, tandem.surrogate.ensemble, tandem.surrogate.gp,
 tandem.surrogate.modelled, tandem.surrogate.options, tandem.surrogate.policy,
-tandem.surrogate.protocols, tandem.surrogate.records, tandem.surrogate.store, tandem.surrogate.summary,
-tandem.surrogate.versions, tandem.surrogate.wrapper.
+tandem.surrogate.protocols, tandem.surrogate.records, tandem.surrogate.store,
+tandem.surrogate.summary, tandem.surrogate.versions, tandem.surrogate.wrapper.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -136,8 +137,10 @@ class SurrogateLog(Instrument):
     the session it flushes with the trace and closes when the run ends. One log per file at a
     time: a second surrogate of the same name in a run is refused."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str,
+                 on_close: Callable[[list[Record]], None] | None = None) -> None:
         self.path = path.resolve()
+        self._on_close = on_close
         if self.path in _OPEN:
             raise SpecError(f"surrogate {name!r}: this run has a surrogate of that name "
                             "already (give each its own name=)")
@@ -162,6 +165,8 @@ class SurrogateLog(Instrument):
             self._file.close()
             self._file = None
             _OPEN.discard(self.path)
+            if self._on_close is not None:
+                self._on_close(self.records)
 
 
 def read_log(path: str | Path) -> list[Record]:

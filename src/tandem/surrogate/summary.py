@@ -11,6 +11,9 @@ Imports: tandem.errors, tandem.surrogate.records.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,3 +157,20 @@ def read_summary(run_dir: str | Path, name: str = "surrogate") -> SurrogateSumma
     if not path.exists():
         raise SpecError(f"{run_dir}: no {path.name} (no surrogate named {name!r} ran there)")
     return summarize(read_log(path))
+
+
+SUMMARY_SCHEMA = "tandem.surrogate.summary/1"
+"""The ``schema`` of a ``<name>.summary.json`` file (what ``tandem report`` reads)."""
+
+
+def write_summary(records: Sequence[Record], path: Path) -> None:
+    """Write the summary of ``records``' last run to ``path`` as JSON (the fields of
+    :class:`SurrogateSummary`, its ``share`` and ``schema``), which ``tandem report`` shows
+    without importing tandem.surrogate. A file that cannot be written is a warning."""
+    try:
+        s = summarize(records)
+        body = {"schema": SUMMARY_SCHEMA, **dataclasses.asdict(s), "share": s.share}
+        path.write_text(json.dumps(body, indent=1), encoding="utf-8")
+    except (OSError, SpecError) as e:
+        logging.getLogger("tandem.surrogate").warning("%s: the surrogate's summary was not "
+                                                      "written: %s", path, e)

@@ -66,7 +66,7 @@ from tandem.surrogate.records import (
     Swap,
 )
 from tandem.surrogate.store import MemoryStore
-from tandem.surrogate.summary import SurrogateSummary, summarize
+from tandem.surrogate.summary import SurrogateSummary, summarize, write_summary
 from tandem.surrogate.versions import ModelVersion, load_version, retrain
 
 log = logging.getLogger("tandem.surrogate")
@@ -128,7 +128,9 @@ class Surrogate:
         self.models_dir = session.run_dir / name / "models"
         self._options: CallOptions = options
         self._audit_options: CallOptions = {**options, "priority": audit_priority}
-        self._log = SurrogateLog(session.run_dir / f"{name}.jsonl", name)
+        where = session.run_dir / f"{name}.summary.json"
+        self._log = SurrogateLog(session.run_dir / f"{name}.jsonl", name,
+                                 on_close=lambda records: write_summary(records, where))
         self._unsubscribe = session.add_instrument(self._log)
         self._serving = _Serving(0, None)
         self._calls = 0

@@ -16,7 +16,7 @@ Page assembly (:func:`render_html`) is pure. Every number comes from
   When one run is simulated (a prediction) and the other measured, a *prediction error*
   column adds ``(predicted - measured) / measured`` whichever way round they were given.
 Imports: tandem.errors, tandem.trace.figures, tandem.trace.metrics, tandem.trace.records,
-tandem.trace.report_page, tandem.trace.timeline, tandem.version.
+tandem.trace.report_page, tandem.trace.surrogates, tandem.trace.timeline, tandem.version.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from tandem.trace.figures import STEER_LINES, kind_colours, write_pngs
 from tandem.trace.metrics import Stats, TraceMetrics, summarize
 from tandem.trace.records import TraceRun, load_trace
 from tandem.trace.report_page import PAGE_CSS, PAGE_JS, curve_data, plotly_js, timeline_data
+from tandem.trace.surrogates import load_surrogates, surrogates_html
 from tandem.trace.timeline import Curve, Timeline, curve, mean_of, timeline
 from tandem.version import __version__
 
@@ -328,6 +329,7 @@ def render_html(this: RunView, ref: RunView | None = None) -> str:
     tags = ["", ""] if ref is None else ["this: ", "reference: "]
     parts.append('<h2>Runs</h2><div class="runs">' + "".join(
         _run_section(v, colours, t) for v, t in zip(views, tags, strict=False)) + "</div>")
+    parts.append(surrogates_html(load_surrogates(this.run.path.parent)))
     parts.append("<h2>Timeline</h2><p class=\"note\">One lane per core (<code>node:cN</code>) "
                  "and per GPU (<code>node:gN</code>); bars coloured by kind; failed tasks "
                  "outlined red, cancelled ones black and dashed. Steering actions (cancel, "
