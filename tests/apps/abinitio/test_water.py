@@ -33,3 +33,12 @@ def test_hartree_fock_energies_rise_away_from_the_minimum_and_are_relative() -> 
     swapped = water.energy(water.descriptor(r + 0.05, r, theta), "sto-3g", e0)
     assert swapped == pytest.approx(water.energy(water.descriptor(r, r + 0.05, theta),
                                                  "sto-3g", e0), abs=1e-6)
+
+
+def test_the_energy_is_pyscfs_known_value_for_its_water_example() -> None:
+    """PySCF's own water example (O at the origin, H at (0, ±0.757, 0.587) Å, cc-pVDZ)
+    converges to -76.0267656731 hartree; the same molecule in internal coordinates."""
+    r = math.hypot(0.757, 0.587)
+    theta = 2 * math.atan2(0.757, 0.587)
+    assert water.hartree_fock(r, r, theta, basis="ccpvdz") == pytest.approx(
+        -76.0267656731, abs=1e-8)
