@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,9 @@ TWO_CORES = Platform(nodes=(Node(name="n0", cores=(0, 1)),))
 PREPARED = Prepared(initial_pdb="/nowhere/initial.pdb", target_pdb="/nowhere/target.pdb",
                     sequence="AAAAAAAAAAAAAAA")
 PER_LINEAGE = 0.45
+STAGE_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "simulation": stages.simulate, "aggregation": stages.aggregate, "training": stages.train,
+    "agent": stages.agent}
 
 
 def _small() -> CampaignConfig:
@@ -44,7 +49,8 @@ def _small() -> CampaignConfig:
         "mock": {"simulation": 0.6, "aggregation": 0.2, "training": 0.6, "agent": 0.2}})
 
 
-def _mock_seconds(cfg: CampaignConfig):  # type: ignore[no-untyped-def]
+def _mock_seconds(cfg: CampaignConfig) -> Callable[[TaskSpec], float]:
+    """The ``mock`` section's seconds; a segment of lineage j takes ``j * PER_LINEAGE`` more."""
     m = cfg.mock
 
     def seconds(spec: TaskSpec) -> float:
@@ -52,7 +58,7 @@ def _mock_seconds(cfg: CampaignConfig):  # type: ignore[no-untyped-def]
             return 0.0
         if spec.kind == "simulation":
             assert isinstance(spec.work, FunctionCall)
-            return m.simulation + PER_LINEAGE * spec.work.args[2]
+            return m.simulation + PER_LINEAGE * float(spec.work.args[2])
         return float(getattr(m, spec.kind))
     return seconds
 
@@ -177,8 +183,7 @@ def test_prediction_takes_the_history_where_it_knows_the_work(tmp_path: Path) ->
         if t.kind == "setup":
             continue
         k = int(t.name[1:].split(".")[0])
-        fn = {"simulation": stages.simulate, "aggregation": stages.aggregate,
-              "training": stages.train, "agent": stages.agent}[t.kind]
+        fn = STAGE_FUNCTIONS[t.kind]
         spec = TaskSpec(name=t.name, kind=t.kind, work=FunctionCall(fn=fn),
                         features=features(cfg, "sync", t.kind, k))
         rows.append(_row(spec, 2.0 if t.kind == "simulation" else 0.5, "earlier"))
@@ -193,5 +198,6 @@ def test_prediction_takes_the_history_where_it_knows_the_work(tmp_path: Path) ->
     assert second.makespans["sync"] == pytest.approx(3 * (2.0 + 1.5), abs=0.01)
     # the baseline ran for the longest campaign and no longer
     base = second.runs["plain-md"]
-    assert base.horizon == pytest.approx(second.makespans["sync"])
-    assert all(s.started < base.horizon for s in base.segments)
+    horizon = base.horizon
+    assert horizon is not None and horizon == pytest.approx(second.makespans["sync"])
+    assert all(s.started < horizon for s in base.segments)
