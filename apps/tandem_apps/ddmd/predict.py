@@ -42,6 +42,7 @@ from typing import Any
 
 import tandem
 from tandem import Platform, TaskFuture
+from tandem.errors import SpecError
 from tandem.history.describe import key_of
 from tandem.history.store import HistoryStore, Row, history_dir
 from tandem.sim.agents import open_simulated_session
@@ -120,7 +121,8 @@ class StageModel:
 
 
 class HistoryDurations:
-    """Median durations of the same work in the task history (module docstring, 1.)."""
+    """Median durations of the same work in the task history (module docstring, 1.). A file
+    that is not a history is one warning on the ``tandem`` logger; then it is not used."""
 
     def __init__(self, directory: str | Path) -> None:
         self.store = HistoryStore(directory)
@@ -128,10 +130,17 @@ class HistoryDurations:
 
     def seconds(self, spec: TaskSpec) -> float | None:
         """The history's duration of ``spec`` (``None``: it knows none of the same work)."""
+        if self.store.broken:
+            return None
         key = key_of(spec)
         rows = self._rows.get(key)
         if rows is None:
-            rows = self._rows[key] = self.store.samples(key) if self.store.exists() else []
+            try:
+                rows = self.store.samples(key) if self.store.exists() else []
+            except SpecError as e:      # not a history: said once, then the calibration
+                self.store.failed("read", e)
+                return None
+            self._rows[key] = rows
         want = dict(spec.features or {})
         r = spec.resources
 
@@ -156,15 +165,20 @@ class StageDurations:
     used: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> source -> tasks
 
     def __call__(self, spec: TaskSpec) -> float:
-        if spec.kind == "setup":
-            return 0.0
-        got = self.history.seconds(spec) if self.history is not None else None
-        source = "history" if got is not None else "calibration"
-        if got is None:
-            got = self.model.seconds(spec)
-        per = self.used.setdefault(spec.kind, {})
-        per[source] = per.get(source, 0) + 1
+        got, source = self.peek(spec)
+        if spec.kind != "setup":
+            per = self.used.setdefault(spec.kind, {})
+            per[source] = per.get(source, 0) + 1
         return got
+
+    def peek(self, spec: TaskSpec) -> tuple[float, str]:
+        """A task's seconds and where they came from, without counting it."""
+        if spec.kind == "setup":
+            return 0.0, "none"
+        got = self.history.seconds(spec) if self.history is not None else None
+        if got is not None:
+            return got, "history"
+        return self.model.seconds(spec), "calibration"
 
 
 def simulated(durations: Callable[[TaskSpec], float], *, trace: bool = True) -> Opener:
@@ -224,7 +238,7 @@ def predict(cfg: CampaignConfig, platform: Platform, prepared: stages.Prepared, 
             opener=simulated(durations, trace=trace)))
     if (cfg.baseline if baseline is None else baseline) and runs:
         budget = max(r.makespan for r in runs.values())
-        full = durations(_probe(cfg, platform))
+        full, _ = durations.peek(_probe(cfg, platform))
         runs["plain-md"] = run_virtual(run_baseline(
             cfg, out_dir / "predicted-plain-md", platform, prepared, budget, estimate=full,
             opener=simulated(durations, trace=trace)))

@@ -172,6 +172,17 @@ def test_history_gives_the_same_work_with_the_same_features(tmp_path: Path) -> N
     assert HistoryDurations(tmp_path / "empty").seconds(_segment_spec(cfg, "sync")) is None
 
 
+def test_a_corrupt_history_is_one_warning_then_unused(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "history.sqlite").write_bytes(b"this is not a database" * 100)
+    h = HistoryDurations(tmp_path)
+    cfg = load_config()
+    assert h.seconds(_segment_spec(cfg, "sync")) is None
+    assert h.seconds(_segment_spec(cfg, "async")) is None
+    warned = [r for r in caplog.records if "history" in r.getMessage()]
+    assert len(warned) == 1 and "not a tandem history" in warned[0].getMessage()
+
+
 def test_prediction_takes_the_history_where_it_knows_the_work(tmp_path: Path) -> None:
     cfg = _small().model_copy(update={"modes": ("sync",)})
     model = StageModel.fixed(1.0, 0.1, 1.0, 0.1)
