@@ -20,17 +20,15 @@ if TYPE_CHECKING:
     from tandem.runtime.future import TaskFuture
 
 
-class TaskOptions(TypedDict, total=False):
-    """How to schedule a task. Resources: ``cores``/``gpus``/``ranks``/``memory_mb`` (default
-    one core) or a ready-made ``resources``. ``pool``: the resource pool it draws on (default:
-    the session's default pool). ``after``: futures to wait for without data. ``by``: who
-    submits it (default ``"user"``; an agent's session puts the agent's name). ``key``: its
-    identity in the journal (default: derived, see :mod:`tandem.journal.keys`). ``features``:
-    numbers or strings that say the task's size, from which the history learns its estimate
+class RunOptions(TypedDict, total=False):
+    """Where and how a task runs, without what names it (the options a wrapper that names its
+    own tasks passes on, as :class:`tandem.Surrogate` does). Resources: ``cores``/``gpus``/
+    ``ranks``/``memory_mb`` (default one core) or a ready-made ``resources``. ``pool``: the
+    resource pool it draws on (default: the session's default pool). ``by``: who submits it
+    (default ``"user"``; an agent's session puts the agent's name). ``features``: numbers or
+    strings that say the task's size, from which the history learns its estimate
     (:mod:`tandem.history`)."""
 
-    name: str
-    kind: str
     cores: int
     gpus: int
     ranks: int
@@ -42,12 +40,21 @@ class TaskOptions(TypedDict, total=False):
     retries: int
     pool: str
     by: str
-    key: str
     features: Mapping[str, float | int | str]
+
+
+class TaskOptions(RunOptions, total=False):
+    """How to schedule a task: :class:`RunOptions`, and its ``name`` and ``kind``, ``after``
+    (futures to wait for without data) and ``key`` (its identity in the journal; default:
+    derived, see :mod:`tandem.journal.keys`)."""
+
+    name: str
+    kind: str
+    key: str
     after: Iterable[TaskFuture]
 
 
-_KNOWN = frozenset(TaskOptions.__annotations__)
+_KNOWN = TaskOptions.__required_keys__ | TaskOptions.__optional_keys__
 _RESOURCE_KEYS = ("cores", "gpus", "ranks", "memory_mb")
 
 

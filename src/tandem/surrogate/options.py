@@ -1,38 +1,23 @@
 """What a surrogate is told besides its bound: the real calls' task options and when and where
 its model is retrained.
 
-Contract: a typed dictionary (:class:`CallOptions`) and one frozen value (:class:`Retraining`)
-that checks itself on construction (a :class:`~tandem.errors.SpecError` naming the field).
-Imports: tandem.errors, tandem.spec.checks, tandem.spec.resources.
+Contract: the real calls' options (:data:`CallOptions`, the runtime's ``RunOptions``) and one
+frozen value (:class:`Retraining`) that checks itself on construction (a
+:class:`~tandem.errors.SpecError` naming the field).
+Imports: tandem.errors, tandem.runtime.options, tandem.spec.checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypedDict
 
 from tandem.errors import SpecError
+from tandem.runtime.options import RunOptions
 from tandem.spec.checks import is_int
-from tandem.spec.resources import Resources
 
-
-class CallOptions(TypedDict, total=False):
-    """The real calls' (and audits') task options: :class:`~tandem.runtime.options.TaskOptions`
-    without the name, kind, key and dependencies, which are the surrogate's."""
-
-    cores: int
-    gpus: int
-    ranks: int
-    memory_mb: int
-    resources: Resources
-    priority: int
-    timeout: float
-    estimate: float
-    retries: int
-    pool: str
-    by: str
-    features: Mapping[str, float | int | str]
+CallOptions = RunOptions
+"""The real calls' (and audits') task options: :class:`~tandem.runtime.options.TaskOptions`
+without the name, kind, key and dependencies, which are the surrogate's."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
