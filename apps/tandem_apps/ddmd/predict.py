@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import statistics
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -71,6 +72,8 @@ CALIBRATION_PS = 5.0
 """The longest calibration segment (ps); a shorter configured segment is used as it is."""
 CALIBRATION_EPOCHS = 4
 """Epochs of the second calibration training (the first has one)."""
+SEEDS = 5
+"""Draws of the segments' spread per predicted mode (the median run is the prediction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class StageModel:
     agent_fixed: float
     agent_per_frame: float
     overhead: float = 0.0
+    segment_spread: float = 0.0
+    """Relative standard deviation of a segment's duration (of the calibration's segments)."""
 
     def seconds(self, spec: TaskSpec) -> float:
         """The modelled duration of one task of the campaign (by kind and features)."""
@@ -130,6 +135,11 @@ class HistoryDurations:
 
     def seconds(self, spec: TaskSpec) -> float | None:
         """The history's duration of ``spec`` (``None``: it knows none of the same work)."""
+        got = self.lookup(spec)
+        return None if got is None else got[0]
+
+    def lookup(self, spec: TaskSpec) -> tuple[float, float] | None:
+        """The median duration of the same work and its relative standard deviation."""
         if self.store.broken:
             return None
         key = key_of(spec)
@@ -150,19 +160,29 @@ class HistoryDurations:
                     and got == {k: v for k, v in want.items() if k not in ignore})
 
         for ignore in ((), ("mode",)):
-            same = [row.duration for row in rows if alike(row, ignore)]
+            same = [row.duration for row in rows if alike(row, ignore) and row.duration]
             if same:
-                return statistics.median(x for x in same if x is not None)
+                xs = [x for x in same if x is not None]
+                spread = statistics.stdev(xs) / statistics.mean(xs) if len(xs) > 1 else 0.0
+                return statistics.median(xs), spread
         return None
 
 
 @dataclass
 class StageDurations:
-    """The model backend's durations: the history's, else the stage model's; counts which."""
+    """The model backend's durations: the history's, else the stage model's; counts which.
+    With a ``seed``, a segment's duration is drawn around its median with its relative spread
+    (the history's samples of the same work, else the calibration's segments): real segments
+    never end at the same instant, and a tie decides which waiting segment gets a core."""
 
     model: StageModel
     history: HistoryDurations | None = None
+    seed: int | None = None
     used: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> source -> tasks
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
 
     def __call__(self, spec: TaskSpec) -> float:
         got, source = self.peek(spec)
@@ -175,10 +195,13 @@ class StageDurations:
         """A task's seconds and where they came from, without counting it."""
         if spec.kind == "setup":
             return 0.0, "none"
-        got = self.history.seconds(spec) if self.history is not None else None
-        if got is not None:
-            return got, "history"
-        return self.model.seconds(spec), "calibration"
+        got = self.history.lookup(spec) if self.history is not None else None
+        source = "history" if got is not None else "calibration"
+        seconds, spread = got if got is not None else (self.model.seconds(spec),
+                                                       self.model.segment_spread)
+        if self.seed is not None and spread > 0 and spec.kind == "simulation":
+            seconds *= max(0.5, self._rng.gauss(1.0, spread))
+        return seconds, source
 
 
 def simulated(durations: Callable[[TaskSpec], float], *, trace: bool = True) -> Opener:
@@ -224,18 +247,31 @@ def predict_campaign(cfg: CampaignConfig, mode: ModeName, platform: Platform,
 
 def predict(cfg: CampaignConfig, platform: Platform, prepared: stages.Prepared, out_dir: Path,
             model: StageModel, *, history: str | Path | bool | None = None,
-            baseline: bool | None = None, trace: bool = True) -> Prediction:
+            baseline: bool | None = None, trace: bool = True, seeds: int = SEEDS
+            ) -> Prediction:
     """Every configured mode (and the baseline, for the longest predicted campaign, when
     ``baseline`` or ``cfg.baseline``) on virtual time; traces in ``out_dir/predicted-<mode>``.
     ``history``: the task history's directory (``None``: tandem's default; ``False``: none);
-    ``trace``: write the traces."""
+    ``trace``: write the traces; ``seeds``: draws of the segments' spread per mode, of which
+    the run with the median makespan is the prediction (its trace is written)."""
     where = history_dir(history)
-    durations = StageDurations(model, HistoryDurations(where) if where is not None else None)
+    known = HistoryDurations(where) if where is not None else None
+    durations = StageDurations(model, known)
     runs: dict[str, CampaignRun] = {}
     for mode in cfg.modes:
-        runs[mode] = run_virtual(run_campaign(
-            cfg, mode, out_dir / f"predicted-{mode}", platform, prepared,
-            opener=simulated(durations, trace=trace)))
+        def once(seed: int, write: bool, mode: ModeName = mode) -> tuple[CampaignRun,
+                                                                          StageDurations]:
+            d = StageDurations(model, known, seed=seed)
+            return run_virtual(run_campaign(
+                cfg, mode, out_dir / f"predicted-{mode}", platform, prepared,
+                opener=simulated(d, trace=write))), d
+        spans = sorted((once(seed, False)[0].makespan, seed) for seed in range(seeds))
+        chosen = spans[(len(spans) - 1) // 2][1]
+        runs[mode], d = once(chosen, trace)
+        for stage, per in d.used.items():
+            for source, n in per.items():
+                into = durations.used.setdefault(stage, {})
+                into[source] = into.get(source, 0) + n
     if (cfg.baseline if baseline is None else baseline) and runs:
         budget = max(r.makespan for r in runs.values())
         full, _ = durations.peek(_probe(cfg, platform))
@@ -351,10 +387,12 @@ async def _calibrate(cfg: CampaignConfig, platform: Platform, prepared: stages.P
     i_fixed, i_slope = _line(frames1, _took(i1), frames2, _took(i2))
     gaps = [max(0.0, ran(b)[0] - ran(a)[1]) for a, b in ((agg1, agg2), (agg2, t1), (t1, te),
                                                          (te, i1), (i1, i2))]
+    spread = statistics.stdev(took) / statistics.mean(took) if len(took) > 1 else 0.0
     return StageModel(segment_setup=setup, segment_per_ps=per_ps, aggregate_fixed=a_fixed,
                       aggregate_per_frame=a_slope, train_fixed=t_fixed,
                       train_per_frame_epoch=per_epoch / frames1, agent_fixed=i_fixed,
-                      agent_per_frame=i_slope, overhead=statistics.median(gaps))
+                      agent_per_frame=i_slope, overhead=statistics.median(gaps),
+                      segment_spread=spread)
 
 
 def calibrate(cfg: CampaignConfig, platform: Platform, prepared: stages.Prepared,

@@ -9,7 +9,9 @@ depend on the machine's load.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from tandem_apps.ddmd.config import CampaignConfig, load_config
 from tandem_apps.ddmd.mock import sleeping_stages
 from tandem_apps.ddmd.predict import (
     HistoryDurations,
+    StageDurations,
     StageModel,
     predict,
     predict_campaign,
@@ -138,6 +141,24 @@ def test_stage_model_scales_by_features() -> None:
     assert model.seconds(spec("setup")) == 0.0
     with pytest.raises(ValueError, match="feature 'frames' missing"):
         model.seconds(TaskSpec(name="M0", kind="training", work=FunctionCall(fn=print)))
+
+
+def test_segments_are_drawn_with_their_spread_when_seeded() -> None:
+    cfg = load_config()
+    model = dataclasses.replace(StageModel.fixed(4.0, 0.1, 1.0, 0.1), segment_spread=0.1)
+    seg = _segment_spec(cfg, "sync")
+    train = TaskSpec(name="M0", kind="training", work=FunctionCall(fn=print),
+                     features=features(cfg, "sync", "training", 0))
+    plain = StageDurations(model)
+    assert {plain(seg) for _ in range(5)} == {4.0}          # no seed: the median itself
+    drawn = StageDurations(model, seed=3)
+    xs = [drawn(seg) for _ in range(400)]
+    assert len(set(xs)) == 400 and statistics.median(xs) == pytest.approx(4.0, rel=0.03)
+    assert statistics.stdev(xs) / statistics.mean(xs) == pytest.approx(0.1, rel=0.2)
+    assert {drawn(train) for _ in range(5)} == {1.0}        # only segments vary
+    again = StageDurations(model, seed=3)
+    assert [again(seg) for _ in range(3)] == xs[:3]          # reproducible
+    assert drawn.used == {"simulation": {"calibration": 400}, "training": {"calibration": 5}}
 
 
 def _row(spec: TaskSpec, seconds: float, run: str) -> Row:
