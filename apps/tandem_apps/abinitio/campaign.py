@@ -112,8 +112,9 @@ async def run_campaign(cfg: Config, mode: Mode, run_dir: str | Path,
         raise ValueError(f"abinitio: mode must be one of {', '.join(MODES)}, got {mode!r}")
     rd = Path(run_dir).resolve()
     async with opener(platform, rd) as session:
-        await tandem.gather(*(session.submit(water.warm_up, name="warm-up", kind="setup",
-                                             cores=1) for _ in range(platform.total_cores)))
+        await tandem.gather(*(session.submit(water.warm_up, cfg.basis, name="warm-up",
+                                             kind="setup", cores=1)
+                              for _ in range(platform.total_cores)))
         reference = await session.submit(water.hartree_fock, *water.EQUILIBRIUM, cfg.basis,
                                          name="reference", kind="setup", cores=1)
         fn = functools.partial(water.energy, basis=cfg.basis, reference=reference)

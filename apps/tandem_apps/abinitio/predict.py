@@ -1,15 +1,16 @@
 """The campaigns predicted before they run: the same chains on tandem's virtual time, with the
 energy function as a cost model.
 
-Contract: :func:`calibrate` runs a few real energies as tasks (one per core, three times,
-after warm-up) and returns the median running time of one. :func:`predict` runs the application's
-own chains (:func:`~tandem_apps.abinitio.chain.run_chain`, same seeds, steps and starts) on
-virtual time in a simulated session of ``platform``: ``real`` with every energy a task of the
-calibrated seconds, ``surrogate`` with a :class:`tandem.surrogate.ModelledSurrogate` (the
-surrogate's rules; ``hit_rate`` of the calls answered once a model serves, audits, retraining
-tasks of ``retrain`` seconds). The chains' energies there come from :func:`harmonic`, a
-harmonic stand-in of water (HF-like force constants), so they accept and reject about as the
-real chains do. It returns each mode's predicted wall time and real-function tasks.
+Contract: :func:`calibrate` runs a few real energies as tasks (one per core, :data:`ROUNDS`
+times after warm-up, the first round not counted) and returns the median running time of
+one. :func:`predict` runs the application's own chains
+(:func:`~tandem_apps.abinitio.chain.run_chain`, same seeds, steps and starts) on virtual time
+in a simulated session of ``platform``: ``real`` with every energy a task of the calibrated
+seconds, ``surrogate`` with a :class:`tandem.surrogate.ModelledSurrogate` (the surrogate's
+rules; ``hit_rate`` of the calls answered once a model serves, audits, retraining tasks of
+``retrain`` seconds). The chains' energies there come from :func:`harmonic`, a harmonic
+stand-in of water (HF-like force constants), so they accept and reject about as the real
+chains do. It returns each mode's predicted wall time and real-function tasks.
 Imports: tandem, tandem.sim, tandem.surrogate, tandem_apps.abinitio.campaign,
 tandem_apps.abinitio.chain, tandem_apps.abinitio.water.
 """
@@ -32,6 +33,8 @@ from tandem_apps.abinitio import water
 from tandem_apps.abinitio.campaign import MODES, Config, Mode, starts
 from tandem_apps.abinitio.chain import run_chain
 
+ROUNDS = 5
+"""Rounds of the calibration, one real energy per core each; the first is not counted."""
 K_BOND = 1950.0   # millihartree per Å², per O–H bond (about HF's)
 K_ANGLE = 160.0   # millihartree per radian², the bend
 
@@ -54,15 +57,17 @@ class Prediction:
 async def _calibrate(cfg: Config, platform: tandem.Platform, run_dir: Path) -> float:
     async with tandem.open_session(platform, run_dir=run_dir) as s:
         cores = platform.total_cores
-        await tandem.gather(*(s.submit(water.warm_up, name="warm-up", kind="setup", cores=1)
-                              for _ in range(cores)))
+        await tandem.gather(*(s.submit(water.warm_up, cfg.basis, name="warm-up",
+                                       kind="setup", cores=1) for _ in range(cores)))
         fn = functools.partial(water.energy, basis=cfg.basis)
         x = water.descriptor(*water.EQUILIBRIUM)
         seconds = []
-        for _ in range(3):
+        for round_ in range(ROUNDS):
             futs = [s.submit(fn, x, name="calibrate", kind="calibration", cores=1)
                     for _ in range(cores)]
             await tandem.gather(*futs)
+            if round_ == 0:
+                continue            # a worker's first energy in a session is slower
             for f in futs:
                 r = f.record
                 if r.started is not None and r.ended is not None:

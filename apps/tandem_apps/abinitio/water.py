@@ -64,13 +64,10 @@ def energy(x: Any, basis: str = BASIS, reference: float = 0.0) -> float:
     return (hartree_fock(*geometry(x), basis=basis) - reference) * HARTREE_MILLI
 
 
-def warm_up() -> str:
-    """Import PySCF in a worker and run one small SCF (its libraries loaded), before the
-    clock starts."""
+def warm_up(basis: str = BASIS) -> str:
+    """Import PySCF in a worker and run one SCF of water in ``basis`` (its libraries and the
+    basis loaded), before the clock starts."""
     import pyscf
-    from pyscf import gto, scf
 
-    mol = gto.M(atom=[("H", (0.0, 0.0, 0.0)), ("H", (0.74, 0.0, 0.0))], basis="sto-3g",
-                unit="Angstrom", verbose=0)
-    scf.RHF(mol).run(verbose=0)
+    hartree_fock(*EQUILIBRIUM, basis=basis)
     return str(pyscf.__version__)
