@@ -20,10 +20,12 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 # Layer (a package or module under tandem) -> what it may import besides itself.
-BASE = frozenset({"tandem.errors", "tandem.version", "tandem.guardian", "tandem.sink"})
+BASE = frozenset({"tandem.errors", "tandem.version", "tandem.guardian", "tandem.sink",
+                  "tandem.lazy"})
 LAYERS: dict[str, frozenset[str]] = {
     "tandem.errors": frozenset(),
     "tandem.version": frozenset(),
+    "tandem.lazy": frozenset(),
     "tandem.guardian": frozenset(),
     "tandem.sink": frozenset({"tandem.guardian"}),
     "tandem.spec": BASE,

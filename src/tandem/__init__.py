@@ -3,15 +3,15 @@
 The public API, re-exported; nothing else lives here. Names are imported on first use
 (PEP 562), so a worker process that imports ``tandem.backends.worker`` does not pay for the
 whole API at start-up.
-Imports: tandem.config, tandem.core, tandem.errors, tandem.journal, tandem.runtime, tandem.spec,
-tandem.surrogate, tandem.trace, tandem.version.
+Imports: tandem.config, tandem.core, tandem.errors, tandem.journal, tandem.lazy, tandem.runtime,
+tandem.spec, tandem.surrogate, tandem.trace, tandem.version.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tandem.lazy import lazy_getattr
 from tandem.version import __version__
 
 _WHERE = {
@@ -57,13 +57,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tandem' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:

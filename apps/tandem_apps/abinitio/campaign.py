@@ -13,7 +13,8 @@ go on. It returns a :class:`CampaignResult`: the chains, the wall time from the 
 step to the last and to the session's end (audits still queued when the chains end run
 before it), the real-function tasks, and the surrogate's summary (taken at the end, so every
 audit is in it).
-Imports: tandem, tandem.surrogate, tandem_apps.abinitio.chain, tandem_apps.abinitio.water.
+Imports: tandem, tandem.spec.checks, tandem.surrogate, tandem_apps.abinitio.chain,
+tandem_apps.abinitio.water.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 import tandem
+from tandem.spec.checks import is_int, is_number
 from tandem.surrogate import GPModel, Retraining, Surrogate, SurrogateSummary
 from tandem_apps.abinitio import water
 from tandem_apps.abinitio.chain import Chain, Moves, run_chain
@@ -58,11 +60,11 @@ class Config:
     def __post_init__(self) -> None:
         for name in ("chains", "steps", "min_pairs", "retrain_every"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ValueError(f"abinitio: {name} must be an integer >= 1, got {v!r}")
         for name in ("temperature", "bound"):
             v = getattr(self, name)
-            if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+            if not is_number(v) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"abinitio: {name} must be a number > 0, got {v!r}")
         if not 0 < self.audit_fraction <= 1:
             raise ValueError(f"abinitio: audit_fraction must be in (0, 1], got "

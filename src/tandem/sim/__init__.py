@@ -13,14 +13,14 @@ the agent modules also drive the runtime's own Session on a virtual-time event l
 - :func:`simulate_agents`, :func:`open_simulated_session`, :func:`run_virtual`: agents and
   steering code on virtual time — the real session on a :class:`VirtualEventLoop`, tasks
   modelled by a :class:`ModelBackend`.
-Imports: tandem.sim.
+Imports: tandem.lazy, tandem.sim.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tandem.lazy import lazy_getattr
 from tandem.sim.calibrate import Calibration, calibrate
 from tandem.sim.predict import Prediction, predict, simulate_to_run_dir
 from tandem.sim.simulator import SimResult, SimTask, run, simulate
@@ -36,13 +36,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tandem.sim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ files), :mod:`~tandem.surrogate.records` and :mod:`~tandem.surrogate.summary`;
 campaign on virtual time. Names are
 imported on first use, so a worker that runs a retraining imports only what it needs. See
 docs/surrogate.md.
-Imports: tandem.surrogate.controller, tandem.surrogate.ensemble, tandem.surrogate.gp,
+Imports: tandem.lazy, tandem.surrogate.controller, tandem.surrogate.ensemble, tandem.surrogate.gp,
 tandem.surrogate.modelled, tandem.surrogate.options, tandem.surrogate.policy,
 tandem.surrogate.protocols, tandem.surrogate.records, tandem.surrogate.store,
 tandem.surrogate.summary, tandem.surrogate.versions, tandem.surrogate.wrapper.
@@ -23,8 +23,9 @@ tandem.surrogate.summary, tandem.surrogate.versions, tandem.surrogate.wrapper.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tandem.lazy import lazy_getattr
 
 _WHERE = {
     "Surrogate": "tandem.surrogate.wrapper", "Retraining": "tandem.surrogate.options",
@@ -42,18 +43,11 @@ _WHERE = {
 
 __all__ = ["BoundPolicy", "DataStore", "EnsembleModel", "ErrorBound", "GPModel", "Gains",
            "MemoryStore", "Model", "ModelVersion", "ModelledCounts", "ModelledSurrogate",
-           "SurrogateCosts", "Retraining", "Surrogate",
-           "SurrogateSummary", "TrustPolicy", "load_version", "read_log", "read_summary",
-           "summarize"]
+           "Retraining", "Surrogate", "SurrogateCosts", "SurrogateSummary", "TrustPolicy",
+           "load_version", "read_log", "read_summary", "summarize"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tandem.surrogate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:
