@@ -29,9 +29,11 @@ LAYERS: dict[str, frozenset[str]] = {
     "tandem.guardian": frozenset(),
     "tandem.sink": frozenset({"tandem.guardian"}),
     "tandem.spec": BASE,
+    "tandem.data": BASE,
     "tandem.core": BASE | {"tandem.spec"},
     "tandem.backends": BASE | {
         "tandem.spec", "tandem.core.values", "tandem.core.actions", "tandem.core.events",
+        "tandem.data",
     },
     "tandem.model": BASE | {"tandem.spec", "tandem.core"},
     "tandem.trace": BASE | {"tandem.spec", "tandem.core", "tandem.model"},
@@ -45,7 +47,7 @@ LAYERS: dict[str, frozenset[str]] = {
 # which no cycle may run.
 ACYCLIC = ("tandem.core", "tandem.runtime", "tandem.backends", "tandem.spec", "tandem.trace",
            "tandem.sim", "tandem.model", "tandem.config", "tandem.journal", "tandem.history",
-           "tandem.surrogate")
+           "tandem.surrogate", "tandem.data")
 ACYCLIC_BETWEEN = (("tandem.runtime", "tandem.backends"),)
 # Underscore attributes that are public API of the standard library.
 PUBLIC_UNDERSCORE = frozenset({
