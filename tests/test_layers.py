@@ -38,7 +38,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "tandem.model": BASE | {"tandem.spec", "tandem.core"},
     "tandem.trace": BASE | {"tandem.spec", "tandem.core", "tandem.model"},
     "tandem.config": BASE | {"tandem.spec", "tandem.core"},
-    "tandem.journal": BASE | {"tandem.spec"},
+    "tandem.journal": BASE | {"tandem.spec", "tandem.data"},
     "tandem.history": BASE | {"tandem.spec", "tandem.core", "tandem.model", "tandem.trace"},
     # Above the runtime, like sim: it uses a Session; nothing below imports it.
     "tandem.surrogate": BASE | {"tandem.spec", "tandem.core", "tandem.trace", "tandem.runtime"},

@@ -6,16 +6,19 @@ Contract: one small process per driver process, started by the first session
 process that leads its own process group or session (an executable, a function worker, an
 ``srun``, a Dask worker, the trace writer) tells the guardian its pid with :func:`watch` right
 after the spawn, while the process is the driver's unreaped child (so the pid is exactly it),
-and :func:`unwatch` once it has been reaped. Both are one ``write`` of a few bytes to a pipe;
-no reply is awaited. The guardian holds a pidfd of each watched process; it reads what piles
-up in the pipe at most every ``COALESCE`` seconds (a burst of thousands of launches a second
-wakes it 20 times, not thousands, on a machine whose cores the tasks need).
+and :func:`unwatch` once it has been reaped; a directory that must not outlive the driver (the
+session's shared-memory segments) is told with :func:`remove_on_death`. Each is one ``write``
+of a few bytes to a pipe; no reply is awaited. The guardian holds a pidfd of each watched
+process; it reads what piles up in the pipe at most every ``COALESCE`` seconds (a burst of
+thousands of launches a second wakes it 20 times, not thousands, on a machine whose cores the
+tasks need).
 Imports: nothing from tandem.
 
 When the driver dies, the kernel closes the pipe's write end and makes the driver's pidfd
 readable: the guardian wakes (no polling), finds every live process whose session or process
 group is one of the watched leaders (one scan of ``/proc``), sends them SIGTERM, gives them
-``GRACE`` seconds (woken by their pidfds), then SIGKILLs what is left, and exits. A descendant
+``GRACE`` seconds (woken by their pidfds), then SIGKILLs what is left, removes the
+directories it was told of, and exits. A descendant
 that moved to a session of its own is not found (as for ``kill``). The guardian runs in its own
 session, ignores SIGINT, SIGTERM and SIGHUP (a Ctrl-C or a signal to the driver's group must
 not end it before the driver's own clean-up), and needs only the standard library (it runs
@@ -34,12 +37,13 @@ GRACE = 1.0
 COALESCE = 0.05
 
 _PROGRAM = r"""
-import os, select, signal, sys, time
+import os, select, shutil, signal, sys, time
 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(s, signal.SIG_IGN)
 rfd, cfd, driver = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 grace, coalesce = float(sys.argv[4]), float(sys.argv[5])
 held = {}
+dirs = set()
 try:
     dfd = os.pidfd_open(driver)
 except OSError:
@@ -57,6 +61,12 @@ def take(data):
     *lines, buf = buf.split(b"\n")
     for line in lines:
         if len(line) < 2:
+            continue
+        if line[:1] == b"d":
+            dirs.add(os.fsdecode(line[1:]))
+            continue
+        if line[:1] == b"D":
+            dirs.discard(os.fsdecode(line[1:]))
             continue
         pid = int(line[1:])
         if line[:1] == b"+":
@@ -100,6 +110,8 @@ while True:
     select.select([cfd] + ([dfd] if dfd >= 0 else []), [], [], coalesce)
 
 if not held:
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
     sys.exit(0)
 leaders = set(held)
 members = {}
@@ -138,6 +150,8 @@ for fd in left:
         signal.pidfd_send_signal(fd, signal.SIGKILL)
     except OSError:
         pass
+for d in dirs:
+    shutil.rmtree(d, ignore_errors=True)
 """
 
 @dataclass(slots=True)
@@ -198,6 +212,20 @@ def unwatch(pid: int) -> None:
     if _link is not None:
         with contextlib.suppress(OSError):
             os.write(_link.data, b"-%d\n" % pid)
+
+
+def remove_on_death(path: str) -> None:
+    """The guardian removes directory ``path`` (and what is in it) if the driver dies."""
+    if _link is not None:
+        with contextlib.suppress(OSError):
+            os.write(_link.data, b"d" + os.fsencode(path) + b"\n")
+
+
+def forget_removal(path: str) -> None:
+    """``path`` was removed by its owner: forget it."""
+    if _link is not None:
+        with contextlib.suppress(OSError):
+            os.write(_link.data, b"D" + os.fsencode(path) + b"\n")
 
 
 def stop() -> None:

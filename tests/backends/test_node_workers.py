@@ -188,12 +188,12 @@ def test_a_worker_in_connect_mode_speaks_the_framing_over_tcp() -> None:
             with conn:
                 assert HELLO.unpack(_recv_exactly(conn, HELLO_SIZE)) == (token.encode(), 42)
                 reader, ready = FrameReader(), list[bytes | bytearray]()
-                conn.sendall(frame(pickle.dumps((INIT, list(sys.path)), PROTOCOL)))
+                conn.sendall(frame(pickle.dumps((INIT, list(sys.path), None, None), PROTOCOL)))
                 assert _next(conn, reader, ready) == (READY, proc.pid)
                 fn = pickle.dumps(where_and_secret, PROTOCOL)
                 args = pickle.dumps((("printed by the task",), {}), PROTOCOL)
                 core = min(os.sched_getaffinity(0))
-                conn.sendall(frame(pickle.dumps((7, 1, fn, args, (core,), {"X": "1"}),
+                conn.sendall(frame(pickle.dumps((7, 1, fn, args, (core,), {"X": "1"}, None),
                                                 PROTOCOL)))
                 assert _next(conn, reader, ready) == (OK, ([core], None, "7"))
                 conn.shutdown(socket.SHUT_WR)   # end of file: the worker exits

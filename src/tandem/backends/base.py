@@ -96,6 +96,13 @@ class Backend(abc.ABC):
         processes override it."""
         return None
 
+    def keep_results(self, directory: str, above: int | None) -> bool:
+        """Keep function results of at least ``above`` bytes (``None``: only of calls with
+        ``ref=True``) as segments in ``directory``, reporting
+        :class:`~tandem.data.refs.Kept` values; called before :meth:`start`. Returns whether
+        this backend does (the default: it does not; its results come by value)."""
+        return False
+
     @abc.abstractmethod
     async def start(self, reporter: Reporter) -> None:
         """Get ready (spawn warm workers, connect to an engine). Called once before launches."""

@@ -104,15 +104,16 @@ class Calls:
             sent = None
         fn_id = entry[1]
         known = w.known
+        ref = request.work.ref   # type: ignore[union-attr]
         if fn_id in known:
-            body = _dumps((request.task_id, fn_id, None, payload, sent, env), PROTOCOL)
+            body = _dumps((request.task_id, fn_id, None, payload, sent, env, ref), PROTOCOL)
             return pack_header(len(body)) + body
         prefix = b""
         if len(known) >= WORKER_FNS_MAX:
             known.clear()
             prefix = _FORGET_FRAME
         known.add(fn_id)
-        body = _dumps((request.task_id, fn_id, entry[2], payload, sent, env), PROTOCOL)
+        body = _dumps((request.task_id, fn_id, entry[2], payload, sent, env, ref), PROTOCOL)
         return prefix + pack_header(len(body)) + body
 
 

@@ -9,12 +9,15 @@ Imports: nothing from tandem.
 A frame is an 8-byte little-endian body length followed by the body, a pickle (protocol 5) of
 a small tuple. Main -> worker messages:
 
-- ``(INIT, sys_path)``: the first frame a worker reads; it then answers ``(READY, pid)``.
-- ``(task_id, fn_id, fn_bytes | None, args_bytes | None, cores | None, env | None)`` with
+- ``(INIT, sys_path, keep_dir | None, keep_above | None)``: the first frame a worker reads; it
+  then answers ``(READY, pid)``. ``keep_dir``: where it writes results kept by reference,
+  from ``keep_above`` bytes (``tandem.backends.worker``).
+- ``(task_id, fn_id, fn_bytes | None, args_bytes | None, cores | None, env | None, ref)`` with
   ``task_id >= 0``: run one call. ``fn_bytes`` (cloudpickle) is present only the first time
   this worker sees ``fn_id``; ``args_bytes`` pickles ``(args, kwargs)`` (``None``: no
   arguments); ``cores``/``env`` are present only when the placement differs from the worker's
-  previous task (``()`` cores: every core the worker was allowed at start).
+  previous task (``()`` cores: every core the worker was allowed at start). ``ref``: ``True``
+  keep the result by reference, ``False`` send it by value, ``None`` decide by its size.
 - ``(FORGET,)``: drop every cached function (the main side bounds the cache).
 
 Worker -> main messages are ``(status, value)`` with the status constants below; a worker runs
@@ -49,6 +52,7 @@ OK = 1           # value: the call's result
 ERROR = 2        # value: (exception type name, message, remote traceback text)
 UNPICKLABLE = 3  # value: why the result could not be pickled
 SETUP = 4        # value: (message, traceback): function/arguments/pinning failed in the worker
+KEPT = 6         # value: (segment path, bytes): the result was kept by reference
 
 
 HELLO = struct.Struct("<64sQ")

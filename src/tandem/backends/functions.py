@@ -13,8 +13,8 @@ worker's tree), ``node_workers`` (workers as job steps).
 Imports: tandem.backends.base, tandem.backends.calls, tandem.backends.framing,
 tandem.backends.idle, tandem.backends.local, tandem.backends.memory, tandem.backends.node_workers,
 tandem.backends.placement, tandem.backends.proctree, tandem.backends.srun,
-tandem.backends.worker, tandem.backends.worker_handle, tandem.core.values, tandem.errors,
-tandem.spec.
+tandem.backends.worker, tandem.backends.worker_handle, tandem.core.values, tandem.data.refs,
+tandem.errors, tandem.spec.
 
 Rules:
 
@@ -54,6 +54,11 @@ Rules:
   failed (a ``MemoryError`` under ``RLIMIT_DATA``, its worker killed by the OOM killer); its
   ``Outcome.peak_mb`` is what it added at its peak. Calls without ``memory_mb`` are not
   measured. On an allocation, memory is not enforced per call.
+- Results by reference (:meth:`keep_results`, called by the session before ``start``): the
+  workers write results from the given size (or of calls with ``ref=True``) to segments in the
+  session's directory and the outcome's value is a :class:`~tandem.data.refs.Kept` naming it
+  (``tandem.backends.worker``); ``received_bytes`` counts what came through the pipes. Only
+  without a launcher: a segment on another node could not be read here.
 - On an allocation (a launcher) a call runs on its placed node, pinned per call as above,
   seeing the GPU set its worker step was started with; kill and worker death are
   ``node_workers``' rules. Such a backend is not steerable (``steerable`` is false).
@@ -73,6 +78,7 @@ from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.calls import CallError, Calls, result_failure, why
 from tandem.backends.framing import (
     INIT,
+    KEPT,
     OK,
     PROTOCOL,
     READY,
@@ -89,6 +95,7 @@ from tandem.backends.srun import Srun
 from tandem.backends.worker import LIMIT, PEAK
 from tandem.backends.worker_handle import EndReason, WorkerHandle, WorkerState
 from tandem.core.values import Failure, FailureKind, Placement
+from tandem.data.refs import Kept
 from tandem.errors import BackendError
 from tandem.spec.checks import check_count, check_seconds
 from tandem.spec.platform import Platform
@@ -139,11 +146,20 @@ class FunctionBackend(Backend):
         self._calls = Calls()
         self._init_frame = b""
         self._memory = MemoryLimits(where, "off" if launcher is not None else memory)
+        self._keep: tuple[str | None, int | None] = (None, None)
+        #: Bytes read from workers (results, failures, messages), framing included.
+        self.received_bytes = 0
 
     # ----------------------------------------------------------------------------- interface
 
     def accepts(self, work: Work) -> bool:
         return isinstance(work, FunctionCall)
+
+    def keep_results(self, directory: str, above: int | None) -> bool:
+        if self._nodes is not None:   # a segment on another node: not readable here
+            return False
+        self._keep = (directory, above)
+        return True
 
     def unreachable(self, platform: Platform) -> str | None:
         if self._nodes is not None:
@@ -155,7 +171,7 @@ class FunctionBackend(Backend):
         self._reporter = reporter
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._memory.start()
-        self._init_frame = frame(pickle.dumps((INIT, list(sys.path)), PROTOCOL))
+        self._init_frame = frame(pickle.dumps((INIT, list(sys.path), *self._keep), PROTOCOL))
         keys: list[Key] = [()] * self._prespawn
         if self._nodes is not None:
             self._nodes.open(self._loop)
@@ -359,6 +375,7 @@ class FunctionBackend(Backend):
     def _on_readable(self, w: WorkerHandle) -> None:
         frames = w.read()
         if frames:  # None at end of file: the worker is exiting; its pidfd reports the exit
+            self.received_bytes += sum(len(b) for b in frames) + 8 * len(frames)
             for body in frames:
                 self._on_frame(w, body)
         elif frames is None and w.remote:  # its step should end by itself, else it is ended
@@ -373,6 +390,8 @@ class FunctionBackend(Backend):
         if status == PEAK:
             w.peak = value
             return
+        if status == KEPT:
+            status, value = OK, Kept(*value)
         if status == READY:
             w.remote_pid = value
             self._on_ready(w)

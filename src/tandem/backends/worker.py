@@ -8,7 +8,7 @@ to the driver over TCP, sends :func:`~tandem.backends.framing.hello` with the to
 frames over that connection; its stdout/stderr, which carry the tasks' prints, are the step's).
 Besides the standard library, only the wire format, so that a worker starts fast (cloudpickle
 is imported by unpickling, and for results plain pickle refuses).
-Imports: tandem.backends.framing.
+Imports: tandem.backends.framing, tandem.data.segments.
 
 Rules:
 
@@ -29,6 +29,13 @@ Rules:
   adds to the warm worker. After the call (before its result) it sends ``(PEAK, bytes)``:
   how far its resident memory rose above where it was at the call's start (``None`` in a
   cgroup, whose own peak the main side reads).
+- Results by reference: ``INIT`` names the session's segment directory and the size from
+  which results are kept (``None``, ``None``: never). A result that pickles (protocol 5, its
+  buffers out of band) to at least that size, or any result of a call whose ``ref`` is true,
+  is written to a new segment (:mod:`tandem.data.segments`) and answered ``(KEPT, (path,
+  nbytes))``; ``ref`` false sends it by value. Small scalars are never kept by size. A result
+  that needs cloudpickle, or a segment that cannot be written (the directory full), goes by
+  value.
 - Exceptions (``BaseException``: ``sys.exit`` in a task fails the task, not the worker) come
   back as type name, message and traceback text; the worker goes on.
 - The worker exits on end of file of its input pipe (or connection), dies with its parent
@@ -51,6 +58,7 @@ from typing import Any
 from tandem.backends.framing import (
     ERROR,
     FORGET,
+    KEPT,
     OK,
     PROTOCOL,
     READY,
@@ -218,14 +226,41 @@ def _dump_result(result: Any) -> bytes:
         return pickle.dumps((UNPICKLABLE, why), PROTOCOL)
 
 
+_SMALL = frozenset({int, float, bool, type(None), complex})
+
+
+def _keep(result: Any, path: str, above: int) -> bytes:
+    """The answer for ``result`` when results of ``above`` bytes or more are kept: a
+    ``KEPT`` message naming the segment it was written to, or the value itself when it is
+    smaller, cannot be pickled without cloudpickle, or the segment could not be written."""
+    from tandem.data import segments
+
+    try:
+        main, buffers = segments.dumps(result)
+    except Exception:
+        return _dump_result(result)
+    size = segments.size_of(main, buffers)
+    if size < above:
+        return _dump_result(result)
+    try:
+        nbytes = segments.write(path, main, buffers)
+    except segments.SegmentError as exc:   # e.g. /dev/shm full: the value goes by the pipe
+        print(f"tandem worker: {exc}; the result is sent by value", file=sys.stderr)
+        return _dump_result(result)
+    return pickle.dumps((KEPT, (path, nbytes)), PROTOCOL)
+
+
 def serve(reader: BlockingReader, out_fd: int) -> int:
     """The main loop; returns the exit status (0 when the main side closes the pipe)."""
     init = reader.next_frame()
     if init is None:
         return 0
-    for entry in reversed(pickle.loads(init)[1]):
+    init_msg = pickle.loads(init)
+    for entry in reversed(init_msg[1]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    keep_dir, keep_above = init_msg[2], init_msg[3]
+    kept = 0
     write_frame(out_fd, pickle.dumps((READY, os.getpid()), PROTOCOL))
 
     fns: dict[int, Callable[..., Any] | _Broken] = {}
@@ -255,7 +290,7 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
             elif task_id == LIMIT:
                 limit = msg[1:]
             continue
-        _, fn_id, fn_bytes, payload, cores, env = msg
+        _, fn_id, fn_bytes, payload, cores, env, ref = msg
         call_limit, limit = limit, None
         try:
             if fn_bytes is not None:
@@ -313,6 +348,11 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
         if failed is not None:
             out = dumps((ERROR, (type(failed).__name__, _describe(failed), _format(failed))),
                         PROTOCOL)
+        elif keep_dir is not None and ref is not False and (
+                ref or type(result) not in _SMALL) and (ref or keep_above is not None):
+            kept += 1
+            out = _keep(result, f"{keep_dir}/{task_id}-{os.getpid()}-{kept}",
+                        0 if ref else keep_above)
         else:
             out = _dump_result(result)
         args = kwargs = result = failed = None  # do not keep the task's objects alive while idle

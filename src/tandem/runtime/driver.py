@@ -16,10 +16,12 @@ Lifecycle (public, driven by :func:`~tandem.runtime.open.open_session`): :meth:`
 Forgetting: a task whose future was resolved and is no longer reachable is forgotten (the
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
 the tasks it has run. The tasks not resolved yet (spec, future, value, directory) are its
-:class:`~tandem.runtime.live.Live`; nothing of a task is kept past its resolution.
+:class:`~tandem.runtime.live.Live`; nothing of a task is kept past its resolution. Results a
+backend kept by reference become handles of its :class:`~tandem.runtime.kept.KeptStore`.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian,
-tandem.history.estimates, tandem.runtime.durable, tandem.runtime.future, tandem.runtime.live,
-tandem.runtime.routing,
+tandem.data.refs, tandem.history.estimates, tandem.runtime.args, tandem.runtime.durable,
+tandem.runtime.future,
+tandem.runtime.kept, tandem.runtime.live, tandem.runtime.routing,
 tandem.runtime.spawned, tandem.spec, tandem.trace.instrument, tandem.trace.instruments,
 tandem.trace.jsonl.
 """
@@ -52,16 +54,19 @@ from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
 from tandem.core.values import FailureKind, KillCause, Walltime
+from tandem.data.refs import Kept
 from tandem.errors import TandemError
 from tandem.history.estimates import Estimates
+from tandem.runtime.args import detached
 from tandem.runtime.durable import Durable
 from tandem.runtime.future import TaskFuture
+from tandem.runtime.kept import DEFAULT_ABOVE, KeptStore
 from tandem.runtime.live import Live
 from tandem.runtime.routing import Routing
 from tandem.runtime.spawned import Spawned
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
-from tandem.spec.task import TaskSpec
+from tandem.spec.task import FunctionCall, TaskSpec
 from tandem.trace.instrument import Instrument
 from tandem.trace.instruments import Instruments
 from tandem.trace.jsonl import JsonlTrace
@@ -77,7 +82,8 @@ class Driver:
                  trace: bool = True, pools: Mapping[str, Quota] | None = None,
                  clock: Callable[[], float] | None = None,
                  durable: Durable | None = None, walltime: Walltime | None = None,
-                 estimates: Estimates | None = None) -> None:
+                 estimates: Estimates | None = None,
+                 ref_above: int | None = DEFAULT_ABOVE) -> None:
         guardian.start()     # before any process is started: the trace writer is one
         self.platform = platform
         self._node_names = frozenset(n.name for n in platform.nodes)
@@ -98,6 +104,8 @@ class Driver:
             self._ins.add(ins)
         self._ins.bind(self._core.tasks, self._core.pool_usage)
         self._live = Live(run_dir, durable)           # tasks not resolved yet
+        self._kept = KeptStore(self._ins, self.clock)  # results kept by reference
+        self._ref_above = ref_above
         self._dropped: list[int] = []                 # resolved, future gone: to forget
         self._inbox: deque[Any] = deque()
         self._pumping = False
@@ -210,6 +218,12 @@ class Driver:
             self._live.add(tid, spec, fut)
             if self._ins.wants("task_submitted"):
                 self._ins.call("task_submitted", tid, spec, self.clock())
+            work = spec.work
+            if ids and type(work) is FunctionCall and (work.args or work.kwargs):
+                # the core keeps marks, not futures: a finished task holds no inputs alive
+                spec = spec.with_work(FunctionCall(
+                    fn=work.fn, args=detached(work.args), kwargs=detached(work.kwargs),
+                    ref=work.ref))
             self._inbox.append(Submitted(task_id=tid, spec=spec, deps=ids))
         if not self._pumping and not self._pump_soon:
             self._pump_soon = True
@@ -375,8 +389,13 @@ class Driver:
         if outcome.peak_mb is not None:
             self._ins.call("task_memory", tid, outcome.peak_mb)
         if failure is None:
-            if outcome.value is not None:
-                self._live.values[tid] = outcome.value
+            value = outcome.value
+            if value is not None:
+                if type(value) is Kept:
+                    placement = self._core.tasks[tid].placement
+                    node = placement.slots[0].node if placement is not None else "?"
+                    value = self._kept.adopt(tid, node, value)
+                self._live.values[tid] = value
         elif failure.kind is FailureKind.NODE_FAILED and failure.node is not None \
                 and failure.node in self._node_names:
             self.feed(NodeLost(node=failure.node, message=failure.message))
@@ -416,8 +435,12 @@ class Driver:
         self._idle = asyncio.Event()
         desc = f"{self.policy.mode.value}/{self.policy.order.value}"
         self._ins.call("run_started", self.platform, desc, self.clock(), time.time())
+        backends = self._routing.backends
+        where = self._kept.open()
+        if not [b for b in backends if b.keep_results(where, self._ref_above)]:
+            self._kept.close()      # no backend keeps results: no directory
         try:
-            await asyncio.gather(*(b.start(self) for b in self._routing.backends))
+            await asyncio.gather(*(b.start(self) for b in backends))
         except BaseException:
             if self._trace is not None:
                 self._trace.close()
@@ -435,6 +458,7 @@ class Driver:
                 self._timer.cancel()
             await asyncio.gather(*(b.shutdown() for b in self._routing.backends),
                                  return_exceptions=True)
+            self._kept.close()
             self.open = False
             self.flush()
             self._ins.call("run_ended", self.clock())

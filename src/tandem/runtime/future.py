@@ -6,7 +6,10 @@ only for the awaiting coroutine, so an outcome nobody looks at produces no "exce
 retrieved" noise, and resolving 20,000 tasks costs 20,000 attribute writes, not 20,000 loop
 callbacks. When a resolved future is no longer reachable, its finalizer tells the owner
 (``dropped``), which may then forget the task: nothing can name it again.
-Imports: tandem.core.record, tandem.core.states, tandem.errors.
+A result kept by reference on its node (:mod:`tandem.runtime.kept`) is held as its
+:class:`~tandem.data.refs.DataRef`: ``result()`` maps it on first use (no copy of its arrays),
+and dependents receive the reference (:meth:`TaskFuture.passed`), never the value.
+Imports: tandem.core.record, tandem.core.states, tandem.data.refs, tandem.errors.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tandem.core.states import FINAL, PENDING, TaskState
+from tandem.data.refs import DataRef
 from tandem.errors import TandemError
 
 if TYPE_CHECKING:
@@ -85,7 +89,26 @@ class TaskFuture:
             raise asyncio.InvalidStateError(f"task {self.name!r} has not ended yet")
         if self._error is not None:
             raise self._error
+        value = self._value
+        if type(value) is DataRef:
+            return value.value()
+        return value
+
+    def passed(self) -> Any:
+        """What a task that depends on this one receives: the result, or its
+        :class:`~tandem.data.refs.DataRef` when it was kept by reference (the task maps it)."""
+        if self._state not in FINAL:
+            raise asyncio.InvalidStateError(f"task {self.name!r} has not ended yet")
+        if self._error is not None:
+            raise self._error
         return self._value
+
+    @property
+    def ref(self) -> DataRef | None:
+        """Where the result lives when it was kept by reference (``None``: not kept, or the
+        task has not ended)."""
+        value = self._value
+        return value if type(value) is DataRef else None
 
     def exception(self) -> BaseException | None:
         if self._state not in FINAL:

@@ -66,7 +66,8 @@ class Live:
         work = spec.work
         if type(work) is FunctionCall and (work.args or work.kwargs):
             work = FunctionCall(fn=work.fn, args=substitute(work.args),
-                                kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs)
+                                kwargs=substitute(work.kwargs) if work.kwargs else work.kwargs,
+                                ref=work.ref)
         attempt, preempted = action.attempt, action.preempted
         durable = self.durable
         if durable is not None:     # the attempts of earlier runs count on

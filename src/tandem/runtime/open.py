@@ -7,7 +7,7 @@ use_group, abort, close), that leaving the block (normally, on an error, or on c
 ends every task and every process it started.
 Imports: tandem.backends, tandem.core.policy, tandem.errors, tandem.history.estimates,
 tandem.history.keeper, tandem.history.store, tandem.runtime.driver,
-tandem.runtime.durable,
+tandem.runtime.durable, tandem.runtime.kept,
 tandem.runtime.session, tandem.runtime.signals, tandem.runtime.walltime, tandem.spec,
 tandem.trace.instrument.
 """
@@ -30,9 +30,11 @@ from tandem.history.keeper import HistoryKeeper
 from tandem.history.store import HistoryStore, history_dir
 from tandem.runtime.driver import Driver
 from tandem.runtime.durable import Durable
+from tandem.runtime.kept import DEFAULT_ABOVE
 from tandem.runtime.session import Session
 from tandem.runtime.signals import sigterm_ends
 from tandem.runtime.walltime import WalltimeTally, walltime_of
+from tandem.spec.checks import is_int
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.trace.instrument import Instrument
@@ -90,6 +92,7 @@ async def open_session(
     margin: float | None = None,
     grace: float | None = None,
     history: str | os.PathLike[str] | bool | None = None,
+    ref_above: int | None = DEFAULT_ABOVE,
 ) -> AsyncIterator[Session]:
     """Open a session on ``platform``. The default is the Slurm allocation this process runs
     in when ``SLURM_JOB_ID`` is set (:meth:`Platform.from_slurm`; set ``TANDEM_SLURM=0`` to
@@ -129,6 +132,11 @@ async def open_session(
     the same work (recorded as ``"learned"`` in the trace; see docs/history.md). A history
     that cannot be read or written is said once, in a warning; the session goes on without it.
 
+    ``ref_above`` (bytes, default 1 MiB): a function's result at least this large stays in its
+    node's shared memory and reaches its dependents by reference, without a copy through the
+    driver; awaiting its future maps it (``None``: only tasks submitted with ``ref=True``;
+    see docs/data.md).
+
     Leaving the block waits for every task; on an error (or cancellation, or SIGTERM) inside
     it, every unfinished task is cancelled and its process tree ended before the error
     propagates (see :mod:`tandem.runtime.signals`).
@@ -141,6 +149,9 @@ async def open_session(
         except ValueError as e:
             raise SpecError(f"open_session: {e} (modes: async, barrier; orders: fifo, "
                             "priority, critical_path)") from None
+    if ref_above is not None and (not is_int(ref_above) or ref_above < 0):
+        raise SpecError(f"open_session: ref_above must be a number of bytes >= 0 or None, "
+                        f"got {ref_above!r}")
     if resume and run_dir is None:
         raise SpecError("open_session: resume=True needs the run_dir of the campaign to resume")
     if resume and not journal:
@@ -171,7 +182,8 @@ async def open_session(
     try:
         driver = Driver(platform, rd, policy=policy, backends=backends,
                         instruments=instruments, trace=trace, pools=pools, clock=clock,
-                        durable=durable, walltime=wall, estimates=estimates)
+                        durable=durable, walltime=wall, estimates=estimates,
+                        ref_above=ref_above)
     except BaseException:
         if durable is not None:
             durable.close("the session could not start")

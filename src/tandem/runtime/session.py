@@ -115,17 +115,20 @@ class Session:
 
     # -- tasks -----------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any,
-               kwargs: Mapping[str, Any] | None = None,
+               kwargs: Mapping[str, Any] | None = None, ref: bool | None = None,
                **options: Unpack[TaskOptions]) -> TaskFuture:
         """Run ``fn(*args, **kwargs)`` in a warm worker process; returns a future at once.
 
         Futures anywhere in ``args``/``kwargs`` are dependencies, replaced by their results.
+        ``ref``: keep the result on its node and pass it to dependents by reference
+        (``True``), send it back by value (``False``), or decide by its size (``None``: from the
+        session's ``ref_above`` bytes; see docs/data.md).
         ``options``: see :class:`~tandem.runtime.options.TaskOptions` (name, kind, cores, gpus,
         ranks, memory_mb or resources, priority, timeout, estimate, retries, pool, by, after).
         """
         if "by" not in options:
             options["by"] = self._by
-        work = FunctionCall(fn=fn, args=args, kwargs=kwargs or {})
+        work = FunctionCall(fn=fn, args=args, kwargs=kwargs or {}, ref=ref)
         return self._enqueue(build_spec(work, options), options.get("after", ()))
 
     def execute(self, argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None,

@@ -21,15 +21,21 @@ from tandem.spec.resources import ONE_CORE, Resources
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class FunctionCall:
     """Call ``fn(*args, **kwargs)`` in a warm worker process. ``fn`` may be sync or async; it is
-    shipped with cloudpickle, so lambdas and closures work."""
+    shipped with cloudpickle, so lambdas and closures work. ``ref``: keep the result on its node
+    and pass it by reference (``True``), send it back by value (``False``), or decide by its
+    size (``None``: the session's ``ref_above``; see docs/data.md)."""
 
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    ref: bool | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.fn):
             raise SpecError(f"FunctionCall: fn must be callable, got {self.fn!r}")
+        if self.ref is not None and type(self.ref) is not bool:
+            raise SpecError(f"FunctionCall {self.label}: ref must be True, False or None, "
+                            f"got {self.ref!r}")
 
     @property
     def label(self) -> str:
@@ -194,6 +200,19 @@ class TaskSpec:
             object.__setattr__(new, name, getattr(self, name))
         object.__setattr__(new, "estimate", seconds)
         object.__setattr__(new, "estimate_from", source)
+        return new
+
+
+    def with_work(self, work: FunctionCall) -> TaskSpec:
+        """This spec with another call of the same function (its arguments changed): a copy
+        that checks only that."""
+        if type(work) is not FunctionCall or type(self.work) is not FunctionCall \
+                or work.fn is not self.work.fn:
+            raise SpecError(f"task {self.name!r}: with_work takes a call of the same function")
+        new = object.__new__(TaskSpec)
+        for name in _FIELDS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "work", work)
         return new
 
 

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from tandem.core.view import TaskView
 
 HOOKS = ("bind", "run_started", "task_submitted", "task_restored", "task_launched",
-         "task_memory", "task_resolved", "task_ended", "steered", "flush", "run_ended")
+         "task_memory", "data_held", "task_resolved", "task_ended", "steered", "flush",
+         "run_ended")
 """Every hook's name, in the order a run calls them."""
 
 
@@ -59,6 +60,11 @@ class Instrument:
         """An attempt of the task ended having used at most ``peak_mb`` MiB of memory (called
         only where its backend measured it, before the end is handled: see
         :mod:`tandem.backends.memory`)."""
+
+    def data_held(self, task_id: int, node: str, change: int, held: int, now: float) -> None:
+        """The bytes of results kept by reference on ``node`` changed by ``change`` (positive:
+        task ``task_id``'s result was kept; negative: it was freed); ``held`` is the node's
+        total now (see :mod:`tandem.runtime.kept`)."""
 
     def task_resolved(self, task_id: int) -> None:
         """A task reached a final state (its id only: read it from the tasks given to

@@ -37,6 +37,9 @@ Records::
                                                         what the user said of its size)
     {"ev": "steer", "t": 3.5, "action": "pause", "task": 7, "by": "agent", "reason": "...",
      "release": true}      (details per action: see tandem.core.actions.Steered)
+    {"ev": "data", "t": 2.1, "task": 7, "node": "n0", "change": 100000192,
+     "held": 100000192}    (results kept by reference: bytes kept (+) or freed (-) on the
+                            node, and its total after: see tandem.runtime.kept)
     {"ev": "close", "t": ...}
 """
 
@@ -174,6 +177,10 @@ class JsonlTrace(Instrument):
                   "task": action.task_id, "by": action.by, "reason": action.reason}
         record.update(action.details)
         self._items.append(json.dumps(record))
+
+    def data_held(self, task_id: int, node: str, change: int, held: int, now: float) -> None:
+        self._items.append(json.dumps({"ev": "data", "t": round(now, 6), "task": task_id,
+                                       "node": node, "change": change, "held": held}))
 
     def run_ended(self, now: float) -> None:
         self._items.append(json.dumps({"ev": "close", "t": now}))

@@ -78,6 +78,18 @@ class TracedTask:
 
 
 @dataclass(frozen=True, slots=True)
+class TracedData:
+    """A change of the bytes of results kept by reference on ``node``: task ``task``'s result
+    kept (``change`` > 0) or freed (< 0); ``held``: the node's total after it."""
+
+    t: float
+    task: int
+    node: str
+    change: int
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
 class TracedSteer:
     """One steering action as it took effect: who decided what, when. ``task`` is ``None`` for
     a pool move; ``details`` holds the action's own values (``release``; ``priority`` and
@@ -126,6 +138,14 @@ class TraceRun:
     closed: float | None
     steering: tuple[TracedSteer, ...] = ()
     pools: tuple[TracedPool, ...] = ()
+    data: tuple[TracedData, ...] = ()
+
+    def data_peak(self) -> dict[str, int]:
+        """The most bytes of results kept by reference each node held at once."""
+        peak: dict[str, int] = {}
+        for d in self.data:
+            peak[d.node] = max(peak.get(d.node, 0), d.held)
+        return peak
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -198,6 +218,7 @@ def load_trace(run_dir: str | Path) -> TraceRun:
     header: dict[str, Any] | None = None
     tasks: list[TracedTask] = []
     steering: list[TracedSteer] = []
+    data: list[TracedData] = []
     closed: float | None = None
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     for i, line in enumerate(lines):
@@ -217,6 +238,10 @@ def load_trace(run_dir: str | Path) -> TraceRun:
                 tasks.append(_task(rec))
             elif ev == "steer":
                 steering.append(_steer(rec))
+            elif ev == "data":
+                data.append(TracedData(t=float(rec["t"]), task=int(rec["task"]),
+                                       node=str(rec["node"]), change=int(rec["change"]),
+                                       held=int(rec["held"])))
             elif ev == "close":
                 closed = float(rec["t"])
         except (KeyError, TypeError, ValueError) as e:
@@ -228,6 +253,7 @@ def load_trace(run_dir: str | Path) -> TraceRun:
         return TraceRun(path=path, platform=platform, policy=str(header.get("policy", "")),
                         t0=float(header.get("t", 0.0)), epoch=float(header.get("epoch", 0.0)),
                         tasks=tuple(tasks), closed=closed, steering=tuple(steering),
+                        data=tuple(data),
                         pools=tuple(TracedPool(str(name), int(q["cores"]), int(q["gpus"]))
                                     for name, q in header.get("pools", {}).items()))
     except (KeyError, TypeError, ValueError) as e:
