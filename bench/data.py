@@ -77,10 +77,9 @@ def make_shm(n: int) -> str:
 
 
 def total_shm(name: str) -> float:
-    from multiprocessing import resource_tracker, shared_memory
+    from multiprocessing import shared_memory
 
     block = shared_memory.SharedMemory(name=name)
-    resource_tracker.unregister(f"/{name}", "shared_memory")
     try:
         a = np.ndarray((N,), np.float64, buffer=block.buf)
         result = total(a)
