@@ -17,19 +17,22 @@ Forgetting: a task whose future was resolved and is no longer reachable is forgo
 core's ``forget``) once the instruments have flushed it, so a long session does not grow with
 the tasks it has run. The tasks not resolved yet (spec, future, value, directory) are its
 :class:`~tandem.runtime.live.Live`; nothing of a task is kept past its resolution. Results a
-backend kept by reference become handles of its :class:`~tandem.runtime.kept.KeptStore`.
+backend kept by reference become handles of its :class:`~tandem.runtime.kept.KeptStore`; its
+:class:`~tandem.runtime.streams.StreamBroker` (``streams``) serves the session's streams, its
+address in the tasks' environment (``TANDEM_STREAMS``) from the start, and hears of every task's
+end.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian,
-tandem.data.refs, tandem.history.estimates, tandem.runtime.args, tandem.runtime.durable,
-tandem.runtime.future,
-tandem.runtime.kept, tandem.runtime.live, tandem.runtime.routing,
-tandem.runtime.spawned, tandem.spec, tandem.trace.instrument, tandem.trace.instruments,
-tandem.trace.jsonl.
+tandem.data.refs, tandem.data.stream, tandem.history.estimates, tandem.runtime.args,
+tandem.runtime.durable, tandem.runtime.future, tandem.runtime.kept, tandem.runtime.live,
+tandem.runtime.routing, tandem.runtime.streams, tandem.runtime.spawned, tandem.spec,
+tandem.trace.instrument, tandem.trace.instruments, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections import deque
@@ -55,6 +58,7 @@ from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
 from tandem.core.values import FailureKind, KillCause, Walltime
 from tandem.data.refs import Kept
+from tandem.data.stream import ENV as STREAMS_ENV
 from tandem.errors import TandemError
 from tandem.history.estimates import Estimates
 from tandem.runtime.args import detached
@@ -64,6 +68,7 @@ from tandem.runtime.kept import DEFAULT_ABOVE, KeptStore
 from tandem.runtime.live import Live
 from tandem.runtime.routing import Routing
 from tandem.runtime.spawned import Spawned
+from tandem.runtime.streams import StreamBroker
 from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota
 from tandem.spec.task import FunctionCall, TaskSpec
@@ -105,6 +110,8 @@ class Driver:
         self._ins.bind(self._core.tasks, self._core.pool_usage)
         self._live = Live(run_dir, durable)           # tasks not resolved yet
         self._kept = KeptStore(self._ins, self.clock)  # results kept by reference
+        self.streams = StreamBroker()                  # streams between running tasks
+        self._env_before: str | None = None
         self._ref_above = ref_above
         self._dropped: list[int] = []                 # resolved, future gone: to forget
         self._inbox: deque[Any] = deque()
@@ -360,6 +367,9 @@ class Driver:
         ins.call("task_resolved", tid)
         if ins.wants("task_ended"):
             ins.call("task_ended", self._core.record(tid))
+        if self.streams.active:
+            self.streams.task_ended(tid, None if action.state is DONE else (
+                str(got[2]) if got is not None and got[2] is not None else action.state.value))
         if got is not None:          # None: restored, its future was resolved at submission
             fut, value, error = got
             fut.resolve(action.state, value, error)
@@ -436,6 +446,8 @@ class Driver:
         desc = f"{self.policy.mode.value}/{self.policy.order.value}"
         self._ins.call("run_started", self.platform, desc, self.clock(), time.time())
         backends = self._routing.backends
+        self._env_before = os.environ.get(STREAMS_ENV)
+        os.environ[STREAMS_ENV] = self.streams.address    # tasks started from now see it
         where = self._kept.open()
         if not [b for b in backends if b.keep_results(where, self._ref_above)]:
             self._kept.close()      # no backend keeps results: no directory
@@ -456,9 +468,14 @@ class Driver:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            await self.streams.aclose()
             await asyncio.gather(*(b.shutdown() for b in self._routing.backends),
                                  return_exceptions=True)
             self._kept.close()
+            if self._env_before is None:
+                os.environ.pop(STREAMS_ENV, None)
+            else:
+                os.environ[STREAMS_ENV] = self._env_before
             self.open = False
             self.flush()
             self._ins.call("run_ended", self.clock())

@@ -14,8 +14,8 @@ running, anything on a task that has ended) is ignored and not recorded.
 Imports: tandem.backends.base, tandem.core.events, tandem.core.policy, tandem.core.pools,
 tandem.core.record, tandem.core.states, tandem.errors, tandem.runtime.args,
 tandem.runtime.driver, tandem.runtime.future, tandem.runtime.options,
-tandem.runtime.walltime, tandem.runtime.workdirs, tandem.spec, tandem.trace.instrument,
-tandem.trace.jsonl.
+tandem.runtime.streams, tandem.runtime.walltime, tandem.runtime.workdirs, tandem.spec,
+tandem.trace.instrument, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from tandem.runtime.args import find_futures
 from tandem.runtime.driver import Driver
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions, build_spec
+from tandem.runtime.streams import Stream
 from tandem.runtime.walltime import WalltimeSummary, summary_of
 from tandem.runtime.workdirs import ProcessResult
 from tandem.spec.checks import is_int, is_number
@@ -130,6 +131,15 @@ class Session:
             options["by"] = self._by
         work = FunctionCall(fn=fn, args=args, kwargs=kwargs or {}, ref=ref)
         return self._enqueue(build_spec(work, options), options.get("after", ()))
+
+    def stream(self, name: str, *, maxsize: int = 64, writers: int | None = None) -> Stream:
+        """Open stream ``name`` for the session's tasks (``tandem.data.stream.writer(name)``,
+        ``reader(name)``) and for this code (``await s.put(x)``, ``async for x in s``). At
+        most ``maxsize`` items wait in it (a writer waits beyond: back-pressure). It ends after
+        ``writers`` writers have closed, or, without ``writers``, once :meth:`Stream.close`
+        was called and every writer has closed. A writer that fails fails it for its readers
+        (see docs/data.md, "Streams")."""
+        return self._driver.streams.open(name, maxsize=maxsize, writers=writers)
 
     def execute(self, argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None,
                 cwd: str | None = None, shell: bool = False,

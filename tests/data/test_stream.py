@@ -1,0 +1,167 @@
+"""Streams between running tasks (tandem.data.stream, tandem.runtime.streams) through a real
+session: tasks are real worker processes; every wait is on the stream's own state."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from tandem import open_session
+from tandem.backends.functions import FunctionBackend
+from tandem.backends.mock import MockBackend
+from tandem.backends.process import ProcessBackend
+from tandem.data.stream import ENV, EndOfStream, StreamError, StreamFailed, reader, writer
+from tandem.errors import TaskFailed
+
+
+def produce(name: str, items: list[object]) -> int:
+    with writer(name) as w:
+        for x in items:
+            w.put(x)
+    return len(items)
+
+
+def consume(name: str) -> list[object]:
+    return list(reader(name))
+
+
+def crash_after(name: str, n: int) -> None:
+    w = writer(name)
+    for i in range(n):
+        w.put(i)
+    os.kill(os.getpid(), 9)
+
+
+def raise_inside(name: str) -> None:
+    with writer(name) as w:
+        w.put(1)
+        raise ValueError("boom")
+
+
+def raise_outside(name: str) -> None:
+    w = writer(name)
+    w.put(1)
+    raise RuntimeError("the simulation diverged")
+
+
+def open_unknown() -> None:
+    writer("nobody-opened-this")
+
+
+def session(tmp_path: Path) -> object:
+    fb = FunctionBackend(log_dir=tmp_path / "workers", prespawn=2)
+    return open_session(run_dir=tmp_path, journal=False,
+                        backends=[fb, ProcessBackend(), MockBackend()])
+
+
+def test_items_go_from_a_running_task_to_another_in_order(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("frames", maxsize=8, writers=1)
+            got = s.submit(consume, "frames")
+            n = s.submit(produce, "frames", list(range(1000)))
+            assert await n == 1000
+            assert await got == list(range(1000))
+            stats = st.stats()
+            assert (stats.put, stats.taken, stats.ended) == (1000, 1000, True)
+    asyncio.run(main())
+
+
+def test_the_stream_ends_after_its_writers_have_closed(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("maps", writers=2)
+            a = s.submit(produce, "maps", ["a1", "a2"])
+            b = s.submit(produce, "maps", ["b1"])
+            seen = [x async for x in st]
+            assert sorted(seen) == ["a1", "a2", "b1"]
+            assert seen.index("a1") < seen.index("a2")               # one writer's order
+            await asyncio.gather(a, b)
+            with pytest.raises(EndOfStream):
+                await st.get()
+    asyncio.run(main())
+
+
+def test_a_full_stream_holds_its_writer_back(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("q", maxsize=2, writers=1)
+            p = s.submit(produce, "q", [0, 1, 2, 3, 4])
+            held = await st.until(lambda x: x.writers_blocked == 1)
+            assert held.buffered == 2 and held.put == 3 and not p.done()
+            assert [x async for x in st] == [0, 1, 2, 3, 4]
+            assert await p == 5
+    asyncio.run(main())
+
+
+def test_a_killed_producer_fails_the_stream_for_its_readers(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("md", writers=1)
+            p = s.submit(crash_after, "md", 3)
+            with pytest.raises(StreamFailed, match=f"task {p.task_id}"):
+                async for _ in st:
+                    pass
+            with pytest.raises(TaskFailed):
+                await p
+    asyncio.run(main())
+
+
+def test_an_error_inside_a_writers_block_fails_the_stream_with_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("x", writers=1)
+            r = s.submit(consume, "x")
+            p = s.submit(raise_inside, "x")
+            with pytest.raises(TaskFailed, match="StreamFailed.*ValueError: boom"):
+                await r
+            with pytest.raises(TaskFailed, match="boom"):
+                await p
+            assert st.stats().failed is not None
+    asyncio.run(main())
+
+
+def test_a_task_that_fails_with_a_writer_open_fails_the_stream(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("y")
+            p = s.submit(raise_outside, "y")
+            with pytest.raises(StreamFailed, match="diverged"):
+                while True:
+                    await st.get()
+            with pytest.raises(TaskFailed):
+                await p
+    asyncio.run(main())
+
+
+def test_closing_a_stream_nobody_writes_ends_its_readers(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("idle")
+            r = s.submit(consume, "idle")
+            await st.until(lambda x: x.readers_waiting == 1)
+            st.close()
+            assert await r == []
+    asyncio.run(main())
+
+
+def test_names_and_settings_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            s.stream("a")
+            with pytest.raises(StreamError, match="already open"):
+                s.stream("a")
+            with pytest.raises(StreamError, match="maxsize must be an integer >= 1"):
+                s.stream("b", maxsize=0)
+            with pytest.raises(TaskFailed, match="did not open a stream named "
+                                                 "'nobody-opened-this'"):
+                await s.submit(open_unknown)
+    asyncio.run(main())
+    monkeypatch.delenv(ENV, raising=False)
+    with pytest.raises(StreamError, match="TANDEM_STREAMS is not set"):
+        writer("z")
+    with pytest.raises(StreamError, match="has opened no stream"):
+        reader("z", address="@tandem-streams-nobody")
