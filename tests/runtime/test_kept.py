@@ -146,9 +146,12 @@ def test_the_trace_shows_what_each_node_held(tmp_path: Path):
     run = load_trace(tmp_path)
     changes = [d.change for d in run.data]
     assert len(changes) == 4 and sum(changes) == 0
-    (_node, peak), = run.data_peak().items()
+    (node, peak), = run.data_peak().items()
     assert peak >= 8 * 500_000
     assert run.data[-1].held == 0
+    from tandem.trace.metrics import render_summary, summarize
+    text = render_summary(run, summarize(run))
+    assert f"results kept by reference: 2; most held at once: {node} " in text
 
 
 def test_ref_true_keeps_a_small_result_and_ref_false_sends_a_large_one(tmp_path: Path):

@@ -224,4 +224,9 @@ def render_summary(run: TraceRun, m: TraceMetrics) -> str:
         ku = m.utilisation_by_kind.get(k.kind, {})
         out.append(f"  {k.kind}: {k.count} tasks, duration mean {d.mean:.3f} / median "
                    f"{d.median:.3f} / p95 {d.p95:.3f} s; U_cores {ku.get('cores', 0.0):.1%}")
+    if run.data:
+        kept = sum(1 for d in run.data if d.change > 0)
+        peaks = ", ".join(f"{node} {peak / 1e6:.1f} MB"
+                          for node, peak in sorted(run.data_peak().items()))
+        out.append(f"results kept by reference: {kept}; most held at once: {peaks}")
     return "\n".join(out)
