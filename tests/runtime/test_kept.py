@@ -152,6 +152,10 @@ def test_the_trace_shows_what_each_node_held(tmp_path: Path):
     from tandem.trace.metrics import render_summary, summarize
     text = render_summary(run, summarize(run))
     assert f"results kept by reference: 2; most held at once: {node} " in text
+    from tandem.trace.report import load_view, render_html
+    page = render_html(load_view(tmp_path))
+    assert "<h2>Data kept by reference</h2>" in page
+    assert f"<td>{node}</td><td>2</td><td>{peak / 1e6:.1f}</td><td>0.0</td>" in page
 
 
 def test_ref_true_keeps_a_small_result_and_ref_false_sends_a_large_one(tmp_path: Path):

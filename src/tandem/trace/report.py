@@ -309,6 +309,25 @@ def _comparison_html(this: RunView, ref: RunView) -> tuple[str, dict[str, Any]]:
     return text + "</p>" + _table(head, body, "num"), data
 
 
+def _data_html(run: TraceRun) -> str:
+    """The section on results kept by reference (empty when the run kept none)."""
+    if not run.data:
+        return ""
+    per: dict[str, list[int]] = {}      # node -> [kept, peak, held at the end]
+    for d in run.data:
+        row = per.setdefault(d.node, [0, 0, 0])
+        row[0] += d.change > 0
+        row[1] = max(row[1], d.held)
+        row[2] = d.held
+    rows = [(_e(node), str(k), f"{peak / 1e6:.1f}", f"{end / 1e6:.1f}")
+            for node, (k, peak, end) in sorted(per.items())]
+    return ("<h2>Data kept by reference</h2><p class=\"note\">Function results kept in a "
+            "node's shared memory and passed to their dependents by reference: how many, and "
+            "the most each node held at once (MB; a segment counts from its task's end until "
+            "nothing needs it).</p>" + _table(("node", "results kept", "peak held (MB)",
+                                               "held at the end (MB)"), rows, "num"))
+
+
 def _run_section(v: RunView, colours: dict[str, str], tag: str) -> str:
     return (f'<section><h3>{_e(tag)}{_e(v.label)}</h3>{_overview(v)}'
             f"<h4>Per kind</h4>{_kinds(v, colours)}<h4>Latencies</h4>{_latencies(v.metrics)}"
@@ -330,6 +349,7 @@ def render_html(this: RunView, ref: RunView | None = None) -> str:
     parts.append('<h2>Runs</h2><div class="runs">' + "".join(
         _run_section(v, colours, t) for v, t in zip(views, tags, strict=False)) + "</div>")
     parts.append(surrogates_html(load_surrogates(this.run.path.parent)))
+    parts.append(_data_html(this.run))
     parts.append("<h2>Timeline</h2><p class=\"note\">One lane per core (<code>node:cN</code>) "
                  "and per GPU (<code>node:gN</code>); bars coloured by kind; failed tasks "
                  "outlined red, cancelled ones black and dashed. Steering actions (cancel, "
