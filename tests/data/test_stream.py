@@ -169,3 +169,35 @@ def test_names_and_settings_are_checked(tmp_path: Path, monkeypatch: pytest.Monk
         writer("z")
     with pytest.raises(StreamError, match="has opened no stream"):
         reader("z", address="@tandem-streams-nobody")
+
+
+def produce_arrays(name: str, n: int) -> int:
+    import numpy as np
+
+    with writer(name) as w:
+        for i in range(n):
+            w.put(np.full(1_000_000, float(i)))      # 8 MB each: by segment
+    return n
+
+
+def consume_arrays(name: str) -> list[tuple[float, bool]]:
+    out = []
+    for a in reader(name):
+        at = a.ctypes.data
+        with open("/proc/self/maps") as f:     # mapped from a (removed) segment: no copy
+            mapped = any(int(lo, 16) <= at < int(hi, 16) and "item-" in line
+                         for line in f for lo, hi in [line.split()[0].split("-")])
+        out.append((float(a[0]), mapped))
+    return out
+
+
+def test_large_items_travel_as_segments_the_reader_maps_and_removes(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            s.stream("big", maxsize=2, writers=1)
+            got = s.submit(consume_arrays, "big")
+            s.submit(produce_arrays, "big", 5)
+            assert await got == [(float(i), True) for i in range(5)]
+            directory = s._driver._kept.directory
+            assert directory is not None and os.listdir(directory) == []
+    asyncio.run(main())

@@ -6,7 +6,7 @@ executables). A task writes ``with writer("frames") as w: w.put(x)`` and another
 ``for x in reader("frames"): ...`` while the first still runs; the session that opened the
 stream (``session.stream(name)``, :mod:`tandem.runtime.streams`) runs the broker they connect
 to, whose address every task finds in ``TANDEM_STREAMS``.
-Imports: nothing from tandem.
+Imports: tandem.data.segments.
 
 Wire (one Unix socket per writer or reader, in the Linux abstract namespace; the address in
 the environment starts with ``@`` for its leading NUL): each message is an 8-byte big-endian
@@ -15,6 +15,12 @@ length and a pickle of a tuple. Client to broker: ``("writer", name, task_id)``,
 client: ``("ok",)``, ``("item", bytes)``, ``("end",)``, ``("failed", why)``, ``("error",
 why)``. Items are pickled (protocol 5) by the writer and unpickled by the reader; the broker
 holds bytes.
+
+Large items: an item that pickles to ``INLINE_MAX`` bytes or more is written to a segment
+(:mod:`tandem.data.segments`) in the session's directory of kept results (``TANDEM_SEGMENTS``)
+and only its name goes through the broker; the reader that gets it maps it (NumPy arrays
+without a copy) and removes its name. An item no reader took is removed with the directory at
+the session's end.
 
 Rules: ``put`` returns once the broker accepted the item, so a writer waits while the stream's
 buffer is full (back-pressure); readers get items in order, each item to one reader; a reader
@@ -26,6 +32,7 @@ and its readers raise :class:`StreamFailed` naming it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 import socket
@@ -34,8 +41,47 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
+from tandem.data import segments
+
 ENV = "TANDEM_STREAMS"
+SEGMENTS_ENV = "TANDEM_SEGMENTS"
+INLINE_MAX = 1 << 20
 LENGTH = struct.Struct("!Q")
+_count = itertools.count()
+
+
+def taken(path: str) -> Any:
+    """The item in segment ``path``, mapped; the name is removed (one reader takes an item)."""
+    value = segments.load(path)
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return value
+
+
+class _Segment:
+    """An item put in a segment: it unpickles as the item (:func:`taken`)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (taken, (self.path,))
+
+
+def dump_item(item: Any) -> bytes:
+    """What goes through the broker for ``item``: its pickle, or a segment's name."""
+    main, buffers = segments.dumps(item)
+    where = os.environ.get(SEGMENTS_ENV)
+    if where and segments.size_of(main, buffers) >= INLINE_MAX:
+        path = f"{where}/item-{os.getpid()}-{next(_count)}"
+        with contextlib.suppress(segments.SegmentError):   # no room: it goes inline
+            segments.write(path, main, buffers)
+            return pickle.dumps(_Segment(path), 5)
+    if not buffers:
+        return main
+    return pickle.dumps(item, 5)
 
 
 class StreamError(RuntimeError):
@@ -121,7 +167,7 @@ class Writer(_End):
         """Send ``item``; returns once the stream accepted it (waits while it is full)."""
         if not self._open:
             raise StreamError(f"stream {self.name!r}: this writer is closed")
-        self._ask(("put", pickle.dumps(item, 5)))
+        self._ask(("put", dump_item(item)))
 
     def close(self, why: str | None = None) -> None:
         """End this writer (``why``: it failed, and the stream fails with it)."""

@@ -59,6 +59,7 @@ from tandem.core.states import DONE, TaskState
 from tandem.core.values import FailureKind, KillCause, Walltime
 from tandem.data.refs import Kept
 from tandem.data.stream import ENV as STREAMS_ENV
+from tandem.data.stream import SEGMENTS_ENV
 from tandem.errors import TandemError
 from tandem.history.estimates import Estimates
 from tandem.runtime.args import detached
@@ -451,6 +452,8 @@ class Driver:
         where = self._kept.open()
         if not [b for b in backends if b.keep_results(where, self._ref_above)]:
             self._kept.close()      # no backend keeps results: no directory
+        else:
+            os.environ[SEGMENTS_ENV] = where      # large stream items go there
         try:
             await asyncio.gather(*(b.start(self) for b in backends))
         except BaseException:
@@ -472,6 +475,7 @@ class Driver:
             await asyncio.gather(*(b.shutdown() for b in self._routing.backends),
                                  return_exceptions=True)
             self._kept.close()
+            os.environ.pop(SEGMENTS_ENV, None)
             if self._env_before is None:
                 os.environ.pop(STREAMS_ENV, None)
             else:

@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.data.stream import LENGTH, EndOfStream, StreamError, StreamFailed, to_socket
+from tandem.data.stream import LENGTH, EndOfStream, StreamError, StreamFailed, dump_item, to_socket
 
 Reply = Callable[[tuple[Any, ...]], None]
 
@@ -80,7 +80,7 @@ class Stream:
     async def put(self, item: Any) -> None:
         """Put ``item`` (waits while the stream is full)."""
         done: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-        self.offer(pickle.dumps(item, 5), done.set_result)
+        self.offer(dump_item(item), done.set_result)
         reply = await done
         if reply[0] == "failed":
             raise StreamFailed(f"stream {self.name!r} failed: {reply[1]}")
