@@ -198,6 +198,6 @@ def test_large_items_travel_as_segments_the_reader_maps_and_removes(tmp_path: Pa
             got = s.submit(consume_arrays, "big")
             s.submit(produce_arrays, "big", 5)
             assert await got == [(float(i), True) for i in range(5)]
-            directory = s._driver._kept.directory
+            directory = s._driver.data.kept.directory
             assert directory is not None and os.listdir(directory) == []
     asyncio.run(main())

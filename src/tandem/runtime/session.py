@@ -139,7 +139,7 @@ class Session:
         ``writers`` writers have closed, or, without ``writers``, once :meth:`Stream.close`
         was called and every writer has closed. A writer that fails fails it for its readers
         (see docs/data.md, "Streams")."""
-        return self._driver.streams.open(name, maxsize=maxsize, writers=writers)
+        return self._driver.data.streams.open(name, maxsize=maxsize, writers=writers)
 
     def execute(self, argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None,
                 cwd: str | None = None, shell: bool = False,
