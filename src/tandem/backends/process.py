@@ -4,23 +4,19 @@ Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on thi
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
 Imports: tandem.guardian, tandem.backends.base, tandem.backends.exits, tandem.backends.launch,
-tandem.backends.local, tandem.backends.memory, tandem.backends.placement, tandem.backends.proctree,
-tandem.backends.spawn, tandem.backends.stepsignal, tandem.core.values, tandem.errors,
-tandem.spec.
+tandem.backends.local, tandem.backends.memory, tandem.backends.placement,
+tandem.backends.process_task, tandem.backends.spawn, tandem.backends.stepsignal,
+tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
 
-- A task is its whole process tree (:mod:`tandem.backends.proctree`). The leader runs in its own
+- A task is its whole process tree, held as a :class:`~tandem.backends.process_task.ProcessTask`
+  (which says how it is reaped, ended, stopped and continued). The leader runs in its own
   session and process group (stdin /dev/null, stdout and stderr to the files ``stdout`` and
   ``stderr`` of its workdir: truncated at launch, appended to once the task was preempted, so that
-  its output continues). When the leader exits, whatever is left in its group is SIGKILLed. ``kill``
-  first collects the leader's descendants (psutil, so those that left the group with ``setsid`` die
-  too), sends SIGTERM to the group and to them, and SIGKILL after ``kill_grace`` seconds (continuing
-  a stopped tree, so it can act on SIGTERM); ``exited`` is reported once the leader is reaped and
-  every remembered descendant is gone. Descendants are held by pidfd (opened once they are known to
-  be the listed processes) and the group is signalled only while its leader is unreaped (or a
-  zombie), so a reused pid is never signalled. A descendant that left the group is only found by
-  ``kill``; after a natural exit it is not ours.
+  its output continues). ``kill`` sends SIGTERM to the tree and SIGKILL after ``kill_grace``
+  seconds; ``exited`` is reported once the leader is reaped and every remembered descendant is
+  gone.
 - No orphan: every leader is watched by the guardian (:mod:`tandem.guardian`) from its spawn to
   its reaping, so if the driver dies (even by SIGKILL) the task's session and process group end.
 - Pinning has no race: the calling thread's affinity is set to the task's cores around the
@@ -31,12 +27,12 @@ Rules:
   them. Only a request with neither (from a driver that computes no shared cores) inherits
   the process's whole mask. ``resume`` with a placement re-pins a tree that holds cores; a
   ``cores=0`` tree keeps its shared cores.
-- Steering: ``pause`` sends SIGSTOP to the group and to descendants that left it; ``resume``
-  re-pins every thread of the tree when given a new placement, then sends SIGCONT; ``preempt``
-  sends its signal like ``kill`` sends SIGTERM, with its own grace period. With a ``remote``
-  launcher (``srun``) the signals go to the ranks where they run, through the launcher's
-  command (:mod:`tandem.backends.stepsignal`), and the grace period ends with SIGKILL to the
-  local leader (which ends the step).
+- Steering: ``pause`` stops the tree (SIGSTOP); ``resume`` re-pins every thread of the tree
+  when given a new placement, then continues it (SIGCONT); ``preempt`` sends its signal like
+  ``kill`` sends SIGTERM, with its own grace period. With a ``remote`` launcher (``srun``) the
+  signals go to the ranks where they run, through the launcher's command
+  (:mod:`tandem.backends.stepsignal`), and the grace period ends with SIGKILL to the local
+  leader (which ends the step).
 - The environment says which attempt this is: ``TANDEM_ATTEMPT`` (from 1), ``TANDEM_PREEMPTED``
   (earlier attempts ended by a preemption) and ``TANDEM_TASK_DIR`` (the task's directory, the
   same for every attempt: where a checkpoint is found again).
@@ -64,16 +60,16 @@ import os
 import resource
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from tandem import guardian
-from tandem.backends import proctree, spawn
+from tandem.backends import spawn
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.exits import failure_of
 from tandem.backends.launch import Launcher
 from tandem.backends.local import local_unreachable
 from tandem.backends.memory import LimitRefused, MemoryLimits, TaskMemory, mb
 from tandem.backends.placement import pin_cores
+from tandem.backends.process_task import ProcessTask, signal_group
 from tandem.backends.stepsignal import Signaller
 from tandem.core.values import Failure, FailureKind, Placement
 from tandem.errors import BackendError, TandemInternalError
@@ -83,25 +79,6 @@ from tandem.spec.task import Executable, Work
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _APPEND_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-
-@dataclass(slots=True, eq=False)
-class _Proc:
-    """One running task: its leader and, once it is being killed, its remembered descendants."""
-
-    task_id: int
-    argv0: str
-    pid: int
-    pidfd: int
-    stderr_path: str
-    reaped: bool = False
-    code: int | None = None  # waitstatus_to_exitcode of the leader (negative: signal)
-    killing: bool = False
-    stopped: bool = False  # paused (SIGSTOP) and not continued since
-    kids: dict[int, int] = field(default_factory=dict)  # pidfd -> pid
-    timer: asyncio.TimerHandle | None = None
-    memory: TaskMemory | None = None
-    base_rss: int = 0       # the driver's ru_maxrss (KiB) at the spawn
-    rss: int = 0            # the leader's ru_maxrss (KiB) from wait4
 
 
 class ProcessBackend(Backend):
@@ -127,7 +104,7 @@ class ProcessBackend(Backend):
         self._mask: set[int] = set()
         self._envs = spawn.Environments({})
         self._devnull = -1
-        self._procs: dict[int, _Proc] = {}
+        self._procs: dict[int, ProcessTask] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -228,7 +205,7 @@ class ProcessBackend(Backend):
         try:
             pidfd = os.pidfd_open(pid)
         except OSError as exc:  # cannot watch it (out of fds): end it now
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             if memory is not None:
@@ -236,7 +213,7 @@ class ProcessBackend(Backend):
             self._fail_soon(task_id, f"task {request.name!r}: cannot watch {program!r}: {exc}")
             return
         guardian.watch(pid)
-        proc = _Proc(task_id, argv0, pid, pidfd, stderr_path, memory=memory,
+        proc = ProcessTask(task_id, argv0, pid, pidfd, stderr_path, memory=memory,
                      base_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         self._procs[task_id] = proc
         self._idle.clear()
@@ -250,46 +227,27 @@ class ProcessBackend(Backend):
 
     # -- exits -------------------------------------------------------------------------------
 
-    def _on_exit(self, proc: _Proc) -> None:
-        pid = proc.pid
-        # The leader has exited (its pidfd is readable) but is not reaped: its group id is ours.
-        _signal_group(pid, signal.SIGKILL)
-        try:
-            wpid, status, usage = os.wait4(pid, os.WNOHANG)
-        except ChildProcessError:  # reaped by someone else: the status is lost
-            wpid, status, usage = pid, -1, None
-        if wpid == 0:
-            return
-        proc.rss = usage.ru_maxrss if usage is not None else 0
+    def _on_exit(self, proc: ProcessTask) -> None:
         assert self._loop is not None
-        self._loop.remove_reader(proc.pidfd)
-        os.close(proc.pidfd)
-        proc.reaped = True
-        guardian.unwatch(pid)
-        if status != -1:
-            proc.code = os.waitstatus_to_exitcode(status)
+        if proc.reap(self._loop):
+            self._maybe_finish(proc)
+
+    def _on_kid_exit(self, proc: ProcessTask, fd: int) -> None:
+        assert self._loop is not None
+        proc.forget(self._loop, fd)
         self._maybe_finish(proc)
 
-    def _on_kid_exit(self, proc: _Proc, fd: int) -> None:
-        assert self._loop is not None
-        self._loop.remove_reader(fd)
-        os.close(fd)
-        del proc.kids[fd]
-        self._maybe_finish(proc)
-
-    def _maybe_finish(self, proc: _Proc) -> None:
-        if not proc.reaped or proc.kids:
+    def _maybe_finish(self, proc: ProcessTask) -> None:
+        if not proc.gone:
             return
-        if proc.timer is not None:
-            proc.timer.cancel()
-            proc.timer = None
+        proc.cancel_timer()
         del self._procs[proc.task_id]
         if not self._procs:
             self._idle.set()
         assert self._reporter is not None
         self._reporter.exited(self._outcome(proc))
 
-    def _outcome(self, proc: _Proc) -> Outcome:
+    def _outcome(self, proc: ProcessTask) -> Outcome:
         failure = failure_of(proc.code, proc.argv0, proc.stderr_path, killing=proc.killing,
                              launcher=self._launcher)
         peak = proc.rss * 1024 if proc.rss > proc.base_rss else None
@@ -306,35 +264,15 @@ class ProcessBackend(Backend):
         if proc is not None and not proc.killing and not proc.reaped:
             self._terminate(proc)
 
-    def _terminate(self, proc: _Proc, sig: int = signal.SIGTERM,
+    def _terminate(self, proc: ProcessTask, sig: int = signal.SIGTERM,
                    grace: float | None = None) -> None:
-        loop = self._loop
-        assert loop is not None
-        proc.killing = True
-        pid = proc.pid
-        kids = proctree.hold(proctree.descendants(pid))
-        proc.kids.update(kids)
-        for fd in kids:
-            loop.add_reader(fd, self._on_kid_exit, proc, fd)
-        outside = []
-        for fd, kid in proc.kids.items():
-            try:
-                in_group = os.getpgid(kid) == pid
-            except OSError:
-                in_group = False
-            if not in_group:
-                outside.append(fd)
-        for s in (sig, signal.SIGCONT) if proc.stopped else (sig,):
-            _signal_group(pid, s)
-            for fd in outside:
-                proctree.signal_pidfd(fd, s)
-        proc.stopped = False
-        proc.timer = loop.call_later(self._grace if grace is None else grace,
-                                     self._escalate, proc)
+        assert self._loop is not None
+        proc.terminate(self._loop, sig, self._grace if grace is None else grace,
+                       self._on_kid_exit)
 
     # -- steering ----------------------------------------------------------------------------
 
-    def _remote(self, proc: _Proc, sig: int, *, cont: bool = False) -> bool:
+    def _remote(self, proc: ProcessTask, sig: int, *, cont: bool = False) -> bool:
         """Signal ``proc``'s ranks where they run (after a SIGCONT when ``cont``) if the
         launcher says how; ``False`` when signalling the tree here reaches them."""
         launcher = self._launcher
@@ -353,11 +291,7 @@ class ProcessBackend(Backend):
         if self._remote(proc, signal.SIGSTOP):
             proc.stopped = True
             return
-        pid = proc.pid
-        _signal_group(pid, signal.SIGSTOP)
-        kids = proctree.descendants(pid)
-        proctree.signal_all(proctree.outside_group(kids, pid), signal.SIGSTOP)
-        proc.stopped = True
+        proc.stop()
 
     def resume(self, task_id: int, placement: Placement | None = None) -> None:
         proc = self._procs.get(task_id)
@@ -366,15 +300,7 @@ class ProcessBackend(Backend):
         if self._remote(proc, signal.SIGCONT):
             proc.stopped = False
             return
-        pid = proc.pid
-        if placement is not None and placement.cores:
-            procs = proctree.tree(pid)    # the whole group too: each thread is re-pinned
-            proctree.pin(procs, placement.cores)
-        else:
-            procs = proctree.descendants(pid)
-        _signal_group(pid, signal.SIGCONT)
-        proctree.signal_all(proctree.outside_group(procs, pid), signal.SIGCONT)
-        proc.stopped = False
+        proc.cont(placement)
 
     def preempt(self, task_id: int, sig: int, grace: float) -> None:
         proc = self._procs.get(task_id)
@@ -383,16 +309,9 @@ class ProcessBackend(Backend):
         if self._remote(proc, sig, cont=proc.stopped):   # the ranks get it where they run
             proc.killing, proc.stopped = True, False
             assert self._loop is not None
-            proc.timer = self._loop.call_later(grace, self._escalate, proc)
+            proc.escalate_after(self._loop, grace)
             return
         self._terminate(proc, sig, grace)
-
-    def _escalate(self, proc: _Proc) -> None:
-        proc.timer = None
-        if not proc.reaped:
-            _signal_group(proc.pid, signal.SIGKILL)
-        for fd in proc.kids:
-            proctree.signal_pidfd(fd, signal.SIGKILL)
 
     async def shutdown(self) -> None:
         for proc in list(self._procs.values()):
@@ -412,9 +331,3 @@ def _describe(exc: BaseException, argv0: str) -> str:
             return f"{exc.strerror}: {exc.filename!r}"
         return exc.strerror
     return str(exc)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
