@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +29,14 @@ import torch
 from sklearn.neighbors import LocalOutlierFactor
 
 from tandem_apps.ddmd.aggregate import Frames, read_frames
-from tandem_apps.ddmd.cvae import CVAE, CheckpointError, compute_device, load_checkpoint, to_input
+from tandem_apps.ddmd.cvae import (
+    CVAE,
+    Checkpoint,
+    CheckpointError,
+    compute_device,
+    load_checkpoint,
+    to_input,
+)
 from tandem_apps.ddmd.types import AgentResult, RestartPoint
 
 RESTARTS_JSON = "restarts.json"
@@ -68,13 +76,38 @@ def select_restarts(
     frames = read_frames(h5_files)
     if frames.count == 0:
         raise ValueError(f"no frames to choose restart points from in {h5_files!r}")
-
     device = compute_device()
     ckpt = load_checkpoint(checkpoint, device)
+    choice = choose(ckpt, frames, device, n_outliers=n_outliers, n_neighbors=n_neighbors,
+                    rerank_by_rmsd=rerank_by_rmsd, candidates=candidates,
+                    batch_size=batch_size, what=repr(h5_files))
+    return write_outputs(choice, frames, out_dir)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Choice:
+    """What the agent chose among ``frames``: restart points (best first), the frame index of
+    each, and every frame's embedding and LOF score."""
+
+    restarts: tuple[RestartPoint, ...]
+    selected: npt.NDArray[np.intp]
+    z: npt.NDArray[np.float32]      # frames x latent
+    lof: npt.NDArray[np.float64]    # frames
+
+
+def choose(ckpt: Checkpoint, frames: Frames, device: torch.device, *, n_outliers: int,
+           n_neighbors: int = 20, rerank_by_rmsd: bool = True, candidates: int | None = None,
+           batch_size: int = 1024, what: str = "the frames") -> Choice:
+    """Embed ``frames`` with the model of ``ckpt``, score them by LOF and choose the restart
+    points (the science of :func:`select_restarts`, on frames in memory)."""
+    if candidates is None:
+        candidates = 2 * n_outliers
+    if frames.count == 0:
+        raise ValueError(f"no frames to choose restart points from in {what}")
     if ckpt.residues != frames.residues:
         raise CheckpointError(
             ckpt.path, f"was trained on {ckpt.residues}x{ckpt.residues} contact maps, but "
-            f"{h5_files!r} holds {frames.residues}x{frames.residues}"
+            f"{what} holds {frames.residues}x{frames.residues}"
         )
     model = ckpt.build_model(device)
 
@@ -91,20 +124,25 @@ def select_restarts(
     selected = representative[chosen]
     restarts = tuple(_restart_point(frames, int(i), float(lof_distinct[inverse[i]]))
                      for i in selected)
+    return Choice(restarts=restarts, selected=selected, z=z_distinct[inverse],
+                  lof=lof_distinct[inverse])
 
+
+def write_outputs(choice: Choice, frames: Frames, out_dir: str) -> AgentResult:
+    """Write ``restarts.json`` and ``embeddings.npz`` into ``out_dir``; the agent's result."""
     os.makedirs(out_dir, exist_ok=True)
     restarts_json = _write_json(os.path.join(out_dir, RESTARTS_JSON),
-                                [r.to_dict() for r in restarts])
+                                [r.to_dict() for r in choice.restarts])
     embeddings = _write_npz(
         os.path.join(out_dir, EMBEDDINGS_NPZ),
-        z=z_distinct[inverse], rmsd=frames.rmsd, source=frames.source,
+        z=choice.z, rmsd=frames.rmsd, source=frames.source,
         lineage=np.asarray(frames.lineages, dtype=np.int64)[frames.source[:, 0]],
         segment=np.asarray(frames.segments, dtype=np.int64)[frames.source[:, 0]],
-        lof=lof_distinct[inverse].astype(np.float32), selected=selected.astype(np.int64),
+        lof=choice.lof.astype(np.float32), selected=choice.selected.astype(np.int64),
         files=np.asarray(frames.files, dtype=str),
     )
-    return AgentResult(restarts_json=restarts_json, embeddings=embeddings, restarts=restarts,
-                       frames=frames.count)
+    return AgentResult(restarts_json=restarts_json, embeddings=embeddings,
+                       restarts=choice.restarts, frames=frames.count)
 
 
 def embed(

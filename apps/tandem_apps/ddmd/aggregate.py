@@ -95,6 +95,15 @@ def read_segments(h5_files: Sequence[str]) -> Frames:
             )
         residues = r
         parts.append(part)
+    return combine(parts)
+
+
+def combine(parts: Sequence[dict[str, Any]]) -> Frames:
+    """Concatenate segments given as dicts (the per-frame arrays of :data:`FRAME_DATASETS`
+    and ``file``, ``dcd``, ``topology``, ``lineage``, ``segment``), in order: what
+    :func:`read_segments` does after reading, and what aggregation does in memory."""
+    if len(parts) == 0:
+        raise ValueError("no segments to combine")
     sources = [
         np.stack([np.full(len(p["rmsd"]), j, np.int32), np.arange(len(p["rmsd"]), dtype=np.int32)],
                  axis=1)

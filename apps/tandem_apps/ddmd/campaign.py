@@ -16,6 +16,17 @@ segments are done and agent ``I{k-1}`` has published), ``M{k}`` (train, warm-sta
   otherwise it continues its own trajectory from its last frame. So restarts are at most
   ``max_staleness`` rounds old, and a lineage never restarts twice from the same list.
 
+**Data** (``data`` in the configuration): with ``files`` the stages hand each other files
+(segment HDF5, the round's aggregated HDF5, checkpoints, and a restart's frame read back from
+its DCD); with ``memory`` every hand-off is a tandem result kept by reference in shared
+memory: a segment returns its per-frame arrays and coordinates (:data:`MEMORY`), aggregation
+receives the segments' futures, training and the agent receive the aggregation's and
+training's, and a segment receives the agent's result (or its own previous segment's) and
+the index of the frame it starts from. The decisions are the same in both modes; only the
+path of the data differs. Each stage's file bytes (:mod:`.fsio`) are summed per stage in
+:attr:`CampaignRun.io`, and the bytes tandem kept in shared memory in
+:attr:`CampaignRun.kept`.
+
 All stage functions run as tandem tasks in warm workers, pinned to the cores they are placed on
 (OpenMM threads and torch threads follow the placement; a placed GPU is used). ``functions``
 is the stage set it submits (:data:`REAL`; :mod:`tandem_apps.ddmd.mock` gives sleeping ones).
@@ -41,8 +52,16 @@ from tandem import Platform, TaskFuture
 from tandem.errors import TaskCancelled
 from tandem_apps.ddmd import stages
 from tandem_apps.ddmd.config import CampaignConfig
+from tandem_apps.ddmd.fsio import FileIO
 from tandem_apps.ddmd.stuck import Progress
-from tandem_apps.ddmd.types import AgentResult, RestartPoint, SegmentResult, TrainResult
+from tandem_apps.ddmd.types import (
+    AgentResult,
+    RestartPoint,
+    SegmentFrames,
+    SegmentResult,
+    TrainResult,
+    TrainState,
+)
 
 ModeName = Literal["sync", "async"]
 Opener = Callable[[Platform, Path], AbstractAsyncContextManager[tandem.Session]]
@@ -69,6 +88,11 @@ REAL = StageFunctions(simulate=stages.simulate, aggregate=stages.aggregate, trai
                       agent=stages.agent, warm_up=stages.warm_up)
 """OpenMM segments, HDF5 aggregation, CVAE training and the LOF agent."""
 
+MEMORY = StageFunctions(simulate=stages.simulate_memory, aggregate=stages.aggregate_memory,
+                        train=stages.train_memory, agent=stages.agent_memory,
+                        warm_up=stages.warm_up)
+"""The same stages handing each other values by reference (``data: memory``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
@@ -79,6 +103,8 @@ class Segment:
     ended: float
     cores: int
     restart_round: int | None  # which agent round's list it started from (None: own frame)
+    rmsd: Any = None  # in memory: the per-frame RMSD and fnc (no segment.h5 to read them from)
+    fnc: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +129,9 @@ class CampaignRun:
     durations: dict[str, tuple[float, ...]]  # stage -> running times of its tasks
     killed: tuple[tuple[int, int, str, float], ...] = ()  # (lineage, segment, why, when)
     horizon: float | None = None  # frames after this time (s) do not count (a time budget)
+    data: str = "files"
+    io: dict[str, FileIO] = field(default_factory=dict)  # stage -> its tasks' file bytes
+    kept: dict[str, int] = field(default_factory=dict)   # stage -> bytes kept by reference
 
 
 @dataclass
@@ -116,6 +145,7 @@ class _State:
     finished: list[list[TaskFuture]] = field(default_factory=list)  # done segments per round
     generation: list[list[SegmentResult | None]] = field(default_factory=list)
     generation_done: list[asyncio.Event] = field(default_factory=list)
+    outputs: dict[int, list[TaskFuture]] = field(default_factory=dict)  # lineage -> segments
     segments: list[Segment] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
     durations: dict[str, list[float]] = field(default_factory=dict)
@@ -123,20 +153,41 @@ class _State:
     running: dict[int, tuple[TaskFuture, bool]] = field(default_factory=dict)  # own frame?
     kills: dict[int, str] = field(default_factory=dict)  # task id -> why it was ended
     killed: list[tuple[int, int, str, float]] = field(default_factory=list)
+    agents: list[TaskFuture] = field(default_factory=list)  # agent task of each round
+    io: dict[str, FileIO] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
 
     def choose(self, lineage: int, previous: SegmentResult | None, *, stuck: bool = False
                ) -> tuple[RestartPoint | None, int | None]:
         """The start of a lineage's next segment, by the staleness policy above; a ``stuck``
         lineage takes an outlier of the newest list even if it used that list before."""
+        start, rnd, _ = self.pick(lineage, previous, stuck=stuck)
+        return start, rnd
+
+    def pick(self, lineage: int, previous: SegmentResult | None, *, stuck: bool = False
+             ) -> tuple[RestartPoint | None, int | None, int]:
+        """:meth:`choose`, with the index of the start in its list (or its frame in
+        ``previous``)."""
         if self.published:
             rnd, points = self.published[-1]
             if points and (stuck or self.used.get(lineage, -1) < rnd):
                 self.used[lineage] = rnd
                 shift = sum(1 for k in self.killed if k[0] == lineage)
-                return points[(lineage + shift) % len(points)], rnd
+                i = (lineage + shift) % len(points)
+                return points[i], rnd, i
         if previous is None:
-            return None, None
-        return stages.last_frame(previous), None
+            return None, None, 0
+        point = stages.last_frame(previous)
+        return point, None, point.frame
+
+    def count(self, stage: str, fut: TaskFuture, value: Any) -> None:
+        """Add a finished task's file bytes and kept bytes to its stage's."""
+        io = getattr(value, "io", None)
+        if isinstance(io, FileIO):
+            self.io[stage] = self.io.get(stage, FileIO()) + io
+        ref = fut.ref
+        if ref is not None:
+            self.kept[stage] = self.kept.get(stage, 0) + int(ref.nbytes)
 
     def end_stuck(self, session: tandem.Session, rnd: int, segments: int) -> None:
         """Fresh restart points exist: end the running segment of every stuck lineage that is
@@ -198,11 +249,13 @@ def _ran(state: _State, stage: str, fut: TaskFuture) -> tuple[float, float]:
 
 
 def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stages.Prepared,
-                   data: Path, lineage: int, segment: int, start: RestartPoint | None, *,
+                   data: Path, lineage: int, segment: int, start: Any, *,
                    name: str, attempt: int = 0, functions: StageFunctions = REAL,
                    **options: Any) -> TaskFuture:
     """Submit one MD segment of ``lineage`` (its files under ``data/md``), with the stage's
-    resources; ``options`` are further task options (estimate, after)."""
+    resources; ``start``: a :class:`RestartPoint` or None (files), or a (future, index) pair
+    or None (memory: :data:`stages.Origin`); ``options`` are further task options (estimate,
+    after, ref)."""
     out = data / "md" / f"lineage{lineage:03d}" / f"segment{segment:03d}"
     return session.submit(
         functions.simulate, prepared, cfg.md, lineage, segment, start,
@@ -214,12 +267,14 @@ def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stage
 
 async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                        platform: Platform, prepared: stages.Prepared, *,
-                       opener: Opener = open_here, functions: StageFunctions = REAL
+                       opener: Opener = open_here, functions: StageFunctions | None = None
                        ) -> CampaignRun:
     """Run one campaign in ``mode`` on ``platform`` from the ``prepared`` system; the trace
     and every file go to ``run_dir``; ``opener`` makes the session; ``functions`` are the
-    stages it submits."""
-    fns = functions
+    stages it submits (default: :data:`REAL` or :data:`MEMORY`, by ``cfg.data``)."""
+    memory = cfg.data == "memory"
+    fns = functions if functions is not None else (MEMORY if memory else REAL)
+    by_ref: dict[str, Any] = {"ref": True} if memory else {}
     rd = Path(run_dir).resolve()
     data = rd / "data"
     staleness = 0 if mode == "sync" else cfg.max_staleness
@@ -239,6 +294,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
         async def lineage(j: int) -> None:
             previous: SegmentResult | None = None
             previous_task: list[TaskFuture] = []
+            outputs = state.outputs[j] = []
             progress = state.progress[j] = Progress()
             k = attempt = 0
             while k < cfg.iterations:
@@ -246,17 +302,22 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                 # Already finished, these only record the graph (trace, critical path).
                 after = [*previous_task, *([await state.agent_done[wait]] if wait >= 0 else [])]
                 forced = stuck.enabled and (attempt > 0 or progress.stuck(stuck.segments))
-                start, rnd = state.choose(j, previous, stuck=forced)
+                start, rnd, index = state.pick(j, previous, stuck=forced)
                 if rnd is not None:
                     progress.restarted()
+                origin: Any = start
+                if memory and start is not None:
+                    # The coordinates travel by reference: the agent's result, or this
+                    # lineage's previous segment, and which of its frames to start from.
+                    origin = (state.agents[rnd] if rnd is not None else previous_task[0], index)
                 fut = submit_segment(
-                    session, cfg, prepared, data, j, k, start, name=f"S{k}.{j}",
+                    session, cfg, prepared, data, j, k, origin, name=f"S{k}.{j}",
                     attempt=attempt, after=after, functions=fns,
                     estimate=_estimate(state, "simulation", cfg.mock.simulation),
-                    features=features(cfg, mode, "simulation"))
+                    features=features(cfg, mode, "simulation"), **by_ref)
                 state.running[j] = (fut, rnd is None)
                 try:
-                    result = await fut
+                    value = await fut
                 except TaskCancelled:
                     why = state.kills.pop(fut.task_id, None)
                     if why is None:
@@ -266,13 +327,19 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     continue
                 finally:
                     state.running.pop(j, None)
+                in_memory = isinstance(value, SegmentFrames)
+                result = value.result if in_memory else value
                 previous, previous_task = result, [fut]
                 state.finished[k].append(fut)
+                state.count("simulation", fut, value)
                 progress.update(result, stuck.min_rmsd_gain, stuck.min_fnc_gain)
                 begin, end = _ran(state, "simulation", fut)
-                state.segments.append(Segment(result, begin - state.t0, end - state.t0,
-                                              cfg.md.cores, rnd))
+                state.segments.append(Segment(
+                    result, begin - state.t0, end - state.t0, cfg.md.cores, rnd,
+                    rmsd=value.rmsd.copy() if in_memory else None,
+                    fnc=value.fnc.copy() if in_memory else None))
                 state.generation[k][j] = result
+                outputs.append(fut)
                 if all(r is not None for r in state.generation[k]):
                     state.generation_done[k].set()
                 k += 1
@@ -282,7 +349,11 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
             train_prev: TaskFuture | None = None
             for k in range(cfg.iterations):
                 await state.generation_done[k].wait()
-                newest = [r for gen in state.generation[:k + 1] for r in gen if r is not None]
+                newest: list[Any] = [
+                    r for gen in state.generation[:k + 1] for r in gen if r is not None]
+                if memory:   # the same segments, in the same order, by reference
+                    newest = [state.outputs[j][i] for i in range(k + 1)
+                              for j in range(cfg.simulations)]
                 if cfg.aggregation.last_n:
                     newest = newest[-cfg.aggregation.last_n:]
                 agg = session.submit(
@@ -291,28 +362,39 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     gpus=cfg.aggregation.gpu_count(gpus_here),
                     estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
                     priority=cfg.ml_priority, after=state.finished[k],
-                    features=features(cfg, mode, "aggregation", k))
+                    features=features(cfg, mode, "aggregation", k), **by_ref)
                 epochs = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
+                # In memory the model goes to the agent and the next round by reference;
+                # only the last round's checkpoint is written, for the user.
+                keep = not memory or k == cfg.iterations - 1
                 train = session.submit(
-                    fns.train, agg, str(data / "ml" / f"round{k:03d}" / "cvae.pt"),
+                    fns.train, agg,
+                    str(data / "ml" / f"round{k:03d}" / "cvae.pt") if keep else "",
                     train_prev, epochs, cfg.training, cfg.seed + k,
                     name=f"M{k}", kind="training", cores=cfg.training.cores,
                     gpus=cfg.training.gpu_count(gpus_here),
                     estimate=_estimate(state, "training", cfg.mock.training),
-                    priority=cfg.ml_priority, features=features(cfg, mode, "training", k))
+                    priority=cfg.ml_priority, features=features(cfg, mode, "training", k),
+                    **by_ref)
                 agent = session.submit(
                     fns.agent, train, agg, str(data / "ml" / f"round{k:03d}" / "agent"),
                     cfg.outliers, cfg.candidates, cfg.agent,
                     name=f"I{k}", kind="agent", cores=cfg.agent.cores,
                     gpus=cfg.agent.gpu_count(gpus_here),
                     estimate=_estimate(state, "agent", cfg.mock.agent),
-                    priority=cfg.ml_priority, features=features(cfg, mode, "agent", k))
+                    priority=cfg.ml_priority, features=features(cfg, mode, "agent", k),
+                    **by_ref)
                 result: AgentResult = await agent
                 for stage, fut in (("aggregation", agg), ("training", train), ("agent", agent)):
                     _ran(state, stage, fut)
+                    state.count(stage, fut, fut.result())
                 published = clock() - state.t0
+                state.agents.append(agent)
                 state.published.append((k, result.restarts))
-                state.rounds.append(Round(k, train.result(), result, published))
+                trained = train.result()
+                if isinstance(trained, TrainState):
+                    trained = trained.result
+                state.rounds.append(Round(k, trained, result, published))
                 state.agent_done[k].set_result(agent)
                 if stuck.enabled and result.restarts:
                     state.end_stuck(session, k, stuck.segments)
@@ -331,7 +413,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                                                              s.result.segment))),
         rounds=tuple(state.rounds),
         durations={k: tuple(v) for k, v in state.durations.items()},
-        killed=tuple(state.killed))
+        killed=tuple(state.killed), data=cfg.data, io=dict(state.io), kept=dict(state.kept))
 
 
 def stage_medians(runs: Sequence[CampaignRun]) -> dict[str, float]:

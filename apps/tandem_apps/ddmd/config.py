@@ -118,6 +118,10 @@ class CampaignConfig(_Model):
                              "tasks over segments: the ML chain gates later segments, which "
                              "are not submitted yet, so the scheduler cannot see that itself")
     baseline: bool = True
+    data: Literal["files", "memory"] = Field(
+        "files", description="how the stages hand each other data: 'files' (HDF5, checkpoints, "
+        "restarts.json and DCD reads) or 'memory' (by reference through tandem's shared memory; "
+        "trajectories still written)")
     target_rmsd: float = Field(4.0, gt=0, description="Å, for time-to-target")
     cores: int | None = Field(None, ge=1, description="cores to use (default: all)")
     seed: int = 1

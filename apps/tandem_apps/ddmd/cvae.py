@@ -232,13 +232,11 @@ class Checkpoint:
         return model.to(device)
 
 
-def save_checkpoint(
-    path: str, model: CVAE, optimizer: torch.optim.Optimizer, epochs_seen: int
-) -> str:
-    """Write model, optimiser, config, epochs seen and R to ``path`` atomically; return it."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    payload = {
+def checkpoint_payload(model: CVAE, optimizer: torch.optim.Optimizer,
+                       epochs_seen: int) -> dict[str, Any]:
+    """What a checkpoint holds (the dict :func:`save_checkpoint` writes): model, optimiser,
+    config, epochs seen and R."""
+    return {
         "format": CHECKPOINT_FORMAT,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
@@ -246,6 +244,44 @@ def save_checkpoint(
         "epochs_seen": int(epochs_seen),
         "residues": int(model.residues),
     }
+
+
+def to_arrays(value: Any) -> Any:
+    """``value`` (a checkpoint's payload) with every tensor replaced by a NumPy array of the
+    same dtype and values: it then pickles with its buffers out of band (tandem maps them in
+    the next task without a copy) and unpickles without torch."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, dict):
+        return {k: to_arrays(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_arrays(v) for v in value)
+    return value
+
+
+def from_arrays(value: Any) -> Any:
+    """The inverse of :func:`to_arrays`: NumPy arrays back to tensors (sharing their
+    memory)."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, dict):
+        return {k: from_arrays(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(from_arrays(v) for v in value)
+    return value
+
+
+def save_checkpoint(
+    path: str, model: CVAE, optimizer: torch.optim.Optimizer, epochs_seen: int
+) -> str:
+    """Write model, optimiser, config, epochs seen and R to ``path`` atomically; return it."""
+    return save_payload(path, checkpoint_payload(model, optimizer, epochs_seen))
+
+
+def save_payload(path: str, payload: dict[str, Any]) -> str:
+    """Write a checkpoint's ``payload`` to ``path`` atomically; return it."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         torch.save(payload, tmp)
@@ -265,6 +301,12 @@ def load_checkpoint(path: str, device: torch.device | None = None) -> Checkpoint
         payload = torch.load(path, map_location=device or "cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(path, f"cannot be read as a torch checkpoint ({exc})") from exc
+    return from_payload(payload, path)
+
+
+def from_payload(payload: Any, path: str, device: torch.device | None = None) -> Checkpoint:
+    """A :class:`Checkpoint` from a checkpoint's payload (read from ``path``, or handed over
+    in memory: ``path`` then names where it came from); errors name ``path`` and the key."""
     if not isinstance(payload, dict):
         raise CheckpointError(path, f"holds a {type(payload).__name__}, expected a dict")
     if payload.get("format") != CHECKPOINT_FORMAT:
@@ -278,8 +320,11 @@ def load_checkpoint(path: str, device: torch.device | None = None) -> Checkpoint
         config = CVAEConfig.from_dict(payload["config"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(path, f"key 'config' is invalid ({exc})") from exc
+    model_state = payload["model"]
+    if device is not None and device.type != "cpu":
+        model_state = {k: v.to(device) for k, v in model_state.items()}
     return Checkpoint(
         path=path, config=config, residues=int(payload["residues"]),
-        epochs_seen=int(payload["epochs_seen"]), model_state=payload["model"],
+        epochs_seen=int(payload["epochs_seen"]), model_state=model_state,
         optimizer_state=payload["optimizer"],
     )

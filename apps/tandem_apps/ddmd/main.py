@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--cores", type=int, help="cores to use (default: all this process has)")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--modes", help="comma-separated: sync,async (default both)")
+    ap.add_argument("--data", choices=("files", "memory"),
+                    help="how stages hand each other data (default files)")
+    ap.add_argument("--in-memory", action="store_true", help="the same as --data memory")
     ap.add_argument("--no-baseline", action="store_true", help="skip the plain-MD baseline")
     ap.add_argument("--kill-stuck", action="store_true",
                     help="restart lineages stuck in a basin from outliers")
@@ -74,6 +77,10 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         node[path[-1]] = value
     if args.modes:
         out["modes"] = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.data:
+        out["data"] = args.data
+    if args.in_memory:
+        out["data"] = "memory"
     if args.no_baseline:
         out["baseline"] = False
     if args.kill_stuck:
@@ -170,7 +177,7 @@ def run_real(cfg: CampaignConfig, platform: Platform, base: Path) -> dict[str, A
     campaigns: list[CampaignRun] = []
     for mode in cfg.modes:
         print(f"running DeepDriveMD {mode}: {cfg.simulations} lineages x {cfg.iterations} "
-              f"segments of {cfg.md.segment_ps:g} ps ...", flush=True)
+              f"segments of {cfg.md.segment_ps:g} ps, data through {cfg.data} ...", flush=True)
         run = asyncio.run(run_campaign(cfg, mode, base / mode, platform, prepared))
         campaigns.append(run)
         print(f"  {mode}: makespan {run.makespan:.1f} s (predicted "

@@ -12,7 +12,8 @@ the lineage and segment, so a segment is reproducible and lineages differ.
 Platform: CUDA when ``CUDA_VISIBLE_DEVICES`` is non-empty and OpenMM's CUDA platform loads,
 else CPU with one thread per core in ``os.sched_getaffinity(0)`` (tandem pins the worker).
 
-Outputs in ``out_dir`` (see types.py): ``segment.dcd`` and ``segment.h5``, one h5 frame per DCD
+Outputs in ``out_dir`` (see types.py): ``segment.dcd`` and ``segment.h5`` (not in memory
+mode: :func:`simulate_segment` returns the arrays instead), one h5 frame per DCD
 frame, frame k taken after ``(k + 1) * report_steps`` steps (the start is not a frame; its
 RMSD and fnc are the h5 attributes ``start_rmsd`` and ``start_fnc``). Both files are written
 aside and renamed when complete, the h5 last, so a segment's h5 exists only when it finished.
@@ -226,30 +227,48 @@ def _context(model: _Model, params: MDParams, seed: int, choice: PlatformChoice,
 
 # ---------------------------------------------------------------------------- the segment
 
-def _write_h5(path: Path, ca_frames: npt.NDArray[np.float32], target: npt.NDArray[np.float64],
-              native: npt.NDArray[np.bool_], params: MDParams,
-              attrs: dict[str, object]) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True, slots=True, eq=False)
+class SegmentArrays:
+    """A segment's per-frame data: what ``segment.h5`` holds, and every frame's coordinates
+    (float32 Å, the values the DCD holds)."""
+
+    contact_map: npt.NDArray[np.uint8]
+    rmsd: npt.NDArray[np.float32]
+    fnc: npt.NDArray[np.float32]
+    time_ps: npt.NDArray[np.float32]
+    positions: npt.NDArray[np.float32]
+
+
+def _per_frame(ca_frames: npt.NDArray[np.float32], positions: npt.NDArray[np.float32],
+               target: npt.NDArray[np.float64], native: npt.NDArray[np.bool_],
+               params: MDParams) -> SegmentArrays:
     rmsd = np.asarray(structure.kabsch_rmsd(ca_frames, target), dtype=np.float32)
     fnc = np.asarray(structure.fraction_native_contacts(ca_frames, native,
                                                         params.threshold_angstrom), np.float32)
     cmaps = structure.contact_map(ca_frames, params.threshold_angstrom)
     time_ps = (np.arange(1, len(ca_frames) + 1) * params.report_interval_ps).astype(np.float32)
+    return SegmentArrays(contact_map=cmaps, rmsd=rmsd, fnc=fnc, time_ps=time_ps,
+                         positions=positions)
+
+
+def _write_h5(path: Path, arrays: SegmentArrays, attrs: dict[str, object]) -> None:
     tmp = path.with_name(f".{path.name}.part")
     with h5py.File(tmp, "w") as h5:
-        h5.create_dataset("contact_map", data=cmaps, compression="gzip", compression_opts=4)
-        h5.create_dataset("rmsd", data=rmsd)
-        h5.create_dataset("fnc", data=fnc)
-        h5.create_dataset("time_ps", data=time_ps)
+        h5.create_dataset("contact_map", data=arrays.contact_map, compression="gzip",
+                          compression_opts=4)
+        h5.create_dataset("rmsd", data=arrays.rmsd)
+        h5.create_dataset("fnc", data=arrays.fnc)
+        h5.create_dataset("time_ps", data=arrays.time_ps)
         for name, value in attrs.items():
             h5.attrs[name] = value
     os.replace(tmp, path)
-    return rmsd, fnc
 
 
 def _run_frames(context: openmm.Context, integrator: openmm.Integrator, model: _Model,
                 params: MDParams, dcd_path: Path, ca_frames: npt.NDArray[np.float32],
-                label: str) -> float:
-    """Step frame by frame, writing each frame to the DCD and its CA (Å) to ``ca_frames``.
+                all_frames: npt.NDArray[np.float32], label: str) -> float:
+    """Step frame by frame, writing each frame to the DCD, its CA (Å) to ``ca_frames`` and
+    every atom (Å) to ``all_frames``, as the DCD stores them (float32 of 10 x nm).
 
     Returns the seconds spent stepping (including the position download that ends each chunk:
     on a GPU, ``step`` returns before the work is done).
@@ -268,7 +287,8 @@ def _run_frames(context: openmm.Context, integrator: openmm.Integrator, model: _
                 raise SimulationUnstable(f"{label}: non-finite positions by step"
                                          f" {(k + 1) * params.report_steps} (dt_fs={params.dt_fs})")
             writer.writeModel(pos)
-            ca_frames[k] = (10.0 * pos[model.ca]).astype(np.float32)  # as stored in the DCD
+            all_frames[k] = (10.0 * pos).astype(np.float32)  # as stored in the DCD
+            ca_frames[k] = all_frames[k][model.ca]
     return stepping_s
 
 
@@ -279,13 +299,33 @@ def run_segment(params: MDParams, *, lineage: int, segment: int, start: RestartP
     ``initial_pdb`` is the start structure (and topology) when ``start`` is None; a restart
     uses ``start.topology``. ``target_pdb`` is the folded reference for RMSD and fnc.
     """
+    result, _ = simulate_segment(params, lineage=lineage, segment=segment, start=start,
+                                 out_dir=out_dir, initial_pdb=initial_pdb,
+                                 target_pdb=target_pdb)
+    return result
+
+
+def simulate_segment(params: MDParams, *, lineage: int, segment: int,
+                     start: RestartPoint | None, out_dir: str, initial_pdb: str,
+                     target_pdb: str, start_positions: npt.NDArray[np.float32] | None = None,
+                     write_h5: bool = True) -> tuple[SegmentResult, SegmentArrays]:
+    """Run one segment, write ``out_dir/segment.dcd`` (and ``segment.h5`` when ``write_h5``),
+    and return its result with its per-frame arrays.
+
+    ``start_positions`` (atoms x 3, float32 Å as in a DCD) are the restart point's
+    coordinates when the caller has them in memory: the DCD is then not read. Without
+    ``write_h5`` the result's ``h5`` is empty.
+    """
     if not isinstance(params, MDParams):
         raise TypeError(f"params must be an MDParams, got {type(params).__name__}")
     if not os.path.isabs(out_dir):
         raise ValueError(f"out_dir must be an absolute path, got {out_dir!r}")
     topology_pdb = os.path.abspath(start.topology if start is not None else initial_pdb)
     model = _model(topology_pdb, params.cutoff_nm, params.native_gb)
-    positions = initial_positions(start, initial_pdb)
+    if start is not None and start_positions is not None:
+        positions = np.asarray(start_positions).astype(np.float64) / 10.0  # as load_frame
+    else:
+        positions = initial_positions(start, initial_pdb)
     if positions.shape != (model.topology.getNumAtoms(), 3):
         raise ValueError(f"start positions have shape {positions.shape}, topology {topology_pdb}"
                          f" has {model.topology.getNumAtoms()} atoms")
@@ -311,9 +351,10 @@ def run_segment(params: MDParams, *, lineage: int, segment: int, start: RestartP
     dcd_tmp = out / ".segment.dcd.part"
     h5_path.unlink(missing_ok=True)  # a retry must not leave an old h5 beside a new DCD
     ca_frames = np.empty((params.frames, len(model.ca), 3), dtype=np.float32)
+    all_frames = np.empty((params.frames, model.topology.getNumAtoms(), 3), dtype=np.float32)
     try:
         stepping_s = _run_frames(context, integrator, model, params, dcd_tmp, ca_frames,
-                                 f"lineage {lineage} segment {segment}")
+                                 all_frames, f"lineage {lineage} segment {segment}")
     except BaseException:
         dcd_tmp.unlink(missing_ok=True)
         raise
@@ -323,17 +364,23 @@ def run_segment(params: MDParams, *, lineage: int, segment: int, start: RestartP
 
     started_from = "initial" if start is None else f"{start.dcd}#{start.frame}"
     ns_per_day = params.steps * params.dt_fs * 1e-6 / stepping_s * 86400.0
-    rmsd, fnc = _write_h5(h5_path, ca_frames, target, native, params, {
-        "lineage": lineage, "segment": segment, "dcd": str(dcd_path), "topology": topology_pdb,
-        "target": os.path.abspath(target_pdb), "started_from": started_from,
-        "start_rmsd": start_rmsd, "start_fnc": start_fnc, "seed": seed,
-        "threshold_angstrom": params.threshold_angstrom, "dt_fs": params.dt_fs,
-        "report_interval_ps": params.report_interval_ps, "temperature_k": params.temperature_k,
-        "platform": choice.name, "threads": choice.threads, "ns_per_day": ns_per_day,
-    })
-    return SegmentResult(
-        lineage=lineage, segment=segment, dcd=str(dcd_path), h5=str(h5_path),
+    arrays = _per_frame(ca_frames, all_frames, target, native, params)
+    if write_h5:
+        _write_h5(h5_path, arrays, {
+            "lineage": lineage, "segment": segment, "dcd": str(dcd_path),
+            "topology": topology_pdb, "target": os.path.abspath(target_pdb),
+            "started_from": started_from, "start_rmsd": start_rmsd, "start_fnc": start_fnc,
+            "seed": seed, "threshold_angstrom": params.threshold_angstrom,
+            "dt_fs": params.dt_fs, "report_interval_ps": params.report_interval_ps,
+            "temperature_k": params.temperature_k, "platform": choice.name,
+            "threads": choice.threads, "ns_per_day": ns_per_day,
+        })
+    rmsd, fnc = arrays.rmsd, arrays.fnc
+    result = SegmentResult(
+        lineage=lineage, segment=segment, dcd=str(dcd_path),
+        h5=str(h5_path) if write_h5 else "",
         topology=topology_pdb, frames=params.frames, min_rmsd=float(rmsd.min()),
         final_rmsd=float(rmsd[-1]), max_fnc=float(fnc.max()), ns_per_day=ns_per_day,
         platform=choice.name, threads=choice.threads, started_from=started_from,
     )
+    return result, arrays

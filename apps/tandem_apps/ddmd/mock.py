@@ -25,7 +25,21 @@ from tandem_apps.ddmd.config import Mock
 from tandem_apps.ddmd.types import AgentResult, RestartPoint, SegmentResult, TrainResult
 
 
-def segment(prepared: Any, md: Any, lineage: int, segment: int, start: RestartPoint | None,
+def _started_from(start: Any) -> str:
+    """The segment's start as the real one labels it; ``start`` is a restart point, None, or
+    in memory a (stand-in agent result or segment, index) pair."""
+    if start is None:
+        return "initial"
+    if isinstance(start, tuple):
+        value, i = start
+        if isinstance(value, AgentResult):
+            start = value.restarts[i]
+        else:
+            return f"{value.dcd}#{i}"
+    return f"{start.dcd}#{start.frame}"
+
+
+def segment(prepared: Any, md: Any, lineage: int, segment: int, start: Any,
             out_dir: str, seed: int) -> SegmentResult:
     """A segment's value: 10 − segment Å at best, from ``start``'s frame (or the start)."""
     frames = max(1, round(md.segment_ps / md.report_interval_ps))
@@ -34,7 +48,7 @@ def segment(prepared: Any, md: Any, lineage: int, segment: int, start: RestartPo
         h5=f"{out_dir}/segment.h5", topology=prepared.initial_pdb, frames=frames,
         min_rmsd=10.0 - segment, final_rmsd=10.5 - segment, max_fnc=0.05 * segment,
         ns_per_day=0.0, platform="mock", threads=1,
-        started_from="initial" if start is None else f"{start.dcd}#{start.frame}")
+        started_from=_started_from(start))
 
 
 def aggregate(segments: Any, out: str) -> str:

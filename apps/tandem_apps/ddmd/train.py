@@ -20,6 +20,7 @@ import torch
 from tandem_apps.ddmd.aggregate import DataFileError, read_contact_maps
 from tandem_apps.ddmd.cvae import (
     CVAE,
+    Checkpoint,
     CheckpointError,
     CVAEConfig,
     compute_device,
@@ -54,21 +55,38 @@ def train(
     maps = read_contact_maps(data_h5, max_frames)
     if maps.shape[0] == 0:
         raise DataFileError(os.path.abspath(data_h5), "no frames to train on")
-    residues = int(maps.shape[1])
     device = compute_device()
-    devices = [torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(config.seed)
-        model, optimizer, seen = _start(config, residues, device, warm_start)
-        # A resumed run draws new shuffles and noise: the stream depends on the epochs seen.
-        torch.manual_seed(_mix(config.seed, seen))
-        shuffle = torch.Generator().manual_seed(_mix(config.seed, seen, 1))
-        losses = _fit(model, optimizer, maps, epochs, device, shuffle)
+    warm = load_checkpoint(warm_start, device) if warm_start is not None else None
+    model, optimizer, seen, losses = fit(maps, epochs=epochs, config=config, warm=warm,
+                                         device=device)
     path = save_checkpoint(checkpoint_out, model, optimizer, seen + epochs)
     return TrainResult(
         checkpoint=path, epochs=epochs, losses=tuple(losses), frames=int(maps.shape[0]),
         device=describe_device(device),
     )
+
+
+def fit(maps: npt.NDArray[np.uint8], *, epochs: int, config: CVAEConfig,
+        warm: Checkpoint | None, device: torch.device
+        ) -> tuple[CVAE, torch.optim.Optimizer, int, list[float]]:
+    """Train on ``maps`` (frames x R x R) for ``epochs``, warm-started from ``warm``: the
+    model, its optimiser, the epochs seen before this round and this round's losses. What
+    :func:`train` does between reading its inputs and writing its checkpoint (the in-memory
+    mode calls it on arrays handed over by reference)."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if maps.shape[0] == 0:
+        raise ValueError("no frames to train on")
+    residues = int(maps.shape[1])
+    devices = [torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(config.seed)
+        model, optimizer, seen = _start(config, residues, device, warm)
+        # A resumed run draws new shuffles and noise: the stream depends on the epochs seen.
+        torch.manual_seed(_mix(config.seed, seen))
+        shuffle = torch.Generator().manual_seed(_mix(config.seed, seen, 1))
+        losses = _fit(model, optimizer, maps, epochs, device, shuffle)
+    return model, optimizer, seen, losses
 
 
 def describe_device(device: torch.device) -> str:
@@ -78,13 +96,13 @@ def describe_device(device: torch.device) -> str:
 
 
 def _start(
-    config: CVAEConfig, residues: int, device: torch.device, warm_start: str | None
+    config: CVAEConfig, residues: int, device: torch.device, warm: Checkpoint | None
 ) -> tuple[CVAE, torch.optim.Optimizer, int]:
-    """A fresh model, or the model and optimiser of ``warm_start``; and the epochs seen so far."""
-    if warm_start is None:
+    """A fresh model, or the model and optimiser of ``warm``; and the epochs seen so far."""
+    if warm is None:
         model = CVAE(config, residues).to(device)
         return model, make_optimizer(model), 0
-    ckpt = load_checkpoint(warm_start, device)
+    ckpt = warm
     if ckpt.residues != residues:
         raise CheckpointError(
             ckpt.path, f"was trained on {ckpt.residues}x{ckpt.residues} contact maps, "

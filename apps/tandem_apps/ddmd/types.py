@@ -15,12 +15,26 @@ Files:
   ``source`` (int32, frames × 2: index into the ``files`` attribute, frame within that file);
 - training writes a torch checkpoint (model state, optimiser state, config, epochs seen);
 - the agent writes ``restarts.json``: a list of :class:`RestartPoint` as dicts, best first.
+
+In memory (``data: memory``) only the DCD, ``restarts.json`` and ``embeddings.npz`` are
+written, for the user; the stages hand each other :class:`SegmentFrames`, :class:`FrameSet`,
+:class:`TrainState` and :class:`AgentResult` (with ``positions``) by reference instead (tandem
+keeps them in shared memory and maps NumPy arrays in the next task without a copy).
+Every result carries the :class:`~tandem_apps.ddmd.fsio.FileIO` its stage made.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tandem_apps.ddmd.fsio import NO_IO, FileIO
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from tandem_apps.ddmd.aggregate import Frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,7 @@ class SegmentResult:
     platform: str
     threads: int
     started_from: str  # "initial" or "<dcd>#<frame>"
+    io: FileIO = NO_IO
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +90,7 @@ class TrainResult:
     losses: tuple[float, ...]
     frames: int
     device: str
+    io: FileIO = NO_IO
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +101,55 @@ class AgentResult:
     embeddings: str  # .npz with 'z' (frames × latent), 'rmsd', 'source'
     restarts: tuple[RestartPoint, ...]
     frames: int
+    io: FileIO = NO_IO
+    # In memory: the restarts' coordinates (restarts x atoms x 3, float32 Å as in the DCD).
+    positions: npt.NDArray[np.float32] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregated:
+    """What a file-based aggregation produced: the training set's HDF5 file."""
+
+    path: str
+    frames: int
+    io: FileIO = NO_IO
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SegmentFrames:
+    """A segment's per-frame data in memory (``data: memory``): what ``segment.h5`` holds,
+    and every frame's coordinates (frames x atoms x 3, float32 Å: the DCD's values)."""
+
+    result: SegmentResult
+    contact_map: npt.NDArray[np.uint8]
+    rmsd: npt.NDArray[np.float32]
+    fnc: npt.NDArray[np.float32]
+    time_ps: npt.NDArray[np.float32]
+    positions: npt.NDArray[np.float32]
+
+    @property
+    def io(self) -> FileIO:
+        return self.result.io
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FrameSet:
+    """An aggregation in memory: the frames of many segments and their coordinates."""
+
+    frames: Frames
+    positions: npt.NDArray[np.float32]  # frames x atoms x 3, float32 Å
+    io: FileIO = NO_IO
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrainState:
+    """A training round in memory: its result and the checkpoint's payload (the dict that
+    ``cvae.save_checkpoint`` writes, its tensors as NumPy arrays: ``cvae.to_arrays``),
+    handed to the agent and the next round."""
+
+    result: TrainResult
+    payload: dict[str, Any]
+
+    @property
+    def io(self) -> FileIO:
+        return self.result.io

@@ -1,0 +1,143 @@
+"""DeepDriveMD in memory (``data: memory``) against the file-based mode: the same data, the
+same decisions, and what each stage read and wrote through the filesystem."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("openmm")
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from tandem import Platform
+from tandem_apps.ddmd import aggregate, dcd, stages
+from tandem_apps.ddmd.campaign import CampaignRun, run_campaign
+from tandem_apps.ddmd.config import CampaignConfig, load_config
+from tandem_apps.ddmd.fsio import FileIO, counted
+from tandem_apps.ddmd.main import overrides, parser
+from tandem_apps.ddmd.types import RestartPoint
+
+from .synthetic import one_core
+
+TINY = {"simulations": 2, "iterations": 2, "cores": 2, "modes": ["sync"], "baseline": False,
+        "md": {"segment_ps": 0.8, "report_interval_ps": 0.2},
+        "training": {"epochs": 1, "initial_epochs": 1, "batch_size": 4},
+        "agent": {"n_neighbors": 3}}
+SMALL = 100  # bytes: what a stage reads besides its data (OpenMM reads 4 bytes of /sys)
+
+
+def test_the_counter_counts_this_threads_file_bytes(tmp_path: Path) -> None:
+    with counted() as c:
+        (tmp_path / "f").write_bytes(b"x" * 12345)
+        assert (tmp_path / "f").read_bytes() == b"x" * 12345
+    assert c.io == FileIO(read=12345, written=12345)
+    with counted() as nothing:
+        pass
+    assert nothing.io == FileIO(0, 0)
+
+
+def test_the_option_and_the_config_key() -> None:
+    assert load_config(None).data == "files"
+    for argv in (["--in-memory"], ["--data", "memory"]):
+        assert load_config(None, overrides(parser().parse_args(argv))).data == "memory"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> stages.Prepared:
+    return stages.prepare(str(tmp_path_factory.mktemp("system")), "A" * 15)
+
+
+def test_a_segment_in_memory_holds_what_its_files_hold(prepared: stages.Prepared,
+                                                       tmp_path: Path) -> None:
+    cfg = load_config(None, TINY)
+    with one_core():   # one OpenMM thread, as a placed segment: the same trajectory twice
+        _segments_and_aggregation(prepared, cfg, tmp_path)
+
+
+def _segments_and_aggregation(prepared: stages.Prepared, cfg: CampaignConfig,
+                              tmp_path: Path) -> None:
+    on_disk = stages.simulate(prepared, cfg.md, 0, 0, None, str(tmp_path / "f"), 5)
+    kept = stages.simulate_memory(prepared, cfg.md, 0, 0, None, str(tmp_path / "m"), 5)
+    frames = aggregate.read_segments([on_disk.h5])
+    for key in aggregate.FRAME_DATASETS:
+        np.testing.assert_array_equal(getattr(kept, key), getattr(frames, key))
+    for i in range(on_disk.frames):   # the coordinates a restart takes: the DCD's
+        np.testing.assert_array_equal(kept.positions[i], dcd.read_frame(kept.result.dcd, i))
+        np.testing.assert_array_equal(kept.positions[i], dcd.read_frame(on_disk.dcd, i))
+    assert kept.result.min_rmsd == on_disk.min_rmsd and kept.result.h5 == ""
+    # Both write the trajectory (OpenMM's writer also rewrites 8 bytes of its header per
+    # frame); only the file-based one writes segment.h5. OpenMM reads 4 bytes,
+    # /sys/devices/system/cpu/online, when it creates a Context.
+    dcd_bytes = Path(on_disk.dcd).stat().st_size
+    assert dcd_bytes <= kept.result.io.written <= dcd_bytes + 8 * on_disk.frames
+    assert kept.result.io.read < SMALL
+    assert Path(on_disk.h5).exists() and on_disk.io.written > kept.result.io.written
+    # Continuing from the last frame: from the DCD on disk, or from the frames in memory.
+    again = stages.simulate(prepared, cfg.md, 0, 1, stages.last_frame(on_disk),
+                            str(tmp_path / "f1"), 6)
+    again_kept = stages.simulate_memory(prepared, cfg.md, 0, 1, (kept, on_disk.frames - 1),
+                                        str(tmp_path / "m1"), 6)
+    assert again_kept.result.min_rmsd == again.min_rmsd
+    np.testing.assert_array_equal(again_kept.rmsd, aggregate.read_segments([again.h5]).rmsd)
+    assert again_kept.result.io.read < SMALL
+    assert again.io.read >= 3 * 4 * 153   # the restart frame's coordinates, from the DCD
+    # Aggregation: the same arrays, none of them through a file.
+    agg = stages.aggregate([on_disk, again], str(tmp_path / "train.h5"))
+    agg_kept = stages.aggregate_memory([kept, again_kept], "")
+    on_file = aggregate.read_aggregate(agg.path)
+    for key in (*aggregate.FRAME_DATASETS, "source"):
+        np.testing.assert_array_equal(getattr(agg_kept.frames, key), getattr(on_file, key))
+    assert agg_kept.io == FileIO(0, 0) and agg.io.read > 0 and agg.io.written > 0
+
+
+def _campaign(data: str, run_dir: Path, prepared: stages.Prepared) -> CampaignRun:
+    cfg = load_config(None, {**TINY, "data": data})
+    platform = Platform.local(cores=sorted(c for n in Platform.local().nodes
+                                           for c in n.cores)[:2])
+    return asyncio.run(run_campaign(cfg, "sync", run_dir, platform, prepared))
+
+
+def _point(p: RestartPoint) -> tuple[int, int, int, float, float]:
+    return p.lineage, p.segment, p.frame, p.rmsd, p.lof
+
+
+@pytest.mark.slow
+def test_sync_campaign_in_memory_makes_the_same_decisions(prepared: stages.Prepared,
+                                                          tmp_path: Path) -> None:
+    files = _campaign("files", tmp_path / "files", prepared)
+    memory = _campaign("memory", tmp_path / "memory", prepared)
+    assert len(files.segments) == len(memory.segments) == 4
+    for f, m in zip(files.segments, memory.segments, strict=True):
+        assert (f.result.lineage, f.result.segment) == (m.result.lineage, m.result.segment)
+        assert f.restart_round == m.restart_round
+        assert m.result.started_from.replace(str(memory.run_dir), "") == \
+            f.result.started_from.replace(str(files.run_dir), "")
+        np.testing.assert_array_equal(m.rmsd, aggregate.read_segments([f.result.h5]).rmsd)
+    for f, m in zip(files.rounds, memory.rounds, strict=True):
+        assert f.train.losses == m.train.losses and f.train.frames == m.train.frames
+        assert [_point(p) for p in f.agent.restarts] == [_point(p) for p in m.agent.restarts]
+        ef, em = np.load(f.agent.embeddings), np.load(m.agent.embeddings)
+        for key in ("z", "rmsd", "source", "lineage", "segment", "lof", "selected"):
+            np.testing.assert_array_equal(ef[key], em[key])
+    # Every restart's coordinates reached the segment by reference: no DCD was read.
+    assert sum(1 for s in memory.segments if s.restart_round is not None) == 2
+    assert memory.io["simulation"].read < SMALL * 4
+    assert files.io["simulation"].read >= 2 * 3 * 4 * 153
+    assert memory.io["aggregation"] == FileIO(0, 0)
+    assert memory.io["training"].read < SMALL and memory.io["agent"].read < SMALL
+    assert files.io["training"].read > 0 and files.io["agent"].read > 0
+    total = {run.data: sum((v for v in run.io.values()), FileIO()) for run in (files, memory)}
+    assert total["memory"].written < total["files"].written
+    # The hand-offs went through tandem's shared memory instead.
+    assert set(memory.kept) == {"simulation", "aggregation", "training", "agent"}
+    assert not files.kept
+    # What the user keeps: trajectories, restart lists, the last round's model.
+    data = memory.run_dir / "data"
+    assert len(list(data.glob("md/*/*/segment.dcd"))) == 4
+    assert not list(data.glob("md/*/*/segment.h5")) and not list(data.glob("ml/*/train.h5"))
+    assert [p.parent.name for p in sorted(data.glob("ml/*/cvae.pt"))] == ["round001"]
+    assert len(list(data.glob("ml/*/agent/restarts.json"))) == 2
