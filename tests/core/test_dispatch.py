@@ -7,6 +7,7 @@ from tandem.core.dispatch import admits, place, schedule, unplace
 from tandem.core.events import Submitted
 from tandem.core.policy import Policy
 from tandem.core.state import CoreState
+from tandem.core.task import CoreTask
 from tandem.core.transitions import submit as on_submitted
 from tandem.spec import Quota
 
@@ -39,7 +40,7 @@ def test_a_pool_at_its_quota_admits_nothing_and_place_charges_it() -> None:
     s = CoreState(platform(cores=4), Policy(), {"sim": Quota(cores=1)})
     bucket = s.queue.bucket_for(spec("x").resources, "sim")
     assert admits(s, bucket)
-    p = place(s, bucket)
+    p = place(s, bucket, CoreTask(0, spec("x"), (), 0.0, bucket), 0.0)
     assert p is not None
     assert s.quotas is not None and s.quotas.usage("sim").used_cores == 1
     assert not admits(s, bucket)

@@ -13,7 +13,7 @@ from tandem.core.states import TaskState
 from tandem.errors import SpecError
 from tandem.model import utilisation
 from tandem.sim import SimTask, run, simulate
-from tandem.spec import Platform, Resources, TaskSpec
+from tandem.spec import Network, Node, Platform, Resources, TaskSpec
 from tandem.spec.task import Mock
 from tandem.trace import Instrument, JsonlTrace, read_trace
 
@@ -153,3 +153,17 @@ def test_bad_inputs() -> None:
 def test_empty() -> None:
     r = run(ONE, [], [], [])
     assert r.makespan == 0.0 and r.records == ()
+
+
+def test_kept_outputs_place_a_consumer_near_them_and_moves_cost_their_transfer() -> None:
+    plat = Platform(nodes=(Node(name="a", cores=(0,)), Node(name="b", cores=(0,))),
+                    network=Network(bandwidth=1e8, latency=0.0))    # 100 MB: 1 s
+    tasks = [SimTask(spec=spec("short"), duration=0.5),              # a, free again at 0.5
+             SimTask(spec=spec("producer"), duration=1.0, output_bytes=100_000_000),   # b
+             SimTask(spec=spec("consumer"), duration=1.0, deps=(1,))]
+    near = simulate(plat, tasks)
+    assert near.records[2].placement is not None and near.records[2].placement.node == "b"
+    assert (near.makespan, near.moved_bytes, near.transfer_seconds) == (2.0, 0, 0.0)
+    far = simulate(plat, tasks, Policy(locality=False))            # first fit: node a
+    assert far.records[2].placement is not None and far.records[2].placement.node == "a"
+    assert (far.makespan, far.moved_bytes, far.transfer_seconds) == (3.0, 100_000_000, 1.0)

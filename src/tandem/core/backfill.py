@@ -117,20 +117,36 @@ def reserve_on_node(pool: ResourcePool, t: CoreTask, releases: Releases, now: fl
     assert t.placement is not None
     node = t.placement.node
     need = t.req.cores
-    cores, gpus = pool.free_on(node)
-    at = now
-    if cores < need:
-        for when, placement in releases.in_order(now):
-            for s in placement.slots:
-                if s.node == node:
-                    cores += len(s.cores)
-                    gpus += len(s.gpus)
-            if cores >= need:
-                at = when
-                break
-        else:
-            return None
+    found = free_by(pool, node, need, 0, releases, now)
+    if found is None:
+        return None
+    at, cores, gpus = found
     return Reservation(at=at, node=node, spare_cores=cores - need, spare_gpus=gpus)
+
+
+def room_on_node(pool: ResourcePool, node: str, cores: int, gpus: int, releases: Releases,
+                 now: float) -> float | None:
+    """When ``cores`` and ``gpus`` are free on ``node`` at the earliest, if running tasks end
+    as their estimates say (``None``: not before an end no estimate tells)."""
+    found = free_by(pool, node, cores, gpus, releases, now)
+    return None if found is None or found[0] == math.inf else found[0]
+
+
+def free_by(pool: ResourcePool, node: str, cores: int, gpus: int, releases: Releases,
+            now: float) -> tuple[float, int, int] | None:
+    """``(when, free cores, free GPUs)``: the first time ``node`` has ``cores`` and ``gpus``
+    free, counting the releases of running tasks in expected-end order."""
+    free_c, free_g = pool.free_on(node)
+    if free_c >= cores and free_g >= gpus:
+        return now, free_c, free_g
+    for when, placement in releases.in_order(now):
+        for s in placement.slots:
+            if s.node == node:
+                free_c += len(s.cores)
+                free_g += len(s.gpus)
+        if free_c >= cores and free_g >= gpus:
+            return when, free_c, free_g
+    return None
 
 
 def may_backfill(

@@ -13,11 +13,15 @@ Rules:
   own pool (or a quota move) and reserve nothing, so they never hold back other pools;
 - otherwise the first blocked task gets a reservation and others may pass it only as backfill
   allows (:mod:`tandem.core.backfill`); a resuming task's reservation is on its own node;
+- a task whose inputs are kept on a node (a ``near`` bucket) goes there, or waits for it, or
+  elsewhere, by :mod:`tandem.core.locality`'s rule; a task waiting for its home is not a
+  blocked task (it reserves nothing);
 - with a walltime (``core.wall``), a ready task that would not end in time is deferred instead
   of placed, and once the walltime is over nothing is placed (:mod:`tandem.core.walltime`):
   its own pass (:func:`walled`), so a session without one pays a test per pass, no more.
 
-Imports: tandem.core.actions, tandem.core.backfill, tandem.core.policy, tandem.core.pool,
+Imports: tandem.core.actions, tandem.core.backfill, tandem.core.locality, tandem.core.policy,
+tandem.core.pool,
 tandem.core.state, tandem.core.states, tandem.core.task, tandem.core.transitions,
 tandem.core.values, tandem.core.walltime.
 """
@@ -29,6 +33,7 @@ from typing import Any
 
 from tandem.core.actions import Action
 from tandem.core.backfill import may_backfill, reserve, reserve_on_node
+from tandem.core.locality import place_near
 from tandem.core.policy import Bucket
 from tandem.core.pool import Reservation
 from tandem.core.state import CoreState
@@ -91,7 +96,7 @@ def one_shape(core: CoreState, bucket: Bucket, now: float, out: list[Action],
         if plain:
             placement = pool.try_place(shape)
         elif admits(core, bucket):
-            placement = place(core, bucket)
+            placement = place(core, bucket, first, now)
         else:
             return
         if placement is None:
@@ -128,13 +133,15 @@ def fill(core: CoreState, now: float, out: list[Action]) -> None:
             # Where the blocked task will fit, computed before a candidate takes anything.
             reservation = reserve_for(core, blocked, now)
             reserved = True
-        placement = pool.try_place(bucket.req) if plain else place(core, bucket)
+        placement = pool.try_place(bucket.req) if plain else place(core, bucket, t, now)
         if placement is not None and blocked is not None:
             allowed, reservation = may_backfill(t, placement, reservation, now)
             if not allowed:
                 unplace(core, bucket, placement)
                 placement = None
         if placement is None:
+            if bucket.near is not None and t.id in core.waits:
+                continue        # it waits for the node its inputs are on: not blocked
             if blocked is None:
                 if not backfill:
                     return
@@ -156,11 +163,14 @@ def admits(core: CoreState, bucket: Bucket) -> bool:
     return q.admits(bucket.pool, req.total_cores, req.total_gpus)
 
 
-def place(core: CoreState, bucket: Bucket) -> Placement | None:
-    """Place a task of a bucket that is not plain (its pool admits it): on any node, or on its
-    own node for a resuming task; its pool is charged."""
+def place(core: CoreState, bucket: Bucket, t: CoreTask, now: float) -> Placement | None:
+    """Place ``t``, of a bucket that is not plain (its pool admits it): on any node, on its
+    own node for a resuming task, near its inputs by the locality rule; its pool is
+    charged."""
     req = bucket.req
-    if bucket.node is None:
+    if bucket.near is not None:
+        placement = place_near(core, bucket, t, now)
+    elif bucket.node is None:
         placement = core.pool.try_place(req)
     else:
         placement = core.pool.try_place_on(bucket.node, req)

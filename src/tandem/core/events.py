@@ -49,10 +49,12 @@ class Started:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Exited:
-    """The task's process or call ended: ``failure`` is ``None`` on success."""
+    """The task's process or call ended: ``failure`` is ``None`` on success; ``kept`` is how
+    many bytes of its result stay on the node it ran on (kept by reference), 0 if none."""
 
     task_id: int
     failure: Failure | None = None
+    kept: int = 0
 
 
 @fast_init

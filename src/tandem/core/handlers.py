@@ -5,7 +5,8 @@ Contract: one function per event type, ``(state, event, now, out) -> None``, tha
 event before it changes anything (an event that raises was not applied) and makes its changes
 through :mod:`tandem.core.transitions`. Pure: no I/O, no clock.
 
-Imports: tandem.core.actions, tandem.core.events, tandem.core.state, tandem.core.states,
+Imports: tandem.core.actions, tandem.core.events, tandem.core.locality, tandem.core.state,
+tandem.core.states,
 tandem.core.task, tandem.core.transitions, tandem.core.values.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 from tandem.core.actions import Action, Kill
 from tandem.core.events import Exited, Started, TimerFired
+from tandem.core.locality import expire
 from tandem.core.state import CoreState
 from tandem.core.states import LAUNCHED, RUNNING
 from tandem.core.task import CoreTask
@@ -33,6 +35,8 @@ anything (a call less on every lifecycle)."""
 
 
 def on_timer(s: CoreState, ev: TimerFired, now: float, out: list[Action]) -> None:
+    if s.wait_heap:
+        expire(s, now)      # tasks waiting for their inputs' node whose time is up
     d = s.deadlines
     tasks = s.tasks
     while d and d[0][0] <= now:

@@ -52,12 +52,14 @@ class Policy:
     """How the core schedules. ``backfill``: a ready task that fits may pass one that does not,
     as long as it does not delay the first blocked task's reservation (EASY backfilling on the
     duration estimates; a task without an estimate may only use what that reservation leaves
-    spare)."""
+    spare). ``locality``: on a platform of several nodes, a task whose inputs are kept on a
+    node prefers that node (the rule: :mod:`tandem.core.locality`)."""
 
     mode: Mode = Mode.ASYNC
     order: Order = Order.CRITICAL_PATH
     fit: Fit = Fit.FIRST_FIT
     backfill: bool = True
+    locality: bool = True
 
 
 class Keyed(Protocol):
@@ -102,17 +104,20 @@ class Bucket:
 
     A shape is a resource request (``req``), and, when resource pools are in use, the ``pool``
     whose quota its tasks draw on; tasks resuming after a pause that released their cores also
-    need ``req`` on one ``node``. ``plain`` buckets (no pool, no node) take the fast path."""
+    need ``req`` on one ``node``; tasks whose inputs are kept on a node prefer it (``near``:
+    :mod:`tandem.core.locality`). ``plain`` buckets (no pool, no node) take the fast path."""
 
-    __slots__ = ("heap", "node", "plain", "pool", "req", "run")
+    __slots__ = ("heap", "near", "node", "plain", "pool", "req", "run")
 
-    def __init__(self, req: Resources, pool: str | None = None, node: str | None = None) -> None:
+    def __init__(self, req: Resources, pool: str | None = None, node: str | None = None,
+                 near: str | None = None) -> None:
         self.heap: list[tuple[Any, ...]] = []
         self.run: deque[tuple[Any, ...]] = deque()
         self.req = req
         self.pool = pool
         self.node = node
-        self.plain = pool is None and node is None
+        self.near = near
+        self.plain = pool is None and node is None and near is None
 
 
 class ReadyQueue:
@@ -121,8 +126,10 @@ class ReadyQueue:
     objects, they cost the garbage collector nothing); ``tasks`` maps ids back to tasks. An
     entry goes stale (and
     is skipped) when its task leaves the queue (``entry = None``) or is re-keyed; ``push`` a new
-    entry after changing a key. A task finds its bucket once, at submit. Buckets are found by
-    their request alone (no pools, the common case) or by ``(request, pool, node)``; ``only``
+    entry after changing a key. A task finds its bucket once, at submit (and a task whose
+    inputs are kept on a node moves to that node's ``near`` bucket when it becomes ready).
+    Buckets are found by their request alone (no pools, the common case) or by ``(request,
+    pool, node, near)``; ``only``
     is the bucket while there is exactly one (the scheduling pass then needs no heap of
     heads)."""
 
@@ -132,11 +139,12 @@ class ReadyQueue:
         self.only: Bucket | None = None
 
     def bucket_for(self, shape: Resources, pool: str | None = None,
-                   node: str | None = None) -> Bucket:
-        key: Hashable = shape if pool is None and node is None else (shape, pool, node)
+                   node: str | None = None, near: str | None = None) -> Bucket:
+        key: Hashable = shape if pool is None and node is None and near is None \
+            else (shape, pool, node, near)
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[key] = Bucket(shape, pool, node)
+            bucket = self.buckets[key] = Bucket(shape, pool, node, near)
             self.only = bucket if len(self.buckets) == 1 else None
         return bucket
 

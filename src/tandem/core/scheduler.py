@@ -27,10 +27,10 @@ Rules:
 - ties break on task id (submission order): the same events give the same actions.
 
 Imports: tandem.core.actions, tandem.core.dispatch, tandem.core.events, tandem.core.handlers,
-tandem.core.nodes, tandem.core.policy, tandem.core.pool, tandem.core.pools, tandem.core.record,
-tandem.core.state, tandem.core.states, tandem.core.steering, tandem.core.transitions,
-tandem.core.validate, tandem.core.values, tandem.core.view, tandem.core.walltime,
-tandem.spec.
+tandem.core.locality, tandem.core.nodes, tandem.core.policy, tandem.core.pool,
+tandem.core.pools, tandem.core.record, tandem.core.state, tandem.core.states,
+tandem.core.steering, tandem.core.transitions, tandem.core.validate, tandem.core.values,
+tandem.core.view, tandem.core.walltime, tandem.spec.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from tandem.core.events import (
     Submitted,
     TimerFired,
 )
+from tandem.core.locality import next_wait
 from tandem.core.policy import Policy
 from tandem.core.pool import ResourcePool
 from tandem.core.pools import PoolUsage, Quotas
@@ -142,9 +143,12 @@ class Scheduler:
         walltime's preemption while it has not been handled)."""
         s = self._s
         d = s.deadlines
+        at = _next_timeout(s, d)
+        if s.wait_heap:
+            at = _earliest(at, next_wait(s))
         if s.wall is not None:
-            return _earliest(walltime.deadline(s), _next_timeout(s, d))
-        return _next_timeout(s, d)
+            return _earliest(walltime.deadline(s), at)
+        return at
 
     @property
     def walltime_over(self) -> bool:

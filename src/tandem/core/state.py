@@ -41,8 +41,9 @@ class CoreState:
 
     __slots__ = (
         "barrier", "burst", "burst_ready", "cp", "deadlines", "deferred", "dirty", "entry",
-        "feasible", "last_bucket", "last_req", "levels", "platform", "policy", "pool", "push",
-        "queue", "quotas", "releases", "running", "tasks", "unfinished", "wall", "wall_over",
+        "feasible", "last_bucket", "last_req", "levels", "locality", "platform", "policy", "pool",
+        "push", "queue", "quotas", "releases", "running", "tasks", "unfinished", "wait_heap",
+        "waits", "wall", "wall_over",
     )
 
     def __init__(self, platform: Platform, policy: Policy,
@@ -73,6 +74,10 @@ class CoreState:
         self.wall = walltime                   # when the resources go away (tandem.core.walltime)
         self.wall_over = False                 # its end was handled: nothing is launched now
         self.deferred: dict[int, CoreTask] = {}  # held back: would not end before the walltime
+        # Data-aware placement (tandem.core.locality): on, with several nodes.
+        self.locality = policy.locality and len(platform.nodes) > 1
+        self.waits: dict[int, float] = {}       # task id -> until when it waits for its inputs
+        self.wait_heap: list[tuple[float, int]] = []   # (until, task id), entries may be stale
 
     def task(self, task_id: int) -> CoreTask:
         """The task ``task_id``; :class:`SpecError` if there is none (or it was forgotten)."""
@@ -118,6 +123,8 @@ class CoreState:
         del self.tasks[task_id]
         if self.deferred:
             self.deferred.pop(task_id, None)
+        if self.waits:
+            self.waits.pop(task_id, None)
         for d in t.deps:             # it may still be listed as waiting on an unfinished task
             p = self.tasks.get(d)
             if p is not None and p.dependents:
@@ -166,4 +173,5 @@ class CoreState:
             "held_by_barrier": self.levels.held_count(),
             "burst": len(self.burst) + len(self.burst_ready),
             "deferred": len(self.deferred),
+            "waits": len(self.waits) + len(self.wait_heap),
         }

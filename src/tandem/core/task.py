@@ -22,7 +22,8 @@ class CoreTask:
 
     __slots__ = (
         "attempt", "bottom", "bucket", "deadline", "dependents", "deps", "deps_left", "entry",
-        "est", "failure", "id", "kill", "kill_by", "kill_message", "launched", "left", "level",
+        "est", "failure", "id", "kept", "kill", "kill_by", "kill_message", "launched", "left",
+        "level",
         "placement", "pool", "preempt_next", "preempted", "preempting", "prio", "ready_at", "req",
         "spec", "started", "state", "submitted", "ended",
     )
@@ -54,6 +55,7 @@ class CoreTask:
         self.preempt_next: tuple[int, float] | None = None  # (signal, grace) once resumed
         self.preempted = 0                           # attempts that ended by a preemption
         self.failure: Failure | None = None
+        self.kept = 0                                # bytes of its result kept on its node
         self.submitted = now
         self.ready_at: float | None = None
         self.launched: float | None = None

@@ -19,8 +19,8 @@ Rules:
   dependents are made ready (it succeeded) or ended (it did not), transitively.
 
 Imports: tandem.core.actions, tandem.core.critical_path, tandem.core.events, tandem.core.graph,
-tandem.core.lifecycle, tandem.core.outcome, tandem.core.state, tandem.core.states,
-tandem.core.task, tandem.core.values, tandem.errors.
+tandem.core.lifecycle, tandem.core.locality, tandem.core.outcome, tandem.core.state,
+tandem.core.states, tandem.core.task, tandem.core.values, tandem.errors.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from tandem.core import critical_path, graph, outcome
 from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
 from tandem.core.events import Exited, Restored, Started, Submitted
 from tandem.core.lifecycle import END_CAUSE, END_STEP, STEP, Cause
+from tandem.core.locality import home_bucket
 from tandem.core.state import CoreState
 from tandem.core.states import DONE, LAUNCHED, PENDING, READY, RESUMING, RUNNING, TaskState
 from tandem.core.task import CoreTask
@@ -142,6 +143,10 @@ def make_ready(s: CoreState, t: CoreTask, now: float) -> None:
     t.state = READY
     if t.ready_at is None:
         t.ready_at = now
+    if s.locality and t.deps:
+        near = home_bucket(s, t)        # its inputs are kept on a node: it prefers that one
+        if near is not None:
+            t.bucket = near
     s.push(t, s.entry(t), t.bucket)
     s.dirty = True
 
@@ -252,6 +257,7 @@ def exited(s: CoreState, ev: Exited, now: float, out: list[Action]) -> None:
         return
     failure = ev.failure
     if failure is None and t.kill is None:
+        t.kept = ev.kept
         finish(s, t, DONE, None, now, out)
         return
     state, failure, again = outcome.of_exit(t, failure)

@@ -274,10 +274,12 @@ class Driver:
         if failure is None:
             value = outcome.value
             if value is not None:
-                if type(value) is Kept:
+                if type(value) is Kept:     # it stays on its node: the core places near it
                     placement = self._core.tasks[tid].placement
                     node = placement.slots[0].node if placement is not None else "?"
-                    value = self.data.adopt(tid, node, value)
+                    self._live.values[tid] = self.data.adopt(tid, node, value)
+                    self.feed(Exited(tid, None, value.nbytes))
+                    return
                 self._live.values[tid] = value
         elif failure.kind is FailureKind.NODE_FAILED and failure.node is not None \
                 and failure.node in self._node_names:

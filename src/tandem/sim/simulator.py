@@ -14,6 +14,12 @@ Rules (the same as the runtime's, with virtual seconds):
 - events at the same virtual instant reach the core together (one ``handle_many``: starts, then
   exits in task order, then the timer if a deadline is due), so ties are broken by the core's
   policy, never by arrival order;
+- data: a task with ``outputs`` (bytes of its result kept on its node, as the runtime keeps
+  large results by reference) tells the core so at its exit (``Exited.kept``: the core's
+  data-aware placement, :mod:`tandem.core.locality`, reads it); a task launched on another
+  node than such a dependency first moves that input: ``network.latency + bytes /
+  network.bandwidth`` of the platform's :class:`~tandem.spec.platform.Network` per input,
+  added to its run (it holds its resources meanwhile);
 - a ``Kill`` (timeout) ends the task at once; a task in ``fails`` exits with a failure on every
   attempt (retries run it again, same duration);
 - resource pools (``pools``) are the core's, as in the runtime; ``steering`` events (a pool move,
@@ -66,12 +72,14 @@ _FAILURE = Failure(kind=FailureKind.EXIT, message="simulated failure", exit_code
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimTask:
     """A task to simulate: its spec, the indices of the tasks it depends on (in the list given
-    to :func:`simulate`), its modelled duration, and whether it fails."""
+    to :func:`simulate`), its modelled duration, whether it fails, and how many bytes of its
+    result stay on its node for its dependents (``output_bytes``: 0, none)."""
 
     spec: TaskSpec
     duration: float
     deps: tuple[int, ...] = ()
     fails: bool = False
+    output_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +101,10 @@ class SimResult:
     carried: tuple[tuple[int, float], ...] = ()
     """``(task, seconds)``: work done by preempted attempts of tasks that did not run again
     (a walltime's end), which a perfect checkpoint keeps for the next run."""
+    moved_bytes: int = 0
+    """Bytes of kept results that moved to a dependent on another node."""
+    transfer_seconds: float = 0.0
+    """Seconds tasks spent moving those inputs (part of their runs)."""
 
     def utilisation(self, platform: Platform) -> dict[str, float]:
         """``{"cores": U, "gpus": U}``: busy unit-seconds over capacity x makespan
@@ -135,9 +147,11 @@ def run(
     pools: Mapping[str, Quota] | None = None,
     steering: Sequence[tuple[float, Event]] = (),
     walltime: Walltime | None = None,
+    outputs: Sequence[int] | None = None,
 ) -> SimResult:
     """Simulate task ``i`` (``specs[i]``, waiting for ``deps[i]``, running ``durations[i]``
-    seconds) for every ``i``; see the module docstring. ``keep`` keeps every task's record and
+    seconds) for every ``i``; see the module docstring. ``outputs[i]``: bytes of task ``i``'s
+    result kept on its node (``None``: no task keeps any). ``keep`` keeps every task's record and
     every launch in the result (costly for millions of tasks). ``pools``: resource pools and
     their quotas; ``steering``: ``(time, event)`` pairs handed to the core at those times;
     ``walltime``: the core's walltime on virtual seconds (deferral, the preemption at its end).
@@ -149,6 +163,18 @@ def run(
         raise SpecError("simulate: specs, deps and durations must have the same length")
     if overhead < 0:
         raise SpecError(f"simulate: overhead must be >= 0 seconds, got {overhead}")
+    if outputs is not None:
+        if len(outputs) != n:
+            raise SpecError("simulate: outputs must have one entry per task")
+        bad = next((i for i, b in enumerate(outputs) if not isinstance(b, int) or b < 0), None)
+        if bad is not None:
+            raise SpecError(f"task {bad} ({specs[bad].name!r}): output bytes must be an "
+                            f"integer >= 0, got {outputs[bad]!r}")
+        if not any(outputs):
+            outputs = None
+    node_of: list[str] = [""] * n if outputs is not None else []   # where each one ran
+    network = platform.network
+    moved = [0, 0.0]          # bytes moved, seconds spent moving them
     policy = policy or Policy()
     core = Scheduler(platform, policy, pools=pools, walltime=walltime)
     handle_many = core.handle_many
@@ -206,6 +232,8 @@ def run(
                     push(heap, (now + overhead, _START, tid, token))
                 end_at[tid] = now + overhead + durations[tid] - (done.pop(tid, 0.0) if done
                                                                    else 0.0)
+                if outputs is not None:
+                    end_at[tid] += fetch(tid, a.placement.node)
                 push(heap, (end_at[tid], _EXIT, tid, token))
                 if keep:
                     kept.append(a)
@@ -225,6 +253,19 @@ def run(
                 arm(a.task_id, _EXIT, now)
             else:
                 steer(a, now)
+
+    def fetch(tid: int, node: str) -> float:
+        """Seconds task ``tid``, launched on ``node``, spends moving inputs kept elsewhere."""
+        assert outputs is not None
+        node_of[tid] = node
+        seconds = 0.0
+        for d in deps[tid]:
+            b = outputs[d]
+            if b and node_of[d] != node:
+                seconds += network.transfer_s(b)
+                moved[0] += b
+        moved[1] += seconds
+        return seconds
 
     def steer(a: Any, now: float) -> None:
         tp = type(a)
@@ -284,7 +325,11 @@ def run(
             if ran > 0:
                 r = specs[tid].resources
                 busy[r] = busy.get(r, 0.0) + ran
-            batch.append(Exited(tid, _FAILURE) if failing and tid in failing else Exited(tid))
+            if failing and tid in failing:
+                batch.append(Exited(tid, _FAILURE))
+            else:
+                batch.append(Exited(tid, None, outputs[tid]) if outputs is not None
+                             else Exited(tid))
         if deadline is not None and deadline <= t:
             batch.append(TimerFired())
         if batch:
@@ -305,6 +350,7 @@ def run(
         events=n_events,
         records=records, launches=tuple(kept),
         carried=tuple(sorted((i, v) for i, v in done.items() if v > 0)),
+        moved_bytes=int(moved[0]), transfer_seconds=moved[1],
     )
 
 
@@ -325,4 +371,6 @@ def simulate(
     return run(platform, [t.spec for t in tasks], [t.deps for t in tasks],
                [t.duration for t in tasks], policy=policy, overhead=overhead,
                fails=[i for i, t in enumerate(tasks) if t.fails], instruments=instruments,
-               pools=pools, steering=steering, walltime=walltime)
+               pools=pools, steering=steering, walltime=walltime,
+               outputs=[t.output_bytes for t in tasks]
+               if any(t.output_bytes for t in tasks) else None)

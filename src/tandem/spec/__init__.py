@@ -5,13 +5,14 @@ May import only ``tandem.errors`` and the standard library.
 Imports: tandem.spec.
 """
 
-from tandem.spec.platform import Node, Platform
+from tandem.spec.platform import Network, Node, Platform
 from tandem.spec.pools import DEFAULT_POOL, Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import Executable, FunctionCall, Mock, TaskSpec, Work
 from tandem.spec.workflow import Duration, TaskSet, Workflow, WorkflowTask
 
 __all__ = [
-    "DEFAULT_POOL", "Duration", "Executable", "FunctionCall", "Mock", "Node", "Platform", "Quota",
+    "DEFAULT_POOL", "Duration", "Executable", "FunctionCall", "Mock", "Network", "Node",
+    "Platform", "Quota",
     "Resources", "TaskSet", "TaskSpec", "Work", "Workflow", "WorkflowTask",
 ]

@@ -62,17 +62,41 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Network:
+    """How fast data moves from one node to another: ``bandwidth`` in bytes per second and
+    ``latency`` in seconds per transfer. Data-aware placement (:mod:`tandem.core.locality`)
+    and the simulator read it; the default (1.25 GB/s, 50 µs) is a 10 Gb/s Ethernet."""
+
+    bandwidth: float = 1.25e9
+    latency: float = 50e-6
+
+    def __post_init__(self) -> None:
+        for name in ("bandwidth", "latency"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0 \
+                    or (name == "bandwidth" and v == 0):
+                need = "> 0" if name == "bandwidth" else ">= 0"
+                raise SpecError(f"Network: {name} must be a number {need}, got {v!r}")
+
+    def transfer_s(self, nbytes: int) -> float:
+        """Seconds to move ``nbytes`` from one node to another (0 for nothing)."""
+        return self.latency + nbytes / self.bandwidth if nbytes > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Platform:
     """A list of nodes. Build one by hand, with :meth:`uniform`, detect this machine with
     :meth:`local`, or read the Slurm allocation this process runs in with :meth:`from_slurm`.
     ``ends_at``: when the platform goes away (a batch allocation's end, as a Unix time), or
     ``None``. ``slurm_job``: the Slurm job whose allocation this is (set by
-    :meth:`from_slurm`; backends launch job steps in it)."""
+    :meth:`from_slurm`; backends launch job steps in it). ``network``: how fast data moves
+    between its nodes (:class:`Network`)."""
 
     nodes: tuple[Node, ...]
     name: str = "platform"
     ends_at: float | None = None
     slurm_job: str | None = None
+    network: Network = Network()
     _by_name: dict[str, Node] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
