@@ -4,24 +4,20 @@ Contract: ``DaskBackend`` runs ``FunctionCall`` work on Dask workers it starts i
 worker process per distinct placement (node, core ids, GPU ids), and never uses Dask's logical
 ``resources``. It reports through the :class:`~tandem.backends.base.Reporter` like the other
 backends and never touches scheduler state.
-Imports: tandem.backends.base, tandem.backends.calls, tandem.backends.dask_workers,
-tandem.backends.framing, tandem.backends.placement, tandem.backends.worker_handle,
-tandem.core.values, tandem.errors, tandem.spec.
+Imports: tandem.backends.base, tandem.backends.calls, tandem.backends.dask_cluster,
+tandem.backends.dask_workers, tandem.backends.framing, tandem.backends.placement,
+tandem.backends.worker_handle, tandem.core.values, tandem.errors, tandem.spec.
 
 Rules:
 
-- Scheduler: without ``address`` the backend starts ``python -m distributed.cli.dask_scheduler``
-  on ``host`` (127.0.0.1) port 0 with a scheduler file in ``log_dir``, waits (bounded) for its
-  "Scheduler at:" line, reads the address from the file, and ends it by its process group at
-  shutdown. With ``address`` it connects to that scheduler; its workers connect there too, and
-  tandem submits only to workers it started itself, so placement stays exact.
-- Workers: ``--nthreads 1 --no-nanny``, named ``tandem-<node>-c<cores>-g<gpus>-<session>.<n>``,
-  started through a :class:`~tandem.backends.dask_workers.WorkerStarter` (pinned to exactly
-  the placement's cores; ``CUDA_VISIBLE_DEVICES`` and the other
-  :func:`~tandem.backends.placement.placement_env` variables fixed at start). A worker runs
-  one task at a time: an idle worker of the same placement is reused, else one is started and
-  its "Registered to:" line awaited. At most ``max_idle`` idle workers are kept; beyond that
-  the oldest is retired.
+- The cluster (:class:`~tandem.backends.dask_cluster.DaskCluster`): the scheduler, started
+  on ``host`` (127.0.0.1) or given as ``address``, the client, and one worker process per
+  placement (``--nthreads 1 --no-nanny``, started through a
+  :class:`~tandem.backends.dask_workers.WorkerStarter`, pinned to exactly the placement's
+  cores; ``CUDA_VISIBLE_DEVICES`` and the other :func:`~tandem.backends.placement.placement_env`
+  variables fixed at start). A worker runs one task at a time: an idle worker of the same
+  placement is reused, else one is started and its registration awaited; at most
+  ``max_idle`` idle workers are kept.
 - A call: ``client.submit(run_call, fn, args, kwargs, key=..., workers=[name],
   allow_other_workers=False, pure=False)`` from an asynchronous ``distributed.Client`` on the
   session's loop (the user's arguments are packed so that their names never collide with
@@ -34,34 +30,24 @@ Rules:
   gets SIGTERM, SIGKILL after ``kill_grace``; ``exited`` is reported once it is gone, and the
   worker is forgotten: the next task of that placement gets a new one); ``CANCELLED`` at
   shutdown. A kill wins over a late result.
-- ``shutdown`` ends every worker, closes the client and ends the scheduler it started; no
-  process outlives it.
+- ``shutdown`` cancels the tasks not yet on a worker, ends every worker, awaits the tasks,
+  closes the client and ends the scheduler it started; no process outlives it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
-import json
 import os
-import sys
 import traceback
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.calls import result_failure, why
-from tandem.backends.dask_workers import (
-    LocalStarter,
-    Proc,
-    WorkerStarter,
-    how,
-    wait_marked,
-    worker_environment,
-)
+from tandem.backends.dask_cluster import DaskCluster, Key, Worker
+from tandem.backends.dask_workers import LocalStarter, WorkerStarter, how
 from tandem.backends.framing import ERROR, OK
 from tandem.backends.placement import pin_cores, placement_env
 from tandem.backends.worker_handle import EndReason
@@ -70,9 +56,6 @@ from tandem.errors import BackendError
 from tandem.spec.checks import check_count, check_seconds
 from tandem.spec.platform import Platform
 from tandem.spec.task import FunctionCall, Work
-
-#: A worker's placement: node, core ids (pinned), GPU ids.
-Key = tuple[str, tuple[int, ...], tuple[str, ...]]
 
 
 def run_call(fn: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[int, Any]:
@@ -87,23 +70,13 @@ def run_call(fn: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple
     return OK, value
 
 
-class _Worker:
-    __slots__ = ("key", "name", "proc", "registered")
-
-    def __init__(self, key: Key, name: str, proc: Proc) -> None:
-        self.key = key
-        self.name = name
-        self.proc = proc
-        self.registered = False
-
-
 class _Run:
     __slots__ = ("reason", "request", "task", "worker")
 
     def __init__(self, request: LaunchRequest) -> None:
         self.request = request
         self.task: asyncio.Task[None] | None = None
-        self.worker: _Worker | None = None
+        self.worker: Worker | None = None
         self.reason: EndReason | None = None
 
 
@@ -117,26 +90,16 @@ class DaskBackend(Backend):
                  max_idle: int | None = None, start_timeout: float = 60.0,
                  host: str = "127.0.0.1") -> None:
         where = "DaskBackend"
-        self._log_dir = Path(log_dir)
-        self._given_address = address
-        self._starter: WorkerStarter = starter if starter is not None else LocalStarter()
-        self._kill_grace = check_seconds(where, "kill_grace", kill_grace)
         ncores = len(os.sched_getaffinity(0))
-        self._max_idle = (2 * ncores if max_idle is None
-                          else check_count(where, "max_idle", max_idle))
-        self._start_timeout = check_seconds(where, "start_timeout", start_timeout,
-                                            positive=True)
-        self._host = host
-        self._token = uuid.uuid4().hex[:8]
+        self._cluster = DaskCluster(
+            log_dir=Path(log_dir), address=address,
+            starter=starter if starter is not None else LocalStarter(),
+            kill_grace=check_seconds(where, "kill_grace", kill_grace),
+            max_idle=2 * ncores if max_idle is None else check_count(where, "max_idle", max_idle),
+            start_timeout=check_seconds(where, "start_timeout", start_timeout, positive=True),
+            host=host)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reporter: Reporter | None = None
-        self._client: Any = None
-        self._scheduler: Proc | None = None
-        self._address: str | None = None
-        self._closing = False
-        self._serial = 0
-        self._workers: dict[_Worker, None] = {}
-        self._idle: dict[_Worker, None] = {}      # oldest first
         self._runs: dict[int, _Run] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -146,30 +109,12 @@ class DaskBackend(Backend):
         return isinstance(work, FunctionCall)
 
     def unreachable(self, platform: Platform) -> str | None:
-        return self._starter.unreachable(platform)
+        return self._cluster.unreachable(platform)
 
     async def start(self, reporter: Reporter) -> None:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise BackendError("the Dask backend needs the distributed package "
-                               "(pip install 'tandem[dask]')") from None
         self._loop = asyncio.get_running_loop()
         self._reporter = reporter
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        address = self._given_address
-        try:
-            if address is None:
-                address = await self._start_scheduler()
-            self._address = address
-            self._client = await Client(  # type: ignore[no-untyped-call]
-                address, asynchronous=True, set_as_default=False, timeout=self._start_timeout)
-        except BaseException as exc:
-            await self._end_scheduler()
-            if isinstance(exc, BackendError) or not isinstance(exc, Exception):
-                raise
-            raise BackendError(f"could not connect to the Dask scheduler at {address}: "
-                               f"{why(exc)}") from None
+        await self._cluster.open()
 
     def launch(self, request: LaunchRequest) -> None:
         task_id = request.task_id
@@ -177,7 +122,7 @@ class DaskBackend(Backend):
             self._fail_soon(task_id, f"{request.name}: the dask backend runs only FunctionCall "
                             f"work, got {type(request.work).__name__}")
             return
-        if self._closing or self._client is None or self._loop is None:
+        if self._cluster.closing or self._cluster.client is None or self._loop is None:
             self._fail_soon(task_id, f"{request.name}: the dask backend is not running")
             return
         run = _Run(request)
@@ -200,10 +145,10 @@ class DaskBackend(Backend):
                               message=f"{run.request.name}: killed before it started")
             self._loop.call_soon(self._report, task_id, failure)  # type: ignore[union-attr]
             return
-        run.worker.proc.terminate(self._kill_grace)
+        self._cluster.end(run.worker)
 
     async def shutdown(self) -> None:
-        self._closing = True
+        self._cluster.stop_workers()   # first: a launch from a report below is refused
         for task_id, run in list(self._runs.items()):
             if run.worker is None:
                 assert run.task is not None
@@ -213,33 +158,24 @@ class DaskBackend(Backend):
                     f"{run.request.name}: cancelled by backend shutdown")))
             elif run.reason is None:
                 run.reason = EndReason.SHUTDOWN
-        workers = list(self._workers)
-        for w in workers:
-            w.proc.terminate(self._kill_grace)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if workers:
-            await asyncio.gather(*(w.proc.exited for w in workers))
-        if self._client is not None:
-            client, self._client = self._client, None
-            with contextlib.suppress(Exception):   # the scheduler may be gone already
-                await client.close()
-        await self._end_scheduler()
+        await self._cluster.close()
 
     # ------------------------------------------------------------------------ observability
 
     @property
     def address(self) -> str | None:
         """The scheduler's address (``tcp://127.0.0.1:<port>`` for one it started)."""
-        return self._address
+        return self._cluster.address
 
     def scheduler_pid(self) -> int | None:
         """Pid of the scheduler process this backend started, if any."""
-        return None if self._scheduler is None else self._scheduler.pid
+        return self._cluster.scheduler_pid()
 
     def worker_pids(self) -> list[int]:
         """Pids of the worker processes not yet reaped."""
-        return [w.proc.pid for w in self._workers]
+        return self._cluster.worker_pids()
 
     # ------------------------------------------------------------------------------- a task
 
@@ -248,30 +184,27 @@ class DaskBackend(Backend):
         task_id, name = request.task_id, request.name
         placement = request.placement
         key: Key = (placement.node, pin_cores(placement, request.shared_cores), placement.gpus)
-        w = self._take_idle(key)
-        if w is None:
-            try:
-                w = self._spawn(key, placement_env(placement, request.shared_cores))
-            except Exception as exc:
-                del self._runs[task_id]
-                self._fail(task_id, f"{name}: could not start a Dask worker: {why(exc)}")
-                return
+        cluster = self._cluster
+        try:
+            w = cluster.worker(key, placement_env(placement, request.shared_cores))
+        except Exception as exc:
+            del self._runs[task_id]
+            self._fail(task_id, f"{name}: could not start a Dask worker: {why(exc)}")
+            return
         run.worker = w
         proc = w.proc
-        if not w.registered:
-            if await wait_marked(proc, self._start_timeout) is None:
-                if run.reason is None:
-                    proc.terminate(self._kill_grace)
-                rc = await proc.exited
-                del self._runs[task_id]
-                if run.reason is not None:
-                    self._report(task_id, self._ended(run, rc))
-                else:
-                    self._fail(task_id, f"{name}: Dask worker {w.name} did not register with "
-                               f"{self._address} within {self._start_timeout} s ({how(rc)}; "
-                               f"log {proc.log_path})\n{proc.stderr_tail()}")
-                return
-            w.registered = True
+        if not await cluster.register(w):
+            if run.reason is None:
+                cluster.end(w)
+            rc = await proc.exited
+            del self._runs[task_id]
+            if run.reason is not None:
+                self._report(task_id, self._ended(run, rc))
+            else:
+                self._fail(task_id, f"{name}: Dask worker {w.name} did not register with "
+                           f"{cluster.address} within {cluster.start_timeout} s ({how(rc)}; "
+                           f"log {proc.log_path})\n{proc.stderr_tail()}")
+            return
         if run.reason is not None:   # killed while its worker started
             self._report(task_id, self._ended(run, await proc.exited))
             del self._runs[task_id]
@@ -279,12 +212,13 @@ class DaskBackend(Backend):
         work = request.work
         assert isinstance(work, FunctionCall)
         try:
-            fut = self._client.submit(run_call, work.fn, tuple(work.args), dict(work.kwargs),
-                                      key=f"tandem-{self._token}-{task_id}.{request.attempt}",
-                                      workers=[w.name], allow_other_workers=False, pure=False)
+            fut = cluster.client.submit(
+                run_call, work.fn, tuple(work.args), dict(work.kwargs),
+                key=f"tandem-{cluster.token}-{task_id}.{request.attempt}",
+                workers=[w.name], allow_other_workers=False, pure=False)
         except Exception as exc:
             del self._runs[task_id]
-            self._make_idle(w)
+            cluster.make_idle(w)
             self._fail(task_id, f"{name}: could not submit {work.label} to Dask: {why(exc)}")
             return
         self._reporter.started(task_id)  # type: ignore[union-attr]
@@ -293,7 +227,7 @@ class DaskBackend(Backend):
             await asyncio.wait((result, proc.exited), return_when=asyncio.FIRST_COMPLETED)
             if run.reason is None and result.done():
                 del self._runs[task_id]
-                self._make_idle(w)
+                cluster.make_idle(w)
                 self._report_result(task_id, name, result)
                 return
             rc = await proc.exited
@@ -331,78 +265,6 @@ class DaskBackend(Backend):
             message = f"{name}: its Dask worker {w.name} (pid {w.proc.pid}) died: {how(rc)}"
         return Failure(kind=kind, message=message, exit_code=None if sig else rc, signal=sig,
                        stderr_tail=w.proc.stderr_tail())
-
-    # ------------------------------------------------------------------------------ workers
-
-    def _spawn(self, key: Key, env: Mapping[str, str]) -> _Worker:
-        assert self._loop is not None and self._address is not None
-        node, cores, gpus = key
-        self._serial += 1
-        name = (f"tandem-{node}-c{','.join(map(str, cores))}-g{','.join(gpus)}-"
-                f"{self._token}.{self._serial}")
-        local_dir = self._log_dir / name
-        argv = [sys.executable, "-m", "distributed.cli.dask_worker", self._address,
-                "--name", name, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                "--host", self._host, "--memory-limit", "0",
-                "--local-directory", str(local_dir)]
-        full_env = {**worker_environment(), **env}
-        command, run_env = self._starter.command(node, cores, gpus, argv, full_env, name=name)
-        proc = Proc(self._loop, command, run_env, self._log_dir / f"{name}.log",
-                    "Registered to:")
-        w = _Worker(key, name, proc)
-        self._workers[w] = None
-        proc.exited.add_done_callback(lambda _: self._forget(w))
-        return w
-
-    def _take_idle(self, key: Key) -> _Worker | None:
-        for w in self._idle:
-            if w.key == key:
-                del self._idle[w]
-                return w
-        return None
-
-    def _make_idle(self, w: _Worker) -> None:
-        if self._closing or w.proc.ending or w.proc.exited.done():
-            w.proc.terminate(self._kill_grace)
-            return
-        self._idle[w] = None
-        while len(self._idle) > self._max_idle:
-            oldest = next(iter(self._idle))
-            del self._idle[oldest]
-            oldest.proc.terminate(self._kill_grace)
-
-    def _forget(self, w: _Worker) -> None:
-        self._workers.pop(w, None)
-        self._idle.pop(w, None)
-
-    # ---------------------------------------------------------------------------- scheduler
-
-    async def _start_scheduler(self) -> str:
-        assert self._loop is not None
-        file = self._log_dir / "scheduler.json"
-        file.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", self._host,
-                "--port", "0", "--no-dashboard", "--scheduler-file", str(file)]
-        log = self._log_dir / "scheduler.log"
-        try:
-            proc = Proc(self._loop, argv, worker_environment(), log, "Scheduler at:")
-        except OSError as exc:
-            raise BackendError(f"could not start the Dask scheduler: {why(exc)}") from None
-        self._scheduler = proc
-        line = await wait_marked(proc, self._start_timeout)
-        if line is None:
-            raise BackendError(f"the Dask scheduler did not start within {self._start_timeout}"
-                               f" s (log {log})\n{proc.stderr_tail()}")
-        try:
-            return str(json.loads(file.read_text())["address"])
-        except (OSError, ValueError, KeyError):   # not written yet: the line names it too
-            return line.rsplit(None, 1)[-1]
-
-    async def _end_scheduler(self) -> None:
-        proc = self._scheduler
-        if proc is not None:
-            proc.terminate(self._kill_grace)
-            await proc.exited
 
     # ------------------------------------------------------------------------------ helpers
 
