@@ -22,7 +22,9 @@ from tandem.spec import Mock, Platform, Resources, TaskSpec
 from tandem.spec.workflow import Duration, TaskSet, Workflow
 from tandem.trace.metrics import summarize
 from tandem.trace.records import TracedSlot, TracedTask, TraceRun, load_trace
-from tandem.trace.report import fmt_seconds, improvement, render_html, write_report
+from tandem.trace.report import render_html, write_report
+from tandem.trace.report_compare import improvement
+from tandem.trace.report_sections import fmt_seconds
 from tandem.trace.timeline import MIXED, curve, mean_of, merge_lane, timeline
 
 KINDS = {"simulation", "training", "inference"}
@@ -282,7 +284,7 @@ def test_curves_average_to_the_utilisation() -> None:
 
 
 def _view(run: TraceRun) -> Any:
-    from tandem.trace.report import RunView
+    from tandem.trace.report_sections import RunView
 
     m = summarize(run)
     tl = timeline(run)
