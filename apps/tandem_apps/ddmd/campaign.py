@@ -73,6 +73,22 @@ def open_here(platform: Platform, run_dir: Path) -> AbstractAsyncContextManager[
     return tandem.open_session(platform, run_dir=run_dir)
 
 
+def open_in_memory(platform: Platform, run_dir: Path
+                   ) -> AbstractAsyncContextManager[tandem.Session]:
+    """A session of this machine's processes without tandem's journal (the default of
+    ``data: memory``): a journal keeps a copy of every result kept by reference in
+    ``<run>/results/`` on disk, which is what the in-memory mode avoids; the app never
+    resumes a campaign from its journal."""
+    return tandem.open_session(platform, run_dir=run_dir, journal=False)
+
+
+def journal_bytes(run_dir: Path) -> int:
+    """The size of tandem's journal in ``run_dir`` at the end (``journal.sqlite`` and the
+    copies of kept results in ``results/``)."""
+    files = [run_dir / "journal.sqlite", *(run_dir / "results").glob("*")]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
 @dataclass(frozen=True, slots=True)
 class StageFunctions:
     """The functions a campaign submits for its stages (signatures as in :mod:`.stages`)."""
@@ -132,6 +148,7 @@ class CampaignRun:
     data: str = "files"
     io: dict[str, FileIO] = field(default_factory=dict)  # stage -> its tasks' file bytes
     kept: dict[str, int] = field(default_factory=dict)   # stage -> bytes kept by reference
+    journal: int = 0  # bytes of tandem's journal files at the end (journal_bytes)
 
 
 @dataclass
@@ -219,11 +236,12 @@ def features(cfg: CampaignConfig, mode: str, stage: str, k: int = 0,
              segment_ps: float | None = None) -> dict[str, float | int | str]:
     """What a task's duration depends on (its ``features=``, kept in tandem's task history):
     the mode (which sets what runs beside it), the MD per segment, the frames and epochs of
-    the ML stages of round ``k``."""
+    the ML stages of round ``k``, and ``data: memory`` when the stages hand over in memory."""
+    data: dict[str, str] = {"data": "memory"} if cfg.data == "memory" else {}
     if stage == "simulation":
         return {"mode": mode, "ps": cfg.md.segment_ps if segment_ps is None else segment_ps,
-                "residues": len(cfg.sequence)}
-    out: dict[str, float | int | str] = {"mode": mode, "frames": round_frames(cfg, k)}
+                "residues": len(cfg.sequence), **data}
+    out: dict[str, float | int | str] = {"mode": mode, "frames": round_frames(cfg, k), **data}
     if stage == "training":
         out["epochs"] = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
     return out
@@ -267,12 +285,15 @@ def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stage
 
 async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                        platform: Platform, prepared: stages.Prepared, *,
-                       opener: Opener = open_here, functions: StageFunctions | None = None
+                       opener: Opener | None = None, functions: StageFunctions | None = None
                        ) -> CampaignRun:
     """Run one campaign in ``mode`` on ``platform`` from the ``prepared`` system; the trace
-    and every file go to ``run_dir``; ``opener`` makes the session; ``functions`` are the
-    stages it submits (default: :data:`REAL` or :data:`MEMORY`, by ``cfg.data``)."""
+    and every file go to ``run_dir``; ``opener`` makes the session (default: :func:`open_here`,
+    or :func:`open_in_memory` for ``data: memory``); ``functions`` are the stages it submits
+    (default: :data:`REAL` or :data:`MEMORY`, by ``cfg.data``)."""
     memory = cfg.data == "memory"
+    if opener is None:
+        opener = open_in_memory if memory else open_here
     fns = functions if functions is not None else (MEMORY if memory else REAL)
     by_ref: dict[str, Any] = {"ref": True} if memory else {}
     rd = Path(run_dir).resolve()
@@ -413,7 +434,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                                                              s.result.segment))),
         rounds=tuple(state.rounds),
         durations={k: tuple(v) for k, v in state.durations.items()},
-        killed=tuple(state.killed), data=cfg.data, io=dict(state.io), kept=dict(state.kept))
+        killed=tuple(state.killed), data=cfg.data, io=dict(state.io), kept=dict(state.kept),
+        journal=journal_bytes(rd))
 
 
 def stage_medians(runs: Sequence[CampaignRun]) -> dict[str, float]:

@@ -259,15 +259,15 @@ def to_arrays(value: Any) -> Any:
     return value
 
 
-def from_arrays(value: Any) -> Any:
-    """The inverse of :func:`to_arrays`: NumPy arrays back to tensors (sharing their
-    memory)."""
+def from_arrays(value: Any, *, copy: bool = False) -> Any:
+    """The inverse of :func:`to_arrays`: NumPy arrays back to tensors, sharing their memory
+    (``copy``: in new memory)."""
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
+        return torch.from_numpy(value.copy() if copy else value)
     if isinstance(value, dict):
-        return {k: from_arrays(v) for k, v in value.items()}
+        return {k: from_arrays(v, copy=copy) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(from_arrays(v) for v in value)
+        return type(value)(from_arrays(v, copy=copy) for v in value)
     return value
 
 

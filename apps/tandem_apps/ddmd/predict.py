@@ -53,7 +53,6 @@ from tandem.spec.task import FunctionCall, TaskSpec
 from tandem_apps.ddmd import stages
 from tandem_apps.ddmd.baseline import run_baseline
 from tandem_apps.ddmd.campaign import (
-    REAL,
     CampaignRun,
     ModeName,
     Opener,
@@ -238,7 +237,8 @@ class Prediction:
 
 def predict_campaign(cfg: CampaignConfig, mode: ModeName, platform: Platform,
                      prepared: stages.Prepared, durations: Callable[[TaskSpec], float],
-                     run_dir: Path, *, functions: StageFunctions = REAL) -> CampaignRun:
+                     run_dir: Path, *, functions: StageFunctions | None = None
+                     ) -> CampaignRun:
     """One campaign of ``mode`` on virtual time, submitting ``functions`` (its trace in
     ``run_dir``)."""
     return run_virtual(run_campaign(cfg, mode, run_dir, platform, prepared,

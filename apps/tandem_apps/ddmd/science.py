@@ -1,7 +1,8 @@
 """What a campaign found, over wall time: RMSD per frame, best so far, time to target.
 
 Contract: pure functions over a :class:`~tandem_apps.ddmd.campaign.CampaignRun` plus one reader
-(:func:`frames`, which reads each segment's HDF5 ``rmsd`` and ``fnc``). A frame's wall time is
+(:func:`frames`, which reads each segment's HDF5 ``rmsd`` and ``fnc``, or takes them from
+the run when the campaign kept its data in memory). A frame's wall time is
 placed linearly inside its segment's running interval (frame i of n at
 ``started + (i + 1) / n * (ended - started)``): the segment reports frames at a steady rate.
 A run with a ``horizon`` (a time budget: the plain-MD baseline) counts no frame after it.
@@ -42,9 +43,13 @@ def frames(run: CampaignRun) -> Frames:
     ls: list[np.ndarray] = []
     ss: list[np.ndarray] = []
     for i, seg in enumerate(run.segments):
-        with h5py.File(seg.result.h5, "r") as h:
-            rmsd = np.asarray(h["rmsd"][:], dtype=float)
-            fnc = np.asarray(h["fnc"][:], dtype=float)
+        if seg.rmsd is not None and seg.fnc is not None:   # in memory: no segment.h5
+            rmsd = np.asarray(seg.rmsd, dtype=float)
+            fnc = np.asarray(seg.fnc, dtype=float)
+        else:
+            with h5py.File(seg.result.h5, "r") as h:
+                rmsd = np.asarray(h["rmsd"][:], dtype=float)
+                fnc = np.asarray(h["fnc"][:], dtype=float)
         n = len(rmsd)
         if n == 0:
             continue

@@ -235,7 +235,9 @@ def train_memory(data_h5: FrameSet, checkpoint: str, previous: TrainState | None
 
     with counted() as c:
         device = cvae.compute_device()
-        warm = (cvae.from_payload(cvae.from_arrays(previous.payload),
+        # A copy: training updates the optimiser's state in place, and the mapped arrays are
+        # the previous round's (copy-on-write, but shared by every task of this worker).
+        warm = (cvae.from_payload(cvae.from_arrays(previous.payload, copy=True),
                                   previous.result.checkpoint or "memory", device)
                 if previous is not None else None)
         model, optimizer, seen, losses = train_module.fit(

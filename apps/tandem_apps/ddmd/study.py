@@ -72,7 +72,7 @@ def one_seed(cfg: CampaignConfig, base: Path, mock: bool) -> dict[str, dict[str,
     from tandem_apps.ddmd.mock import sleeping_stages
 
     platform = platform_for(cfg)
-    fns = sleeping_stages(cfg.mock) if mock else REAL
+    fns = sleeping_stages(cfg.mock) if mock else None   # None: the stages of cfg.data
     if mock:
         prepared = stages.Prepared(initial_pdb=str(base / "initial.pdb"),
                                    target_pdb=str(base / "target.pdb"), sequence=cfg.sequence)
@@ -83,7 +83,7 @@ def one_seed(cfg: CampaignConfig, base: Path, mock: bool) -> dict[str, dict[str,
     budget = max(r.makespan for r in runs)
     runs.append(asyncio.run(run_baseline(cfg, base / "plain-md", platform, prepared, budget,
                                          estimate=stage_medians(runs).get("simulation"),
-                                         functions=fns)))
+                                         functions=fns or REAL)))
     common = min(r.makespan for r in runs[:-1])
     read = result_frames if mock else frames
     out = {}

@@ -16,6 +16,7 @@ from tandem.model.utilisation import makespan, utilisation_over
 from tandem.trace.records import load_trace
 from tandem_apps.ddmd.campaign import CampaignRun, stage_medians
 from tandem_apps.ddmd.config import CampaignConfig
+from tandem_apps.ddmd.fsio import FileIO
 from tandem_apps.ddmd.predict import Prediction
 from tandem_apps.ddmd.science import Effectiveness, effectiveness, frames
 
@@ -61,6 +62,20 @@ def _eff(e: Effectiveness) -> dict[str, Any]:
             "time_to_target_s": r(e.time_to_target), "max_fnc": r(e.max_fnc, 3)}
 
 
+def data_flow(run: CampaignRun) -> dict[str, Any]:
+    """How a campaign's stages handed each other data: the bytes their threads read and wrote
+    through the filesystem (per stage and in all, measured: :mod:`.fsio`) and the bytes tandem
+    kept for them by reference in shared memory, and the size of tandem's journal."""
+    total = FileIO()
+    for io in run.io.values():
+        total = total + io
+    return {"data": run.data,
+            "filesystem_bytes": {"read": total.read, "written": total.written,
+                                 "by_stage": {k: v.to_dict() for k, v in run.io.items()}},
+            "kept_in_memory_bytes": {"total": sum(run.kept.values()), **run.kept},
+            "tandem_journal_bytes": run.journal}
+
+
 def summarize(cfg: CampaignConfig, platform: Platform, campaigns: Sequence[CampaignRun],
               baseline: CampaignRun | None, prediction: Prediction | None = None,
               replayed: Mapping[str, float] | None = None) -> dict[str, Any]:
@@ -89,6 +104,8 @@ def summarize(cfg: CampaignConfig, platform: Platform, campaigns: Sequence[Campa
             "effective": _eff(effectiveness(run, f, cores, common, cfg.target_rmsd,
                                             cfg.md.segment_ps)),
         }
+        if run in campaigns:
+            out["runs"][run.mode].update(data_flow(run))
     if "sync" in by_mode and "async" in by_mode:
         out["I_measured"] = round(improvement(by_mode["sync"].makespan,
                                               by_mode["async"].makespan), 4)
@@ -127,6 +144,13 @@ def render(s: dict[str, Any]) -> str:
             f"{_fmt(e['best_rmsd_A']):>8}{_fmt(e['best_rmsd_within_common_time_A']):>12}"
             f"{_fmt(e['time_to_target_s'], ' s'):>10}")
     for mode, r in s["runs"].items():
+        if "filesystem_bytes" in r:
+            fs, kept = r["filesystem_bytes"], r["kept_in_memory_bytes"]["total"]
+            lines.append(
+                f"  {mode}: makespan {r['effective']['makespan_s']:.1f} s, data through "
+                f"{r['data']}: the stages read {_mb(fs['read'])} and wrote "
+                f"{_mb(fs['written'])} through the filesystem; {_mb(kept)} kept in memory")
+    for mode, r in s["runs"].items():
         if r["stuck_segments_ended"]:
             lines.append(f"  {mode}: {len(r['stuck_segments_ended'])} segments of stuck "
                          f"lineages ended and restarted from outliers")
@@ -158,6 +182,10 @@ def render(s: dict[str, Any]) -> str:
         lines.append(f"  plain MD stopped at the budget of {s['baseline_budget_s']:.1f} s (the "
                      "longest campaign's makespan); frames after it do not count")
     return "\n".join(lines)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.3f} MB"
 
 
 def _sources(used: dict[str, dict[str, int]]) -> str:

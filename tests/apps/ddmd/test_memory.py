@@ -135,9 +135,48 @@ def test_sync_campaign_in_memory_makes_the_same_decisions(prepared: stages.Prepa
     # The hand-offs went through tandem's shared memory instead.
     assert set(memory.kept) == {"simulation", "aggregation", "training", "agent"}
     assert not files.kept
+    # ... and not through tandem's journal, which would copy them to <run>/results/.
+    assert memory.journal == 0 and not (memory.run_dir / "results").exists()
     # What the user keeps: trajectories, restart lists, the last round's model.
     data = memory.run_dir / "data"
     assert len(list(data.glob("md/*/*/segment.dcd"))) == 4
     assert not list(data.glob("md/*/*/segment.h5")) and not list(data.glob("ml/*/train.h5"))
     assert [p.parent.name for p in sorted(data.glob("ml/*/cvae.pt"))] == ["round001"]
     assert len(list(data.glob("ml/*/agent/restarts.json"))) == 2
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_on_virtual_time_both_modes_submit_and_restart_alike(mode: str, tmp_path: Path) -> None:
+    """The driver's decisions do not depend on the data path: on tandem's virtual time (no
+    clock, no machine load) both modes submit the same tasks in the same order, and every
+    segment starts from the same round's list and the same point."""
+    from tandem import Node
+    from tandem.spec.task import TaskSpec
+    from tandem.trace.records import load_trace
+    from tandem_apps.ddmd.predict import predict_campaign
+
+    two = Platform(nodes=(Node(name="n0", cores=(0, 1)),))
+    fake = stages.Prepared(initial_pdb="/nowhere/i.pdb", target_pdb="/nowhere/t.pdb",
+                           sequence="A" * 15)
+
+    def seconds(spec: TaskSpec) -> float:   # lineage j's segments take 0.3 s more
+        if spec.kind == "setup":
+            return 0.0
+        if spec.kind == "simulation":
+            return 1.0 + 0.3 * float(spec.work.args[2])  # type: ignore[union-attr]
+        return {"aggregation": 0.1, "training": 1.2, "agent": 0.2}[spec.kind]
+
+    runs = {}
+    for data in ("files", "memory"):
+        cfg = load_config(None, {"simulations": 3, "iterations": 4, "cores": 2, "data": data})
+        runs[data] = predict_campaign(cfg, mode, two, fake, seconds,  # type: ignore[arg-type]
+                                      tmp_path / data)
+    order = {d: [t.name for t in sorted(load_trace(tmp_path / d).tasks, key=lambda t: t.id)]
+             for d in runs}
+    assert order["files"] == order["memory"]
+    for f, m in zip(runs["files"].segments, runs["memory"].segments, strict=True):
+        assert f.restart_round == m.restart_round
+        assert f.result.started_from.replace(str(tmp_path / "files"), "") == \
+            m.result.started_from.replace(str(tmp_path / "memory"), "")
+    assert runs["files"].makespan == runs["memory"].makespan
+    assert any(s.restart_round is not None for s in runs["memory"].segments)
