@@ -682,3 +682,26 @@ def test_options_are_checked(tmp_path: Path, option: str, value: object) -> None
 
     with pytest.raises(SpecError, match=f"FunctionBackend: {option}"):
         FunctionBackend(tmp_path, **{option: value})  # type: ignore[arg-type]
+
+
+def two_megabytes() -> bytes:
+    return b"x" * 2_000_000
+
+
+def test_a_worker_that_cannot_see_the_kept_results_directory_sends_values() -> None:
+    """A worker on another host (here: a directory that does not exist for it) keeps nothing:
+    the result comes by value, whatever its size."""
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            backend = FunctionBackend(Path(tmp) / "workers")
+            assert backend.keep_results(str(Path(tmp) / "not-here"), 0)
+            rec = Recorder()
+            await asyncio.wait_for(backend.start(rec), TIMEOUT)
+            try:
+                value = await Fixture(backend, rec, Path(tmp) / "workers").value(two_megabytes)
+                assert type(value) is bytes and value == two_megabytes()
+                assert backend.received_bytes > 2_000_000
+            finally:
+                await asyncio.wait_for(backend.shutdown(), TIMEOUT)
+
+    asyncio.run(main())

@@ -189,7 +189,7 @@ def test_a_worker_in_connect_mode_speaks_the_framing_over_tcp() -> None:
                 assert HELLO.unpack(_recv_exactly(conn, HELLO_SIZE)) == (token.encode(), 42)
                 reader, ready = FrameReader(), list[bytes | bytearray]()
                 conn.sendall(frame(pickle.dumps((INIT, list(sys.path), None, None), PROTOCOL)))
-                assert _next(conn, reader, ready) == (READY, proc.pid)
+                assert _next(conn, reader, ready) == (READY, (proc.pid, False))
                 fn = pickle.dumps(where_and_secret, PROTOCOL)
                 args = pickle.dumps((("printed by the task",), {}), PROTOCOL)
                 core = min(os.sched_getaffinity(0))

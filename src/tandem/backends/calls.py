@@ -12,14 +12,19 @@ Contract: the main side's half of a call for :class:`~tandem.backends.functions.
   The cores are :func:`~tandem.backends.placement.pin_cores`: the placed cores, or the shared
   cores of a task placed on none (``()``: the worker's mask at start);
 - a task's own problem (a function or arguments that cannot be pickled) is a :class:`CallError`
-  whose message names the task; the backend reports it as a ``LAUNCH`` failure.
+  whose message names the task; the backend reports it as a ``LAUNCH`` failure;
+- for a worker that cannot see the session's kept results (a node on another host), the
+  arguments are pickled with every :class:`~tandem.data.refs.DataRef` replaced by its value
+  (``inline``): the driver maps the segment and the value travels in the call.
 
 Imports: tandem.backends.base, tandem.backends.framing, tandem.backends.placement,
-tandem.backends.worker_handle, tandem.core.values, tandem.spec.
+tandem.backends.worker_handle, tandem.core.values, tandem.data.refs, tandem.spec.
 """
 
 from __future__ import annotations
 
+import io
+import operator
 import pickle
 from typing import Any
 
@@ -32,11 +37,13 @@ from tandem.backends.framing import (
     FunctionPickles,
     dump_args,
     frame,
+    is_plain,
     pack_header,
 )
 from tandem.backends.placement import placement_env
 from tandem.backends.worker_handle import WorkerHandle
 from tandem.core.values import Failure, FailureKind
+from tandem.data.refs import DataRef
 from tandem.spec.task import FunctionCall
 
 WORKER_FNS_MAX = 512  # functions a worker keeps before it is told to forget them
@@ -64,9 +71,11 @@ class Calls:
         self._pickles = FunctionPickles()
         self._fns = self._pickles.entries
 
-    def prepare(self, request: LaunchRequest, work: FunctionCall) -> tuple[Entry, bytes | None]:
-        """The function's cache entry and the pickled arguments (``None``: no arguments);
-        :class:`CallError` if either cannot be pickled."""
+    def prepare(self, request: LaunchRequest, work: FunctionCall, inline: bool = False
+                ) -> tuple[Entry, bytes | None]:
+        """The function's cache entry and the pickled arguments (``None``: no arguments), with
+        kept results by value when ``inline``; :class:`CallError` if either cannot be
+        pickled."""
         fn = work.fn
         entry = self._fns.get(id(fn))
         if entry is None:
@@ -78,6 +87,8 @@ class Calls:
         if not (work.args or work.kwargs):
             return entry, None
         try:
+            if inline:
+                return entry, dump_args_inline(work.args, work.kwargs)
             return entry, dump_args(work.args, work.kwargs)
         except Exception as exc:
             raise CallError(f"{request.name}: could not pickle the arguments of {work.label}: "
@@ -115,6 +126,25 @@ class Calls:
         known.add(fn_id)
         body = _dumps((request.task_id, fn_id, entry[2], payload, sent, env, ref), PROTOCOL)
         return prefix + pack_header(len(body)) + body
+
+
+def dump_args_inline(args: tuple[Any, ...], kwargs: Any) -> bytes:
+    """Pickle ``(args, kwargs)`` as :func:`~tandem.backends.framing.dump_args` does, every
+    :class:`~tandem.data.refs.DataRef` in them replaced by its value."""
+    kw = kwargs if type(kwargs) is dict else dict(kwargs)
+    if is_plain(args, kw):
+        return dump_args(args, kw)
+    import cloudpickle
+
+    class Inline(cloudpickle.Pickler):  # type: ignore[misc]
+        def reducer_override(self, obj: Any) -> Any:
+            if type(obj) is DataRef:       # unpickles as its value: ``(value,)[0]``
+                return operator.getitem, ((obj.value(),), 0)
+            return super().reducer_override(obj)
+
+    buf = io.BytesIO()
+    Inline(buf, protocol=PROTOCOL).dump((args, kw))
+    return buf.getvalue()
 
 
 def result_failure(name: str, status: int, value: Any) -> Failure:

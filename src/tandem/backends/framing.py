@@ -10,8 +10,9 @@ A frame is an 8-byte little-endian body length followed by the body, a pickle (p
 a small tuple. Main -> worker messages:
 
 - ``(INIT, sys_path, keep_dir | None, keep_above | None)``: the first frame a worker reads; it
-  then answers ``(READY, pid)``. ``keep_dir``: where it writes results kept by reference,
-  from ``keep_above`` bytes (``tandem.backends.worker``).
+  then answers ``(READY, (pid, sees))``. ``keep_dir``: where it writes results kept by
+  reference, from ``keep_above`` bytes (``tandem.backends.worker``); ``sees``: whether the
+  worker can see that directory (it keeps nothing otherwise).
 - ``(task_id, fn_id, fn_bytes | None, args_bytes | None, cores | None, env | None, ref)`` with
   ``task_id >= 0``: run one call. ``fn_bytes`` (cloudpickle) is present only the first time
   this worker sees ``fn_id``; ``args_bytes`` pickles ``(args, kwargs)`` (``None``: no
@@ -47,7 +48,7 @@ INIT = -1
 FORGET = -2
 
 # worker -> main statuses
-READY = 0        # value: the worker's pid
+READY = 0        # value: (the worker's pid, whether it sees the kept-results directory)
 OK = 1           # value: the call's result
 ERROR = 2        # value: (exception type name, message, remote traceback text)
 UNPICKLABLE = 3  # value: why the result could not be pickled
@@ -67,11 +68,17 @@ def hello(token: str, worker_id: int) -> bytes:
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
 
 
+def is_plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether every argument is a builtin scalar (plain pickle does)."""
+    return all(type(a) in _PLAIN for a in args) and all(type(v) in _PLAIN
+                                                         for v in kwargs.values())
+
+
 def dump_args(args: tuple[Any, ...], kwargs: Any) -> bytes:
     """Pickle ``(args, kwargs)`` for a call: plain pickle when every value is a builtin scalar
     (7x faster), else cloudpickle (lambdas, local classes, ``__main__`` objects by value)."""
     kw = kwargs if type(kwargs) is dict else dict(kwargs)
-    if all(type(a) in _PLAIN for a in args) and all(type(v) in _PLAIN for v in kw.values()):
+    if is_plain(args, kw):
         return pickle.dumps((args, kw), PROTOCOL)
     import cloudpickle  # not at module level: workers import this module and rarely need it
 

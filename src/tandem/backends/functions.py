@@ -57,8 +57,11 @@ Rules:
 - Results by reference (:meth:`keep_results`, called by the session before ``start``): the
   workers write results from the given size (or of calls with ``ref=True``) to segments in the
   session's directory and the outcome's value is a :class:`~tandem.data.refs.Kept` naming it
-  (``tandem.backends.worker``); ``received_bytes`` counts what came through the pipes. Only
-  without a launcher: a segment on another node could not be read here.
+  (``tandem.backends.worker``); ``received_bytes`` counts what came through the pipes. On an
+  allocation, a node's workers keep results only when they see the session's directory (the
+  node shares this host's memory: a worker's ``READY`` says); a call placed on a node whose
+  workers do not (or have not said yet) gets kept arguments by value
+  (:func:`~tandem.backends.calls.dump_args_inline`).
 - On an allocation (a launcher) a call runs on its placed node, pinned per call as above,
   seeing the GPU set its worker step was started with; kill and worker death are
   ``node_workers``' rules. Such a backend is not steerable (``steerable`` is false).
@@ -147,6 +150,7 @@ class FunctionBackend(Backend):
         self._init_frame = b""
         self._memory = MemoryLimits(where, "off" if launcher is not None else memory)
         self._keep: tuple[str | None, int | None] = (None, None)
+        self._sees: dict[str, bool] = {}    # node -> its workers see the kept results
         #: Bytes read from workers (results, failures, messages), framing included.
         self.received_bytes = 0
 
@@ -156,8 +160,6 @@ class FunctionBackend(Backend):
         return isinstance(work, FunctionCall)
 
     def keep_results(self, directory: str, above: int | None) -> bool:
-        if self._nodes is not None:   # a segment on another node: not readable here
-            return False
         self._keep = (directory, above)
         return True
 
@@ -208,8 +210,12 @@ class FunctionBackend(Backend):
             self._fail_soon(task_id, f"{request.name}: the function backend is not running")
             return
         calls = self._calls
+        placement = request.placement
+        # A node whose workers cannot see the kept results gets their values in the call.
+        inline = self._nodes is not None and self._keep[0] is not None \
+            and not self._sees.get(placement.slots[0].node, False)
         try:
-            entry, payload = calls.prepare(request, work)
+            entry, payload = calls.prepare(request, work, inline)
         except CallError as exc:
             self._fail_soon(task_id, exc.args[0])
             return
@@ -220,7 +226,6 @@ class FunctionBackend(Backend):
             except LimitRefused as exc:
                 self._fail_soon(task_id, f"{request.name}: {exc.args[0]}")
                 return
-        placement = request.placement
         if self._nodes is None:
             key: Key = placement.slots[0].gpus
         else:
@@ -393,7 +398,9 @@ class FunctionBackend(Backend):
         if status == KEPT:
             status, value = OK, Kept(*value)
         if status == READY:
-            w.remote_pid = value
+            w.remote_pid, sees = value
+            if self._nodes is not None:
+                self._sees[w.key[0]] = sees     # a node worker's key: (node, GPUs)
             self._on_ready(w)
             return
         if task_id is None or w.kill_reason is not None:  # a kill wins over a late result

@@ -35,7 +35,8 @@ Rules:
   is written to a new segment (:mod:`tandem.data.segments`) and answered ``(KEPT, (path,
   nbytes))``; ``ref`` false sends it by value. Small scalars are never kept by size. A result
   that needs cloudpickle, or a segment that cannot be written (the directory full), goes by
-  value.
+  value; so does every result of a worker that cannot see the directory (on another host than
+  the driver), and its ``READY`` says so.
 - Exceptions (``BaseException``: ``sys.exit`` in a task fails the task, not the worker) come
   back as type name, message and traceback text; the worker goes on.
 - The worker exits on end of file of its input pipe (or connection), dies with its parent
@@ -260,8 +261,10 @@ def serve(reader: BlockingReader, out_fd: int) -> int:
         if entry not in sys.path:
             sys.path.insert(0, entry)
     keep_dir, keep_above = init_msg[2], init_msg[3]
+    if keep_dir is not None and not os.path.isdir(keep_dir):
+        keep_dir = None           # another host's memory: results go by value
     kept = 0
-    write_frame(out_fd, pickle.dumps((READY, os.getpid()), PROTOCOL))
+    write_frame(out_fd, pickle.dumps((READY, (os.getpid(), keep_dir is not None)), PROTOCOL))
 
     fns: dict[int, Callable[..., Any] | _Broken] = {}
     start_mask = os.sched_getaffinity(0)

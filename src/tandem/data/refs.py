@@ -10,7 +10,9 @@ Rules:
 
 - A ``DataRef`` pickles as "load segment ``path``": a task that receives it in its arguments
   gets the value, mapped in place (:func:`tandem.data.segments.load`), on the node that holds
-  it. Elsewhere loading fails with a :class:`~tandem.data.segments.SegmentError` that says so.
+  it. Elsewhere loading fails with a :class:`~tandem.data.segments.SegmentError` that says so
+  (a backend sends the value instead to a worker that cannot see the segments:
+  :func:`tandem.backends.calls.dump_args_inline`).
 - The segment lives as long as its handle: whoever made the handle (the driver's store) frees
   the segment when the handle is garbage (its future dropped and no task that depends on it
   unresolved), through a finalizer it attaches.

@@ -1,0 +1,65 @@
+"""Results by reference on an allocation and data-aware placement, for real: the test
+cluster's n1 and n2 share this host's memory, so their workers keep large results in the
+session's directory, and the core places a consumer on the node its input was made on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tandem import Resources
+from tests.runtime.test_kept import mapped_from
+from tests.slurm.test_functions import Barrier, run, session
+
+N = 1_000_000          # 8 MB of float64: kept (the default threshold is 1 MiB)
+
+
+def hold_node(barrier: str) -> str:
+    """Hold both cores of a node until the test lets go."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(barrier)
+        assert s.recv(2) == b"go"
+    return os.environ["SLURMD_NODENAME"]
+
+
+def produce(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.float64)
+
+
+def consume(a: np.ndarray) -> tuple[str, float, str | None]:
+    """Where it ran, what it read, and the file its argument is mapped from (no copy)."""
+    return os.environ["SLURMD_NODENAME"], float(a.sum()), mapped_from(a)
+
+
+def test_a_consumer_runs_where_its_input_is_kept_and_maps_it(in_job: str,
+                                                             tmp_path: Path) -> None:
+    async def main() -> tuple[Any, ...]:
+        async with Barrier(2) as barrier, session(tmp_path) as (s, backend):
+            block = s.submit(hold_node, barrier.path, resources=Resources(cores=2),
+                             name="block")                     # first fit: all of n1
+            prod = s.submit(produce, N, name="produce")        # so it runs on n2
+            value = await prod
+            # n1 is free again before the consumer is ready: first fit alone would take it
+            r, w = await asyncio.open_unix_connection(barrier.path)   # the second party
+            assert await r.read(2) == b"go"
+            w.close()
+            held = await block
+            before = backend.received_bytes
+            cons = s.submit(consume, prod, name="consume")
+            got = await cons
+            ref = prod.ref
+            return (held, ref, got, backend.received_bytes - before, float(value.sum()))
+
+    held, ref, (node, total, mapped), received, driver_total = run(main())
+    expected = float(N * (N - 1) / 2)
+    assert held == "n1"
+    assert ref is not None and ref.node == "n2" and ref.nbytes >= 8 * N
+    assert node == "n2"                              # placed near its input, not first fit
+    assert total == driver_total == expected
+    assert mapped is not None and mapped.startswith(os.path.dirname(ref.path))
+    assert received < 4096                           # the consumer's result, small
