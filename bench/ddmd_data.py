@@ -1,6 +1,7 @@
 """DeepDriveMD's data hand-offs: file-based against in memory, makespan and filesystem bytes.
 
-    python bench/ddmd_data.py [--repeats 3] [--config FILE] [--app-default]
+    python bench/ddmd_data.py [--repeats 3] [--config FILE | --app-default]
+                              [--app-default-repeats N]
                               [--out bench/results/2026-12-03-ddmd-data.json]
 
 Runs the real campaign (OpenMM segments, CVAE training, the LOF agent:
@@ -18,7 +19,8 @@ then writes every run to the JSON file. Nothing here passes or fails on time.
 
 The default configuration is small (2 lineages x 4 segments of 4 ps, 20 frames each; a few
 minutes on 2 cores in all); ``--app-default`` runs the app's default campaign instead (4
-lineages x 6 segments of 25 ps: about 10 minutes a repetition here).
+lineages x 6 segments of 25 ps: about 10 minutes a repetition here), and
+``--app-default-repeats N`` adds N repetitions of it after the small one, in the same JSON.
 """
 
 from __future__ import annotations
@@ -78,25 +80,19 @@ def _ratio(pairs: list[tuple[dict[str, Any], dict[str, Any]]], key: str) -> floa
     return round(statistics.median(got), 4) if got else None
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--config", help="a campaign configuration (YAML) instead of the small one")
-    ap.add_argument("--app-default", action="store_true", help="the app's default campaign")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                         "2026-12-03-ddmd-data.json"))
-    args = ap.parse_args()
-    base = {} if args.app_default or args.config else SMALL
-    work = Path(tempfile.mkdtemp(prefix="ddmd-data-"))
-    prepared = stages.prepare(str(work / "system"), load_config(args.config, base).sequence)
+def measure(name: str, path: str | None, base: dict[str, Any], repeats: int,
+            work: Path) -> dict[str, Any]:
+    """Every run of one configuration, interleaved, and its medians and ratios."""
+    prepared = stages.prepare(str(work / "system"), load_config(path, base).sequence)
     runs: list[dict[str, Any]] = []
     load = [os.getloadavg()[0]]
     t0 = time.monotonic()
-    for rep in range(args.repeats):
+    print(f"{name}:", flush=True)
+    for rep in range(repeats):
         for data in DATA:
-            cfg = load_config(args.config, {**base, "data": data})
+            cfg = load_config(path, {**base, "data": data})
             for mode in cfg.modes:
-                r = one(cfg, mode, work / f"{rep}-{data}-{mode}", prepared)
+                r = one(cfg, mode, work / f"{name}-{rep}-{data}-{mode}", prepared)
                 r["repeat"] = rep
                 runs.append(r)
                 print(f"  repeat {rep} {mode:<5} {data:<6} makespan {r['makespan_s']:7.2f} s  "
@@ -105,10 +101,10 @@ def main() -> None:
                       f"{r['kept_bytes'] / 1e6:7.3f} MB  journal "
                       f"{r['journal_bytes'] / 1e6:6.3f} MB", flush=True)
         load.append(os.getloadavg()[0])
-    cfg = load_config(args.config, base)
+    cfg = load_config(path, base)
     summary: dict[str, Any] = {}
-    print(f"medians of {args.repeats} repetitions (memory / files: median of the per-repetition "
-          "ratios):")
+    print(f"{name}: medians of {repeats} repetitions (memory / files: median of the "
+          "per-repetition ratios):")
     for mode in cfg.modes:
         by = {d: [r for r in runs if r["mode"] == mode and r["data"] == d] for d in DATA}
         pairs = [(f, m) for f in by["files"] for m in by["memory"] if f["repeat"] == m["repeat"]]
@@ -127,14 +123,40 @@ def main() -> None:
                   f"{m['journal_bytes'] / 1e6:6.3f} MB")
         print(f"  {mode:<5} memory/files: makespan {ratio['makespan_s']}, fs read "
               f"{ratio['fs_read_bytes']}, fs written {ratio['fs_written_bytes']}")
+    return {"name": name, "config": cfg.model_dump(mode="json"), "repeats": repeats,
+            "wall_s": round(time.monotonic() - t0, 1),
+            "load_average_1min": [round(x, 2) for x in load],
+            "summary": summary, "runs": runs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--config", help="a campaign configuration (YAML) instead of the small one")
+    ap.add_argument("--app-default", action="store_true", help="the app's default campaign")
+    ap.add_argument("--app-default-repeats", type=int, default=0, metavar="N",
+                    help="after the small (or --config) one, also N repetitions of the app's "
+                    "default campaign, in the same JSON")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
+                                         "2026-12-03-ddmd-data.json"))
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ddmd-data-"))
+    if args.app_default:
+        plan = [("app-default", None, {"baseline": False}, args.repeats)]
+    elif args.config:
+        plan = [(Path(args.config).stem, args.config, {"baseline": False}, args.repeats)]
+    else:
+        plan = [("small", None, SMALL, args.repeats)]
+    if args.app_default_repeats and not args.app_default:
+        plan.append(("app-default", None, {"baseline": False}, args.app_default_repeats))
+    results = [measure(name, path, base, n, work) for name, path, base, n in plan]
     out = {"benchmark": "bench/ddmd_data.py", "date": time.strftime("%Y-%m-%d"),
-           "machine": {"cores": os.cpu_count(), "python": host.python_version(),
-                       "load_average_1min": [round(x, 2) for x in load]},
-           "config": cfg.model_dump(mode="json"), "repeats": args.repeats,
-           "wall_s": round(time.monotonic() - t0, 1),
+           "machine": {"cores": os.cpu_count(), "python": host.python_version()},
            "counted": "rchar/wchar of /proc/thread-self/io around each stage function's body, "
-                      "summed over the campaign's tasks (warm-up excluded)",
-           "summary": summary, "runs": runs}
+                      "summed over the campaign's tasks (warm-up excluded); kept: bytes of the "
+                      "results tandem kept by reference; journal: size of tandem's journal "
+                      "files at the end",
+           "configurations": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.out}")

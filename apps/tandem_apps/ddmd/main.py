@@ -8,8 +8,10 @@ the plain-MD baseline, stopped at the longest campaign's makespan), writes per r
 trace and report, the science figures, ``summary.json``, and prints the summary with measured
 beside predicted. ``--mock`` runs the same campaign driver with sleeping stages (durations
 from the ``mock`` section, :func:`tandem_apps.ddmd.mock.sleeping_stages`), predicted the same
-way from those durations, without OpenMM or torch. A bad option or configuration prints one
-line naming the key and exits 2.
+way from those durations, without OpenMM or torch. ``--in-memory`` (``data: memory``) passes every
+hand-off between stages by reference instead of through files; the summary prints each
+campaign's filesystem bytes beside its makespan in either mode. A bad option or configuration
+prints one line naming the key and exits 2.
 """
 
 from __future__ import annotations
