@@ -3,7 +3,7 @@ as long as moving them would take and only when an estimate says room opens ther
 
 from __future__ import annotations
 
-from tandem.core.events import Exited, TimerFired
+from tandem.core.events import Exited, NodeLost, TimerFired
 from tandem.core.policy import Policy
 from tandem.spec import Network, Node, Platform
 
@@ -117,3 +117,12 @@ def test_a_waiting_task_does_not_block_others_behind_it() -> None:
     other = d.submit(spec("other", cores=1))            # another shape, after the consumer
     assert node_of(d, consumer) is None
     assert node_of(d, other) == "a"
+
+
+def test_inputs_on_a_lost_node_are_gone_a_waiting_task_goes_elsewhere_at_once() -> None:
+    d = Driver(two_nodes(cores=2))
+    _runner, consumer = home_busy(d, estimate=1.5)
+    assert node_of(d, consumer) is None                  # waiting for b
+    d.send(NodeLost(node="b"))
+    assert node_of(d, consumer) == "a"
+    assert d.core.next_deadline() is None                # its wait was dropped

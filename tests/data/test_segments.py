@@ -85,3 +85,19 @@ def test_a_pinned_ref_gives_its_value_after_the_file_is_removed(tmp_path: Path):
     ref.pin()
     os.unlink(tmp_path / "s")
     np.testing.assert_array_equal(ref.value(), np.arange(5))
+
+
+def test_a_lost_ref_says_whose_result_and_which_node_unless_it_was_mapped(tmp_path: Path):
+    _write(tmp_path / "s", np.arange(5))
+    ref = DataRef(str(tmp_path / "s"), 100, "n2", 3)
+    ref.lose("node 'n2' was lost")
+    with pytest.raises(segments.SegmentError,
+                       match="result of task 3, kept on node 'n2', is lost: node 'n2' was lost"):
+        ref.value()
+    with pytest.raises(segments.SegmentError, match="task 3"):
+        pickle.dumps(ref)
+    mapped = DataRef(str(tmp_path / "s"), 100, "n2", 4)
+    mapped.pin()                                  # this process mapped it before the loss
+    mapped.lose("node 'n2' was lost")
+    os.unlink(tmp_path / "s")
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(mapped)), np.arange(5))

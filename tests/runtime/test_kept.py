@@ -253,3 +253,28 @@ def test_a_killed_drivers_segments_are_removed_by_the_guardian(tmp_path: Path):
     directory = os.path.dirname(path)
     assert os.path.basename(directory).startswith("tandem-")
     assert not os.path.exists(directory)
+
+
+def test_results_kept_on_a_lost_node_fail_their_dependents_naming_the_producer(tmp_path: Path):
+    """What the driver does when a backend reports a node lost (on an allocation; here the data
+    plane is told directly): handles marked, files removed, the node holds nothing, and a
+    dependent started afterwards fails at launch with an error that says whose result is gone."""
+    from tandem import TaskFailed
+
+    async def main() -> None:
+        _, bs = backends(tmp_path)
+        async with open_session(run_dir=tmp_path, backends=bs, journal=False) as s:
+            p = s.submit(make, 500_000, 1.0, name="producer")
+            await s.submit(small, after=[p])             # p has ended; nobody mapped it
+            ref = p.ref
+            assert ref is not None and os.path.exists(ref.path)
+            assert s._driver.data.node_lost(ref.node, f"node {ref.node!r} was lost") == [ref]
+            assert not os.path.exists(ref.path)
+            assert s._driver.data.kept.held() == {ref.node: 0}
+            c = s.submit(total, p, name="consumer")
+            with pytest.raises(TaskFailed) as e:
+                await c
+            text = str(e.value)
+            assert "consumer" in text and f"result of task {p.task_id}" in text
+            assert f"kept on node {ref.node!r}, is lost" in text
+    asyncio.run(main())

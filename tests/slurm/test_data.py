@@ -63,3 +63,51 @@ def test_a_consumer_runs_where_its_input_is_kept_and_maps_it(in_job: str,
     assert total == driver_total == expected
     assert mapped is not None and mapped.startswith(os.path.dirname(ref.path))
     assert received < 4096                           # the consumer's result, small
+
+
+def small() -> int:
+    return 1
+
+
+def test_a_lost_node_takes_its_kept_results_and_a_dependent_says_whose(tmp_path: Path) -> None:
+    """n2's slurmd is stopped after a result was kept there: the next task placed on n2 fails
+    with NODE_FAILED, the node is lost, and a dependent of the kept result (placed on n1, the
+    node left) fails at launch naming the producer and the node."""
+    import subprocess
+
+    import pytest
+
+    from tandem import Platform, TaskFailed, open_session
+    from tandem.spec.platform import Node
+    from tests.slurm.cluster import allocation, inside
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "slurm.sh"
+
+    async def main(job: str) -> tuple[Any, ...]:
+        platform = Platform(nodes=(Node(name="n2", cores=(0, 1)), Node(name="n1", cores=(0,))),
+                            slurm_job=job, name="n2-first")
+        async with open_session(platform, run_dir=tmp_path) as s:
+            prod = s.submit(produce, N, name="produce")          # first fit: n2
+            await s.submit(small, after=[prod], name="after")   # it ended; nobody mapped it
+            ref = prod.ref
+            await asyncio.to_thread(subprocess.run, ["bash", str(script), "stop-node", "n2"],
+                                    check=True, timeout=60)
+            probe = s.execute(["true"], name="probe")            # n2 again: it fails there
+            with pytest.raises(TaskFailed, match="node 'n2'"):
+                await probe
+            cons = s.submit(consume, prod, name="consume")       # n1, the node left
+            with pytest.raises(TaskFailed) as e:
+                await cons
+            return ref, str(e.value), cons.record.placement
+
+    with allocation("-N2", "--ntasks-per-node=2", "--mem=200", "--no-kill",
+                    "-J", "tandem-data-loss") as job, inside(job):
+        try:
+            ref, error, placement = asyncio.run(asyncio.wait_for(main(job), 240))
+        finally:
+            subprocess.run(["bash", str(script), "start-node", "n2"], check=True, timeout=60)
+    assert ref is not None and ref.node == "n2"
+    assert placement is not None and placement.node == "n1"
+    assert "consume" in error and f"result of task {ref.task_id}" in error
+    assert "kept on node 'n2', is lost" in error
+    assert not os.path.exists(ref.path)

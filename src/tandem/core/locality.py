@@ -69,25 +69,29 @@ def place_near(s: CoreState, bucket: Bucket, t: CoreTask, now: float) -> Placeme
     assert home is not None
     pool = s.pool
     req = bucket.req
-    placement = pool.try_place_on(home, req)
+    if home in pool.lost:           # its inputs went with the node: place it anywhere
+        placement = pool.try_place(req)
+    else:
+        placement = pool.try_place_on(home, req)
+        if placement is None and may_leave(s, t, home, now):
+            placement = pool.try_place(req)
+    if placement is not None and s.waits:
+        s.waits.pop(t.id, None)
+    return placement
+
+
+def may_leave(s: CoreState, t: CoreTask, home: str, now: float) -> bool:
+    """Whether ``t``, which does not fit on its home now, may go elsewhere now (else it waits,
+    and ``s.waits`` holds until when)."""
     waits = s.waits
-    if placement is not None:
-        if waits:
-            waits.pop(t.id, None)
-        return placement
     until = waits.get(t.id)
     if until is None:
         until = worth_waiting(s, t, home, now)
         if until is None:
-            return pool.try_place(req)
+            return True
         waits[t.id] = until
         heapq.heappush(s.wait_heap, (until, t.id))
-    if now < until:
-        return None
-    placement = pool.try_place(req)
-    if placement is not None:
-        del waits[t.id]
-    return placement
+    return now >= until
 
 
 def worth_waiting(s: CoreState, t: CoreTask, home: str, now: float) -> float | None:

@@ -6,7 +6,8 @@ The pool takes the node's free ids out for good and keeps what its running tasks
 they end (:meth:`~tandem.core.pool.ResourcePool.lose`); their exits come from their backends
 as usual, and a retry is placed on the nodes left. A task not placed yet (waiting for its
 dependencies, or ready) whose request can no longer fit the nodes left fails at once with
-``NODE_FAILED``, so that no task waits forever for a node that is gone. Pure: no I/O, no
+``NODE_FAILED``, so that no task waits forever for a node that is gone; results kept there
+count as gone (no task is placed near them). Pure: no I/O, no
 clock. :func:`check_node_lost` raises for a node the platform does not have.
 Imports: tandem.core.actions, tandem.core.events, tandem.core.lifecycle, tandem.core.state,
 tandem.core.states, tandem.core.transitions, tandem.core.values, tandem.errors, tandem.spec.
@@ -33,7 +34,8 @@ def check_node_lost(s: CoreState, ev: NodeLost) -> None:
 def nodes_left(s: CoreState) -> Platform | None:
     """The platform without its lost nodes (``None`` when none is left)."""
     alive = tuple(n for n in s.platform.nodes if n.name not in s.pool.lost)
-    return Platform(nodes=alive, name=s.platform.name) if alive else None
+    return Platform(nodes=alive, name=s.platform.name,
+                    network=s.platform.network) if alive else None
 
 
 def on_node_lost(s: CoreState, ev: NodeLost, now: float, out: list[Action]) -> None:
@@ -45,6 +47,8 @@ def on_node_lost(s: CoreState, ev: NodeLost, now: float, out: list[Action]) -> N
     left = nodes_left(s)
     why = f"node {ev.node!r} was lost" + (f" ({ev.message})" if ev.message else "")
     for t in list(s.tasks.values()):
+        if t.kept and t.placement is not None and t.placement.node == ev.node:
+            t.kept = 0          # its kept result went with the node: nothing to be near
         if t.state is not PENDING and t.state is not READY:
             continue
         try:

@@ -18,14 +18,19 @@ Rules:
   unresolved), through a finalizer it attaches.
 - ``pin()`` maps the segment into this process, so its name may be removed (at the session's
   end) while the handle still gives the value.
+- A handle whose node was lost (``lose``) gives its value only where it was mapped already
+  (pickled, it then carries the value); elsewhere ``value()`` and pickling raise a
+  :class:`~tandem.data.segments.SegmentError` naming the task and the node.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
 from tandem.data import segments
+from tandem.data.segments import SegmentError
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +47,33 @@ _UNSET: Any = object()
 class DataRef:
     """A kept result of task ``task_id`` on ``node`` (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "_value", "_view", "nbytes", "node", "path", "task_id")
+    __slots__ = ("__weakref__", "_value", "_view", "lost", "nbytes", "node", "path", "task_id")
 
     def __init__(self, path: str, nbytes: int, node: str, task_id: int) -> None:
         self.path = path
         self.nbytes = nbytes
         self.node = node
         self.task_id = task_id
+        self.lost: str | None = None      # why the segment is gone (its node was lost)
         self._value: Any = _UNSET
         self._view: memoryview | None = None
 
+    def lose(self, why: str) -> None:
+        """The segment is gone (``why``: its node was lost): the value is unavailable, unless
+        this process has it already."""
+        self.lost = why
+
+    def _gone(self) -> SegmentError:
+        return SegmentError(f"the result of task {self.task_id}, kept on node {self.node!r}, "
+                            f"is lost: {self.lost}")
+
     def value(self) -> Any:
-        """The result (mapped from the segment the first time, then the same object)."""
+        """The result (mapped from the segment the first time, then the same object);
+        :class:`~tandem.data.segments.SegmentError` naming the task and its node if the
+        segment was lost before this process mapped it."""
         if self._value is _UNSET:
+            if self.lost is not None and self._view is None:
+                raise self._gone()
             view = self._view
             self._value = segments.load(self.path) if view is None else segments.parse(
                 view, self.path)
@@ -71,7 +90,11 @@ class DataRef:
         if not self.loaded:
             self._view = segments.view(self.path)
 
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        if self.lost is not None:
+            if not self.loaded:
+                raise self._gone()
+            return operator.getitem, ((self.value(),), 0)   # this process has it: by value
         return (segments.load, (self.path,))
 
     def __repr__(self) -> str:

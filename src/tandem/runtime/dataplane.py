@@ -55,6 +55,10 @@ class DataPlane:
         """The handle of task ``task_id``'s result, kept on ``node``."""
         return self.kept.adopt(task_id, node, kept)
 
+    def node_lost(self, node: str, why: str) -> list[DataRef]:
+        """Results kept on ``node`` are lost with it (see ``KeptStore.node_lost``)."""
+        return self.kept.node_lost(node, why)
+
     def task_ended(self, task_id: int, failure: Callable[[], str | None]) -> None:
         """Tell the streams a task ended (``failure()`` says why it failed, ``None`` if not)."""
         if self.streams.active:

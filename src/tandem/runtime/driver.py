@@ -283,6 +283,7 @@ class Driver:
                 self._live.values[tid] = value
         elif failure.kind is FailureKind.NODE_FAILED and failure.node is not None \
                 and failure.node in self._node_names:
+            self.data.node_lost(failure.node, f"node {failure.node!r} was lost")
             self.feed(NodeLost(node=failure.node, message=failure.message))
         self.feed(Exited(tid, failure))
 

@@ -20,6 +20,10 @@ Rules:
   driver, no copy) and the directory removed: a future kept after the session still gives its
   value, and no file outlives the session. A killed driver's directory is removed by the
   guardian.
+- A node that is lost takes its results with it (:meth:`node_lost`): their handles are marked
+  lost (a dependent not started yet fails at launch with an error naming the producer and the
+  node; a value the driver had mapped already still goes by value), their files are removed
+  and the node's total drops to what is left.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class KeptStore:
         self.directory: str | None = None
         self.kept = 0                        # results kept so far
         self.freed = 0                       # of which freed
+        self._gone: set[str] = set()         # segments lost with their node (counted off)
 
     def open(self) -> str:
         """Make the directory (once) and return it."""
@@ -85,7 +90,22 @@ class KeptStore:
         """The most bytes each node held at once."""
         return dict(self._peak)
 
+    def node_lost(self, node: str, why: str) -> list[DataRef]:
+        """Every result kept on ``node`` is lost with it: its handle says so (``lose``), its
+        segment is removed and the node holds nothing any more. Returns the handles."""
+        lost = [ref for ref in list(self._live) if ref.node == node and ref.lost is None]
+        for ref in lost:
+            ref.lose(why)
+            self._gone.add(ref.path)
+            with contextlib.suppress(OSError):
+                os.unlink(ref.path)
+            self._change(ref.task_id, node, -ref.nbytes)
+        return lost
+
     def _free(self, path: str, node: str, nbytes: int, task_id: int) -> None:
+        if path in self._gone:              # counted off when its node was lost
+            self._gone.discard(path)
+            return
         with contextlib.suppress(OSError):
             os.unlink(path)
         loop = self._loop
