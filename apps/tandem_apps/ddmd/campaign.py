@@ -91,11 +91,12 @@ def journal_bytes(run_dir: Path) -> int:
 
 @dataclass(frozen=True, slots=True)
 class StageFunctions:
-    """The functions a campaign submits for its stages (signatures as in :mod:`.stages`)."""
+    """The functions a campaign submits for its stages (signatures as in :mod:`.stages`; the
+    in-memory set returns the values that carry the data)."""
 
-    simulate: Callable[..., SegmentResult]
-    aggregate: Callable[..., str]
-    train: Callable[..., TrainResult]
+    simulate: Callable[..., SegmentResult | SegmentFrames]
+    aggregate: Callable[..., Any]
+    train: Callable[..., TrainResult | TrainState]
     agent: Callable[..., AgentResult]
     warm_up: Callable[..., str]
 
