@@ -109,3 +109,33 @@ def test_links_to_dropped_futures_do_not_stay(tmp_path: Path) -> None:
         gc.collect()
         assert s.links() == 1
         assert s.state(kept) is TaskState.DONE
+
+
+def write_items(name: str, n: int) -> int:
+    from tandem.data.stream import writer
+
+    with writer(name) as w:
+        for i in range(n):
+            w.put(i)
+    return n
+
+
+def read_items(name: str) -> list[object]:
+    from tandem.data.stream import reader
+
+    return list(reader(name))
+
+
+def test_a_stream_is_read_and_written_from_the_script(tmp_path: Path) -> None:
+    with tandem.SyncSession(run_dir=tmp_path, journal=False) as s:
+        st = s.stream("up", writers=1)
+        done = s.submit(write_items, "up", 50)
+        assert list(st) == list(range(50))               # to its end, in order
+        assert done.result(timeout=60) == 50
+        down = s.stream("down", maxsize=4)
+        got = s.submit(read_items, "down")
+        for x in ["a", "b", "c", "d", "e", "f"]:         # more than it holds: put blocks
+            down.put(x)
+        down.close()
+        assert got.result(timeout=60) == ["a", "b", "c", "d", "e", "f"]
+        assert down.stats().ended

@@ -7,9 +7,10 @@ async session's own signature and docstring (``functools.wraps``), so there is n
 of them. Futures are :class:`concurrent.futures.Future`; passed back (as arguments, ``after=``
 or to a steering method) they stand for their task. The link from such a future to its task's
 future is weak: once the script drops a future whose task ended, nothing of it is left here,
-and the session may forget the task.
-Imports: tandem.core.states, tandem.errors,
-tandem.runtime.future, tandem.runtime.open, tandem.runtime.session.
+and the session may forget the task. ``stream`` gives a :class:`SyncStream`: the session's
+stream with blocking ``put``/``get`` and plain iteration.
+Imports: tandem.core.states, tandem.data.stream, tandem.errors,
+tandem.runtime.future, tandem.runtime.open, tandem.runtime.session, tandem.runtime.streams.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ import concurrent.futures
 import functools
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from tandem.core.states import TaskState
+from tandem.data.stream import EndOfStream
 from tandem.errors import SpecError, TandemError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import open_session
 from tandem.runtime.session import Session
+from tandem.runtime.streams import Stream, StreamStats
 
 FORWARDED: dict[str, bool] = {
     "submit": True, "execute": True, "submit_spec": True,
@@ -98,6 +101,13 @@ class SyncSession:
     def links(self) -> int:
         """How many of this thread's futures are linked to tasks now."""
         return self._on_loop(lambda: len(self._links))  # type: ignore[no-any-return]
+
+    def stream(self, name: str, *, maxsize: int = 64, writers: int | None = None
+               ) -> SyncStream:
+        """Open stream ``name`` (see :meth:`Session.stream`), for this thread to use too."""
+        session = self._open()
+        st = self._on_loop(lambda: session.stream(name, maxsize=maxsize, writers=writers))
+        return SyncStream(st, self._loop)
 
     def state(self, future: Future[Any]) -> TaskState:
         """The task's state now (pending, ready, launched, running, paused, ... or final)."""
@@ -170,6 +180,48 @@ class SyncSession:
         if isinstance(value, dict):
             return {k: self._unwrap(v) for k, v in value.items()}
         return value
+
+
+class SyncStream:
+    """A session's :class:`~tandem.runtime.streams.Stream` for a thread outside its loop:
+    ``put`` and ``get`` block (``get`` raises :class:`~tandem.data.stream.EndOfStream` at the
+    end), ``for item in stream`` reads to the end."""
+
+    def __init__(self, stream: Stream, loop: asyncio.AbstractEventLoop) -> None:
+        self._stream = stream
+        self._loop = loop
+        self.name = stream.name
+
+    def put(self, item: Any) -> None:
+        """Put ``item`` (blocks while the stream is full)."""
+        asyncio.run_coroutine_threadsafe(self._stream.put(item), self._loop).result()
+
+    def get(self) -> Any:
+        """The next item (blocks until there is one)."""
+        return asyncio.run_coroutine_threadsafe(self._stream.get(), self._loop).result()
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self.get()
+            except EndOfStream:
+                return
+
+    def close(self) -> None:
+        """No more writers: the stream ends once those open have closed."""
+        self._call(self._stream.close)
+
+    def fail(self, why: str) -> None:
+        """Fail the stream for every reader and blocked writer."""
+        self._call(lambda: self._stream.fail(why))
+
+    def stats(self) -> StreamStats:
+        return self._call(self._stream.stats)  # type: ignore[no-any-return]
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        async def run() -> Any:
+            return fn()
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 
 
 def _forwarder(name: str, returns_future: bool) -> Callable[..., Any]:
