@@ -41,8 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +52,27 @@ from tandem.errors import TaskCancelled
 from tandem_apps.ddmd import stages
 from tandem_apps.ddmd.config import CampaignConfig
 from tandem_apps.ddmd.fsio import FileIO
+from tandem_apps.ddmd.sessions import (  # re-exported: the campaign's API
+    MEMORY as MEMORY,
+)
+from tandem_apps.ddmd.sessions import (
+    REAL as REAL,
+)
+from tandem_apps.ddmd.sessions import (
+    Opener as Opener,
+)
+from tandem_apps.ddmd.sessions import (
+    StageFunctions as StageFunctions,
+)
+from tandem_apps.ddmd.sessions import (
+    journal_bytes as journal_bytes,
+)
+from tandem_apps.ddmd.sessions import (
+    open_here as open_here,
+)
+from tandem_apps.ddmd.sessions import (
+    open_in_memory as open_in_memory,
+)
 from tandem_apps.ddmd.stuck import Progress
 from tandem_apps.ddmd.types import (
     AgentResult,
@@ -64,53 +84,6 @@ from tandem_apps.ddmd.types import (
 )
 
 ModeName = Literal["sync", "async"]
-Opener = Callable[[Platform, Path], AbstractAsyncContextManager[tandem.Session]]
-"""Makes a campaign's session: ``(platform, run_dir) -> async context manager``."""
-
-
-def open_here(platform: Platform, run_dir: Path) -> AbstractAsyncContextManager[tandem.Session]:
-    """A session of this machine's processes (the campaign's default)."""
-    return tandem.open_session(platform, run_dir=run_dir)
-
-
-def open_in_memory(platform: Platform, run_dir: Path
-                   ) -> AbstractAsyncContextManager[tandem.Session]:
-    """A session of this machine's processes without tandem's journal (the default of
-    ``data: memory``): a journal keeps a copy of every result kept by reference in
-    ``<run>/results/`` on disk, which is what the in-memory mode avoids; the app never
-    resumes a campaign from its journal."""
-    return tandem.open_session(platform, run_dir=run_dir, journal=False)
-
-
-def journal_bytes(run_dir: Path) -> int:
-    """The size of tandem's journal in ``run_dir`` at the end (``journal.sqlite`` and the
-    copies of kept results in ``results/``)."""
-    files = [run_dir / "journal.sqlite", *(run_dir / "results").glob("*")]
-    return sum(f.stat().st_size for f in files if f.is_file())
-
-
-@dataclass(frozen=True, slots=True)
-class StageFunctions:
-    """The functions a campaign submits for its stages (signatures as in :mod:`.stages`; the
-    in-memory set returns the values that carry the data)."""
-
-    simulate: Callable[..., SegmentResult | SegmentFrames]
-    aggregate: Callable[..., Any]
-    train: Callable[..., TrainResult | TrainState]
-    agent: Callable[..., AgentResult]
-    warm_up: Callable[..., str]
-
-
-REAL = StageFunctions(simulate=stages.simulate, aggregate=stages.aggregate, train=stages.train,
-                      agent=stages.agent, warm_up=stages.warm_up)
-"""OpenMM segments, HDF5 aggregation, CVAE training and the LOF agent."""
-
-MEMORY = StageFunctions(simulate=stages.simulate_memory, aggregate=stages.aggregate_memory,
-                        train=stages.train_memory, agent=stages.agent_memory,
-                        warm_up=stages.warm_up)
-"""The same stages handing each other values by reference (``data: memory``)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Segment:
     """One simulation segment as it ran: result plus the wall times tandem recorded."""
