@@ -180,3 +180,32 @@ def test_on_virtual_time_both_modes_submit_and_restart_alike(mode: str, tmp_path
             m.result.started_from.replace(str(tmp_path / "memory"), "")
     assert runs["files"].makespan == runs["memory"].makespan
     assert any(s.restart_round is not None for s in runs["memory"].segments)
+
+
+def test_an_in_memory_start_is_the_named_frame_and_its_coordinates() -> None:
+    from tandem_apps.ddmd.types import AgentResult, SegmentFrames, SegmentResult
+
+    seg = SegmentResult(lineage=1, segment=2, dcd="/r/s.dcd", h5="", topology="/r/t.pdb",
+                        frames=3, min_rmsd=5.0, final_rmsd=6.0, max_fnc=0.1, ns_per_day=1.0,
+                        platform="CPU", threads=1, started_from="initial")
+    xyz = np.arange(3 * 4 * 3, dtype=np.float32).reshape(3, 4, 3)
+    frames = SegmentFrames(result=seg, contact_map=np.zeros((3, 4, 4), np.uint8),
+                           rmsd=np.array([7.0, 5.0, 6.0], np.float32),
+                           fnc=np.zeros(3, np.float32), time_ps=np.zeros(3, np.float32),
+                           positions=xyz)
+    point, at = stages.start_of((frames, 2))       # the lineage's own last frame
+    assert point == stages.last_frame(seg) and np.array_equal(at, xyz[2])
+    point, at = stages.start_of((frames, 1))
+    assert (point.frame, point.rmsd) == (1, 5.0) and np.array_equal(at, xyz[1])
+    restarts = (RestartPoint(dcd="/r/a.dcd", topology="/r/t.pdb", frame=4, lineage=0,
+                             segment=0, rmsd=3.0, lof=2.0),
+                RestartPoint(dcd="/r/b.dcd", topology="/r/t.pdb", frame=0, lineage=1,
+                             segment=0, rmsd=4.0, lof=1.5))
+    agent = AgentResult(restarts_json="", embeddings="", restarts=restarts, frames=9,
+                        positions=xyz[:2])
+    point, at = stages.start_of((agent, 1))
+    assert point == restarts[1] and np.array_equal(at, xyz[1])
+    assert stages.start_of(None) == (None, None)
+    with pytest.raises(ValueError, match="without coordinates"):
+        stages.start_of((AgentResult(restarts_json="", embeddings="", restarts=restarts,
+                                     frames=9), 0))
