@@ -296,3 +296,54 @@ def test_agents_that_keep_state_need_their_own_names(tmp_path: Path) -> None:
             await tandem.run_agents(s, Counter(1), Counter(1))
     with pytest.raises(SpecError, match="names of their own"):
         run(once())
+
+
+def big(n: int) -> bytes:
+    return b"k" * n
+
+
+def length(b: bytes) -> int:
+    return len(b)
+
+
+def test_a_kept_result_is_copied_into_the_journal_off_the_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy of a kept result waits on a thread (held here by an event) while the session
+    goes on: a dependent runs and ends meanwhile; closing waits for the copy, and a resumed run
+    restores the result from it."""
+    import threading
+
+    from tandem.data.refs import DataRef
+    from tandem.journal import results
+
+    release, started = threading.Event(), threading.Event()
+    copier: list[str] = []
+    real = results.store
+
+    def held(value: Any, *args: Any) -> Any:
+        if type(value) is DataRef:                   # a kept result: hold its copy
+            copier.append(threading.current_thread().name)
+            started.set()
+            assert release.wait(60)
+        return real(value, *args)
+
+    monkeypatch.setattr(results, "store", held)
+
+    async def first() -> int:
+        async with tandem.open_session(plat(), run_dir=tmp_path) as s:
+            p = s.submit(big, 3_000_000, key="big", ref=True)
+            n = await s.submit(length, p, ref=False)      # ends while the copy is held
+            assert await asyncio.to_thread(started.wait, 60)
+            assert copier == ["tandem-journal-copy_0"] and not release.is_set()
+            release.set()
+            return n                                      # the session's end waits for it
+
+    assert run(first()) == 3_000_000
+    monkeypatch.setattr(results, "store", real)
+
+    async def again() -> tuple[int, bool]:
+        async with tandem.open_session(plat(), run_dir=tmp_path, resume=True) as s:
+            p = s.submit(big, 3_000_000, key="big", ref=True)
+            value = await p
+            return len(value), p.record.attempts == 0
+    assert run(again()) == (3_000_000, True)

@@ -7,16 +7,22 @@ digest, every dependency done now) and with which value, which directory it reus
 many attempts and preemptions it already had. As an instrument it records launches and ends
 (reading the core's task views, like the trace) and writes them to the journal
 (:mod:`tandem.journal.store`) at the driver's flush, so the hot path only appends to lists.
-It keeps agents' saved states. On resume (or over an earlier campaign's journal, which the
-journal moves aside) it moves the previous run's ``trace.jsonl`` aside too
-(``trace.<n>.jsonl``): each run has its own trace, none is overwritten.
-Imports: tandem.core.actions, tandem.core.states, tandem.core.view,
+A result kept by reference is copied into the journal on a thread of its own, off the loop
+(the segment stays alive until its copy is done); its row is written when the copy is, and
+``sync``/``close`` wait for the copies. It keeps agents' saved states. On resume (or over an
+earlier campaign's journal, which the journal moves aside) it moves the previous run's
+``trace.jsonl`` aside too (``trace.<n>.jsonl``): each run has its own trace, none is
+overwritten.
+Imports: tandem.core.actions, tandem.core.states, tandem.core.view, tandem.data.refs,
 tandem.journal.keys, tandem.journal.results, tandem.journal.store, tandem.runtime.future,
 tandem.runtime.workdirs, tandem.spec.platform, tandem.spec.task, tandem.trace.instrument.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import json
 import logging
 import pickle
@@ -28,6 +34,7 @@ from typing import Any
 from tandem.core.actions import Launch
 from tandem.core.states import DONE, FINAL, TaskState
 from tandem.core.view import TaskView
+from tandem.data.refs import DataRef
 from tandem.journal import results
 from tandem.journal.keys import Keys
 from tandem.journal.store import Entry, Journal, aside
@@ -67,7 +74,10 @@ class Durable(Instrument):
         self._live: dict[int, str] = {}               # submitted, not ended: id -> key
         self._base: dict[int, tuple[int, int]] = {}   # attempts, preemptions of earlier runs
         self._launched: list[tuple[int, int]] = []    # (id, attempt) since the last flush
-        self._ended: list[tuple[int, results.Stored | None]] = []
+        self._ended: list[tuple[int, results.Stored | _Copy | None]] = []
+        self._copier: concurrent.futures.ThreadPoolExecutor | None = None
+        self._copying: dict[_Copy, tuple[Any, ...] | None] = {}   # copy -> its row, once made
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._texts: dict[int, tuple[object, str]] = {}
         self.restored = 0
         self.changed: list[str] = []        # keys that run again: their digest changed
@@ -148,17 +158,52 @@ class Durable(Instrument):
         key = self._live.get(task_id)
         if key is None:
             return
-        stored: results.Stored | None = None
+        stored: results.Stored | _Copy | None = None
         if state is DONE:
             work = spec.work
-            if type(work) is FunctionCall or type(work) is Executable:
+            if type(value) is DataRef:
+                stored = self._copy(value, spec.name, key)
+            elif type(work) is FunctionCall or type(work) is Executable:
                 stored, why = results.store(value, self.run_dir, key, self.run)
                 if stored is None:
-                    log.warning("tandem: task %r (key %s) is not stored in the journal: %s; "
-                                "a resumed run runs it again", spec.name, key, why)
+                    _not_stored(spec.name, key, why)
             else:
                 stored = results.NOTHING
         self._ended.append((task_id, stored))
+
+    def _copy(self, ref: DataRef, name: str, key: str) -> _Copy:
+        """Start copying a kept result into the journal, off the loop."""
+        if self._copier is None:
+            self._copier = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="tandem-journal-copy")
+            self._loop = asyncio.get_running_loop()
+        fut = self._copier.submit(results.store, ref, self.run_dir, key, self.run)
+        copy = _Copy(fut, name, key)
+        self._copying[copy] = None
+        loop = self._loop
+        assert loop is not None
+
+        def done(_: object) -> None:
+            with contextlib.suppress(RuntimeError):   # the loop closed: close() wrote it
+                loop.call_soon_threadsafe(self._copied)
+        fut.add_done_callback(done)
+        return copy
+
+    def _copied(self) -> None:
+        """(On the loop.) Write the rows of the copies done so far."""
+        wrote = False
+        for copy, row in list(self._copying.items()):
+            if row is not None and copy.future.done():
+                del self._copying[copy]
+                self._write(row, copy.result())
+                wrote = True
+        if wrote:
+            self.journal.flush()
+
+    def _write(self, row: tuple[Any, ...], stored: results.Stored | None) -> None:
+        key, state, attempts, preempted, placement, failure, launched, ended = row
+        self.journal.ended(key, state, attempts, preempted, placement, failure, stored,
+                           launched, ended)
 
     # -- instrument hooks ------------------------------------------------------------------
     def bind(self, tasks: Mapping[int, TaskView],
@@ -190,9 +235,15 @@ class Durable(Instrument):
             a, p = self._base.pop(tid, _NONE) if self._base else _NONE
             f = t.failure
             failure = None if f is None else f"{f.kind.value}: {f.message}"
-            journal.ended(key, t.state.value, t.attempt + a, t.preempted + p,
-                          self._placement(t), failure, stored, t.launched,
-                          t.ended if t.ended is not None else t.submitted)
+            row = (key, t.state.value, t.attempt + a, t.preempted + p, self._placement(t),
+                   failure, t.launched, t.ended if t.ended is not None else t.submitted)
+            if type(stored) is _Copy:
+                if not stored.future.done():
+                    self._copying[stored] = row     # written when the copy is (_copied)
+                    continue
+                del self._copying[stored]
+                stored = stored.result()
+            self._write(row, stored)  # type: ignore[arg-type]
         journal.flush()
 
     def sync(self) -> None:
@@ -200,6 +251,7 @@ class Durable(Instrument):
         (a task that ended before the call is then restored by a resumed run, whatever kills
         this one)."""
         self.flush()
+        self._wait_copies()
         self.journal.sync()
 
     def run_ended(self, now: float) -> None:
@@ -208,7 +260,18 @@ class Durable(Instrument):
     def close(self, summary: str | None = None) -> None:
         """Write the rest and close the journal."""
         self.flush()
+        self._wait_copies()
+        if self._copier is not None:
+            self._copier.shutdown()
+            self._copier = None
         self.journal.close(summary)
+
+    def _wait_copies(self) -> None:
+        """Wait for the copies under way and write their rows."""
+        for copy, row in list(self._copying.items()):
+            if row is not None:
+                del self._copying[copy]
+                self._write(row, copy.result())
 
     # -- agents ----------------------------------------------------------------------------
     def agent_states(self) -> dict[str, bytes]:
@@ -232,6 +295,33 @@ class Durable(Instrument):
         text = json.dumps([[s.node, list(s.cores), list(s.gpus)] for s in p.slots])
         self._texts[id(p)] = (p, text)
         return text
+
+
+class _Copy:
+    """A kept result being copied into the journal (see :meth:`Durable._copy`)."""
+
+    __slots__ = ("future", "key", "name")
+
+    def __init__(self, future: concurrent.futures.Future[tuple[results.Stored | None, str]],
+                 name: str, key: str) -> None:
+        self.future = future
+        self.name = name
+        self.key = key
+
+    def result(self) -> results.Stored | None:
+        """What the copy stored (``None``, said on the log, if it could not)."""
+        try:
+            stored, why = self.future.result()
+        except Exception as e:          # the copy thread raised: say so, do not store
+            stored, why = None, f"{type(e).__name__}: {e}"
+        if stored is None:
+            _not_stored(self.name, self.key, why)
+        return stored
+
+
+def _not_stored(name: str, key: str, why: str) -> None:
+    log.warning("tandem: task %r (key %s) is not stored in the journal: %s; a resumed run runs "
+                "it again", name, key, why)
 
 
 _UNREADABLE = object()
