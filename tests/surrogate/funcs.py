@@ -68,3 +68,34 @@ class NoStd:
 
     def predict(self, X: Array) -> Array:
         return np.zeros(len(X))
+
+
+DRIVER_PID = "TANDEM_TEST_DRIVER_PID"
+
+
+class WorkerOnlyModel:
+    """Predicts the number of pairs it was fitted on (so an answer names its version), with
+    no uncertainty, and refuses to predict in the driver (whose pid is in the environment)."""
+
+    def __init__(self, n: int = 0) -> None:
+        self.n = n
+
+    def fit(self, X: Array, y: Array) -> WorkerOnlyModel:
+        return WorkerOnlyModel(len(X))
+
+    def predict(self, X: Array) -> tuple[Array, Array]:
+        import os
+
+        if str(os.getpid()) == os.environ.get(DRIVER_PID):
+            raise RuntimeError("predicted in the driver")
+        return np.full(len(X), float(self.n)), np.zeros(len(X))
+
+
+class FailingPredict(WorkerOnlyModel):
+    """Fits, then cannot predict."""
+
+    def fit(self, X: Array, y: Array) -> FailingPredict:
+        return FailingPredict(len(X))
+
+    def predict(self, X: Array) -> tuple[Array, Array]:
+        raise RuntimeError("this model cannot predict")

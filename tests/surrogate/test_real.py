@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tandem
 from tandem.surrogate import GPModel, Retraining, Surrogate, load_version, read_summary
@@ -37,3 +38,69 @@ def test_real_calls_audits_and_retraining_run_as_tasks(tmp_path: Path) -> None:
     assert abs(mean[0] - wiggle(np.array([1.0]))) < 0.05 and std[0] >= 0
     kinds = {r["kind"] for r in tandem.read_trace(tmp_path) if "kind" in r}
     assert {"surrogate-real", "surrogate-retrain"} <= kinds
+
+
+def test_workers_serve_the_model_and_take_up_a_new_version_without_restarting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from tandem.backends.functions import FunctionBackend
+    from tandem.surrogate import Serving
+
+    from .funcs import DRIVER_PID, WorkerOnlyModel
+
+    monkeypatch.setenv(DRIVER_PID, str(os.getpid()))   # the workers inherit it
+
+    async def main() -> tuple[float, float, set[int], set[int], Surrogate]:
+        fb = FunctionBackend(tmp_path / "workers", prespawn=2)
+        async with tandem.open_session(tandem.Platform.local(), run_dir=tmp_path,
+                                       backends=[fb]) as s:
+            sur = Surrogate(s, wiggle, bound=10.0, model=WorkerOnlyModel(), audit_fraction=1.0,
+                            retraining=Retraining(min_pairs=3, every=3, on_error=False),
+                            serve=Serving(cores=1))
+            for x in (0.1, 0.2, 0.3):                    # real: no model yet
+                await sur(np.array([x]))
+            await sur.wait_version(1)
+            first = await sur(np.array([0.5]))           # v1, in a worker; audited
+            before = set(fb.worker_pids())
+            await asyncio.gather(*(sur(np.array([x])) for x in (0.6, 0.7)))
+            await s.wait_all()                           # the audits: 3 pairs more
+            await sur.wait_version(2)
+            second = await sur(np.array([0.8]))
+            after = set(fb.worker_pids())
+        return first, second, before, after, sur
+
+    first, second, before, after, sur = asyncio.run(asyncio.wait_for(main(), 120))
+    assert first == 3.0                   # version 1: fitted on 3 pairs, answered in a worker
+    assert second >= 6.0 and sur.version >= 2
+    assert before <= after                # no worker was restarted for the new version
+    kinds = [r.get("kind") for r in tandem.read_trace(tmp_path) if r.get("ev") == "end"]
+    assert kinds.count("surrogate-infer") >= 4
+
+
+def test_a_failed_prediction_task_makes_the_call_a_real_one(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from tandem.errors import SpecError
+    from tandem.surrogate import Serving
+
+    from .funcs import FailingPredict
+
+    async def main() -> tuple[float, list[str]]:
+        async with tandem.open_session(tandem.Platform.local(), run_dir=tmp_path) as s:
+            with pytest.raises(SpecError, match="serve must be a Serving"):
+                Surrogate(s, wiggle, bound=1.0, serve="workers")  # type: ignore[arg-type]
+            sur = Surrogate(s, wiggle, bound=10.0, model=FailingPredict(), audit_fraction=0.5,
+                            retraining=Retraining(min_pairs=2, every=100), serve=Serving())
+            for x in (0.1, 0.2):
+                await sur(np.array([x]))
+            await sur.wait_version(1)
+            with caplog.at_level(logging.WARNING, logger="tandem.surrogate"):
+                y = await sur(np.array([0.4]))
+            return y, [r.decision for r in sur.records if hasattr(r, "decision")]
+
+    y, decisions = asyncio.run(asyncio.wait_for(main(), 120))
+    assert y == wiggle(np.array([0.4]))                    # the real function's value
+    assert decisions == ["real", "real", "real"]
+    assert "prediction task failed" in caplog.text and "cannot predict" in caplog.text

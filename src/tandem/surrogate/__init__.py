@@ -4,7 +4,8 @@
 answer when its uncertainty is under a threshold that a controller moves to hold the error
 bound, measured by audits, else runs ``fn(x)`` as a task. Modules:
 :mod:`~tandem.surrogate.wrapper` (the wrapper), :mod:`~tandem.surrogate.options` (call
-options, :class:`Retraining`),
+options, :class:`Retraining`, :class:`Serving`), :mod:`~tandem.surrogate.serve` (predicting in
+warm workers),
 :mod:`~tandem.surrogate.controller` (the bound and the PI rule),
 :mod:`~tandem.surrogate.policy` (the default trust policy),
 :mod:`~tandem.surrogate.protocols` (model, policy, store),
@@ -17,8 +18,9 @@ imported on first use, so a worker that runs a retraining imports only what it n
 docs/surrogate.md.
 Imports: tandem.lazy, tandem.surrogate.controller, tandem.surrogate.ensemble, tandem.surrogate.gp,
 tandem.surrogate.modelled, tandem.surrogate.options, tandem.surrogate.policy,
-tandem.surrogate.protocols, tandem.surrogate.records, tandem.surrogate.store,
-tandem.surrogate.summary, tandem.surrogate.versions, tandem.surrogate.wrapper.
+tandem.surrogate.protocols, tandem.surrogate.records, tandem.surrogate.serve,
+tandem.surrogate.store, tandem.surrogate.summary, tandem.surrogate.versions,
+tandem.surrogate.wrapper.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tandem.lazy import lazy_getattr
 
 _WHERE = {
     "Surrogate": "tandem.surrogate.wrapper", "Retraining": "tandem.surrogate.options",
+    "Serving": "tandem.surrogate.options", "infer": "tandem.surrogate.serve",
     "ErrorBound": "tandem.surrogate.controller", "Gains": "tandem.surrogate.controller",
     "BoundPolicy": "tandem.surrogate.policy", "Model": "tandem.surrogate.protocols",
     "TrustPolicy": "tandem.surrogate.protocols", "DataStore": "tandem.surrogate.protocols",
@@ -43,8 +46,8 @@ _WHERE = {
 
 __all__ = ["BoundPolicy", "DataStore", "EnsembleModel", "ErrorBound", "GPModel", "Gains",
            "MemoryStore", "Model", "ModelVersion", "ModelledCounts", "ModelledSurrogate",
-           "Retraining", "Surrogate", "SurrogateCosts", "SurrogateSummary", "TrustPolicy",
-           "load_version", "read_log", "read_summary", "summarize"]
+           "Retraining", "Serving", "Surrogate", "SurrogateCosts", "SurrogateSummary",
+           "TrustPolicy", "infer", "load_version", "read_log", "read_summary", "summarize"]
 
 
 __getattr__ = lazy_getattr(__name__, _WHERE, globals())
@@ -59,10 +62,11 @@ if TYPE_CHECKING:
     from tandem.surrogate.ensemble import EnsembleModel
     from tandem.surrogate.gp import GPModel
     from tandem.surrogate.modelled import ModelledCounts, ModelledSurrogate, SurrogateCosts
-    from tandem.surrogate.options import Retraining
+    from tandem.surrogate.options import Retraining, Serving
     from tandem.surrogate.policy import BoundPolicy
     from tandem.surrogate.protocols import DataStore, Model, TrustPolicy
     from tandem.surrogate.records import read_log
+    from tandem.surrogate.serve import infer
     from tandem.surrogate.store import MemoryStore
     from tandem.surrogate.summary import SurrogateSummary, read_summary, summarize
     from tandem.surrogate.versions import ModelVersion, load_version

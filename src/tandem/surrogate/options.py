@@ -1,8 +1,8 @@
-"""What a surrogate is told besides its bound: the real calls' task options and when and where
-its model is retrained.
+"""What a surrogate is told besides its bound: the real calls' task options, when and where
+its model is retrained, and where it answers.
 
-Contract: the real calls' options (:data:`CallOptions`, the runtime's ``RunOptions``) and one
-frozen value (:class:`Retraining`) that checks itself on construction (a
+Contract: the real calls' options (:data:`CallOptions`, the runtime's ``RunOptions``) and two
+frozen values (:class:`Retraining`, :class:`Serving`) that check themselves on construction (a
 :class:`~tandem.errors.SpecError` naming the field).
 Imports: tandem.errors, tandem.runtime.options, tandem.spec.checks.
 """
@@ -46,3 +46,24 @@ class Retraining:
         if not isinstance(self.on_error, bool):
             raise SpecError(f"Retraining: on_error must be True or False, got "
                             f"{self.on_error!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Serving:
+    """Where the model predicts: each call's prediction is a task (kind ``<name>-infer``) in a
+    warm function worker holding ``cores`` and ``gpus`` (a model placed on a GPU sees it in
+    ``CUDA_VISIBLE_DEVICES``) at ``priority`` (above the real calls', so answers do not queue
+    behind them), in ``pool``. Without it, the model predicts in the driver."""
+
+    cores: int = 1
+    gpus: int = 0
+    priority: int = 10
+    pool: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cores", "gpus"):
+            v = getattr(self, name)
+            if not is_int(v) or v < 0:
+                raise SpecError(f"Serving: {name} must be an integer >= 0, got {v!r}")
+        if not is_int(self.priority):
+            raise SpecError(f"Serving: priority must be an integer, got {self.priority!r}")

@@ -6,7 +6,10 @@ session's public API (``submit``, futures' done-callbacks, ``time``, ``add_instr
 scheduler places every real call, audit and retraining like any task. Per call:
 
 1. the current model version (a snapshot: a swap during the call does not change it) predicts
-   ``(mean, std)`` for ``x`` in the driver; the policy turns them into one uncertainty;
+   ``(mean, std)`` for ``x`` in the driver, or, with ``serve=`` (:class:`Serving`), as a task
+   in a warm worker (:func:`tandem.surrogate.serve.infer`: the version is read once per worker;
+   a prediction task that fails makes the call a real one); the policy turns them into one
+   uncertainty;
 2. uncertainty below the policy's threshold: the mean is returned at once; with the policy's
    audit probability the real function also runs, as a task at ``audit_priority`` (below the
    real calls'), and when it ends its error is measured and given to the policy (the
@@ -18,14 +21,15 @@ Retraining is a task too (:func:`tandem.surrogate.versions.retrain`, with the re
 priority of :class:`~tandem.surrogate.options.Retraining`), at most one at a time, on a
 snapshot of the store: the first once ``min_pairs`` pairs exist, then after ``every`` new
 pairs, or as soon as the mean of the last ``window`` audited errors exceeds the bound. Its
-model is saved as ``<run_dir>/<name>/models/v{n}.pkl``, read back when the task ends and
-swapped in for the calls that start after (a done-callback: no call waits for it). Every
-decision, audit, retraining and swap is recorded (:mod:`tandem.surrogate.records`) in
-``<run_dir>/<name>.jsonl``.
+model is saved as ``<run_dir>/<name>/models/v{n}.pkl``, read back when the task ends (by the
+workers, with ``serve=``, at their next call) and swapped in for the calls that start after
+(a done-callback: no call waits for it). Every decision, audit, retraining and swap is
+recorded (:mod:`tandem.surrogate.records`) in ``<run_dir>/<name>.jsonl``.
 Imports: tandem.errors, tandem.runtime.future, tandem.runtime.options, tandem.runtime.session,
 tandem.spec.checks, tandem.surrogate.controller, tandem.surrogate.gp, tandem.surrogate.options,
 tandem.surrogate.policy, tandem.surrogate.protocols, tandem.surrogate.records,
-tandem.surrogate.store, tandem.surrogate.summary, tandem.surrogate.versions.
+tandem.surrogate.serve, tandem.surrogate.store, tandem.surrogate.summary,
+tandem.surrogate.versions.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from tandem.runtime.options import TaskOptions
 from tandem.runtime.session import Session
 from tandem.spec.checks import is_int
 from tandem.surrogate.controller import ErrorBound
-from tandem.surrogate.options import CallOptions, Retraining
+from tandem.surrogate.options import CallOptions, Retraining, Serving
 from tandem.surrogate.policy import BoundPolicy
 from tandem.surrogate.protocols import (
     Array,
@@ -65,6 +69,7 @@ from tandem.surrogate.records import (
     SurrogateLog,
     Swap,
 )
+from tandem.surrogate.serve import infer
 from tandem.surrogate.store import MemoryStore
 from tandem.surrogate.summary import SurrogateSummary, summarize, write_summary
 from tandem.surrogate.versions import ModelVersion, load_version, retrain
@@ -76,7 +81,8 @@ _REFUSED = ("name", "kind", "after", "key")
 @dataclass(frozen=True, slots=True)
 class _Serving:
     version: int
-    model: Any
+    model: Any          # in the driver (None when workers serve, or before any version)
+    path: str | None = None
 
 
 class Surrogate:
@@ -87,7 +93,8 @@ class Surrogate:
     pairs (default in memory; may hold pairs already known). ``dim``: the length of ``x``
     (default: the first call's). ``options``: the real calls' task options (``cores``,
     ``gpus``, ``priority``, ``timeout``, ``pool``, ...); audits take the same, at
-    ``audit_priority``, which must be below the real calls' priority."""
+    ``audit_priority``, which must be below the real calls' priority. ``serve``: predict in
+    warm workers (:class:`~tandem.surrogate.options.Serving`) instead of the driver."""
 
     def __init__(self, session: Session, fn: Callable[[Any], Any], *,
                  bound: float | ErrorBound | None = None, relative: bool = False,
@@ -95,7 +102,7 @@ class Surrogate:
                  store: DataStore | None = None, retraining: Retraining | None = None,
                  audit_fraction: float = 0.1, audit_priority: int = -10,
                  name: str = "surrogate", dim: int | None = None, seed: int = 0,
-                 **options: Unpack[CallOptions]) -> None:
+                 serve: Serving | None = None, **options: Unpack[CallOptions]) -> None:
         if not isinstance(session, Session):
             raise SpecError(f"Surrogate: session must be a tandem Session, got {session!r}")
         if not callable(fn):
@@ -120,6 +127,9 @@ class Surrogate:
         check_part(self.model, Model, f"Surrogate {name!r}: model")
         self.store = store if store is not None else MemoryStore()
         check_part(self.store, DataStore, f"Surrogate {name!r}: store")
+        if serve is not None and not isinstance(serve, Serving):
+            raise SpecError(f"Surrogate {name!r}: serve must be a Serving, got {serve!r}")
+        self.serve = serve
         self.retraining = retraining if retraining is not None else Retraining()
         if not isinstance(self.retraining, Retraining):
             raise SpecError(f"Surrogate {name!r}: retraining must be a Retraining, got "
@@ -212,8 +222,9 @@ class Surrogate:
         self._calls += 1
         serving = self._serving
         u = tau = None
-        if serving.model is not None:
-            mean, std = checked_prediction(serving.model, serving.model.predict(xv[None, :]), 1)
+        predicted = await self._predict(serving, xv)
+        if predicted is not None:
+            mean, std = predicted
             if self._y_shape is not None and mean[0].shape != self._y_shape:
                 raise SpecError(f"Surrogate {self.name!r}: the model predicts shape "
                                 f"{mean[0].shape}, the function returns {self._y_shape}")
@@ -237,6 +248,27 @@ class Surrogate:
         y = self._checked_y(await fut)
         self._stored(xv, y)
         return _out(y)
+
+    async def _predict(self, serving: _Serving, x: Array) -> tuple[Array, Array] | None:
+        """``(mean, std)`` of the version serving, for one ``x`` (``None``: no version yet,
+        or its prediction task failed)."""
+        if serving.model is not None:
+            return checked_prediction(serving.model, serving.model.predict(x[None, :]), 1)
+        s = self.serve
+        if s is None or serving.path is None:
+            return None
+        kind = f"{self.name}-infer"
+        opts: TaskOptions = {"name": kind, "kind": kind, "cores": s.cores, "gpus": s.gpus,
+                             "priority": s.priority}
+        if s.pool is not None:
+            opts["pool"] = s.pool
+        try:
+            got = await self.session.submit(infer, serving.path, x, **opts)
+        except Exception as e:           # the call goes to the real function instead
+            log.warning("surrogate %r: a prediction task failed (%s); the call runs the real "
+                        "function", self.name, _first(e))
+            return None
+        return checked_prediction(self.model, got, 1)
 
     def _submit(self, x: Array, *, audit: bool) -> TaskFuture:
         kind = f"{self.name}-audit" if audit else f"{self.name}-real"
@@ -340,7 +372,7 @@ class Surrogate:
             if error is not None:
                 raise error
             made: ModelVersion = fut.result()
-            model = load_version(made.path)
+            model = None if self.serve is not None else load_version(made.path)
         except Exception as e:          # a done-callback: nothing may escape into the driver
             self._log.write(RetrainFailed(t=now, version=self._next_version - 1,
                                           task=fut.task_id, reason=_first(e)))
@@ -348,7 +380,7 @@ class Surrogate:
                         self.name, self._serving.version, e)
         else:
             if made.version > self._serving.version:
-                self._serving = _Serving(made.version, model)
+                self._serving = _Serving(made.version, model, made.path)
                 self._errors.clear()     # the window measured the version before
                 self._log.write(Swap(t=now, version=made.version, pairs=made.pairs,
                                      fit_seconds=made.fit_seconds, path=made.path))
