@@ -104,3 +104,40 @@ def test_a_failed_prediction_task_makes_the_call_a_real_one(
     assert y == wiggle(np.array([0.4]))                    # the real function's value
     assert decisions == ["real", "real", "real"]
     assert "prediction task failed" in caplog.text and "cannot predict" in caplog.text
+
+
+def test_a_resumed_campaign_reruns_no_real_call_and_answers_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the journal (the default), re-running a finished surrogate campaign with
+    resume=True restores its real calls, audits and retrainings (the models are files) instead
+    of running them: the real function runs not once more, and every answer is the same."""
+    from .funcs import Interpolator, counted
+
+    calls = tmp_path / "calls.log"
+    monkeypatch.setenv("TANDEM_TEST_CALLS", str(calls))
+    xs = [np.array([x]) for x in np.linspace(0.0, 3.0, 10)] + \
+        [np.array([x]) for x in np.linspace(0.1, 2.9, 15)]
+
+    def campaign(resume: bool) -> tuple[list[float], int, str]:
+        async def main() -> tuple[list[float], int, str]:
+            async with tandem.open_session(tandem.Platform.local(), run_dir=tmp_path / "run",
+                                           resume=resume) as s:
+                sur = Surrogate(s, counted, bound=0.05, model=Interpolator(0.01), seed=3,
+                                audit_fraction=0.3, retraining=Retraining(min_pairs=10,
+                                                                          every=4))
+                out = []
+                for i, x in enumerate(xs):
+                    out.append(await sur(x))
+                    if i == 9:
+                        await sur.wait_version(1)     # the same point in both runs
+                await s.wait_all()
+                return out, sur.version, "".join(sorted(set(
+                    r.decision for r in sur.records if hasattr(r, "decision"))))
+        return asyncio.run(asyncio.wait_for(main(), 120))
+
+    first, v1, decided = campaign(False)
+    executed = len(calls.read_text().split())
+    assert decided == "realsurrogate" and v1 >= 1 and executed >= 10
+    again, v2, _ = campaign(True)
+    assert again == first and v2 == v1
+    assert len(calls.read_text().split()) == executed     # nothing ran again
