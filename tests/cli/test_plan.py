@@ -115,3 +115,19 @@ def test_predict_with_a_walltime_says_how_much_finishes_and_how_many_allocations
     text = " ".join(capsys.readouterr().out.split())
     assert "walltime (async, seed 0): in 5 s: 0 of 6 tasks finish" in text
     assert "6 tasks can never finish in allocations of 5 s" in text
+
+
+SURROGATE = Path(__file__).resolve().parents[2] / "examples" / "surrogate" / "mc_sampler.yaml"
+
+
+def test_predict_a_surrogate_backed_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(SURROGATE), "--mode", "async", "--seeds", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sur = out["surrogates"]["async"]
+    c = sur["sets"]["sample"]
+    assert c["calls"] == 200 and c["surrogate"] + c["real"] == 200 and c["retrains"] >= 1
+    assert sur["without_p50"] == pytest.approx(157.0)
+    assert sur["speedup"] == pytest.approx(157.0 / out["simulated"]["async"]["p50"])
+    assert main(["predict", str(SURROGATE), "--mode", "async", "--seeds", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "surrogate of 'sample' answered" in text and "every call real" in text

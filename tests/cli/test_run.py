@@ -108,3 +108,11 @@ def test_run_resume_and_journal(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "not both" in capsys.readouterr().err
     assert main(["journal", str(tmp_path)]) == 2
     assert "has no journal" in capsys.readouterr().err
+
+
+def test_run_refuses_a_surrogate_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    wf = Path(__file__).resolve().parents[2] / "examples" / "surrogate" / "mc_sampler.yaml"
+    assert main(["run", str(wf), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "task set 'sample' has a surrogate: block" in err and "tandem.Surrogate" in err

@@ -157,6 +157,13 @@ def _predict(args: argparse.Namespace) -> int:
         "simulated": {m: {"p50": p.p50, "p95": p.p95, "mean": p.mean,
                           "utilisation": jsonable(p.utilisation)} for m, p in sims.items()},
     }
+    modelled = {m: p for m, p in sims.items() if p.without_surrogates is not None}
+    if modelled:
+        out["surrogates"] = {m: {
+            "sets": {name: {**jsonable(c), "share": c.share} for name, c in p.surrogates.items()},
+            "without_p50": p.without_surrogates,
+            "speedup": p.without_surrogates / p.p50 if p.p50 > 0 else None,
+        } for m, p in modelled.items() if p.without_surrogates is not None}
     if len(sims) == 2:
         out["simulated_improvement"] = 1 - sims["async"].p50 / sims["barrier"].p50 \
             if sims["barrier"].p50 > 0 else 0.0
@@ -219,6 +226,16 @@ def _print_prediction(out: dict[str, Any]) -> None:
     console.print(table)
     if "simulated_improvement" in out:
         console.print(f"simulated I (p50) = {out['simulated_improvement']:.1%}")
+    for mode, sur in out.get("surrogates", {}).items():
+        for name, c in sur["sets"].items():
+            console.print(f"{mode}: surrogate of {name!r} answered {c['surrogate']} of "
+                          f"{c['calls']} calls ({c['share']:.0%}); {c['real']} real, "
+                          f"{c['audits']} audits, {c['retrains']} retrainings")
+        speedup = sur["speedup"]
+        console.print(f"{mode}: every call real, the simulator predicts "
+                      f"{sur['without_p50']:.1f} s (p50): speed-up "
+                      + (f"{speedup:.2f}x" if speedup is not None else "-")
+                      + " (the analytic model above counts every call as real)")
     if "what_if" in out:
         _print_what_if(console, out["what_if"])
     for mode, where in out.get("prediction_run_dirs", {}).items():

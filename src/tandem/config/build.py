@@ -22,7 +22,7 @@ from tandem.spec.platform import Platform
 from tandem.spec.pools import Quota, partition
 from tandem.spec.resources import Resources
 from tandem.spec.task import Executable, FunctionCall, Work
-from tandem.spec.workflow import MAX_TASKS, Duration, TaskSet, Workflow
+from tandem.spec.workflow import MAX_TASKS, Duration, SurrogatePlan, TaskSet, Workflow
 
 Loc = tuple[str | int, ...]
 
@@ -123,7 +123,9 @@ def _task_set(ts: TaskSetModel, loc: Loc, platform: Platform, marks: Marks) -> T
                        duration=duration, work=work, depends_on=tuple(ts.depends_on),
                        async_depends_on=None if ts.async_depends_on is None
                        else tuple(ts.async_depends_on),
-                       priority=ts.priority, pool=ts.pool, features=ts.features)
+                       priority=ts.priority, pool=ts.pool, features=ts.features,
+                       surrogate=None if ts.surrogate is None
+                       else SurrogatePlan(**ts.surrogate.model_dump()))
     except SpecError as e:
         raise marks.error(loc, str(e)) from None
 

@@ -61,6 +61,21 @@ class PlatformModel(_Model):
     virtual_gpus: int | None = Field(None, ge=0, description="an integer >= 0")
 
 
+class SurrogateModel(_Model):
+    """How a surrogate answers the set's calls (a model for predictions)."""
+
+    hit_rate: float = Field(0.9, ge=0, le=1, allow_inf_nan=False,
+                            description="a number between 0 and 1")
+    inference: float = Field(0.0, ge=0, allow_inf_nan=False, description=SECONDS)
+    retrain: float = Field(1.0, ge=0, allow_inf_nan=False, description=SECONDS)
+    min_pairs: int = Field(5, ge=1, description="an integer >= 1")
+    every: int = Field(10, ge=1, description="an integer >= 1")
+    audit_fraction: float = Field(0.1, ge=0, le=1, allow_inf_nan=False,
+                                  description="a number between 0 and 1")
+    chains: int = Field(1, ge=1, description="an integer >= 1")
+    retrain_cores: int = Field(1, ge=0, description="an integer >= 0")
+
+
 class PoolModel(_Model):
     """One resource pool's quota."""
 
@@ -99,6 +114,9 @@ class TaskSetModel(_Model):
     pool: str | None = Field(None, min_length=1, description="a pool name (a key of pools)")
     features: dict[str, Annotated[float, Field(allow_inf_nan=False)] | str] | None = Field(
         None, description="a mapping of names to numbers or strings, e.g. {atoms: 20000}")
+    surrogate: SurrogateModel | None = Field(
+        None, description="a mapping such as {hit_rate: 0.8, inference: 0.01, retrain: 5, "
+        "chains: 4}")
 
 
 class WorkflowModel(_Model):

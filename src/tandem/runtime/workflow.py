@@ -123,6 +123,11 @@ async def run_workflow_async(
     scale = workflow.time_scale if time_scale is None else time_scale
     if not is_number(scale) or not scale > 0:
         raise SpecError(f"run: time_scale must be a number > 0, got {scale!r}")
+    modelled = [s.name for s in workflow.task_sets if s.surrogate is not None]
+    if modelled:
+        raise SpecError(f"run: task set {modelled[0]!r} has a surrogate: block, a model for "
+                        "`tandem predict`; a campaign that uses a surrogate calls "
+                        "tandem.Surrogate from Python (docs/surrogate.md)")
     rd = Path(run_dir) if run_dir is not None else default_run_dir(f"{workflow.name}-{mode}")
     if backends is None:
         backends = backends_for(workflow, rd)

@@ -8,12 +8,17 @@ Seed ``s`` runs ``workflow.expand(mode=mode, seed=s)``: durations are drawn from
 predictions every time. When no set's duration is random (every one fixed), one run stands for
 all seeds. ``p50`` and ``p95`` interpolate linearly between order statistics (numpy's default).
 
+A workflow with a surrogate-backed set (a :class:`~tandem.spec.workflow.SurrogatePlan`) runs
+on virtual time instead (:mod:`tandem.sim.surrogates`), once per seed (the surrogate's draws
+are seeded), and its prediction says what each surrogate did and what the same workflow takes
+without them (every call real: ``without_surrogates``, the static simulation's median).
+
 The policy's mode is set to the prediction's mode (``mode``, else the workflow's): the graph of
 the expansion and the core's barriers always agree. The default policy is the runtime's
 (critical-path order, first fit, backfill).
 Imports: tandem.core.policy, tandem.core.record, tandem.errors, tandem.model.stats,
-tandem.sim.calibrate, tandem.sim.simulator, tandem.spec.platform, tandem.spec.workflow,
-tandem.trace.instrument, tandem.trace.jsonl.
+tandem.sim.calibrate, tandem.sim.simulator, tandem.sim.surrogates, tandem.spec.platform,
+tandem.spec.workflow, tandem.surrogate.modelled, tandem.trace.instrument, tandem.trace.jsonl.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +36,10 @@ from tandem.errors import SpecError
 from tandem.model.stats import quantile
 from tandem.sim.calibrate import Calibration
 from tandem.sim.simulator import SimResult, run
+from tandem.sim.surrogates import has_surrogates, run_seed_modelled
 from tandem.spec.platform import Platform
 from tandem.spec.workflow import ModeName, Workflow
+from tandem.surrogate.modelled import ModelledCounts
 from tandem.trace.instrument import Instrument
 from tandem.trace.jsonl import TRACE_FILE, JsonlTrace
 
@@ -56,6 +63,10 @@ class Prediction:
     overhead: float
     records: tuple[TaskRecord, ...]
     """The first seed's task records."""
+    surrogates: Mapping[str, ModelledCounts] = dataclasses.field(default_factory=dict)
+    """What each surrogate-backed set's surrogate did (the first seed's run)."""
+    without_surrogates: float | None = None
+    """With surrogate-backed sets: the median makespan of the same workflow, every call real."""
 
     @property
     def makespan_from_submit(self) -> float:
@@ -94,6 +105,9 @@ def run_seed(workflow: Workflow, seed: int, *, mode: ModeName, policy: Policy,
              platform: Platform | None = None, overhead: float = 0.0,
              instruments: Sequence[Instrument] = (), keep: bool = True) -> SimResult:
     """One simulated run of ``workflow`` expanded with ``seed`` (no calibration applied)."""
+    if has_surrogates(workflow):
+        return run_seed_modelled(workflow, seed, mode=mode, policy=policy, platform=platform,
+                                 instruments=instruments, keep=keep)[0]
     tasks = workflow.expand(mode=mode, seed=seed)
     specs = [t.spec for t in tasks]
     deps = [t.deps for t in tasks]
@@ -127,13 +141,27 @@ def predict(
         calibration.overhead if calibration is not None else 0.0)
     plat = platform or wf.platform
     results: list[SimResult] = []
-    random_durations = _random(wf)
+    modelled = has_surrogates(wf)
+    random_durations = _random(wf) or modelled
+    counts: dict[str, ModelledCounts] = {}
+    without = None
     for i, seed in enumerate(seed_list):
         if i and not random_durations:
             results.append(results[0])
             continue
+        if modelled:
+            got, seen = run_seed_modelled(wf, seed, mode=name, policy=pol, platform=plat,
+                                          keep=keep_records and i == 0)
+            counts = counts or seen
+            results.append(got)
+            continue
         results.append(run_seed(wf, seed, mode=name, policy=pol, platform=plat, overhead=delay,
                                 keep=keep_records and i == 0))
+    if modelled:
+        plain = dataclasses.replace(wf, task_sets=tuple(
+            dataclasses.replace(s, surrogate=None) for s in wf.task_sets))
+        without = predict(plain, mode=name, platform=plat, seeds=seed_list, overhead=delay,
+                          policy=pol, keep_records=False).p50
     spans = tuple(r.makespan for r in results)
     utils = [r.utilisation(plat) for r in results]
     return Prediction(
@@ -141,7 +169,8 @@ def predict(
         makespans_from_submit=tuple(r.makespan_from_submit for r in results),
         p50=quantile(spans, 0.5), p95=quantile(spans, 0.95), mean=statistics.fmean(spans),
         utilisation={k: statistics.median(u[k] for u in utils) for k in ("cores", "gpus")},
-        overhead=delay, records=results[0].records,
+        overhead=delay, records=results[0].records, surrogates=counts,
+        without_surrogates=without,
     )
 
 

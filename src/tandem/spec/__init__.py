@@ -9,10 +9,10 @@ from tandem.spec.platform import Network, Node, Platform
 from tandem.spec.pools import DEFAULT_POOL, Quota
 from tandem.spec.resources import Resources
 from tandem.spec.task import Executable, FunctionCall, Mock, TaskSpec, Work
-from tandem.spec.workflow import Duration, TaskSet, Workflow, WorkflowTask
+from tandem.spec.workflow import Duration, SurrogatePlan, TaskSet, Workflow, WorkflowTask
 
 __all__ = [
     "DEFAULT_POOL", "Duration", "Executable", "FunctionCall", "Mock", "Network", "Node",
     "Platform", "Quota",
-    "Resources", "TaskSet", "TaskSpec", "Work", "Workflow", "WorkflowTask",
+    "Resources", "SurrogatePlan", "TaskSet", "TaskSpec", "Work", "Workflow", "WorkflowTask",
 ]

@@ -13,6 +13,10 @@ restart from the previous agent's outliers (``depends_on``), but an asynchronous
 them start from older restart points (stale restarts), so they do not wait for that agent.
 ``async_depends_on``, when given, replaces ``depends_on`` in async mode. Every method that reads
 the graph takes the ``mode``.
+
+A task set whose calls a surrogate may answer carries a :class:`SurrogatePlan` (``surrogate``):
+what predictions model (how often the surrogate answers once trained, what an answer and a
+retraining cost, how the calls follow each other); :mod:`tandem.sim.surrogates` runs it.
 Imports: tandem.errors, tandem.spec.checks, tandem.spec.platform, tandem.spec.pools,
 tandem.spec.resources, tandem.spec.task.
 """
@@ -108,6 +112,7 @@ class TaskSet:
     priority: int = 0
     pool: str | None = None
     features: Mapping[str, float | int | str] | None = None
+    surrogate: SurrogatePlan | None = None
 
     def deps(self, mode: ModeName) -> tuple[str, ...]:
         """The task sets this one waits for in ``mode``."""
@@ -128,6 +133,16 @@ class TaskSet:
             object.__setattr__(self, "async_depends_on", tuple(self.async_depends_on))
         if self.name in self.depends_on or self.name in (self.async_depends_on or ()):
             raise SpecError(f"{where}: depends on itself")
+        if self.surrogate is not None:
+            if not isinstance(self.surrogate, SurrogatePlan):
+                raise SpecError(f"{where}: surrogate must be a SurrogatePlan, got "
+                                f"{self.surrogate!r}")
+            if self.duration is None:
+                raise SpecError(f"{where}: a surrogate-backed set needs a duration (one real "
+                                "call's)")
+            if self.surrogate.chains > self.count:
+                raise SpecError(f"{where}: surrogate chains ({self.surrogate.chains}) must be "
+                                f"at most count ({self.count})")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +160,40 @@ MAX_TASKS = 10_000_000
 """The most tasks one workflow may expand to: a driver holds about 40 MB per million tasks it
 has seen (bench/rss.py), and the simulator takes seconds per million; a larger count is a typo
 or a campaign to split, refused before anything runs."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurrogatePlan:
+    """How a surrogate answers a task set's calls, for predictions: once a model serves (after
+    ``min_pairs`` real calls and a retraining of ``retrain`` seconds on ``retrain_cores``
+    cores; again after every ``every`` new pairs), a call is answered with probability
+    ``hit_rate`` in ``inference`` seconds, and an answer is audited (the real call runs too,
+    at low priority) with probability ``audit_fraction``. The set's ``count`` calls run as
+    ``chains`` chains, each call of a chain after the one before (a sampler's chains); the set's
+    duration is one real call."""
+
+    hit_rate: float = 0.9
+    inference: float = 0.0
+    retrain: float = 1.0
+    min_pairs: int = 5
+    every: int = 10
+    audit_fraction: float = 0.1
+    chains: int = 1
+    retrain_cores: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("hit_rate", "audit_fraction"):
+            v = getattr(self, name)
+            if not is_number(v) or not 0 <= v <= 1:
+                raise SpecError(f"surrogate: {name} must be a number in [0, 1], got {v!r}")
+        for name in ("inference", "retrain"):
+            v = getattr(self, name)
+            if not is_number(v) or not math.isfinite(v) or v < 0:
+                raise SpecError(f"surrogate: {name} must be seconds >= 0, got {v!r}")
+        for name, low in (("min_pairs", 1), ("every", 1), ("chains", 1), ("retrain_cores", 0)):
+            v = getattr(self, name)
+            if not is_int(v) or v < low:
+                raise SpecError(f"surrogate: {name} must be an integer >= {low}, got {v!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
