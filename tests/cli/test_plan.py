@@ -131,3 +131,10 @@ def test_predict_a_surrogate_backed_set(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["predict", str(SURROGATE), "--mode", "async", "--seeds", "1"]) == 0
     text = capsys.readouterr().out
     assert "surrogate of 'sample' answered" in text and "every call real" in text
+
+
+def test_a_walltime_prediction_refuses_a_surrogate_model(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(SURROGATE), "--mode", "async", "--seeds", "1",
+                 "--walltime", "100"]) == 2
+    assert "does not model the surrogate of task set 'sample'" in capsys.readouterr().err

@@ -142,6 +142,11 @@ def predict_walltime(
 ) -> WalltimePrediction:
     """Simulate ``workflow`` in successive allocations of ``walltime`` seconds (see the module
     docstring for what the model assumes)."""
+    modelled = [t.name for t in workflow.task_sets if t.surrogate is not None]
+    if modelled:
+        raise SpecError(f"predict: a walltime prediction does not model the surrogate of task "
+                        f"set {modelled[0]!r} (it would count every call as real); predict it "
+                        "without --walltime")
     s_wall = _seconds("walltime", walltime, positive=True)
     m = _seconds("margin", margin)
     g = _seconds("grace", grace)
