@@ -111,3 +111,34 @@ def test_a_lost_node_takes_its_kept_results_and_a_dependent_says_whose(tmp_path:
     assert "consume" in error and f"result of task {ref.task_id}" in error
     assert "kept on node 'n2', is lost" in error
     assert not os.path.exists(ref.path)
+
+
+def test_a_100_mb_array_crosses_nodes_by_reference(in_job: str, tmp_path: Path) -> None:
+    """The producer runs on one node, then a task holds that node, so its consumer runs on the
+    other (without estimates it does not wait for its inputs' node): the value is equal and
+    nothing of it went through the driver. The test cluster's nodes share this host's memory,
+    so the consumer's worker maps the producer's segment."""
+    big = 12_500_000                       # 100 MB of float64
+
+    async def main() -> tuple[Any, ...]:
+        async with Barrier(2) as barrier, session(tmp_path) as (s, backend):
+            prod = s.submit(produce, big, resources=Resources(cores=2), name="produce")
+            await s.submit(small, after=[prod], name="after")        # it ended, unmapped
+            hold = s.submit(hold_node, barrier.path, resources=Resources(cores=2),
+                            name="hold")                 # first fit: the producer's node
+            before = backend.received_bytes
+            cons = s.submit(consume, prod, resources=Resources(cores=2), name="consume")
+            r, w = await asyncio.open_unix_connection(barrier.path)
+            assert await r.read(2) == b"go"
+            w.close()
+            got = await cons
+            return (prod.ref, got, backend.received_bytes - before, await hold,
+                    cons.record.placement)
+
+    ref, (node, total, mapped), received, held, placement = run(main())
+    assert ref is not None and ref.nbytes >= 8 * big
+    assert held == ref.node and placement is not None and placement.node == node
+    assert node != ref.node                  # across nodes
+    assert total == float(big * (big - 1) / 2)
+    assert mapped is not None and mapped.startswith(os.path.dirname(ref.path))
+    assert received < 4096                  # the consumer's result and the hold's, small
