@@ -19,11 +19,15 @@ from tandem.spec.task import TaskSpec
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Submitted:
-    """A new task ``task_id`` (unique, increasing) that must wait for ``deps`` to succeed."""
+    """A new task ``task_id`` (unique, increasing) that must wait for ``deps`` to succeed.
+    ``replaces``: the id of a finished task whose kept result was lost with its node; the new
+    task recomputes it, and every task that depends on that one and has not started waits for
+    the new one too (:mod:`tandem.core.recompute`)."""
 
     task_id: int
     spec: TaskSpec
     deps: tuple[int, ...] = ()
+    replaces: int | None = None
 
 
 @fast_init

@@ -47,6 +47,8 @@ class Cause(Enum):
     SUSPENDED = "paused, releasing its cores"
     RESUMED = "resumed"
     """Continued (a suspended task first waits for cores on its node)."""
+    INPUT_LOST = "an input was lost"
+    """A dependency's kept result went with its node; it waits for the task recomputing it."""
 
     __hash__ = object.__hash__
 
@@ -66,6 +68,7 @@ NEXT: dict[tuple[TaskState, Cause], TaskState] = {
     (S.READY, C.CANCELLED): S.CANCELLED,
     (S.PENDING, C.NODE_LOST): S.FAILED,
     (S.READY, C.NODE_LOST): S.FAILED,
+    (S.READY, C.INPUT_LOST): S.PENDING,
     (S.LAUNCHED, C.STARTED): S.RUNNING,
     **{(S.LAUNCHED, c): s for c, s in _ENDINGS.items()},
     **{(S.RUNNING, c): s for c, s in _ENDINGS.items()},

@@ -42,8 +42,8 @@ class CoreState:
     __slots__ = (
         "barrier", "burst", "burst_ready", "cp", "deadlines", "deferred", "dirty", "entry",
         "feasible", "last_bucket", "last_req", "levels", "locality", "platform", "policy", "pool",
-        "push", "queue", "quotas", "releases", "running", "tasks", "unfinished", "wait_heap",
-        "waits", "wall", "wall_over",
+        "push", "queue", "quotas", "recompute_of", "recomputing", "releases", "running", "tasks",
+        "unfinished", "wait_heap", "waits", "wall", "wall_over",
     )
 
     def __init__(self, platform: Platform, policy: Policy,
@@ -78,6 +78,9 @@ class CoreState:
         self.locality = policy.locality and len(platform.nodes) > 1
         self.waits: dict[int, float] = {}       # task id -> until when it waits for its inputs
         self.wait_heap: list[tuple[float, int]] = []   # (until, task id), entries may be stale
+        # Results lost with their node, being recomputed (tandem.core.recompute).
+        self.recomputing: dict[int, int] = {}   # producer id -> its recomputation's id
+        self.recompute_of: dict[int, int] = {}  # recomputation id -> the producer's id
 
     def task(self, task_id: int) -> CoreTask:
         """The task ``task_id``; :class:`SpecError` if there is none (or it was forgotten)."""
@@ -174,4 +177,5 @@ class CoreState:
             "burst": len(self.burst) + len(self.burst_ready),
             "deferred": len(self.deferred),
             "waits": len(self.waits) + len(self.wait_heap),
+            "recomputing": len(self.recomputing) + len(self.recompute_of),
         }

@@ -19,8 +19,8 @@ Rules:
   dependents are made ready (it succeeded) or ended (it did not), transitively.
 
 Imports: tandem.core.actions, tandem.core.critical_path, tandem.core.events, tandem.core.graph,
-tandem.core.lifecycle, tandem.core.locality, tandem.core.outcome, tandem.core.state,
-tandem.core.states, tandem.core.task, tandem.core.values, tandem.errors.
+tandem.core.lifecycle, tandem.core.locality, tandem.core.outcome, tandem.core.recompute,
+tandem.core.state, tandem.core.states, tandem.core.task, tandem.core.values, tandem.errors.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import heapq
 from collections.abc import Sequence
 from typing import NoReturn
 
-from tandem.core import critical_path, graph, outcome
+from tandem.core import critical_path, graph, outcome, recompute
 from tandem.core.actions import Action, Launch, Preempt, Resolve, Resume
 from tandem.core.events import Exited, Restored, Started, Submitted
 from tandem.core.lifecycle import END_CAUSE, END_STEP, STEP, Cause
@@ -73,15 +73,22 @@ def submit(s: CoreState, ev: Submitted, now: float, out: list[Action]) -> None:
     if tid in tasks:
         raise TandemInternalError(f"task id {tid} submitted twice")
     spec = ev.spec
+    replaces = ev.replaces
+    if replaces is not None:
+        recompute.check(s, tid, replaces)
     if spec.resources is s.last_req and spec.pool is None:   # the last plain request
         bucket, pool = s.last_bucket, None
     else:
         bucket, pool = s.bucket_of(spec)
     deps = ev.deps
+    if s.recomputing and deps:
+        deps = recompute.extend(s, deps)    # it needs a result being recomputed: wait for it
     t = CoreTask(tid, spec, deps, now, bucket, pool)
     failed_dep = graph.link(t, deps, tasks) if deps else None
     tasks[tid] = t
     s.unfinished += 1
+    if replaces is not None:
+        recompute.start(s, t, replaces)
     if s.barrier:
         s.levels.add(t.level)
     if failed_dep is not None:
@@ -312,9 +319,11 @@ def finish(s: CoreState, t: CoreTask, state: TaskState, failure: Failure | None,
     t.ended = now
     s.unfinished -= 1
     out.append(Resolve(t.id, state, failure))
+    if s.recompute_of:
+        recompute.ended(s, t)
     if s.barrier:
         for held in s.levels.finished(t.level):
-            if held.state is PENDING:
+            if held.state is PENDING and held.deps_left == 0:
                 make_ready(s, held, now)
     dependents = t.dependents
     if dependents is None:

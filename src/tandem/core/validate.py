@@ -9,8 +9,8 @@ exit that cannot be), taking into account what the earlier events of the batch d
 submit, attempts they end, quota they move); it changes nothing but caches. Pure: no I/O, no
 clock.
 
-Imports: tandem.core.events, tandem.core.nodes, tandem.core.state, tandem.core.states,
-tandem.core.steering, tandem.errors.
+Imports: tandem.core.events, tandem.core.nodes, tandem.core.recompute, tandem.core.state,
+tandem.core.states, tandem.core.steering, tandem.errors.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from tandem.core.events import (
     TimerFired,
 )
 from tandem.core.nodes import check_node_lost
+from tandem.core.recompute import check as check_recompute
 from tandem.core.state import CoreState
 from tandem.core.states import DONE, LAUNCHED, RUNNING, STOPPED
 from tandem.core.steering import check_cancel, check_priority
@@ -64,7 +65,7 @@ def plain_burst(s: CoreState, events: Sequence[Any]) -> bool:
         return False
     req = events[0].spec.resources if type(events[0]) is Submitted else None
     for ev in events:
-        if type(ev) is not Submitted or ev.deps:
+        if type(ev) is not Submitted or ev.deps or ev.replaces is not None:
             return False
         spec = ev.spec
         if spec.resources is not req or spec.pool is not None:
@@ -113,6 +114,8 @@ def check_each(s: CoreState, events: Sequence[Any]) -> None:
                 for d in ev.deps:
                     if d not in tasks and d not in new:
                         raise SpecError(f"task {spec.name!r} depends on unknown task id {d}")
+            if ev.replaces is not None:
+                check_recompute(s, tid, ev.replaces)
         elif tp is Exited:
             tid = ev.task_id
             t = tasks.get(tid)
