@@ -5,6 +5,7 @@ session's directory, and the core places a consumer on the node its input was ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tandem import Resources
+from tandem import read_trace as tandem_trace
 from tests.runtime.test_kept import mapped_from
 from tests.slurm.test_functions import Barrier, run, session
 
@@ -142,3 +144,50 @@ def test_a_100_mb_array_crosses_nodes_by_reference(in_job: str, tmp_path: Path) 
     assert total == float(big * (big - 1) / 2)
     assert mapped is not None and mapped.startswith(os.path.dirname(ref.path))
     assert received < 4096                  # the consumer's result and the hold's, small
+
+
+def test_a_lost_result_whose_producer_may_retry_is_made_again(tmp_path: Path) -> None:
+    """As above, but the producer allows a retry: when n2 is lost, tandem recomputes its kept
+    result on n1 (the node left), and the dependent submitted afterwards waits for that and
+    reads the value made again; the producer's own future gives it too."""
+    import subprocess
+
+    from tandem import Platform, open_session
+    from tandem.spec.platform import Node
+    from tests.slurm.cluster import allocation, inside
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "slurm.sh"
+
+    async def main(job: str) -> tuple[Any, ...]:
+        platform = Platform(nodes=(Node(name="n2", cores=(0, 1)), Node(name="n1", cores=(0,))),
+                            slurm_job=job, name="n2-first")
+        async with open_session(platform, run_dir=tmp_path) as s:
+            prod = s.submit(produce, N, name="produce", retries=1)      # first fit: n2
+            await s.submit(small, after=[prod], name="after")
+            first_path = prod.ref.path if prod.ref is not None else ""
+            await asyncio.to_thread(subprocess.run, ["bash", str(script), "stop-node", "n2"],
+                                    check=True, timeout=60)
+            probe = s.execute(["true"], name="probe")
+            with contextlib.suppress(Exception):
+                await probe                                          # fails: n2 is lost
+            cons = s.submit(consume, prod, name="consume")
+            got = await cons
+            value = await prod
+            ref = prod.ref
+            return first_path, ref, got, float(value.sum()), cons.record.deps
+
+    with allocation("-N2", "--ntasks-per-node=2", "--mem=200", "--no-kill",
+                    "-J", "tandem-data-redo") as job, inside(job):
+        try:
+            first_path, ref, (node, total, mapped), driver_total, deps = \
+                asyncio.run(asyncio.wait_for(main(job), 240))
+        finally:
+            subprocess.run(["bash", str(script), "start-node", "n2"], check=True, timeout=60)
+    expected = float(N * (N - 1) / 2)
+    assert ref is not None and ref.node == "n1" and ref.path != first_path
+    assert node == "n1" and total == driver_total == expected
+    assert mapped == ref.path                       # the consumer mapped the new segment
+    assert len(deps) == 2                           # the producer and its recomputation
+    names = {r["name"]: r for r in tandem_trace(tmp_path) if r.get("ev") == "end"}
+    assert names["produce (recomputed)"]["state"] == "done"
+    assert names["probe"]["state"] == "failed"

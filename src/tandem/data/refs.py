@@ -20,7 +20,9 @@ Rules:
   end) while the handle still gives the value.
 - A handle whose node was lost (``lose``) gives its value only where it was mapped already
   (pickled, it then carries the value); elsewhere ``value()`` and pickling raise a
-  :class:`~tandem.data.segments.SegmentError` naming the task and the node.
+  :class:`~tandem.data.segments.SegmentError` naming the task and the node. A result made
+  again re-points the handle (``recomputed``: a new segment; ``replaced``: a value it holds
+  and pickles by value).
 """
 
 from __future__ import annotations
@@ -63,6 +65,17 @@ class DataRef:
         this process has it already."""
         self.lost = why
 
+    def recomputed(self, path: str, nbytes: int, node: str) -> None:
+        """The result was made again, into segment ``path`` on ``node``: this handle names it
+        from now on (its holders need not know)."""
+        self.path, self.nbytes, self.node, self.lost = path, nbytes, node, None
+        self._value, self._view = _UNSET, None
+
+    def replaced(self, value: Any) -> None:
+        """The result was made again and came back by value: this handle holds it."""
+        self.path, self.lost = "", None
+        self._value, self._view = value, None
+
     def _gone(self) -> SegmentError:
         return SegmentError(f"the result of task {self.task_id}, kept on node {self.node!r}, "
                             f"is lost: {self.lost}")
@@ -91,7 +104,7 @@ class DataRef:
             self._view = segments.view(self.path)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        if self.lost is not None:
+        if self.lost is not None or not self.path:
             if not self.loaded:
                 raise self._gone()
             return operator.getitem, ((self.value(),), 0)   # this process has it: by value

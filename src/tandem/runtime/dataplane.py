@@ -11,12 +11,13 @@ was. Both variables are restored to what they were before the session, so a sess
 inside another leaves the outer one's addresses in place.
 
 Imports: tandem.backends.base, tandem.data.refs, tandem.data.stream, tandem.runtime.kept,
-tandem.runtime.streams, tandem.trace.instruments.
+tandem.runtime.streams, tandem.spec, tandem.trace.instruments.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Sequence
 
 from tandem.backends.base import Backend
@@ -25,6 +26,7 @@ from tandem.data.stream import ENV as STREAMS_ENV
 from tandem.data.stream import SEGMENTS_ENV
 from tandem.runtime.kept import DEFAULT_ABOVE, KeptStore
 from tandem.runtime.streams import StreamBroker
+from tandem.spec.task import TaskSpec
 from tandem.trace.instruments import Instruments
 
 __all__ = ["DEFAULT_ABOVE", "DataPlane"]
@@ -40,6 +42,9 @@ class DataPlane:
         self.ref_above = ref_above
         self.keeping = False                        # some backend keeps results
         self._env_before: dict[str, str | None] = {}
+        # How to make a kept result again, for producers that allow a retry: their specs
+        # (with their inputs), as long as the result's handle lives.
+        self._recipes: dict[int, TaskSpec] = {}
 
     def open(self, backends: Sequence[Backend]) -> None:
         """Publish the addresses tasks see and ask the backends to keep results."""
@@ -51,9 +56,23 @@ class DataPlane:
         else:
             self.kept.close()                        # no backend keeps results: no directory
 
-    def adopt(self, task_id: int, node: str, kept: Kept) -> DataRef:
-        """The handle of task ``task_id``'s result, kept on ``node``."""
-        return self.kept.adopt(task_id, node, kept)
+    def adopt(self, task_id: int, node: str, kept: Kept,
+              recipe: TaskSpec | None = None) -> DataRef:
+        """The handle of task ``task_id``'s result, kept on ``node``; ``recipe``: the spec that
+        makes it again if its node is lost (kept while the handle lives)."""
+        ref = self.kept.adopt(task_id, node, kept)
+        if recipe is not None:
+            self._recipes[task_id] = recipe
+            weakref.finalize(ref, self._recipes.pop, task_id, None)
+        return ref
+
+    def recipe(self, task_id: int) -> TaskSpec | None:
+        """The spec that makes task ``task_id``'s kept result again (``None``: none kept)."""
+        return self._recipes.get(task_id)
+
+    def relocate(self, ref: DataRef, node: str, kept: Kept) -> DataRef:
+        """``ref``'s result was made again and kept on ``node`` (see ``KeptStore.relocate``)."""
+        return self.kept.relocate(ref, node, kept)
 
     def node_lost(self, node: str, why: str) -> list[DataRef]:
         """Results kept on ``node`` are lost with it (see ``KeptStore.node_lost``)."""

@@ -32,6 +32,7 @@ tandem.trace.instruments, tandem.trace.jsonl.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -53,7 +54,7 @@ from tandem.core.record import TaskRecord
 from tandem.core.scheduler import Scheduler
 from tandem.core.states import DONE, TaskState
 from tandem.core.values import FailureKind, KillCause, Walltime
-from tandem.data.refs import Kept
+from tandem.data.refs import DataRef, Kept
 from tandem.errors import TandemError
 from tandem.history.estimates import Estimates
 from tandem.runtime.args import detached
@@ -103,6 +104,7 @@ class Driver:
         self._ins.bind(self._core.tasks, self._core.pool_usage)
         self._live = Live(run_dir, durable)           # tasks not resolved yet
         self.data = DataPlane(self._ins, self.clock, ref_above)  # kept results, streams
+        self._recomputes: dict[int, DataRef] = {}   # a lost result's recomputation -> its handle
         self._steps = steps = Steps(self._core, self._ins, self.clock, self._act)
         self.feed = steps.feed          # hand an event to the core now, carry out its actions
         self.settle = steps.settle      # hand the core what is queued (before reading it)
@@ -195,14 +197,19 @@ class Driver:
             self._live.add(tid, spec, fut)
             if self._ins.wants("task_submitted"):
                 self._ins.call("task_submitted", tid, spec, self.clock())
-            work = spec.work
-            if ids and type(work) is FunctionCall and (work.args or work.kwargs):
-                # the core keeps marks, not futures: a finished task holds no inputs alive
-                spec = spec.with_work(FunctionCall(
-                    fn=work.fn, args=detached(work.args), kwargs=detached(work.kwargs),
-                    ref=work.ref))
-            self._steps.post(Submitted(task_id=tid, spec=spec, deps=ids))
+            self._steps.post(Submitted(task_id=tid, spec=self._core_spec(spec, ids), deps=ids))
         return fut
+
+    @staticmethod
+    def _core_spec(spec: TaskSpec, ids: tuple[int, ...]) -> TaskSpec:
+        """The spec the core keeps: marks in place of futures, so a finished task holds no
+        inputs alive."""
+        work = spec.work
+        if ids and type(work) is FunctionCall and (work.args or work.kwargs):
+            return spec.with_work(FunctionCall(
+                fn=work.fn, args=detached(work.args), kwargs=detached(work.kwargs),
+                ref=work.ref))
+        return spec
 
     def _restored(self, tid: int, spec: TaskSpec, fut: TaskFuture, deps: Sequence[TaskFuture],
                   ids: tuple[int, ...]) -> bool:
@@ -243,6 +250,8 @@ class Driver:
             ins.call("task_ended", self._core.record(tid))
         self.data.task_ended(tid, lambda: None if action.state is DONE else (
             str(got[2]) if got is not None and got[2] is not None else action.state.value))
+        if self._recomputes:
+            self._recomputes.pop(tid, None)   # a recomputation that failed for good
         if got is not None:          # None: restored, its future was resolved at submission
             fut, value, error = got
             fut.resolve(action.state, value, error)
@@ -273,19 +282,48 @@ class Driver:
             self._ins.call("task_memory", tid, outcome.peak_mb)
         if failure is None:
             value = outcome.value
+            redo = self._recomputes.pop(tid, None) if self._recomputes else None
+            if type(value) is Kept:     # it stays on its node: the core places near it
+                placement = self._core.tasks[tid].placement
+                node = placement.slots[0].node if placement is not None else "?"
+                if redo is not None:    # a lost result made again: its handle names it
+                    self._live.values[tid] = self.data.relocate(redo, node, value)
+                else:
+                    spec = self._live.specs.get(tid)
+                    self._live.values[tid] = self.data.adopt(
+                        tid, node, value, spec if spec is not None and spec.retries else None)
+                self.feed(Exited(tid, None, value.nbytes))
+                return
+            if redo is not None:
+                redo.replaced(value)
+                value = redo
             if value is not None:
-                if type(value) is Kept:     # it stays on its node: the core places near it
-                    placement = self._core.tasks[tid].placement
-                    node = placement.slots[0].node if placement is not None else "?"
-                    self._live.values[tid] = self.data.adopt(tid, node, value)
-                    self.feed(Exited(tid, None, value.nbytes))
-                    return
                 self._live.values[tid] = value
         elif failure.kind is FailureKind.NODE_FAILED and failure.node is not None \
                 and failure.node in self._node_names:
-            self.data.node_lost(failure.node, f"node {failure.node!r} was lost")
+            lost = self.data.node_lost(failure.node, f"node {failure.node!r} was lost")
             self.feed(NodeLost(node=failure.node, message=failure.message))
+            for ref in lost:
+                self._recompute(ref)
         self.feed(Exited(tid, failure))
+
+    def _recompute(self, ref: DataRef) -> None:
+        """Submit a task that makes ``ref``'s lost result again, when its producer allowed a
+        retry (its spec, with its inputs, was kept); what needs the result waits for it."""
+        recipe = self.data.recipe(ref.task_id)
+        producer = self._core.tasks.get(ref.task_id)
+        if recipe is None or producer is None or producer.state is not DONE:
+            return
+        tid = self._next_id
+        self._next_id = tid + 1
+        spec = dataclasses.replace(recipe, name=f"{recipe.name} (recomputed)")
+        fut = TaskFuture(self, tid, spec.name)
+        self._live.add(tid, spec, fut)
+        self._recomputes[tid] = ref
+        if self._ins.wants("task_submitted"):
+            self._ins.call("task_submitted", tid, spec, self.clock())
+        self._steps.post(Submitted(task_id=tid, spec=self._core_spec(spec, producer.deps),
+                                   deps=producer.deps, replaces=ref.task_id))
 
     # -- lifecycle -------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any], *,

@@ -102,6 +102,15 @@ class KeptStore:
             self._change(ref.task_id, node, -ref.nbytes)
         return lost
 
+    def relocate(self, ref: DataRef, node: str, kept: Kept) -> DataRef:
+        """``ref``'s result was made again (a recomputation) and kept on ``node``: ``ref``
+        names the new segment, freed when ``ref`` is garbage (the lost one is counted off)."""
+        ref.recomputed(kept.path, kept.nbytes, node)
+        weakref.finalize(ref, self._free, kept.path, node, kept.nbytes, ref.task_id)
+        self.kept += 1
+        self._change(ref.task_id, node, kept.nbytes)
+        return ref
+
     def _free(self, path: str, node: str, nbytes: int, task_id: int) -> None:
         if path in self._gone:              # counted off when its node was lost
             self._gone.discard(path)
