@@ -367,3 +367,18 @@ def test_a_task_without_cores_runs_on_the_cores_no_task_holds(tmp_path: Path) ->
     expected = ",".join(map(str, free)) if len(free) == 1 else f"{free[0]}-{free[-1]}"
     assert allowed == expected, out
     assert out.split()[2] == str(len(free))      # OMP_NUM_THREADS: the cores it may use
+
+
+def test_a_note_goes_into_the_trace_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tandem.open_session(Platform.local(), run_dir=tmp_path) as s:
+            s.note("checkpoint", {"step": 3, "loss": 0.25})
+            for kind in ("end", "not a word", 7):
+                with pytest.raises(SpecError, match="kind must be a word"):
+                    s.note(kind, {})  # type: ignore[arg-type]
+            with pytest.raises(SpecError, match="fields must be a mapping"):
+                s.note("x", [1])  # type: ignore[arg-type]
+    asyncio.run(main())
+    notes = [r for r in tandem.read_trace(tmp_path) if r["ev"] == "checkpoint"]
+    assert len(notes) == 1 and notes[0]["step"] == 3 and notes[0]["loss"] == 0.25
+    assert isinstance(notes[0]["t"], float)

@@ -36,8 +36,16 @@ def test_real_calls_audits_and_retraining_run_as_tasks(tmp_path: Path) -> None:
     model = load_version(swap.path)              # written by the retraining task's worker
     mean, std = model.predict(np.array([[1.0]]))
     assert abs(mean[0] - wiggle(np.array([1.0]))) < 0.05 and std[0] >= 0
-    kinds = {r["kind"] for r in tandem.read_trace(tmp_path) if "kind" in r}
+    trace = list(tandem.read_trace(tmp_path))
+    kinds = {r["kind"] for r in trace if "kind" in r}
     assert {"surrogate-real", "surrogate-retrain"} <= kinds
+    noted = [r for r in trace if r["ev"] == "surrogate"]         # the log, in the trace too
+    calls = [r for r in noted if r["event"] == "call"]
+    assert len(calls) == 24 and {r["surrogate"] for r in noted} == {"surrogate"}
+    assert [r["decision"] for r in calls] == [r.decision for r in sur.records
+                                              if hasattr(r, "decision")]
+    assert all("threshold" in r and "uncertainty" in r for r in calls)
+    assert any(r["event"] == "swap" for r in noted)
 
 
 def test_workers_serve_the_model_and_take_up_a_new_version_without_restarting(

@@ -164,6 +164,11 @@ class Driver:
     def cancel_task(self, task_id: int, reason: str, by: str) -> None:
         self.feed(CancelRequested(task_id=task_id, reason=reason, by=by))
 
+    def note(self, kind: str, fields: Mapping[str, Any]) -> None:
+        """Hand the instruments a record of the run's own (``Session.note``)."""
+        if self._ins.wants("noted"):
+            self._ins.call("noted", kind, fields, self.clock())
+
     def dropped(self, task_id: int) -> None:
         """A resolved task's future is gone (its finalizer, on any thread)."""
         self._steps.drop(task_id)

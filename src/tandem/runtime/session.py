@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["ProcessResult", "Session"]
 
 _SIGNALS = frozenset(s.value for s in _signal.Signals)
+_TRACE_KINDS = frozenset({"run", "launch", "end", "steer", "data", "close"})
 
 
 class Session:
@@ -109,6 +110,19 @@ class Session:
     def time(self) -> float:
         """The session's clock now (virtual seconds under the simulator)."""
         return self._driver.clock()
+
+    def note(self, kind: str, fields: Mapping[str, Any]) -> None:
+        """Add a record of your own to the run's trace: ``{"ev": kind, "t": now, **fields}``
+        (``fields``: JSON values), for ``tandem.read_trace`` and your tools. ``kind`` is a word
+        that is not one of the trace's own (``run``, ``launch``, ``end``, ``steer``,
+        ``data``, ``close``)."""
+        if not isinstance(kind, str) or not kind.replace("-", "_").isidentifier() \
+                or kind in _TRACE_KINDS:
+            raise SpecError(f"note: kind must be a word that is not one of the trace's own "
+                            f"({', '.join(sorted(_TRACE_KINDS))}), got {kind!r}")
+        if not isinstance(fields, Mapping):
+            raise SpecError(f"note: fields must be a mapping, got {type(fields).__name__}")
+        self._driver.note(kind, fields)
 
     def owns(self, future: object) -> bool:
         """Whether ``future`` is a task of this session (of its driver)."""

@@ -36,6 +36,7 @@ FORWARDED: dict[str, bool] = {
     "submit": True, "execute": True, "submit_spec": True,
     "cancel": False, "pause": False, "resume": False, "preempt": False,
     "set_priority": False, "move": False, "pools": False, "counts": False, "idle": False,
+    "note": False,
 }
 """The :class:`Session` methods a :class:`SyncSession` has: name -> returns a task future."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -119,14 +119,19 @@ TYPES: dict[str, type[Record]] = {c.event: c for c in (Started, Call, Audit, Aud
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def to_json(r: Record) -> str:
+def to_fields(r: Record) -> dict[str, Any]:
+    """``r`` as a JSON-ready mapping (its ``event`` first)."""
     names = _FIELDS.get(type(r))
     if names is None:
         names = _FIELDS[type(r)] = tuple(f.name for f in dataclasses.fields(r))
     out: dict[str, Any] = {"event": r.event}
     for n in names:          # the values are numbers, strings and booleans: no deep copy
         out[n] = getattr(r, n)
-    return json.dumps(out, separators=(",", ":"))
+    return out
+
+
+def to_json(r: Record) -> str:
+    return json.dumps(to_fields(r), separators=(",", ":"))
 
 
 _OPEN: set[Path] = set()     # the logs open in this process
@@ -135,12 +140,17 @@ _OPEN: set[Path] = set()     # the logs open in this process
 class SurrogateLog(Instrument):
     """The records of one surrogate, in memory and in ``path`` (appended). As an instrument of
     the session it flushes with the trace and closes when the run ends. One log per file at a
-    time: a second surrogate of the same name in a run is refused."""
+    time: a second surrogate of the same name in a run is refused. ``note``: also hand every
+    record to the run's trace (``Session.note("surrogate", {...})``, the surrogate's name in
+    its ``surrogate`` field)."""
 
     def __init__(self, path: Path, name: str,
-                 on_close: Callable[[list[Record]], None] | None = None) -> None:
+                 on_close: Callable[[list[Record]], None] | None = None,
+                 note: Callable[[str, Mapping[str, Any]], None] | None = None) -> None:
         self.path = path.resolve()
+        self.name = name
         self._on_close = on_close
+        self._note = note
         if self.path in _OPEN:
             raise SpecError(f"surrogate {name!r}: this run has a surrogate of that name "
                             "already (give each its own name=)")
@@ -150,8 +160,12 @@ class SurrogateLog(Instrument):
 
     def write(self, record: Record) -> None:
         self.records.append(record)
+        fields = to_fields(record)
         if self._file is not None:
-            self._file.write(to_json(record) + "\n")
+            self._file.write(json.dumps(fields, separators=(",", ":")) + "\n")
+        if self._note is not None:
+            fields["surrogate"] = self.name
+            self._note("surrogate", fields)
 
     def flush(self) -> None:
         if self._file is not None:

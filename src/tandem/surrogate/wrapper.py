@@ -140,7 +140,8 @@ class Surrogate:
         self._audit_options: CallOptions = {**options, "priority": audit_priority}
         where = session.run_dir / f"{name}.summary.json"
         self._log = SurrogateLog(session.run_dir / f"{name}.jsonl", name,
-                                 on_close=lambda records: write_summary(records, where))
+                                 on_close=lambda records: write_summary(records, where),
+                                 note=session.note)
         self._unsubscribe = session.add_instrument(self._log)
         self._serving = _Serving(0, None)
         self._calls = 0

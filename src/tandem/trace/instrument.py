@@ -18,7 +18,7 @@ tandem.spec.platform, tandem.spec.task.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tandem.core.actions import Launch, Steered
 from tandem.core.record import TaskRecord
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from tandem.core.view import TaskView
 
 HOOKS = ("bind", "run_started", "task_submitted", "task_restored", "task_launched",
-         "task_memory", "data_held", "task_resolved", "task_ended", "steered", "flush",
-         "run_ended")
+         "task_memory", "data_held", "task_resolved", "task_ended", "steered", "noted",
+         "flush", "run_ended")
 """Every hook's name, in the order a run calls them."""
 
 
@@ -76,6 +76,11 @@ class Instrument:
     def steered(self, action: Steered, now: float) -> None:
         """A steering action (cancel, pause, resume, preempt, priority, pool move) took
         effect: who decided what, when."""
+
+    def noted(self, kind: str, fields: Mapping[str, Any], now: float) -> None:
+        """Code of the run asked for a record of its own in the trace (``Session.note``):
+        ``kind`` names it (a surrogate's decisions, audits, retrainings and swaps are
+        ``surrogate``), ``fields`` are JSON values."""
 
     def flush(self) -> None:
         """Write out what is buffered. Tasks resolved before the call may be forgotten by the

@@ -178,6 +178,10 @@ class JsonlTrace(Instrument):
         record.update(action.details)
         self._items.append(json.dumps(record))
 
+    def noted(self, kind: str, fields: Mapping[str, Any], now: float) -> None:
+        record = {"t": round(now, 6), **fields, "ev": kind}
+        self._items.append(json.dumps(record, separators=(",", ":")))
+
     def data_held(self, task_id: int, node: str, change: int, held: int, now: float) -> None:
         self._items.append(json.dumps({"ev": "data", "t": round(now, 6), "task": task_id,
                                        "node": node, "change": change, "held": held}))
