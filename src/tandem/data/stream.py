@@ -37,7 +37,7 @@ import os
 import pickle
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -94,6 +94,15 @@ class StreamFailed(StreamError):
 
 class EndOfStream(Exception):
     """Every writer of the stream has closed and every item was read."""
+
+
+def until_end(get: Callable[[], Any]) -> Iterator[Any]:
+    """The items ``get()`` returns, until it raises :class:`EndOfStream`."""
+    while True:
+        try:
+            yield get()
+        except EndOfStream:
+            return
 
 
 def to_socket(address: str) -> str:
@@ -206,11 +215,7 @@ class Reader(_End):
         return pickle.loads(reply[1])
 
     def __iter__(self) -> Iterator[Any]:
-        while True:
-            try:
-                yield self.get()
-            except EndOfStream:
-                return
+        return until_end(self.get)
 
     def close(self) -> None:
         self._close_socket()

@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from tandem.core.states import TaskState
-from tandem.data.stream import EndOfStream
+from tandem.data.stream import until_end
 from tandem.errors import SpecError, TandemError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import open_session
@@ -202,11 +202,7 @@ class SyncStream:
         return asyncio.run_coroutine_threadsafe(self._stream.get(), self._loop).result()
 
     def __iter__(self) -> Iterator[Any]:
-        while True:
-            try:
-                yield self.get()
-            except EndOfStream:
-                return
+        return until_end(self.get)
 
     def close(self) -> None:
         """No more writers: the stream ends once those open have closed."""
