@@ -97,23 +97,13 @@ def may_leave(s: CoreState, t: CoreTask, home: str, now: float) -> bool:
 def worth_waiting(s: CoreState, t: CoreTask, home: str, now: float) -> float | None:
     """Until when ``t`` may wait for ``home`` (``None``: it should not wait at all)."""
     start = t.ready_at if t.ready_at is not None else now
-    until = start + s.platform.network.transfer_s(kept_on(s, t, home))
+    found = home_of(s, t)       # the bytes that would move if t ran anywhere but its home
+    nbytes = found[1] if found is not None and found[0] == home else 0
+    until = start + s.platform.network.transfer_s(nbytes)
     if until <= now:
         return None
     at = room_on_node(s.pool, home, t.req.cores, t.req.gpus, s.releases, now)
     return until if at is not None and at < until else None
-
-
-def kept_on(s: CoreState, t: CoreTask, node: str) -> int:
-    """Bytes of ``t``'s dependencies' results kept on ``node`` (what moves if ``t`` runs
-    elsewhere)."""
-    tasks = s.tasks
-    total = 0
-    for d in t.deps:
-        p = tasks.get(d)
-        if p is not None and p.kept and p.placement is not None and p.placement.node == node:
-            total += p.kept
-    return total
 
 
 def waiting(s: CoreState, t: CoreTask) -> bool:
