@@ -148,6 +148,15 @@ class TaskSpec:
     estimate_from: str = "user"
 
     def __post_init__(self) -> None:
+        # The usual submission (plain types, every optional field at its default) passes with
+        # type identities alone; anything else takes the checks below, which say what is wrong.
+        if type(self.name) is str and self.name and type(self.kind) is str and self.kind \
+                and type(self.by) is str and self.by and type(self.work) in _WORK \
+                and type(self.resources) is Resources and type(self.priority) is int \
+                and type(self.retries) is int and self.retries >= 0 and self.key is None \
+                and self.pool is None and self.timeout is None and self.estimate is None \
+                and self.features is None and self.estimate_from == "user":
+            return
         if not isinstance(self.name, str) or not self.name:
             raise SpecError(f"task: name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.kind, str) or not self.kind:
@@ -217,6 +226,7 @@ class TaskSpec:
 
 
 _FIELDS = tuple(f.name for f in fields(TaskSpec))
+_WORK = frozenset((FunctionCall, Executable, Mock))
 
 
 def _checked_features(name: str, features: object) -> dict[str, float | int | str] | None:
