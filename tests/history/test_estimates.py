@@ -49,19 +49,14 @@ def test_a_boosted_key_predicts_from_the_arguments(tmp_path: Path) -> None:
     assert again.estimate == got.estimate      # from the cache of predictions
 
 
-def test_the_starting_thread_prepares_the_median_models_of_keys_whose_inputs_do_not_vary(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    HistoryStore(tmp_path).add(rows("mock@sim", [(0, 1.0)] * 20 + [(0, 3.0)] * 20))
+def test_only_keys_whose_inputs_vary_may_need_a_boosted_model(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path)
-    est = Estimates(store)
-    est.start()
-    assert est.fill(TaskSpec(name="sim.1", work=Mock(seconds=1))).estimate == 2.0
-
-    def unread(*_: object) -> None:
-        raise AssertionError("read again on the loop")
-    monkeypatch.setattr(store, "samples", unread)
-    model = est.model("mock@sim")
-    assert model is not None and model.kind == "median" and model.n == 40
+    store.add(rows("same@sim", [(0, 1.0)] * 40))                   # one input value: a median
+    store.add(rows("sweep@sim", [(n, 0.1 * n) for n in range(40)]))  # arg0 varies
+    store.add(rows("few@sim", [(n, 0.1 * n) for n in range(5)]))     # too few samples
+    assert store.varying_keys(30) == {"sweep@sim"}
+    models = Estimates(store)
+    assert models.model("same@sim").kind == "median"  # type: ignore[union-attr]
 
 
 def test_a_corrupt_history_learns_nothing(tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ the walltime check read it as they read a given one.
 
 Cost: which keys the history knows is read on a thread started with the session
 (:meth:`start`); the first submission waits for it only if it comes before it is done. The
-thread then reads the samples of the keys with samples enough for a boosted model (the
-:data:`CHECKED` most frequent ones), keeps the median models of those whose inputs do not vary,
-and imports scikit-learn (~1 s of the interpreter's lock, which the loop then waits for) only
-when one of them will be boosted (or more keys than it checks could be). Any other key's model
-is fitted once per session, at the first submission of that key that the journal does not
-restore; a boosted model remembers its predictions per bins of the inputs
+thread then imports scikit-learn (~1 s) when some key has samples enough for a boosted model
+and inputs that vary (:meth:`HistoryStore.varying_keys
+<tandem.history.store.HistoryStore.varying_keys>`, asked of SQLite): the import holds the
+interpreter's lock, which the loop then waits for, so a history whose keys all get medians
+never costs it. A
+key's model is fitted once per session, at the first submission of that key that the journal
+does not restore; a boosted model remembers its predictions per bins of the inputs
 (:mod:`tandem.history.model`). A key the history does not know costs a dictionary lookup.
 A history that cannot be read is said once (a warning on the ``tandem`` logger) and no
 estimate is learned.
@@ -26,15 +27,12 @@ from __future__ import annotations
 import threading
 
 from tandem.history.describe import KeyCache, inputs, inputs_of
-from tandem.history.model import MIN_BOOSTED, Model, fit, fit_kind, sklearn_available
+from tandem.history.model import MIN_BOOSTED, Model, fit, sklearn_available
 from tandem.history.store import HistoryStore, Row
 from tandem.spec.task import TaskSpec
 
 SAMPLES = 1000
 """The newest done tasks of a key that its model is fitted on."""
-
-CHECKED = 32
-"""How many keys the starting thread reads the samples of, most frequent first."""
 
 
 def samples_of(rows: list[Row]) -> list[tuple[dict[str, float | str], float]]:
@@ -68,22 +66,15 @@ class Estimates:
             self.store.failed("read", e)
             counts = {}
         self._counts = counts
-        if not sklearn_available():
-            return
-        many = sorted((k for k, n in counts.items() if n >= MIN_BOOSTED),
-                      key=lambda k: -counts[k])
-        boosted = len(many) > CHECKED
-        for key in many[:CHECKED]:
-            try:
-                samples = samples_of(self.store.samples(key, SAMPLES))
-            except Exception:
-                return                     # fill says it, on the loop, if it happens again
-            if samples and fit_kind(samples) == "median":
-                self._models.setdefault(key, fit(samples))
-            else:
-                boosted = True
-        if boosted:
+        if any(n >= MIN_BOOSTED for n in counts.values()) and sklearn_available() \
+                and self._varying():
             import sklearn.ensemble  # noqa: F401  (a boosted model's import, off the loop)
+
+    def _varying(self) -> bool:
+        try:
+            return bool(self.store.varying_keys(MIN_BOOSTED))
+        except Exception:
+            return True                # fill says what is wrong, if it happens again
 
     def _known(self) -> dict[str, int]:
         if self._counts is None:

@@ -145,6 +145,18 @@ class HistoryStore:
         rows = self._read("SELECT key, COUNT(*) FROM tasks WHERE state = 'done' GROUP BY key")
         return {k: n for k, n in rows}
 
+    def varying_keys(self, at_least: int) -> set[str]:
+        """The keys with ``at_least`` done tasks whose inputs (features, argument sizes, the
+        resource request) are not all the same: those a boosted model may be fitted for. A
+        superset (inputs compared as stored text), read by SQLite alone."""
+        rows = self._read(
+            "SELECT key FROM tasks WHERE state = 'done' GROUP BY key HAVING COUNT(*) >= ? AND "
+            "(COUNT(DISTINCT IFNULL(features, '')) > 1 OR COUNT(DISTINCT IFNULL(sizes, '')) > 1 "
+            "OR COUNT(DISTINCT cores) > 1 OR COUNT(DISTINCT gpus) > 1 "
+            "OR COUNT(DISTINCT ranks) > 1 OR COUNT(DISTINCT IFNULL(memory_mb, -1)) > 1)",
+            (at_least,))
+        return {k for (k,) in rows}
+
     def samples(self, key: str, limit: int = 2000) -> list[Row]:
         """The newest ``limit`` done tasks of ``key``, oldest first."""
         rows = self._read(f"SELECT {_COLUMNS} FROM tasks WHERE key = ? AND state = 'done' "
