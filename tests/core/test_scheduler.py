@@ -333,3 +333,16 @@ def test_a_queued_task_is_re_keyed_when_a_later_task_depends_on_it() -> None:
         d.next_id = 5
         d.finish(blocker)
         assert d.launched_ids() == [blocker, 3]
+
+
+def test_only_running_says_whether_nothing_but_those_tasks_can_change() -> None:
+    d = Driver(platform(cores=1))
+    a = d.submit(spec("reader"))
+    b = d.submit(spec("after"), deps=(a,))
+    assert not d.core.only_running([a])          # launched, not running yet
+    d.send(Started(a))
+    assert d.core.only_running([a])              # the rest waits for it
+    assert not d.core.only_running([b])
+    c = d.submit(spec("queued"))                 # ready, waiting for the core: it could run
+    assert d.core.state(c) is S.READY and not d.core.only_running([a])
+    assert not Driver(platform()).core.only_running([])   # nothing runs

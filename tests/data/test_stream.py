@@ -201,3 +201,30 @@ def test_large_items_travel_as_segments_the_reader_maps_and_removes(tmp_path: Pa
             directory = s._driver.data.kept.directory
             assert directory is not None and os.listdir(directory) == []
     asyncio.run(main())
+
+
+def test_a_stream_nobody_closed_ends_once_nothing_left_can_write_to_it(tmp_path: Path) -> None:
+    # No writers= and no close(): once the block has ended and the writer is done, the only
+    # task left reads a stream nothing can write to any more, so the stream ends.
+    async def main() -> tuple[object, object]:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("frames")
+            got = s.submit(consume, "frames")
+            n = s.submit(produce, "frames", [1, 2, 3])
+        assert st.stats().ended
+        return got, n
+    got, n = asyncio.run(asyncio.wait_for(main(), 300))   # a guard against a hang only
+    assert got.result() == [1, 2, 3] and n.result() == 3     # type: ignore[attr-defined]
+
+
+def test_a_stream_whose_writers_did_not_all_come_fails_its_readers(tmp_path: Path) -> None:
+    async def main() -> object:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            s.stream("maps", writers=2)
+            got = s.submit(consume, "maps")
+            s.submit(produce, "maps", ["only one"])
+        return got
+    got = asyncio.run(asyncio.wait_for(main(), 300))       # a guard against a hang only
+    error = got.exception()                                   # type: ignore[attr-defined]
+    assert isinstance(error, TaskFailed)
+    assert "1 of its 2 writers came" in str(error)

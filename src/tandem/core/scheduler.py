@@ -204,6 +204,24 @@ class Scheduler:
         """How many submitted tasks have not reached a final state."""
         return self._s.unfinished
 
+    def only_running(self, ids: Iterable[int]) -> bool:
+        """Whether the tasks ``ids`` are running and nothing else can change on its own: every
+        task that holds a placement is one of them and ``RUNNING``, and every other unfinished
+        task is ``PENDING`` (it waits for one of them, or for another pending one)."""
+        s = self._s
+        mine = set(ids)
+        if not s.running or len(s.running) > len(mine):
+            return False
+        running = TaskState.RUNNING
+        if any(tid not in mine or t.state is not running for tid, t in s.running.items()):
+            return False
+        left = s.unfinished - len(s.running)
+        if left:
+            pending = TaskState.PENDING
+            if sum(1 for t in s.tasks.values() if t.state is pending) != left:
+                return False
+        return True
+
     def counts(self) -> dict[TaskState, int]:
         out = dict.fromkeys(TaskState, 0)
         for t in self._s.tasks.values():

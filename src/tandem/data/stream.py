@@ -11,7 +11,8 @@ Imports: tandem.data.segments.
 Wire (one Unix socket per writer or reader, in the Linux abstract namespace; the address in
 the environment starts with ``@`` for its leading NUL): each message is an 8-byte big-endian
 length and a pickle of a tuple. Client to broker: ``("writer", name, task_id)``,
-``("put", bytes)``, ``("close", None | why)``, ``("reader", name)``, ``("get",)``. Broker to
+``("put", bytes)``, ``("close", None | why)``, ``("reader", name, task_id)``, ``("get",)``
+(``task_id``: the client's task, from ``TANDEM_TASK_ID``; ``None`` outside a task). Broker to
 client: ``("ok",)``, ``("item", bytes)``, ``("end",)``, ``("failed", why)``, ``("error",
 why)``. Items are pickled (protocol 5) by the writer and unpickled by the reader; the broker
 holds bytes.
@@ -204,7 +205,8 @@ class Reader(_End):
     """Takes items from stream ``name`` (see the module docstring)."""
 
     def __init__(self, name: str, address: str | None = None) -> None:
-        super().__init__(name, address, ("reader", name))
+        task = os.environ.get("TANDEM_TASK_ID")
+        super().__init__(name, address, ("reader", name, int(task) if task else None))
 
     def get(self) -> Any:
         """The next item; :class:`EndOfStream` at the end, :class:`StreamFailed` if it

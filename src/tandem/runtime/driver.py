@@ -105,6 +105,8 @@ class Driver:
         self._live = Live(run_dir, durable)           # tasks not resolved yet
         self.data = DataPlane(self._ins, self.clock, ref_above)  # kept results, streams
         self._recomputes: dict[int, DataRef] = {}   # a lost result's recomputation -> its handle
+        self.data.streams.on_wait = self._starved_soon
+        self._draining = self._starved_pending = False
         self._steps = steps = Steps(self._core, self._ins, self.clock, self._act)
         self.feed = steps.feed          # hand an event to the core now, carry out its actions
         self.settle = steps.settle      # hand the core what is queued (before reading it)
@@ -255,6 +257,8 @@ class Driver:
             ins.call("task_ended", self._core.record(tid))
         self.data.task_ended(tid, lambda: None if action.state is DONE else (
             str(got[2]) if got is not None and got[2] is not None else action.state.value))
+        if self._draining:
+            self._starved_soon()
         if self._recomputes:
             self._recomputes.pop(tid, None)   # a recomputation that failed for good
         if got is not None:          # None: restored, its future was resolved at submission
@@ -334,7 +338,26 @@ class Driver:
     def spawn(self, coro: Coroutine[Any, Any, Any], *,
               name: str | None = None) -> asyncio.Task[Any]:
         """Run a coroutine inside the driver's task group."""
-        return self._spawned.spawn(coro, name)
+        task = self._spawned.spawn(coro, name)
+        task.add_done_callback(lambda _: self._starved_soon())
+        return task
+
+    def drain(self) -> None:
+        """The session's block has ended: from now on, once no spawned coroutine runs and the
+        only tasks running wait on streams no writer holds open (the rest pending), those
+        streams end (``DataPlane.end_starved``), so their readers do not wait forever."""
+        self._draining = True
+        self._starved_soon()
+
+    def _starved_soon(self) -> None:
+        if self._draining and not self._starved_pending and self.data.streams.active:
+            self._starved_pending = True
+            asyncio.get_running_loop().call_soon(self._starved)
+
+    def _starved(self) -> None:
+        self._starved_pending = False
+        if not self._spawned.tasks:
+            self.data.end_starved(self._core.only_running)
 
     def abort(self, reason: str) -> None:
         """Cancel every unfinished task (cause: shutdown) and every spawned coroutine."""

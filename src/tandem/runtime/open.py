@@ -201,6 +201,7 @@ async def open_session(
         try:
             try:
                 yield Session(driver)
+                driver.drain()
                 await driver.wait_idle()
             except BaseException as e:
                 driver.abort("the session is closing on an error")

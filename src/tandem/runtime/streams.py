@@ -18,6 +18,10 @@ Rules:
 - The end: with ``writers=N``, once N writers have closed; otherwise once the driver called
   ``close()`` and every writer that opened has closed; then buffered items are still
   delivered, and readers get the end after them.
+- Starved: readers wait and no writer is open or blocked (:meth:`Stream.starved`). The driver
+  asks (:meth:`StreamBroker.starved`) once the session's block has ended, and when nothing
+  left can write (see ``Driver``) it closes such a stream without ``writers=`` (its readers
+  get the end) and fails one whose ``writers=N`` never all came.
 - A failure (a writer closing with a reason, a writer's connection dropping before it closed,
   its task failing: :meth:`StreamBroker.task_ended`, or ``fail()``) reaches every reader at
   once; buffered items are dropped and blocked writers fail too. A task that ended normally
@@ -68,13 +72,14 @@ class Stream:
         self.writers = writers
         self._items: deque[bytes] = deque()
         self._blocked: deque[tuple[bytes, Reply]] = deque()
-        self._waiting: deque[Reply] = deque()
+        self._waiting: deque[tuple[Reply, int | None]] = deque()   # a reply, its task
         self._open: dict[object, int | None] = {}     # writer -> its task
         self._closed_writers = 0
         self._closing = False
         self._put = self._taken = 0
         self.failed: str | None = None
         self._changed = asyncio.Event()
+        self.on_wait: Callable[[], None] | None = None   # a reader started waiting
 
     # -- the driver's side -----------------------------------------------------------------
     async def put(self, item: Any) -> None:
@@ -120,7 +125,7 @@ class Stream:
         while self._blocked:
             self._blocked.popleft()[1](message)
         while self._waiting:
-            self._waiting.popleft()(message)
+            self._waiting.popleft()[0](message)
         self._touch()
 
     def stats(self) -> StreamStats:
@@ -147,6 +152,22 @@ class Stream:
         if self.writers is not None:
             return self._closed_writers >= self.writers
         return self._closing
+
+    def starved(self) -> list[int]:
+        """The tasks of the readers waiting on it while no writer is open or blocked (empty
+        when it is not starved, or has ended or failed)."""
+        if not self._waiting or self._open or self._blocked or self._items \
+                or self.failed is not None:
+            return []
+        return [t for _, t in self._waiting if t is not None]
+
+    def end_starved(self) -> None:
+        """Nothing left can write to it: end it (without ``writers=``), else fail it."""
+        if self.writers is None:
+            self.close()
+        else:
+            self.fail(f"{self._closed_writers} of its {self.writers} writers came, and nothing "
+                      "left in the session can open another")
 
     # -- what connections do ---------------------------------------------------------------
     def join(self, writer: object, task_id: int | None) -> str | None:
@@ -189,7 +210,7 @@ class Stream:
         self._put += 1
         if self._waiting:
             self._taken += 1
-            self._waiting.popleft()(("item", data))
+            self._waiting.popleft()[0](("item", data))
             reply(("ok",))
         elif len(self._items) < self.maxsize:
             self._items.append(data)
@@ -198,7 +219,7 @@ class Stream:
             self._blocked.append((data, reply))
         self._touch()
 
-    def take(self, reply: Reply) -> None:
+    def take(self, reply: Reply, task_id: int | None = None) -> None:
         if self.failed is not None:
             reply(("failed", self.failed))
         elif self._items:
@@ -212,13 +233,15 @@ class Stream:
         elif self.ended:
             reply(("end",))
         else:
-            self._waiting.append(reply)
+            self._waiting.append((reply, task_id))
+            if self.on_wait is not None:
+                self.on_wait()
         self._touch()
 
     def _settle(self) -> None:
         if self.ended:
             while self._waiting:
-                self._waiting.popleft()(("end",))
+                self._waiting.popleft()[0](("end",))
         self._touch()
 
     def _touch(self) -> None:
@@ -235,6 +258,7 @@ class StreamBroker:
         self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._connections: set[asyncio.StreamWriter] = set()
+        self.on_wait: Callable[[], None] | None = None   # a reader started waiting
 
     @property
     def active(self) -> bool:
@@ -256,7 +280,16 @@ class StreamBroker:
         if self._sock is None:
             self._listen()
         stream = self._streams[name] = Stream(name, maxsize, writers)
+        stream.on_wait = self._waited
         return stream
+
+    def _waited(self) -> None:
+        if self.on_wait is not None:
+            self.on_wait()
+
+    def starved(self) -> dict[int, Stream]:
+        """The tasks waiting on a starved stream (:meth:`Stream.starved`), and its stream."""
+        return {t: s for s in self._streams.values() for t in s.starved()}
 
     def _listen(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -284,6 +317,7 @@ class StreamBroker:
         self._connections.add(w)
         stream: Stream | None = None
         writing = False
+        task_id: int | None = None
 
         def reply(message: tuple[Any, ...]) -> None:
             if not w.is_closing():
@@ -299,6 +333,7 @@ class StreamBroker:
                 op = msg[0]
                 if op in ("writer", "reader"):
                     stream = self._streams.get(msg[1])
+                    task_id = msg[2] if len(msg) > 2 else None
                     if stream is None:
                         reply(("error", f"the session did not open a stream named {msg[1]!r}"))
                         continue
@@ -315,7 +350,7 @@ class StreamBroker:
                 elif op == "put":
                     stream.offer(msg[1], reply)
                 elif op == "get":
-                    stream.take(reply)
+                    stream.take(reply, task_id)
                 elif op == "close":
                     stream.leave(w, msg[1])
                     writing = False
