@@ -228,3 +228,25 @@ def test_a_stream_whose_writers_did_not_all_come_fails_its_readers(tmp_path: Pat
     error = got.exception()                                   # type: ignore[attr-defined]
     assert isinstance(error, TaskFailed)
     assert "1 of its 2 writers came" in str(error)
+
+
+class OverTcp(FunctionBackend):
+    """Local workers that say they reach the driver at 127.0.0.1, as workers on other hosts
+    of an allocation do: the session's streams then go over TCP."""
+
+    def driver_host(self) -> str | None:
+        return "127.0.0.1"
+
+
+def test_streams_go_over_tcp_with_the_sessions_token_when_a_backend_runs_elsewhere(
+        tmp_path: Path) -> None:
+    async def main() -> tuple[str, list[object]]:
+        fb = OverTcp(log_dir=tmp_path / "workers", prespawn=2)
+        async with open_session(run_dir=tmp_path, journal=False, backends=[fb]) as s:
+            s.stream("frames", writers=1)
+            got = s.submit(consume, "frames")
+            await s.submit(produce, "frames", list(range(20)))
+            return os.environ[ENV], await got
+    address, items = asyncio.run(main())
+    assert address.startswith("tcp:127.0.0.1:") and items == list(range(20))
+    assert ENV not in os.environ                    # the session put the environment back

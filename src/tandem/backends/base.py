@@ -96,6 +96,12 @@ class Backend(abc.ABC):
         processes override it."""
         return None
 
+    def driver_host(self) -> str | None:
+        """The address of this host that this backend's tasks on other hosts reach the
+        driver at (the session's streams listen there too); ``None``, the default: its tasks
+        run on this host."""
+        return None
+
     def keep_results(self, directory: str, above: int | None) -> bool:
         """Keep function results of at least ``above`` bytes (``None``: only of calls with
         ``ref=True``) as segments in ``directory``, reporting

@@ -163,6 +163,9 @@ class FunctionBackend(Backend):
         self._keep = (directory, above)
         return True
 
+    def driver_host(self) -> str | None:
+        return None if self._nodes is None else self._nodes.driver_host()
+
     def unreachable(self, platform: Platform) -> str | None:
         if self._nodes is not None:
             return self._nodes.unreachable(platform)

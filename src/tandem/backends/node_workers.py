@@ -85,6 +85,10 @@ class NodeWorkers:
     """Workers as steps of ``launcher``'s allocation: the listening socket (:meth:`open`) and
     the steps waiting for their worker's connection. A worker's key is ``(node, GPU set)``."""
 
+    def driver_host(self) -> str:
+        """The address of this host that the workers connect back to."""
+        return driver_address(self._given)
+
     def __init__(self, launcher: Srun, log_dir: Path, *, address: str | None = None,
                  hello_timeout: float = 120.0) -> None:
         self.launcher = launcher

@@ -4,7 +4,8 @@ Contract: spawn, pin, watch and end the processes of ``Executable`` tasks on thi
 report their starts and exits; never touch scheduler state. It executes only the node that is
 this machine (:func:`~tandem.backends.local.local_unreachable`).
 Imports: tandem.guardian, tandem.backends.base, tandem.backends.exits, tandem.backends.launch,
-tandem.backends.local, tandem.backends.memory, tandem.backends.placement,
+tandem.backends.local, tandem.backends.memory, tandem.backends.node_workers,
+tandem.backends.placement,
 tandem.backends.process_task, tandem.backends.spawn, tandem.backends.stepsignal,
 tandem.core.values, tandem.errors, tandem.spec.
 
@@ -68,6 +69,7 @@ from tandem.backends.exits import failure_of
 from tandem.backends.launch import Launcher
 from tandem.backends.local import local_unreachable
 from tandem.backends.memory import LimitRefused, MemoryLimits, TaskMemory, mb
+from tandem.backends.node_workers import driver_address
 from tandem.backends.placement import pin_cores
 from tandem.backends.process_task import ProcessTask, signal_group
 from tandem.backends.stepsignal import Signaller
@@ -110,6 +112,10 @@ class ProcessBackend(Backend):
 
     def accepts(self, work: Work) -> bool:
         return isinstance(work, Executable)
+
+    def driver_host(self) -> str | None:
+        launcher = self._launcher
+        return driver_address() if launcher is not None and launcher.remote else None
 
     def unreachable(self, platform: Platform) -> str | None:
         if self._launcher is not None:

@@ -9,7 +9,9 @@ to, whose address every task finds in ``TANDEM_STREAMS``.
 Imports: tandem.data.segments.
 
 Wire (one Unix socket per writer or reader, in the Linux abstract namespace; the address in
-the environment starts with ``@`` for its leading NUL): each message is an 8-byte big-endian
+the environment starts with ``@`` for its leading NUL; on an allocation of several hosts a TCP
+connection to ``tcp:HOST:PORT``, which first sends the session's token from
+``TANDEM_STREAMS_TOKEN``, padded to :data:`TOKEN_SIZE` bytes): each message is an 8-byte big-endian
 length and a pickle of a tuple. Client to broker: ``("writer", name, task_id)``,
 ``("put", bytes)``, ``("close", None | why)``, ``("reader", name, task_id)``, ``("get",)``
 (``task_id``: the client's task, from ``TANDEM_TASK_ID``; ``None`` outside a task). Broker to
@@ -46,6 +48,10 @@ from tandem.data import segments
 
 ENV = "TANDEM_STREAMS"
 SEGMENTS_ENV = "TANDEM_SEGMENTS"
+TOKEN_ENV = "TANDEM_STREAMS_TOKEN"
+"""The session's secret that a connection over TCP sends first (the broker reads nothing else
+before it matches)."""
+TOKEN_SIZE = 32
 INLINE_MAX = 1 << 20
 LENGTH = struct.Struct("!Q")
 _count = itertools.count()
@@ -143,11 +149,17 @@ class _End:
                               f"streams are opened by a session with session.stream() and "
                               f"used by its tasks)")
         self.name = name
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._sock.connect(to_socket(where))
+            if where.startswith("tcp:"):       # a task on another host of an allocation
+                host, port = where[4:].rsplit(":", 1)
+                self._sock = socket.create_connection((host, int(port)))
+                self._sock.sendall(os.environ.get(TOKEN_ENV, "").encode().ljust(TOKEN_SIZE))
+            else:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self._sock.connect(to_socket(where))
         except OSError as exc:
-            self._sock.close()
+            with contextlib.suppress(AttributeError):
+                self._sock.close()
             raise StreamError(f"stream {name!r}: the session at {where} has opened no stream "
                               f"(or has ended): {exc.strerror}") from None
         self._ask(hello)

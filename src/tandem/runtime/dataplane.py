@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from tandem.backends.base import Backend
 from tandem.data.refs import DataRef, Kept
 from tandem.data.stream import ENV as STREAMS_ENV
-from tandem.data.stream import SEGMENTS_ENV
+from tandem.data.stream import SEGMENTS_ENV, TOKEN_ENV
 from tandem.runtime.kept import DEFAULT_ABOVE, KeptStore
 from tandem.runtime.streams import StreamBroker
 from tandem.spec.task import TaskSpec
@@ -47,7 +47,14 @@ class DataPlane:
         self._recipes: dict[int, TaskSpec] = {}
 
     def open(self, backends: Sequence[Backend]) -> None:
-        """Publish the addresses tasks see and ask the backends to keep results."""
+        """Publish the addresses tasks see and ask the backends to keep results. When a
+        backend runs tasks on other hosts, the streams are reached over TCP at the address it
+        names (``Backend.driver_host``)."""
+        hosts = [h for b in backends if (h := b.driver_host()) is not None]
+        if hosts:
+            self.streams.reach_from(hosts[0])
+            assert self.streams.token is not None
+            self._set(TOKEN_ENV, self.streams.token)
         self._set(STREAMS_ENV, self.streams.address)  # tasks started from now see it
         where = self.kept.open()
         self.keeping = bool([b for b in backends if b.keep_results(where, self.ref_above)])

@@ -2,9 +2,13 @@
 connect to.
 
 Contract: :class:`StreamBroker` is one session's broker. Its address (an abstract Unix socket
-name) is fixed when it is made, so the driver can put it in the tasks' environment
-(``TANDEM_STREAMS``) before any worker starts; it listens only once the session opens its first
-stream (:meth:`StreamBroker.open`). :class:`Stream` is the driver's handle: ``await put``,
+name; or, once :meth:`StreamBroker.reach_from` was given a host, ``tcp:HOST:PORT`` on a port
+bound then) is fixed before any worker starts, so the driver can put it in the tasks'
+environment (``TANDEM_STREAMS``, and ``TANDEM_STREAMS_TOKEN`` for TCP); it listens only once
+the session opens its first stream (:meth:`StreamBroker.open`). Over TCP a connection's first
+:data:`~tandem.data.stream.TOKEN_SIZE` bytes must be the session's random token (compared with
+``hmac.compare_digest``, within ``HELLO_S`` seconds) before anything is unpickled; else it is
+closed. :class:`Stream` is the driver's handle: ``await put``,
 ``await get``, ``async for``, ``close``, ``fail``, ``stats``. The wire format and the
 exceptions are :mod:`tandem.data.stream`'s. Event-driven: one asyncio task per connection,
 tracked and cancelled by :meth:`StreamBroker.aclose`; nothing polls.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import os
 import pickle
 import secrets
@@ -43,9 +48,18 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.data.stream import LENGTH, EndOfStream, StreamError, StreamFailed, dump_item, to_socket
+from tandem.data.stream import (
+    LENGTH,
+    TOKEN_SIZE,
+    EndOfStream,
+    StreamError,
+    StreamFailed,
+    dump_item,
+    to_socket,
+)
 
 Reply = Callable[[tuple[Any, ...]], None]
+HELLO_S = 10.0   # how long a TCP connection has to send the token
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +273,7 @@ class StreamBroker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._connections: set[asyncio.StreamWriter] = set()
         self.on_wait: Callable[[], None] | None = None   # a reader started waiting
+        self.token: str | None = None                    # over TCP: what a connection sends
 
     @property
     def active(self) -> bool:
@@ -277,7 +292,7 @@ class StreamBroker:
                               f"got {writers!r}")
         if name in self._streams:
             raise StreamError(f"stream {name!r} is already open in this session")
-        if self._sock is None:
+        if not self._streams:
             self._listen()
         stream = self._streams[name] = Stream(name, maxsize, writers)
         stream.on_wait = self._waited
@@ -291,9 +306,30 @@ class StreamBroker:
         """The tasks waiting on a starved stream (:meth:`Stream.starved`), and its stream."""
         return {t: s for s in self._streams.values() for t in s.starved()}
 
+    def reach_from(self, host: str) -> None:
+        """Let tasks on other hosts connect: bind a TCP port on ``host`` (an address of this
+        host) now, and make the address ``tcp:HOST:PORT`` (before any stream is opened)."""
+        if self.token is not None or self._streams:
+            return
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        try:
+            sock.bind((host, 0))
+        except OSError as exc:
+            sock.close()
+            raise StreamError(f"streams: cannot listen on {host} ({exc.strerror}); set "
+                              "TANDEM_DRIVER_ADDRESS to an address of this host") from None
+        self._sock = sock
+        self.token = secrets.token_hex(TOKEN_SIZE // 2)
+        self.address = f"tcp:{host}:{sock.getsockname()[1]}"
+
     def _listen(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(to_socket(self.address))
+        if self.token is not None:
+            sock = self._sock
+            assert sock is not None
+        else:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(to_socket(self.address))
         sock.listen(128)
         sock.setblocking(False)
         self._sock = sock
@@ -302,7 +338,22 @@ class StreamBroker:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, sock: socket.socket) -> None:
-        self._server = await asyncio.start_unix_server(self._connection, sock=sock)
+        if self.token is None:
+            self._server = await asyncio.start_unix_server(self._connection, sock=sock)
+        else:
+            self._server = await asyncio.start_server(self._introduced, sock=sock)
+
+    async def _introduced(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        """A TCP connection: its token first, then the same messages as over Unix sockets."""
+        assert self.token is not None
+        try:
+            got = await asyncio.wait_for(r.readexactly(TOKEN_SIZE), HELLO_S)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            got = b""
+        if not hmac.compare_digest(got, self.token.encode()):
+            w.close()
+            return
+        await self._connection(r, w)
 
     def task_ended(self, task_id: int, failure: str | None) -> None:
         """Task ``task_id`` ended (``failure``: why it failed): its open writers close."""
