@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from tandem.backends.base import Backend
 from tandem.data.refs import DataRef, Kept
@@ -89,15 +89,6 @@ class DataPlane:
         """Tell the streams a task ended (``failure()`` says why it failed, ``None`` if not)."""
         if self.streams.active:
             self.streams.task_ended(task_id, failure())
-
-    def end_starved(self, only_running: Callable[[Iterable[int]], bool]) -> None:
-        """End the streams nothing left can write to (``only_running(ids)``: whether the
-        tasks waiting on them are all that runs, the rest pending): one without ``writers=``
-        ends, one whose writers did not all come fails (``Stream.end_starved``)."""
-        starved = self.streams.starved()
-        if starved and only_running(starved):
-            for stream in {id(s): s for s in starved.values()}.values():
-                stream.end_starved()
 
     async def aclose(self) -> None:
         """End every stream (before the backends shut down)."""

@@ -25,7 +25,8 @@ and told of every task's end.
 Imports: tandem.backends.base, tandem.core, tandem.errors, tandem.guardian, tandem.data.refs,
 tandem.history.estimates, tandem.runtime.args, tandem.runtime.dataplane,
 tandem.runtime.durable, tandem.runtime.future, tandem.runtime.live, tandem.runtime.routing,
-tandem.runtime.spawned, tandem.runtime.steps, tandem.spec, tandem.trace.instrument,
+tandem.runtime.settle, tandem.runtime.spawned, tandem.runtime.steps, tandem.spec,
+tandem.trace.instrument,
 tandem.trace.instruments, tandem.trace.jsonl.
 """
 
@@ -63,6 +64,7 @@ from tandem.runtime.durable import Durable
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.live import Live
 from tandem.runtime.routing import Routing
+from tandem.runtime.settle import Settler
 from tandem.runtime.spawned import Spawned
 from tandem.runtime.steps import Steps
 from tandem.spec.platform import Platform
@@ -105,8 +107,6 @@ class Driver:
         self._live = Live(run_dir, durable)           # tasks not resolved yet
         self.data = DataPlane(self._ins, self.clock, ref_above)  # kept results, streams
         self._recomputes: dict[int, DataRef] = {}   # a lost result's recomputation -> its handle
-        self.data.streams.on_wait = self._starved_soon
-        self._draining = self._starved_pending = False
         self._steps = steps = Steps(self._core, self._ins, self.clock, self._act)
         self.feed = steps.feed          # hand an event to the core now, carry out its actions
         self.settle = steps.settle      # hand the core what is queued (before reading it)
@@ -114,6 +114,7 @@ class Driver:
         self.wait_idle = steps.wait_idle  # wait until every task submitted so far has ended
         self._next_id = 0
         self._spawned = Spawned()
+        self._settler = Settler(self.data.streams, self._spawned, self._core.only_running)
         self.open = False
 
     # -- what views read -------------------------------------------------------------------
@@ -257,8 +258,7 @@ class Driver:
             ins.call("task_ended", self._core.record(tid))
         self.data.task_ended(tid, lambda: None if action.state is DONE else (
             str(got[2]) if got is not None and got[2] is not None else action.state.value))
-        if self._draining:
-            self._starved_soon()
+        self._settler.soon()
         if self._recomputes:
             self._recomputes.pop(tid, None)   # a recomputation that failed for good
         if got is not None:          # None: restored, its future was resolved at submission
@@ -339,25 +339,13 @@ class Driver:
               name: str | None = None) -> asyncio.Task[Any]:
         """Run a coroutine inside the driver's task group."""
         task = self._spawned.spawn(coro, name)
-        task.add_done_callback(lambda _: self._starved_soon())
+        task.add_done_callback(lambda _: self._settler.soon())
         return task
 
     def drain(self) -> None:
-        """The session's block has ended: from now on, once no spawned coroutine runs and the
-        only tasks running wait on streams no writer holds open (the rest pending), those
-        streams end (``DataPlane.end_starved``), so their readers do not wait forever."""
-        self._draining = True
-        self._starved_soon()
-
-    def _starved_soon(self) -> None:
-        if self._draining and not self._starved_pending and self.data.streams.active:
-            self._starved_pending = True
-            asyncio.get_running_loop().call_soon(self._starved)
-
-    def _starved(self) -> None:
-        self._starved_pending = False
-        if not self._spawned.tasks:
-            self.data.end_starved(self._core.only_running)
+        """The session's block has ended: streams nothing left can write to are settled from
+        now on, so their readers do not wait forever (:mod:`tandem.runtime.settle`)."""
+        self._settler.drain()
 
     def abort(self, reason: str) -> None:
         """Cancel every unfinished task (cause: shutdown) and every spawned coroutine."""

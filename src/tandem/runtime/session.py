@@ -14,7 +14,7 @@ running, anything on a task that has ended) is ignored and not recorded.
 Imports: tandem.backends.base, tandem.core.events, tandem.core.policy, tandem.core.pools,
 tandem.core.record, tandem.core.states, tandem.errors, tandem.runtime.args,
 tandem.runtime.driver, tandem.runtime.future, tandem.runtime.options,
-tandem.runtime.streams, tandem.runtime.walltime, tandem.runtime.workdirs, tandem.spec,
+tandem.runtime.stream_state, tandem.runtime.walltime, tandem.runtime.workdirs, tandem.spec,
 tandem.trace.instrument, tandem.trace.jsonl.
 """
 
@@ -44,7 +44,7 @@ from tandem.runtime.args import find_futures
 from tandem.runtime.driver import Driver
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.options import TaskOptions, build_spec
-from tandem.runtime.streams import Stream
+from tandem.runtime.stream_state import Stream
 from tandem.runtime.walltime import WalltimeSummary, summary_of
 from tandem.runtime.workdirs import ProcessResult
 from tandem.spec.checks import is_int, is_number

@@ -10,7 +10,7 @@ future is weak: once the script drops a future whose task ended, nothing of it i
 and the session may forget the task. ``stream`` gives a :class:`SyncStream`: the session's
 stream with blocking ``put``/``get`` and plain iteration.
 Imports: tandem.core.states, tandem.data.stream, tandem.errors,
-tandem.runtime.future, tandem.runtime.open, tandem.runtime.session, tandem.runtime.streams.
+tandem.runtime.future, tandem.runtime.open, tandem.runtime.session, tandem.runtime.stream_state.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tandem.errors import SpecError, TandemError
 from tandem.runtime.future import TaskFuture
 from tandem.runtime.open import open_session
 from tandem.runtime.session import Session
-from tandem.runtime.streams import Stream, StreamStats
+from tandem.runtime.stream_state import Stream, StreamStats
 
 FORWARDED: dict[str, bool] = {
     "submit": True, "execute": True, "submit_spec": True,
@@ -184,7 +184,7 @@ class SyncSession:
 
 
 class SyncStream:
-    """A session's :class:`~tandem.runtime.streams.Stream` for a thread outside its loop:
+    """A session's :class:`~tandem.runtime.stream_state.Stream` for a thread outside its loop:
     ``put`` and ``get`` block (``get`` raises :class:`~tandem.data.stream.EndOfStream` at the
     end), ``for item in stream`` reads to the end."""
 
