@@ -8,11 +8,13 @@ launcher it executes only the node that is this machine
 of the allocation: each worker is a long-lived job step on the node a call was placed on,
 connected back over TCP (``node_workers``), and idle workers are kept per (node, GPU set).
 Its parts: ``calls`` (a call's frame out and failure back), ``framing`` (wire format),
-``worker_handle`` (one worker process), ``idle`` (the idle ones), ``proctree`` (re-pinning a
-worker's tree), ``node_workers`` (workers as job steps).
+``function_pool`` (the worker processes: spawned, idle, steered, ended), ``worker_handle`` (one
+worker process), ``idle`` (the idle ones), ``proctree`` (re-pinning a worker's tree),
+``node_workers`` (workers as job steps).
 Imports: tandem.backends.base, tandem.backends.calls, tandem.backends.framing,
-tandem.backends.idle, tandem.backends.local, tandem.backends.memory, tandem.backends.node_workers,
-tandem.backends.placement, tandem.backends.proctree, tandem.backends.srun,
+tandem.backends.function_pool, tandem.backends.idle, tandem.backends.local,
+tandem.backends.memory, tandem.backends.node_workers, tandem.backends.placement,
+tandem.backends.srun,
 tandem.backends.worker, tandem.backends.worker_handle, tandem.core.values, tandem.data.refs,
 tandem.errors, tandem.spec.
 
@@ -76,7 +78,6 @@ import signal
 import sys
 from pathlib import Path
 
-from tandem.backends import proctree
 from tandem.backends.base import Backend, LaunchRequest, Outcome, Reporter
 from tandem.backends.calls import CallError, Calls, result_failure, why
 from tandem.backends.framing import (
@@ -89,6 +90,7 @@ from tandem.backends.framing import (
     UNPICKLABLE,
     frame,
 )
+from tandem.backends.function_pool import WorkerPool
 from tandem.backends.idle import IdleWorkers, Key
 from tandem.backends.local import local_unreachable
 from tandem.backends.memory import LimitRefused, MemoryLimits, TaskMemory
@@ -135,19 +137,15 @@ class FunctionBackend(Backend):
         if launcher is not None:
             self.steerable = False   # signals cannot reach a worker on another node
         self._prespawn = ncores if prespawn is None else check_count(where, "prespawn", prespawn)
-        self._idle = IdleWorkers(2 * ncores * nodes if max_idle is None
-                                 else check_count(where, "max_idle", max_idle))
-        self._kill_grace = check_seconds(where, "kill_grace", kill_grace)
+        self._pool = WorkerPool(self._log_dir, IdleWorkers(
+            2 * ncores * nodes if max_idle is None else check_count(where, "max_idle", max_idle)),
+            check_seconds(where, "kill_grace", kill_grace), self._nodes)
         self._start_timeout = check_seconds(where, "start_timeout", start_timeout,
                                             positive=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reporter: Reporter | None = None
-        self._closing = False
-        self._workers: dict[WorkerHandle, None] = {}
         self._running: dict[int, WorkerHandle] = {}
-        self._next_index = 0
         self._calls = Calls()
-        self._init_frame = b""
         self._memory = MemoryLimits(where, "off" if launcher is not None else memory)
         self._keep: tuple[str | None, int | None] = (None, None)
         self._sees: dict[str, bool] = {}    # node -> its workers see the kept results
@@ -176,12 +174,13 @@ class FunctionBackend(Backend):
         self._reporter = reporter
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._memory.start()
-        self._init_frame = frame(pickle.dumps((INIT, list(sys.path), *self._keep), PROTOCOL))
+        self._pool.bind(self._loop, frame(pickle.dumps((INIT, list(sys.path), *self._keep),
+                                                       PROTOCOL)), self._on_readable, self._on_exit)
         keys: list[Key] = [()] * self._prespawn
         if self._nodes is not None:
             self._nodes.open(self._loop)
             keys = self._nodes.prespawn_keys(self._prespawn)
-        workers = [self._spawn(key) for key in keys]
+        workers = [self._pool.spawn(key) for key in keys]
         readies = [self._loop.create_future() for _ in workers]
         for w, ready in zip(workers, readies, strict=True):
             w.ready = ready
@@ -209,7 +208,7 @@ class FunctionBackend(Backend):
             self._fail_soon(task_id, f"{request.name}: the function backend runs only "
                             f"FunctionCall work, got {type(work).__name__}")
             return
-        if self._closing or self._loop is None:
+        if self._pool.closing or self._loop is None:
             self._fail_soon(task_id, f"{request.name}: the function backend is not running")
             return
         calls = self._calls
@@ -235,10 +234,10 @@ class FunctionBackend(Backend):
             slot = placement.slots[0]
             key = (slot.node, slot.gpus)
         cores = pin_cores(placement, request.shared_cores)
-        w = self._idle.take(key, cores)
+        w = self._pool.idle.take(key, cores)
         if w is None:
             try:
-                w = self._spawn(key)
+                w = self._pool.spawn(key)
             except Exception as exc:
                 if memory is not None:
                     memory.remove()
@@ -277,24 +276,17 @@ class FunctionBackend(Backend):
             self._loop.call_soon(self._report, task_id, failure)  # type: ignore[union-attr]
             return
         w.kill_reason = EndReason.KILL
-        self._terminate(w)
+        self._pool.terminate(w)
 
     def pause(self, task_id: int) -> None:
         w = self._running.get(task_id)
-        if w is None or w.kill_reason is not None:
-            return
-        w.signal(signal.SIGSTOP)
-        w.stopped = True
+        if w is not None and w.kill_reason is None:
+            self._pool.pause(w)
 
     def resume(self, task_id: int, placement: Placement | None = None) -> None:
         w = self._running.get(task_id)
-        if w is None or w.dead:
-            return
-        if placement is not None and placement.cores:
-            proctree.pin(proctree.tree(w.pid), placement.cores)
-            w.cores = None   # the next call sends its placement (and environment) again
-        w.signal(signal.SIGCONT)
-        w.stopped = False
+        if w is not None and not w.dead:
+            self._pool.resume(w, placement)
 
     def preempt(self, task_id: int, sig: int, grace: float) -> None:
         w = self._running.get(task_id)
@@ -304,25 +296,21 @@ class FunctionBackend(Backend):
             self.kill(task_id)
             return
         w.kill_reason = EndReason.PREEMPT
-        w.signal(sig)
-        if w.stopped:
-            w.signal(signal.SIGCONT)
-            w.stopped = False
-        assert self._loop is not None
-        w.kill_timer = self._loop.call_later(grace, w.signal, signal.SIGKILL)
+        self._pool.preempt(w, sig, grace)
 
     async def shutdown(self) -> None:
-        self._closing = True
-        workers = list(self._workers)
+        pool = self._pool
+        pool.closing = True
+        workers = list(pool.workers)
         for w in workers:
             if w.dead or w.state is WorkerState.GONE:
                 continue
             if w.task_id is not None:
                 if w.kill_reason is None:
                     w.kill_reason = EndReason.SHUTDOWN
-                    self._terminate(w)
+                    pool.terminate(w)
             else:
-                self._retire(w)
+                pool.retire(w)
         if workers:
             await asyncio.gather(*(w.exited for w in workers))
         await self._memory.aclose()
@@ -339,44 +327,12 @@ class FunctionBackend(Backend):
     def worker_pids(self) -> list[int]:
         """Pids of the worker processes not yet reaped (for workers on an allocation's nodes,
         of their local ``srun``)."""
-        return [w.pid for w in self._workers]
+        return self._pool.pids()
 
     def worker_pid(self, task_id: int) -> int | None:
         """Pid of the worker running (or about to run) ``task_id``."""
         w = self._running.get(task_id)
         return None if w is None else w.pid
-
-    # ------------------------------------------------------------------------------ workers
-
-    def _spawn(self, key: Key) -> WorkerHandle:
-        assert self._loop is not None
-        self._next_index += 1
-        if self._nodes is None:
-            w = WorkerHandle.spawn(self._loop, self._next_index, key, self._log_dir,
-                                   self._on_readable, self._on_exit)
-        else:
-            w = self._nodes.spawn(self._next_index, key, self._on_readable, self._on_exit)
-        self._workers[w] = None
-        w.send(self._init_frame)
-        return w
-
-    def _make_idle(self, w: WorkerHandle) -> None:
-        if self._closing:
-            self._retire(w)
-            return
-        w.state = WorkerState.IDLE
-        idle = self._idle
-        idle.add(w)
-        while idle.over():
-            self._retire(idle.oldest(keep=w.key))
-
-    def _retire(self, w: WorkerHandle) -> None:
-        if w.state is WorkerState.IDLE:
-            self._idle.remove(w)
-        w.retire(self._kill_grace)
-
-    def _terminate(self, w: WorkerHandle) -> None:
-        w.terminate(self._kill_grace)
 
     # ---------------------------------------------------------------------------------- I/O
 
@@ -387,7 +343,7 @@ class FunctionBackend(Backend):
             for body in frames:
                 self._on_frame(w, body)
         elif frames is None and w.remote:  # its step should end by itself, else it is ended
-            w.lost(self._kill_grace)
+            w.lost(self._pool.kill_grace)
 
     def _on_frame(self, w: WorkerHandle, body: bytes | bytearray) -> None:
         try:
@@ -417,7 +373,7 @@ class FunctionBackend(Backend):
         if w.dead:
             w.state = WorkerState.GONE
         else:
-            self._make_idle(w)
+            self._pool.make_idle(w)
         reporter = self._reporter
         assert reporter is not None
         memory, w.memory = w.memory, None
@@ -441,7 +397,7 @@ class FunctionBackend(Backend):
             w.send(data)
             self._reporter.started(w.task_id)  # type: ignore[union-attr,arg-type]
         else:
-            self._make_idle(w)
+            self._pool.make_idle(w)
 
     def _on_exit(self, w: WorkerHandle) -> None:
         w.dead = True
@@ -453,12 +409,7 @@ class FunctionBackend(Backend):
                 for body in frames:
                     self._on_frame(w, body)
         finally:  # a reporter that raised must not leave the worker unreaped
-            if w.state is WorkerState.IDLE:
-                self._idle.remove(w)
-            rc = w.reap()
-            if self._nodes is not None:
-                self._nodes.forget(w)
-            del self._workers[w]
+            rc = self._pool.forget(w)
             task_id = w.task_id
             w.task_id = None
             w.queued = None
