@@ -250,3 +250,48 @@ def test_streams_go_over_tcp_with_the_sessions_token_when_a_backend_runs_elsewhe
     address, items = asyncio.run(main())
     assert address.startswith("tcp:127.0.0.1:") and items == list(range(20))
     assert ENV not in os.environ                    # the session put the environment back
+
+
+def test_segments_waiting_in_a_stream_count_on_the_writers_node_until_taken(
+        tmp_path: Path) -> None:
+    from tandem import read_trace
+
+    async def main() -> tuple[int, str, dict[str, int]]:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("big", maxsize=4, writers=1)
+            wrote = s.submit(produce_arrays, "big", 3)       # all three wait: nobody reads yet
+            await wrote
+            waiting = st.stats().buffered
+            got = await s.submit(consume_arrays, "big")
+            assert [x for x, _ in got] == [0.0, 1.0, 2.0]
+            node = wrote.record.placement.slots[0].node          # type: ignore[union-attr]
+            return waiting, node, s._driver.data.kept.held()
+    waiting, node, held = asyncio.run(main())
+    assert waiting == 3 and held == {node: 0}
+    changes = [(r["change"], r["held"]) for r in read_trace(tmp_path)
+               if r["ev"] == "data" and r["node"] == node]
+    ups = [c for c, _ in changes if c > 0]
+    assert len(ups) == 3 and all(c >= 8_000_000 for c in ups)
+    assert max(h for _, h in changes) == sum(ups) and changes[-1][1] == 0
+
+
+def fail_after_big(name: str) -> None:
+    import numpy as np
+
+    w = writer(name)
+    w.put(np.zeros(1_000_000))
+    raise RuntimeError("diverged")
+
+
+def test_a_failed_stream_removes_the_segments_that_waited_in_it(tmp_path: Path) -> None:
+    async def main() -> tuple[list[str], dict[str, int]]:
+        async with session(tmp_path) as s:                          # type: ignore[attr-defined]
+            st = s.stream("big", maxsize=4, writers=1)
+            with pytest.raises(TaskFailed):
+                await s.submit(fail_after_big, "big")
+            assert st.stats().failed is not None
+            directory = s._driver.data.kept.directory
+            assert directory is not None
+            return os.listdir(directory), s._driver.data.kept.held()
+    left, held = asyncio.run(main())
+    assert left == [] and set(held.values()) == {0}

@@ -11,13 +11,14 @@ Imports: tandem.data.segments.
 Wire (one Unix socket per writer or reader, in the Linux abstract namespace; the address in
 the environment starts with ``@`` for its leading NUL; on an allocation of several hosts a TCP
 connection to ``tcp:HOST:PORT``, which first sends the session's token from
-``TANDEM_STREAMS_TOKEN``, padded to :data:`TOKEN_SIZE` bytes): each message is an 8-byte big-endian
-length and a pickle of a tuple. Client to broker: ``("writer", name, task_id)``,
-``("put", bytes)``, ``("close", None | why)``, ``("reader", name, task_id)``, ``("get",)``
-(``task_id``: the client's task, from ``TANDEM_TASK_ID``; ``None`` outside a task). Broker to
-client: ``("ok",)``, ``("item", bytes)``, ``("end",)``, ``("failed", why)``, ``("error",
-why)``. Items are pickled (protocol 5) by the writer and unpickled by the reader; the broker
-holds bytes.
+``TANDEM_STREAMS_TOKEN``, padded to :data:`TOKEN_SIZE` bytes): each message is an 8-byte
+big-endian length and a pickle of a tuple. Client to broker: ``("writer", name, task_id)``,
+``("put", bytes, path, nbytes)`` (``path`` and ``nbytes``: the item's segment and its size;
+``""`` and 0 for an item inline), ``("close", None | why)``, ``("reader", name, task_id)``,
+``("get",)`` (``task_id``: the client's task, from ``TANDEM_TASK_ID``; ``None`` outside a
+task). Broker to client: ``("ok",)``, ``("item", bytes)``, ``("end",)``, ``("failed", why)``,
+``("error", why)``. Items are pickled (protocol 5) by the writer and unpickled by the reader;
+the broker holds bytes.
 
 Large items: an item that pickles to ``INLINE_MAX`` bytes or more is written to a segment
 (:mod:`tandem.data.segments`) in the session's directory of kept results (``TANDEM_SEGMENTS``)
@@ -42,7 +43,7 @@ import socket
 import struct
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from tandem.data import segments
 
@@ -77,18 +78,27 @@ class _Segment:
         return (taken, (self.path,))
 
 
-def dump_item(item: Any) -> bytes:
+class Dumped(NamedTuple):
+    """What goes through the broker for one item: ``data`` (its pickle, or a segment's
+    name); for an item put in a segment, the segment's ``path`` and size (``nbytes``)."""
+
+    data: bytes
+    path: str = ""
+    nbytes: int = 0
+
+
+def dump_item(item: Any) -> Dumped:
     """What goes through the broker for ``item``: its pickle, or a segment's name."""
     main, buffers = segments.dumps(item)
     where = os.environ.get(SEGMENTS_ENV)
     if where and segments.size_of(main, buffers) >= INLINE_MAX:
         path = f"{where}/item-{os.getpid()}-{next(_count)}"
         with contextlib.suppress(segments.SegmentError):   # no room: it goes inline
-            segments.write(path, main, buffers)
-            return pickle.dumps(_Segment(path), 5)
+            nbytes = segments.write(path, main, buffers)
+            return Dumped(pickle.dumps(_Segment(path), 5), path, nbytes)
     if not buffers:
-        return main
-    return pickle.dumps(item, 5)
+        return Dumped(main)
+    return Dumped(pickle.dumps(item, 5))
 
 
 class StreamError(RuntimeError):
@@ -189,7 +199,7 @@ class Writer(_End):
         """Send ``item``; returns once the stream accepted it (waits while it is full)."""
         if not self._open:
             raise StreamError(f"stream {self.name!r}: this writer is closed")
-        self._ask(("put", dump_item(item)))
+        self._ask(("put", *dump_item(item)))
 
     def close(self, why: str | None = None) -> None:
         """End this writer (``why``: it failed, and the stream fails with it)."""

@@ -10,17 +10,18 @@ are down) :meth:`DataPlane.close` removes the directory and puts the environment
 was. Both variables are restored to what they were before the session, so a session opened
 inside another leaves the outer one's addresses in place.
 
-Imports: tandem.backends.base, tandem.data.refs, tandem.data.stream, tandem.runtime.kept,
-tandem.runtime.streams, tandem.spec, tandem.trace.instruments.
+Imports: tandem.backends.base, tandem.core.view, tandem.data.refs, tandem.data.stream,
+tandem.runtime.kept, tandem.runtime.streams, tandem.spec, tandem.trace.instruments.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tandem.backends.base import Backend
+from tandem.core.view import TaskView
 from tandem.data.refs import DataRef, Kept
 from tandem.data.stream import ENV as STREAMS_ENV
 from tandem.data.stream import SEGMENTS_ENV, TOKEN_ENV
@@ -36,15 +37,25 @@ class DataPlane:
     """Kept results and streams of one session (see the module docstring)."""
 
     def __init__(self, instruments: Instruments, clock: Callable[[], float],
-                 ref_above: int | None = DEFAULT_ABOVE) -> None:
+                 ref_above: int | None = DEFAULT_ABOVE,
+                 tasks: Mapping[int, TaskView] | None = None) -> None:
         self.kept = KeptStore(instruments, clock)   # results kept by reference
         self.streams = StreamBroker()               # streams between running tasks
+        # A stream item waiting in a segment counts on its writer's node, as kept results do.
+        self._tasks: Mapping[int, TaskView] = tasks if tasks is not None else {}
+        self.streams.node_of = self._node_of
+        self.streams.on_bytes = self.kept.count
         self.ref_above = ref_above
         self.keeping = False                        # some backend keeps results
         self._env_before: dict[str, str | None] = {}
         # How to make a kept result again, for producers that allow a retry: their specs
         # (with their inputs), as long as the result's handle lives.
         self._recipes: dict[int, TaskSpec] = {}
+
+    def _node_of(self, task: int | None) -> str | None:
+        t = self._tasks.get(task) if task is not None else None
+        p = t.placement if t is not None else None
+        return p.slots[0].node if p is not None and p.slots else None
 
     def open(self, backends: Sequence[Backend]) -> None:
         """Publish the addresses tasks see and ask the backends to keep results. When a

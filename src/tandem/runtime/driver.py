@@ -105,7 +105,8 @@ class Driver:
             self._ins.add(ins)
         self._ins.bind(self._core.tasks, self._core.pool_usage)
         self._live = Live(run_dir, durable)           # tasks not resolved yet
-        self.data = DataPlane(self._ins, self.clock, ref_above)  # kept results, streams
+        self.data = DataPlane(self._ins, self.clock, ref_above,
+                              self._core.tasks)  # kept results, streams
         self._recomputes: dict[int, DataRef] = {}   # a lost result's recomputation -> its handle
         self._steps = steps = Steps(self._core, self._ins, self.clock, self._act)
         self.feed = steps.feed          # hand an event to the core now, carry out its actions

@@ -130,6 +130,11 @@ class KeptStore:
         self.freed += 1
         self._change(task_id, node, -nbytes)
 
+    def count(self, task_id: int, node: str, delta: int) -> None:
+        """Count ``delta`` bytes more (or fewer) held on ``node`` for task ``task_id`` that are
+        not kept results (a stream's items waiting in segments of this directory)."""
+        self._change(task_id, node, delta)
+
     def _change(self, task_id: int, node: str, delta: int) -> None:
         held = self._held.get(node, 0) + delta
         self._held[node] = held

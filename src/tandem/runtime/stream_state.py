@@ -29,15 +29,32 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import pickle
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tandem.data.stream import EndOfStream, StreamError, StreamFailed, dump_item
 
 Reply = Callable[[tuple[Any, ...]], None]
+
+
+class Item(NamedTuple):
+    """An item waiting in a stream: its bytes, and for one in a segment, the segment's path,
+    size, writer's task and that task's node (the bytes it holds there until taken)."""
+
+    data: bytes
+    path: str = ""
+    nbytes: int = 0
+    task: int | None = None
+    node: str | None = None
+
+
+def _nowhere(task: int | None) -> str | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +79,8 @@ class Stream:
         self.name = name
         self.maxsize = maxsize
         self.writers = writers
-        self._items: deque[bytes] = deque()
-        self._blocked: deque[tuple[bytes, Reply]] = deque()
+        self._items: deque[Item] = deque()
+        self._blocked: deque[tuple[Item, Reply]] = deque()
         self._waiting: deque[tuple[Reply, int | None]] = deque()   # a reply, its task
         self._open: dict[object, int | None] = {}     # writer -> its task
         self._closed_writers = 0
@@ -72,12 +89,16 @@ class Stream:
         self.failed: str | None = None
         self._changed = asyncio.Event()
         self.on_wait: Callable[[], None] | None = None   # a reader started waiting
+        # where a writer's task runs, and what to tell when segments wait here (see Item)
+        self.node_of: Callable[[int | None], str | None] = _nowhere
+        self.on_bytes: Callable[[int, str, int], None] | None = None
 
     # -- the driver's side -----------------------------------------------------------------
     async def put(self, item: Any) -> None:
         """Put ``item`` (waits while the stream is full)."""
         done: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-        self.offer(dump_item(item), done.set_result)
+        data, path, nbytes = dump_item(item)
+        self.offer(data, done.set_result, path=path, nbytes=nbytes)
         reply = await done
         if reply[0] == "failed":
             raise StreamFailed(f"stream {self.name!r} failed: {reply[1]}")
@@ -112,10 +133,12 @@ class Stream:
         if self.failed is not None or self.ended:
             return
         self.failed = why
-        self._items.clear()
+        self.drop_items()
         message = ("failed", why)
         while self._blocked:
-            self._blocked.popleft()[1](message)
+            item, ack = self._blocked.popleft()
+            self._gone(item, remove=True)
+            ack(message)
         while self._waiting:
             self._waiting.popleft()[0](message)
         self._touch()
@@ -195,8 +218,13 @@ class Stream:
     def writers_of(self, task_id: int) -> list[object]:
         return [w for w, t in self._open.items() if t == task_id]
 
-    def offer(self, data: bytes, reply: Reply) -> None:
+    def offer(self, data: bytes, reply: Reply, *, task: int | None = None, path: str = "",
+              nbytes: int = 0) -> None:
+        """An item from a writer of ``task`` (``path``, ``nbytes``: its segment): to a reader
+        waiting, else into the buffer, else it waits (and so does its writer)."""
         if self.failed is not None:
+            if path:
+                _remove(path)
             reply(("failed", self.failed))
             return
         self._put += 1
@@ -204,22 +232,42 @@ class Stream:
             self._taken += 1
             self._waiting.popleft()[0](("item", data))
             reply(("ok",))
-        elif len(self._items) < self.maxsize:
-            self._items.append(data)
+            self._touch()
+            return
+        item = Item(data, path, nbytes, task, self.node_of(task) if nbytes else None)
+        if item.node is not None and self.on_bytes is not None:
+            self.on_bytes(task if task is not None else -1, item.node, nbytes)
+        if len(self._items) < self.maxsize:
+            self._items.append(item)
             reply(("ok",))
         else:
-            self._blocked.append((data, reply))
+            self._blocked.append((item, reply))
         self._touch()
+
+    def drop_items(self) -> None:
+        """Drop what waits in the buffer, removing its segments (the stream failed, or the
+        session ends with items nobody took)."""
+        while self._items:
+            self._gone(self._items.popleft(), remove=True)
+
+    def _gone(self, item: Item, *, remove: bool) -> None:
+        """``item`` left the stream: its segment's bytes are no longer held here."""
+        if remove and item.path:
+            _remove(item.path)
+        if item.node is not None and self.on_bytes is not None:
+            self.on_bytes(item.task if item.task is not None else -1, item.node, -item.nbytes)
 
     def take(self, reply: Reply, task_id: int | None = None) -> None:
         if self.failed is not None:
             reply(("failed", self.failed))
         elif self._items:
             self._taken += 1
-            reply(("item", self._items.popleft()))
+            item = self._items.popleft()
+            reply(("item", item.data))
+            self._gone(item, remove=False)        # the reader maps it and removes its name
             if self._blocked:
-                data, ack = self._blocked.popleft()
-                self._items.append(data)
+                waited, ack = self._blocked.popleft()
+                self._items.append(waited)
                 ack(("ok",))
             self._settle()
         elif self.ended:
@@ -238,3 +286,8 @@ class Stream:
 
     def _touch(self) -> None:
         self._changed.set()
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -50,6 +50,9 @@ class StreamBroker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._connections: set[asyncio.StreamWriter] = set()
         self.on_wait: Callable[[], None] | None = None   # a reader started waiting
+        # where a task runs, and what is told of segment bytes waiting in streams (node, +-)
+        self.node_of: Callable[[int | None], str | None] = lambda task: None
+        self.on_bytes: Callable[[int, str, int], None] | None = None
         self.token: str | None = None                    # over TCP: what a connection sends
 
     @property
@@ -73,6 +76,8 @@ class StreamBroker:
             self._listen()
         stream = self._streams[name] = Stream(name, maxsize, writers)
         stream.on_wait = self._waited
+        stream.node_of = self.node_of
+        stream.on_bytes = self.on_bytes
         return stream
 
     def _waited(self) -> None:
@@ -176,7 +181,9 @@ class StreamBroker:
                 elif stream is None:
                     reply(("error", "open it as a writer or reader first"))
                 elif op == "put":
-                    stream.offer(msg[1], reply)
+                    stream.offer(msg[1], reply, task=task_id,
+                                 path=msg[2] if len(msg) > 3 else "",
+                                 nbytes=msg[3] if len(msg) > 3 else 0)
                 elif op == "get":
                     stream.take(reply, task_id)
                 elif op == "close":
@@ -199,6 +206,7 @@ class StreamBroker:
                 stream.fail("the session closed")
             else:
                 stream.close()
+            stream.drop_items()          # nobody will take them now
         if self._server is not None:
             self._server.close()
         elif self._sock is not None:

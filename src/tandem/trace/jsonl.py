@@ -39,7 +39,9 @@ Records::
      "release": true}      (details per action: see tandem.core.actions.Steered)
     {"ev": "data", "t": 2.1, "task": 7, "node": "n0", "change": 100000192,
      "held": 100000192}    (results kept by reference: bytes kept (+) or freed (-) on the
-                            node, and its total after: see tandem.runtime.kept)
+                            node, and its total after: see tandem.runtime.kept; a
+                            stream's items waiting in segments count too, as their
+                            writer's)
     {"ev": "close", "t": ...}
 """
 
