@@ -99,7 +99,9 @@ class Durable(Instrument):
             key, digest = self._keys.of(spec)
         future.key, future.digest = key, digest
         earlier = self._previous if self._previous is not None else self._earlier()
-        prev = earlier.get(key) if earlier else None
+        # Each key is asked once in a run (keys are unique in it): what an earlier run left
+        # of it is dropped as it is taken, so a resumed campaign does not hold it twice.
+        prev = earlier.pop(key, None) if earlier else None
         if prev is not None:
             if prev.digest != digest:
                 self._changed(spec, key)
