@@ -198,7 +198,7 @@ def test_large_items_travel_as_segments_the_reader_maps_and_removes(tmp_path: Pa
             got = s.submit(consume_arrays, "big")
             s.submit(produce_arrays, "big", 5)
             assert await got == [(float(i), True) for i in range(5)]
-            directory = s._driver.data.kept.directory
+            directory = s.driver.data.kept.directory
             assert directory is not None and os.listdir(directory) == []
     asyncio.run(main())
 
@@ -265,7 +265,7 @@ def test_segments_waiting_in_a_stream_count_on_the_writers_node_until_taken(
             got = await s.submit(consume_arrays, "big")
             assert [x for x, _ in got] == [0.0, 1.0, 2.0]
             node = wrote.record.placement.slots[0].node          # type: ignore[union-attr]
-            return waiting, node, s._driver.data.kept.held()
+            return waiting, node, s.driver.data.kept.held()
     waiting, node, held = asyncio.run(main())
     assert waiting == 3 and held == {node: 0}
     changes = [(r["change"], r["held"]) for r in read_trace(tmp_path)
@@ -290,8 +290,8 @@ def test_a_failed_stream_removes_the_segments_that_waited_in_it(tmp_path: Path) 
             with pytest.raises(TaskFailed):
                 await s.submit(fail_after_big, "big")
             assert st.stats().failed is not None
-            directory = s._driver.data.kept.directory
+            directory = s.driver.data.kept.directory
             assert directory is not None
-            return os.listdir(directory), s._driver.data.kept.held()
+            return os.listdir(directory), s.driver.data.kept.held()
     left, held = asyncio.run(main())
     assert left == [] and set(held.values()) == {0}

@@ -105,7 +105,7 @@ def test_a_100_mb_array_reaches_its_dependent_without_a_copy_through_the_driver(
             assert not ref.loaded                      # nobody in the driver looked at it
             value = await p                            # fetched on demand, mapped
             assert mapped_from(value) == ref.path and value[0] == 2.0
-            assert s._driver.data.kept.held() == {ref.node: ref.nbytes}
+            assert s.driver.data.kept.held() == {ref.node: ref.nbytes}
     asyncio.run(main())
 
 
@@ -115,7 +115,7 @@ def test_a_kept_result_is_freed_once_its_future_and_dependents_are_gone(tmp_path
         freed = Freed()
         async with open_session(run_dir=tmp_path, backends=bs, journal=False,
                                 instruments=[freed]) as s:
-            kept = s._driver.data.kept
+            kept = s.driver.data.kept
             p = s.submit(make, MB100)
             c = s.submit(bump, p)
             assert await c == 2.0 * MB100
@@ -181,7 +181,7 @@ def test_a_future_kept_past_the_session_still_gives_its_value_and_no_file_is_lef
         async with open_session(run_dir=tmp_path, backends=bs, journal=False) as s:
             p = s.submit(make, 500_000, 3.0)
             await p
-            directory = s._driver.data.kept.directory
+            directory = s.driver.data.kept.directory
         assert directory is not None and not os.path.exists(directory)
         return p
     p = asyncio.run(main())
@@ -268,9 +268,9 @@ def test_results_kept_on_a_lost_node_fail_their_dependents_naming_the_producer(t
             await s.submit(small, after=[p])             # p has ended; nobody mapped it
             ref = p.ref
             assert ref is not None and os.path.exists(ref.path)
-            assert s._driver.data.node_lost(ref.node, f"node {ref.node!r} was lost") == [ref]
+            assert s.driver.data.node_lost(ref.node, f"node {ref.node!r} was lost") == [ref]
             assert not os.path.exists(ref.path)
-            assert s._driver.data.kept.held() == {ref.node: 0}
+            assert s.driver.data.kept.held() == {ref.node: 0}
             c = s.submit(total, p, name="consumer")
             with pytest.raises(TaskFailed) as e:
                 await c
