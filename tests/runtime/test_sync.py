@@ -139,3 +139,11 @@ def test_a_stream_is_read_and_written_from_the_script(tmp_path: Path) -> None:
         down.close()
         assert got.result(timeout=60) == ["a", "b", "c", "d", "e", "f"]
         assert down.stats().ended
+
+
+def test_a_stream_the_script_never_closed_ends_when_its_block_does(tmp_path: Path) -> None:
+    with tandem.SyncSession(run_dir=tmp_path, journal=False) as s:
+        s.stream("frames")                               # no writers=, never closed
+        got = s.submit(read_items, "frames")
+        wrote = s.submit(write_items, "frames", 5)
+    assert got.result() == list(range(5)) and wrote.result() == 5
