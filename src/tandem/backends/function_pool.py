@@ -89,6 +89,7 @@ class WorkerPool:
         w.terminate(self.kill_grace)
 
     def pause(self, w: WorkerHandle) -> None:
+        """Stop ``w``'s process group (SIGSTOP)."""
         w.signal(signal.SIGSTOP)
         w.stopped = True
 

@@ -159,19 +159,21 @@ class _End:
                               f"streams are opened by a session with session.stream() and "
                               f"used by its tasks)")
         self.name = name
+        sock: socket.socket | None = None
         try:
             if where.startswith("tcp:"):       # a task on another host of an allocation
                 host, port = where[4:].rsplit(":", 1)
-                self._sock = socket.create_connection((host, int(port)))
-                self._sock.sendall(os.environ.get(TOKEN_ENV, "").encode().ljust(TOKEN_SIZE))
+                sock = socket.create_connection((host, int(port)))
+                sock.sendall(os.environ.get(TOKEN_ENV, "").encode().ljust(TOKEN_SIZE))
             else:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self._sock.connect(to_socket(where))
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(to_socket(where))
         except OSError as exc:
-            with contextlib.suppress(AttributeError):
-                self._sock.close()
+            if sock is not None:
+                sock.close()
             raise StreamError(f"stream {name!r}: the session at {where} has opened no stream "
                               f"(or has ended): {exc.strerror}") from None
+        self._sock = sock
         self._ask(hello)
 
     def _ask(self, message: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -52,8 +52,8 @@ class DataPlane:
         # (with their inputs), as long as the result's handle lives.
         self._recipes: dict[int, TaskSpec] = {}
 
-    def _node_of(self, task: int | None) -> str | None:
-        t = self._tasks.get(task) if task is not None else None
+    def _node_of(self, task: int) -> str | None:
+        t = self._tasks.get(task)
         p = t.placement if t is not None else None
         return p.slots[0].node if p is not None and p.slots else None
 

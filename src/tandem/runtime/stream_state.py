@@ -53,10 +53,6 @@ class Item(NamedTuple):
     node: str | None = None
 
 
-def _nowhere(task: int | None) -> str | None:
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class StreamStats:
     """A stream at one moment."""
@@ -90,7 +86,7 @@ class Stream:
         self._changed = asyncio.Event()
         self.on_wait: Callable[[], None] | None = None   # a reader started waiting
         # where a writer's task runs, and what to tell when segments wait here (see Item)
-        self.node_of: Callable[[int | None], str | None] = _nowhere
+        self.node_of: Callable[[int], str | None] | None = None
         self.on_bytes: Callable[[int, str, int], None] | None = None
 
     # -- the driver's side -----------------------------------------------------------------
@@ -234,9 +230,9 @@ class Stream:
             reply(("ok",))
             self._touch()
             return
-        item = Item(data, path, nbytes, task, self.node_of(task) if nbytes else None)
-        if item.node is not None and self.on_bytes is not None:
-            self.on_bytes(task if task is not None else -1, item.node, nbytes)
+        node = self.node_of(task) if nbytes and task is not None and self.node_of else None
+        item = Item(data, path, nbytes, task, node)
+        self._count(item, nbytes)
         if len(self._items) < self.maxsize:
             self._items.append(item)
             reply(("ok",))
@@ -254,8 +250,13 @@ class Stream:
         """``item`` left the stream: its segment's bytes are no longer held here."""
         if remove and item.path:
             _remove(item.path)
-        if item.node is not None and self.on_bytes is not None:
-            self.on_bytes(item.task if item.task is not None else -1, item.node, -item.nbytes)
+        self._count(item, -item.nbytes)
+
+    def _count(self, item: Item, delta: int) -> None:
+        """Tell ``on_bytes`` of ``delta`` bytes of ``item``'s segment, if it is counted (its
+        writer's node is known)."""
+        if item.node is not None and item.task is not None and self.on_bytes is not None:
+            self.on_bytes(item.task, item.node, delta)
 
     def take(self, reply: Reply, task_id: int | None = None) -> None:
         if self.failed is not None:

@@ -51,7 +51,7 @@ class StreamBroker:
         self._connections: set[asyncio.StreamWriter] = set()
         self.on_wait: Callable[[], None] | None = None   # a reader started waiting
         # where a task runs, and what is told of segment bytes waiting in streams (node, +-)
-        self.node_of: Callable[[int | None], str | None] = lambda task: None
+        self.node_of: Callable[[int], str | None] | None = None
         self.on_bytes: Callable[[int, str, int], None] | None = None
         self.token: str | None = None                    # over TCP: what a connection sends
 
