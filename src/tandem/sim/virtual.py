@@ -15,8 +15,8 @@ Rules:
 - when nothing at all is scheduled and no file descriptor is ready, no event can ever come:
   the main coroutine is cancelled and :func:`run_virtual` raises :class:`SimulationStuck`
   (a real loop would hang);
-- the clock starts at the real monotonic time when the loop is made, so a clock read taken
-  around start-up (a session's start time) lies on the same axis.
+- the clock starts at 0.0 on every loop, so the same run gives the same floating-point times
+  (a clock starting at the real monotonic time rounded differently from one run to the next).
 Imports: tandem.errors.
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import selectors
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -88,7 +87,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     """A selector event loop on a :class:`VirtualClock` (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.clock = VirtualClock(time.monotonic())
+        self.clock = VirtualClock(0.0)
         self.origin = self.clock.now
         super().__init__(_VirtualSelector(self.clock, self._on_stuck))
         self.main: asyncio.Task[Any] | None = None
