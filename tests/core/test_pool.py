@@ -10,7 +10,7 @@ import pytest
 from tandem.core.events import Exited, Submitted
 from tandem.core.pool import Fit, ResourcePool
 from tandem.core.scheduler import Scheduler
-from tandem.core.values import Placement, Slot
+from tandem.core.values import Placement, Slot, Walltime
 from tandem.errors import TandemInternalError
 from tandem.spec import Node, Platform, Resources
 
@@ -162,3 +162,38 @@ def test_release_cores_gives_back_the_cores_and_keeps_node_and_gpus() -> None:
     assert left.node == p.node and left.cores == () and left.gpus == p.gpus
     assert pool.free_cores == 4 and pool.free_gpus == 0
     assert pool.shared_cores("n0") == (0, 1, 2, 3)
+
+
+def test_a_request_of_nothing_fits_any_live_node_at_any_time() -> None:
+    pool = ResourcePool(nodes(1, 1))
+    full = [pool.try_place(R(1)), pool.try_place(R(1))]
+    assert all(p is not None for p in full) and not pool.can_fit_anything()
+    light = pool.try_place(R(0))
+    assert light is not None and (light.node, light.cores, light.gpus) == ("n0", (), ())
+    pool.release(light, R(0))
+    assert pool.free_cores == 0
+    pool.lose("n0")
+    again = pool.try_place(R(0))
+    assert again is not None and again.node == "n1"      # never on a lost node
+    pool.lose("n1")
+    assert pool.try_place(R(0)) is None
+
+
+def test_a_task_that_needs_nothing_starts_while_every_core_is_held() -> None:
+    """A stream's reader (cores=0, gpus=0) launches at once on a full machine, in every
+    pass: one shape, several shapes, behind a blocked task, and with a walltime."""
+    for wall in (None, 1000.0):
+        core = Scheduler(platform(cores=2), walltime=Walltime(ends_at=wall) if wall else None)
+        core.handle(Submitted(task_id=0, spec=spec("sim", cores=2, estimate=5.0)), 0.0)
+        core.handle(Submitted(task_id=1, spec=spec("big", cores=2, estimate=5.0)), 0.0)
+        out = core.handle(Submitted(task_id=2, spec=spec("reader", cores=0, estimate=1.0)),
+                          0.0)
+        assert [a.task_id for a in out] == [2]            # type: ignore[union-attr]
+        assert out[0].placement.cores == ()               # type: ignore[union-attr]
+        assert out[0].shared_cores == (1,)                # type: ignore[union-attr]
+        assert core.pool.free_cores == 0
+    only = Scheduler(platform(cores=1))
+    only.handle(Submitted(task_id=0, spec=spec("sim", cores=1)), 0.0)
+    readers = [only.handle(Submitted(task_id=i, spec=spec(f"r{i}", cores=0)), 0.0)
+               for i in (1, 2)]
+    assert [[a.task_id for a in out] for out in readers] == [[1], [2]]  # type: ignore[union-attr]

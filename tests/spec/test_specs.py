@@ -22,7 +22,7 @@ def test_resources_defaults_and_totals() -> None:
     ({"cores": 1.5}, "cores must be an integer"),
     ({"gpus": True}, "gpus must be an integer"),
     ({"ranks": 0}, "ranks must be >= 1"),
-    ({"cores": 0, "gpus": 0}, "at least one core or one GPU"),
+    ({"cores": 0, "gpus": 0, "ranks": 2}, "2 ranks must ask for at least one core or one GPU"),
     ({"memory_mb": -5}, "memory_mb must be >= 0"),
 ])
 def test_bad_resources(kwargs: dict[str, object], message: str) -> None:

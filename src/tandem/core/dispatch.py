@@ -16,6 +16,8 @@ Rules:
 - a task whose inputs are kept on a node (a ``near`` bucket) goes there, or waits for it, or
   elsewhere, by :mod:`tandem.core.locality`'s rule; a task waiting for its home is not a
   blocked task (it reserves nothing);
+- a task that needs nothing (``cores=0, gpus=0``: a stream's reader) fits on any live node
+  at any time, so it is placed even while every core and GPU is held;
 - with a walltime (``core.wall``), a ready task that would not end in time is deferred instead
   of placed, and once the walltime is over nothing is placed (:mod:`tandem.core.walltime`):
   its own pass (:func:`walled`), so a session without one pays a test per pass, no more.
@@ -51,7 +53,7 @@ def schedule(core: CoreState, now: float, out: list[Action]) -> None:
         return
     pool = core.pool
     q = core.queue
-    if pool.free_cores <= 0 and pool.free_gpus <= 0:
+    if pool.free_cores <= 0 and pool.free_gpus <= 0 and not (q.light and q.light_waiting()):
         return
     bucket = q.only
     if bucket is None:
@@ -65,9 +67,10 @@ def walled(core: CoreState, now: float, out: list[Action]) -> None:
     time is deferred instead of placed, nothing is placed once the walltime is over, and the
     deferred tasks end early when nothing else can happen (:mod:`tandem.core.walltime`)."""
     pool = core.pool
-    if pool.free_cores <= 0 and pool.free_gpus <= 0:
+    q = core.queue
+    if pool.free_cores <= 0 and pool.free_gpus <= 0 and not (q.light and q.light_waiting()):
         return
-    bucket = core.queue.only
+    bucket = q.only
     if core.wall_over:
         bucket = None       # nothing is placed; after_pass ends what came back to the queue
     elif bucket is None:
@@ -86,7 +89,8 @@ def one_shape(core: CoreState, bucket: Bucket, now: float, out: list[Action],
     peek = q.peek
     shape = bucket.req
     plain = bucket.plain
-    while pool.free_cores > 0 or pool.free_gpus > 0:
+    light = shape.needs_nothing
+    while light or pool.free_cores > 0 or pool.free_gpus > 0:
         first = peek(bucket)
         if first is None:
             return
@@ -117,7 +121,12 @@ def fill(core: CoreState, now: float, out: list[Action]) -> None:
     reservation: Reservation | None = None
     reserved = False
     backfill = core.policy.backfill
-    while heads and pool.can_fit_anything():
+    while heads:
+        if not pool.can_fit_anything():     # only requests of nothing can still be placed
+            heads = [h for h in heads if h[1].req.needs_nothing]
+            if not heads:
+                return
+            heapq.heapify(heads)
         _, bucket = heapq.heappop(heads)
         t: Any = peek(bucket)
         plain = bucket.plain

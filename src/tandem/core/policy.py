@@ -137,6 +137,12 @@ class ReadyQueue:
         self.tasks = tasks
         self.buckets: dict[Hashable, Bucket] = {}
         self.only: Bucket | None = None
+        self.light: list[Bucket] = []    # the buckets of requests that need nothing
+
+    def light_waiting(self) -> bool:
+        """Whether a task that needs no cores and no GPUs waits (it fits even when every
+        core and GPU is held)."""
+        return any(self.peek(b) is not None for b in self.light)
 
     def bucket_for(self, shape: Resources, pool: str | None = None,
                    node: str | None = None, near: str | None = None) -> Bucket:
@@ -146,6 +152,8 @@ class ReadyQueue:
         if bucket is None:
             bucket = self.buckets[key] = Bucket(shape, pool, node, near)
             self.only = bucket if len(self.buckets) == 1 else None
+            if shape.needs_nothing:
+                self.light.append(bucket)
         return bucket
 
     @staticmethod

@@ -87,6 +87,7 @@ class ResourcePool:
         self._single_pos = {id(pl): (n, p) for n in self._nodes for p, pl in enumerate(n.single)}
         self._with_cores = [n.index for n in self._nodes if n.cores]
         self._with_gpus = [n.index for n in self._nodes if n.gpus]
+        self._live = [n.index for n in self._nodes]    # not lost: where a request of nothing fits
         self.free_cores = platform.total_cores
         self.free_gpus = platform.total_gpus
         self._hints: dict[Resources, _Hint] = {}
@@ -112,7 +113,7 @@ class ResourcePool:
                      or n.free_mem >= req.memory_mb))
 
     def _candidates(self, req: Resources) -> list[int]:
-        return self._with_gpus if req.gpus else self._with_cores
+        return self._with_gpus if req.gpus else self._with_cores if req.cores else self._live
 
     def _choose(self, req: Resources, exclude: set[int] | None = None) -> _NodeFree | None:
         nodes = self._nodes
@@ -120,7 +121,7 @@ class ResourcePool:
         if self.fit is Fit.FIRST_FIT:
             if exclude is None:
                 return self._first_fit(req)
-            for i in self._with_gpus if g else self._with_cores:
+            for i in self._candidates(req):
                 n = nodes[i]
                 if len(n.free_cores) >= c and len(n.free_gpus) >= g \
                         and (mem is None or n.free_mem is None or n.free_mem >= mem) \
@@ -151,7 +152,7 @@ class ResourcePool:
                     and (mem is None or n.free_mem is None or n.free_mem >= mem):
                 return n
             heapq.heappop(dirty)
-        index = self._with_gpus if g else self._with_cores
+        index = self._candidates(req)
         for k in range(bisect.bisect_left(index, h.lb), len(index)):
             n = nodes[index[k]]
             if len(n.free_cores) >= c and len(n.free_gpus) >= g \
@@ -291,6 +292,7 @@ class ResourcePool:
         n.free_mem = 0 if n.free_mem is not None else None
         self._drop(self._with_cores, n.index)
         self._drop(self._with_gpus, n.index)
+        self._drop(self._live, n.index)
 
     def release(self, placement: Placement, req: Resources) -> None:
         """Give back what ``try_place`` took for ``req`` (nothing of a lost node)."""

@@ -27,7 +27,10 @@ class Resources:
 
     ``Resources(cores=2, gpus=1)`` is one process on two cores and one GPU of a node;
     ``Resources(ranks=4, cores=1)`` is a 4-rank MPI job, one core per rank.
-    A request of zero cores is legal for tasks that only drive a GPU.
+    A request of zero cores is legal for tasks that only drive a GPU, and a request of
+    nothing (``cores=0, gpus=0``, one rank) for a light task that mostly waits: a stream's
+    reader, a controller. Such a task is placed on a node but holds none of it; its
+    processes run on the node's shared cores (those no task holds: backends/placement.py).
     """
 
     cores: int = 1
@@ -46,10 +49,16 @@ class Resources:
         _check_count("Resources", "ranks", self.ranks, 1)
         if self.memory_mb is not None:
             _check_count("Resources", "memory_mb", self.memory_mb, 0)
-        if self.cores == 0 and self.gpus == 0:
-            raise SpecError("Resources: a task must ask for at least one core or one GPU")
+        if self.cores == 0 and self.gpus == 0 and self.ranks > 1:
+            raise SpecError(f"Resources: a task of {self.ranks} ranks must ask for at least "
+                            "one core or one GPU per rank")
         object.__setattr__(
             self, "_hash", hash((self.cores, self.gpus, self.ranks, self.memory_mb)))
+
+    @property
+    def needs_nothing(self) -> bool:
+        """Neither cores nor GPUs: it fits on any node at any time."""
+        return self.cores == 0 and self.gpus == 0
 
     @property
     def total_cores(self) -> int:
