@@ -22,10 +22,15 @@ its DCD); with ``memory`` every hand-off is a tandem result kept by reference in
 memory: a segment returns its per-frame arrays and coordinates (:data:`MEMORY`), aggregation
 receives the segments' futures, training and the agent receive the aggregation's and
 training's, and a segment receives the agent's result (or its own previous segment's) and
-the index of the frame it starts from. The decisions are the same in both modes; only the
-path of the data differs. Each stage's file bytes (:mod:`.fsio`) are summed per stage in
-:attr:`CampaignRun.io`, and the bytes tandem kept in shared memory in
-:attr:`CampaignRun.kept`.
+the index of the frame it starts from. With ``stream`` (:data:`STREAM`) the hand-offs are
+those of ``memory``, except that each segment also puts every frame into its round's tandem
+stream ``round{k}`` as soon as it is written, and every aggregation ``A{k}`` is submitted at
+the start, with no cores, reading its stream while the round's segments run (it starts once
+``A{k-1}``, whose frames it extends, has ended); ``M{k}`` is submitted once the round's
+segments are done. ``stuck`` cannot be enabled with it (an ended writer fails its stream).
+The decisions are the same in every mode; only the path of the data differs. Each stage's
+file bytes (:mod:`.fsio`) are summed per stage in :attr:`CampaignRun.io`, and the bytes
+tandem kept in shared memory in :attr:`CampaignRun.kept`.
 
 All stage functions run as tandem tasks in warm workers, pinned to the cores they are placed on
 (OpenMM threads and torch threads follow the placement; a placed GPU is used). ``functions``
@@ -52,11 +57,17 @@ from tandem.errors import TaskCancelled
 from tandem_apps.ddmd import stages
 from tandem_apps.ddmd.config import CampaignConfig
 from tandem_apps.ddmd.fsio import FileIO
+from tandem_apps.ddmd.runs import CampaignRun as CampaignRun  # re-exported: the campaign's API
+from tandem_apps.ddmd.runs import Round as Round
+from tandem_apps.ddmd.runs import Segment as Segment
 from tandem_apps.ddmd.sessions import (  # re-exported: the campaign's API
     MEMORY as MEMORY,
 )
 from tandem_apps.ddmd.sessions import (
     REAL as REAL,
+)
+from tandem_apps.ddmd.sessions import (
+    STREAM as STREAM,
 )
 from tandem_apps.ddmd.sessions import (
     Opener as Opener,
@@ -79,52 +90,10 @@ from tandem_apps.ddmd.types import (
     RestartPoint,
     SegmentFrames,
     SegmentResult,
-    TrainResult,
     TrainState,
 )
 
 ModeName = Literal["sync", "async"]
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One simulation segment as it ran: result plus the wall times tandem recorded."""
-
-    result: SegmentResult
-    started: float   # seconds since the campaign began
-    ended: float
-    cores: int
-    restart_round: int | None  # which agent round's list it started from (None: own frame)
-    rmsd: Any = None  # in memory: the per-frame RMSD and fnc (no segment.h5 to read them from)
-    fnc: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Round:
-    """One ML round: aggregation, training and agent, with their durations."""
-
-    index: int
-    train: TrainResult
-    agent: AgentResult
-    published: float  # seconds since the campaign began
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignRun:
-    """A finished campaign."""
-
-    mode: str
-    run_dir: Path
-    makespan: float
-    segments: tuple[Segment, ...]
-    rounds: tuple[Round, ...]
-    durations: dict[str, tuple[float, ...]]  # stage -> running times of its tasks
-    killed: tuple[tuple[int, int, str, float], ...] = ()  # (lineage, segment, why, when)
-    horizon: float | None = None  # frames after this time (s) do not count (a time budget)
-    data: str = "files"
-    io: dict[str, FileIO] = field(default_factory=dict)  # stage -> its tasks' file bytes
-    kept: dict[str, int] = field(default_factory=dict)   # stage -> bytes kept by reference
-    journal: int = 0  # bytes of tandem's journal files at the end (journal_bytes)
-
-
 @dataclass
 class _State:
     """What the driver knows while it runs (one event loop; no locks needed)."""
@@ -210,8 +179,8 @@ def features(cfg: CampaignConfig, mode: str, stage: str, k: int = 0,
              segment_ps: float | None = None) -> dict[str, float | int | str]:
     """What a task's duration depends on (its ``features=``, kept in tandem's task history):
     the mode (which sets what runs beside it), the MD per segment, the frames and epochs of
-    the ML stages of round ``k``, and ``data: memory`` when the stages hand over in memory."""
-    data: dict[str, str] = {"data": "memory"} if cfg.data == "memory" else {}
+    the ML stages of round ``k``, and ``data`` when the stages do not hand over files."""
+    data: dict[str, str] = {"data": cfg.data} if cfg.data != "files" else {}
     if stage == "simulation":
         return {"mode": mode, "ps": cfg.md.segment_ps if segment_ps is None else segment_ps,
                 "residues": len(cfg.sequence), **data}
@@ -243,16 +212,17 @@ def _ran(state: _State, stage: str, fut: TaskFuture) -> tuple[float, float]:
 def submit_segment(session: tandem.Session, cfg: CampaignConfig, prepared: stages.Prepared,
                    data: Path, lineage: int, segment: int, start: Any, *,
                    name: str, attempt: int = 0, functions: StageFunctions = REAL,
-                   **options: Any) -> TaskFuture:
+                   stream: str | None = None, **options: Any) -> TaskFuture:
     """Submit one MD segment of ``lineage`` (its files under ``data/md``), with the stage's
     resources; ``start``: a :class:`RestartPoint` or None (files), or a (future, index) pair
     or None (memory: :data:`stages.Origin`); ``options`` are further task options (estimate,
-    after, ref)."""
+    after, ref); ``stream``: the stream it publishes its frames to (``data: stream``)."""
     out = data / "md" / f"lineage{lineage:03d}" / f"segment{segment:03d}"
     return session.submit(
         functions.simulate, prepared, cfg.md, lineage, segment, start,
         str(out / f"attempt{attempt}" if attempt else out),
         cfg.seed * 100_003 + lineage * 1_009 + segment + 7_919 * attempt,
+        *(() if stream is None else (stream,)),
         name=name, kind="simulation", cores=cfg.md.cores,
         gpus=cfg.md.gpu_count(session.platform.total_gpus), **options)
 
@@ -265,10 +235,12 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
     and every file go to ``run_dir``; ``opener`` makes the session (default: :func:`open_here`,
     or :func:`open_in_memory` for ``data: memory``); ``functions`` are the stages it submits
     (default: :data:`REAL` or :data:`MEMORY`, by ``cfg.data``)."""
-    memory = cfg.data == "memory"
+    memory = cfg.data in ("memory", "stream")
+    streaming = cfg.data == "stream"
     if opener is None:
         opener = open_in_memory if memory else open_here
-    fns = functions if functions is not None else (MEMORY if memory else REAL)
+    fns = functions if functions is not None else (
+        STREAM if streaming else MEMORY if memory else REAL)
     by_ref: dict[str, Any] = {"ref": True} if memory else {}
     rd = Path(run_dir).resolve()
     data = rd / "data"
@@ -277,7 +249,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
     async with opener(platform, rd) as session:
         clock = asyncio.get_running_loop().time     # time.monotonic on a real loop
         await stages.warm_workers(session, platform.total_cores, fns.warm_up, prepared,
-                                  cfg.md, cfg.training, str(data / "warm-up"))
+                                  cfg.md, cfg.training, str(data / "warm-up"),
+                                  light=1 if streaming else 0)
         state = _State(t0=clock())
         loop = asyncio.get_running_loop()
         state.agent_done = [loop.create_future() for _ in range(cfg.iterations)]
@@ -285,6 +258,22 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
         state.generation = [[None] * cfg.simulations for _ in range(cfg.iterations)]
         state.generation_done = [asyncio.Event() for _ in range(cfg.iterations)]
         stuck = cfg.stuck
+        # data: stream: every round's aggregation reads its round's stream while the round's
+        # segments run (no cores: it waits on the stream), from the start; each round's
+        # stream ends when its last segment has closed its writer. A round's frames all fit
+        # in the stream, so a segment never waits for an aggregation still reading the round
+        # before.
+        aggregations: list[TaskFuture] = []
+        for k in range(cfg.iterations if streaming else 0):
+            session.stream(f"round{k}", maxsize=segment_frames(cfg) * cfg.simulations,
+                           writers=cfg.simulations)
+            aggregations.append(session.submit(
+                fns.aggregate, aggregations[-1] if k else None,
+                str(data / "ml" / f"round{k:03d}" / "train.h5"), f"round{k}",
+                cfg.aggregation.last_n, name=f"A{k}", kind="aggregation", cores=0, gpus=0,
+                estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
+                priority=cfg.ml_priority, features=features(cfg, mode, "aggregation", k),
+                **by_ref))
 
         async def lineage(j: int) -> None:
             previous: SegmentResult | None = None
@@ -309,7 +298,8 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     session, cfg, prepared, data, j, k, origin, name=f"S{k}.{j}",
                     attempt=attempt, after=after, functions=fns,
                     estimate=_estimate(state, "simulation", cfg.mock.simulation),
-                    features=features(cfg, mode, "simulation"), **by_ref)
+                    features=features(cfg, mode, "simulation"),
+                    stream=f"round{k}" if streaming else None, **by_ref)
                 state.running[j] = (fut, rnd is None)
                 try:
                     value = await fut
@@ -340,24 +330,27 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                 k += 1
                 attempt = 0
 
+        def submit_aggregation(k: int) -> TaskFuture:
+            newest: list[Any] = [
+                r for gen in state.generation[:k + 1] for r in gen if r is not None]
+            if memory:   # the same segments, in the same order, by reference
+                newest = [state.outputs[j][i] for i in range(k + 1)
+                          for j in range(cfg.simulations)]
+            if cfg.aggregation.last_n:
+                newest = newest[-cfg.aggregation.last_n:]
+            return session.submit(
+                fns.aggregate, newest, str(data / "ml" / f"round{k:03d}" / "train.h5"),
+                name=f"A{k}", kind="aggregation", cores=cfg.aggregation.cores,
+                gpus=cfg.aggregation.gpu_count(gpus_here),
+                estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
+                priority=cfg.ml_priority, after=state.finished[k],
+                features=features(cfg, mode, "aggregation", k), **by_ref)
+
         async def learner() -> None:
             train_prev: TaskFuture | None = None
             for k in range(cfg.iterations):
                 await state.generation_done[k].wait()
-                newest: list[Any] = [
-                    r for gen in state.generation[:k + 1] for r in gen if r is not None]
-                if memory:   # the same segments, in the same order, by reference
-                    newest = [state.outputs[j][i] for i in range(k + 1)
-                              for j in range(cfg.simulations)]
-                if cfg.aggregation.last_n:
-                    newest = newest[-cfg.aggregation.last_n:]
-                agg = session.submit(
-                    fns.aggregate, newest, str(data / "ml" / f"round{k:03d}" / "train.h5"),
-                    name=f"A{k}", kind="aggregation", cores=cfg.aggregation.cores,
-                    gpus=cfg.aggregation.gpu_count(gpus_here),
-                    estimate=_estimate(state, "aggregation", cfg.mock.aggregation),
-                    priority=cfg.ml_priority, after=state.finished[k],
-                    features=features(cfg, mode, "aggregation", k), **by_ref)
+                agg = aggregations[k] if streaming else submit_aggregation(k)
                 epochs = cfg.training.initial_epochs if k == 0 else cfg.training.epochs
                 # In memory the model goes to the agent and the next round by reference;
                 # only the last round's checkpoint is written, for the user.
@@ -370,7 +363,7 @@ async def run_campaign(cfg: CampaignConfig, mode: ModeName, run_dir: str | Path,
                     gpus=cfg.training.gpu_count(gpus_here),
                     estimate=_estimate(state, "training", cfg.mock.training),
                     priority=cfg.ml_priority, features=features(cfg, mode, "training", k),
-                    **by_ref)
+                    after=state.finished[k] if streaming else (), **by_ref)
                 agent = session.submit(
                     fns.agent, train, agg, str(data / "ml" / f"round{k:03d}" / "agent"),
                     cfg.outliers, cfg.candidates, cfg.agent,

@@ -118,10 +118,11 @@ class CampaignConfig(_Model):
                              "tasks over segments: the ML chain gates later segments, which "
                              "are not submitted yet, so the scheduler cannot see that itself")
     baseline: bool = True
-    data: Literal["files", "memory"] = Field(
+    data: Literal["files", "memory", "stream"] = Field(
         "files", description="how the stages hand each other data: 'files' (HDF5, checkpoints, "
-        "restarts.json and DCD reads) or 'memory' (by reference through tandem's shared memory; "
-        "trajectories still written)")
+        "restarts.json and DCD reads), 'memory' (by reference through tandem's shared memory; "
+        "trajectories still written) or 'stream' (as memory, and each segment streams its "
+        "frames to its round's aggregation while it runs)")
     target_rmsd: float = Field(4.0, gt=0, description="Å, for time-to-target")
     cores: int | None = Field(None, ge=1, description="cores to use (default: all)")
     seed: int = 1
@@ -139,6 +140,10 @@ class CampaignConfig(_Model):
             raise ValueError(f"sequence: {''.join(bad)!r} are not amino-acid letters")
         if not self.modes:
             raise ValueError("modes: give at least one of sync, async")
+        if self.data == "stream" and self.stuck.enabled:
+            raise ValueError("stuck.enabled: cannot be used with data: stream (a stuck segment "
+                             "is ended, and an ended writer fails its round's stream); use "
+                             "data: memory to end stuck lineages")
         return self
 
     @property

@@ -9,8 +9,9 @@ trace and report, the science figures, ``summary.json``, and prints the summary 
 beside predicted. ``--mock`` runs the same campaign driver with sleeping stages (durations
 from the ``mock`` section, :func:`tandem_apps.ddmd.mock.sleeping_stages`), predicted the same
 way from those durations, without OpenMM or torch. ``--in-memory`` (``data: memory``) passes every
-hand-off between stages by reference instead of through files; the summary prints each
-campaign's filesystem bytes beside its makespan in either mode. A bad option or configuration
+hand-off between stages by reference instead of through files, and ``--data stream`` also
+streams each segment's frames to its round's aggregation while it runs; the summary prints
+each campaign's filesystem bytes beside its makespan in every mode. A bad option or configuration
 prints one line naming the key and exits 2.
 """
 
@@ -54,8 +55,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--cores", type=int, help="cores to use (default: all this process has)")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--modes", help="comma-separated: sync,async (default both)")
-    ap.add_argument("--data", choices=("files", "memory"),
-                    help="how stages hand each other data (default files)")
+    ap.add_argument("--data", choices=("files", "memory", "stream"),
+                    help="how stages hand each other data (default files; stream: as memory, "
+                    "with each segment streaming its frames to aggregation while it runs)")
     ap.add_argument("--in-memory", action="store_true", help="the same as --data memory")
     ap.add_argument("--no-baseline", action="store_true", help="skip the plain-MD baseline")
     ap.add_argument("--kill-stuck", action="store_true",

@@ -29,6 +29,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,12 +242,15 @@ class SegmentArrays:
 
 def _per_frame(ca_frames: npt.NDArray[np.float32], positions: npt.NDArray[np.float32],
                target: npt.NDArray[np.float64], native: npt.NDArray[np.bool_],
-               params: MDParams) -> SegmentArrays:
+               params: MDParams, first: int = 0) -> SegmentArrays:
+    """The per-frame arrays of frames ``first, first + 1, ...`` (one frame at a time gives
+    the same values as the whole segment at once: tests/apps/ddmd/test_stream.py)."""
     rmsd = np.asarray(structure.kabsch_rmsd(ca_frames, target), dtype=np.float32)
     fnc = np.asarray(structure.fraction_native_contacts(ca_frames, native,
                                                         params.threshold_angstrom), np.float32)
     cmaps = structure.contact_map(ca_frames, params.threshold_angstrom)
-    time_ps = (np.arange(1, len(ca_frames) + 1) * params.report_interval_ps).astype(np.float32)
+    frames = np.arange(first + 1, first + len(ca_frames) + 1)
+    time_ps = (frames * params.report_interval_ps).astype(np.float32)
     return SegmentArrays(contact_map=cmaps, rmsd=rmsd, fnc=fnc, time_ps=time_ps,
                          positions=positions)
 
@@ -266,9 +270,11 @@ def _write_h5(path: Path, arrays: SegmentArrays, attrs: dict[str, object]) -> No
 
 def _run_frames(context: openmm.Context, integrator: openmm.Integrator, model: _Model,
                 params: MDParams, dcd_path: Path, ca_frames: npt.NDArray[np.float32],
-                all_frames: npt.NDArray[np.float32], label: str) -> float:
+                all_frames: npt.NDArray[np.float32], label: str,
+                after_frame: Callable[[int], None] | None = None) -> float:
     """Step frame by frame, writing each frame to the DCD, its CA (Å) to ``ca_frames`` and
-    every atom (Å) to ``all_frames``, as the DCD stores them (float32 of 10 x nm).
+    every atom (Å) to ``all_frames``, as the DCD stores them (float32 of 10 x nm), then
+    calling ``after_frame(k)`` when given.
 
     Returns the seconds spent stepping (including the position download that ends each chunk:
     on a GPU, ``step`` returns before the work is done).
@@ -289,6 +295,8 @@ def _run_frames(context: openmm.Context, integrator: openmm.Integrator, model: _
             writer.writeModel(pos)
             all_frames[k] = (10.0 * pos).astype(np.float32)  # as stored in the DCD
             ca_frames[k] = all_frames[k][model.ca]
+            if after_frame is not None:
+                after_frame(k)
     return stepping_s
 
 
@@ -308,9 +316,14 @@ def run_segment(params: MDParams, *, lineage: int, segment: int, start: RestartP
 def simulate_segment(params: MDParams, *, lineage: int, segment: int,
                      start: RestartPoint | None, out_dir: str, initial_pdb: str,
                      target_pdb: str, start_positions: npt.NDArray[np.float32] | None = None,
-                     write_h5: bool = True) -> tuple[SegmentResult, SegmentArrays]:
+                     write_h5: bool = True,
+                     on_frame: Callable[[int, SegmentArrays], None] | None = None,
+                     ) -> tuple[SegmentResult, SegmentArrays]:
     """Run one segment, write ``out_dir/segment.dcd`` (and ``segment.h5`` when ``write_h5``),
     and return its result with its per-frame arrays.
+
+    ``on_frame(k, arrays)``, when given, receives frame ``k``'s arrays (one frame each) as
+    soon as the frame is written: what the streaming mode publishes while the segment runs.
 
     ``start_positions`` (atoms x 3, float32 Å as in a DCD) are the restart point's
     coordinates when the caller has them in memory: the DCD is then not read. Without
@@ -352,9 +365,15 @@ def simulate_segment(params: MDParams, *, lineage: int, segment: int,
     h5_path.unlink(missing_ok=True)  # a retry must not leave an old h5 beside a new DCD
     ca_frames = np.empty((params.frames, len(model.ca), 3), dtype=np.float32)
     all_frames = np.empty((params.frames, model.topology.getNumAtoms(), 3), dtype=np.float32)
+    def publish(k: int) -> None:
+        assert on_frame is not None
+        on_frame(k, _per_frame(ca_frames[k:k + 1], all_frames[k:k + 1], target, native,
+                               params, first=k))
+
     try:
         stepping_s = _run_frames(context, integrator, model, params, dcd_tmp, ca_frames,
-                                 all_frames, f"lineage {lineage} segment {segment}")
+                                 all_frames, f"lineage {lineage} segment {segment}",
+                                 publish if on_frame is not None else None)
     except BaseException:
         dcd_tmp.unlink(missing_ok=True)
         raise

@@ -40,8 +40,9 @@ def _started_from(start: Any) -> str:
 
 
 def segment(prepared: Any, md: Any, lineage: int, segment: int, start: Any,
-            out_dir: str, seed: int) -> SegmentResult:
-    """A segment's value: 10 − segment Å at best, from ``start``'s frame (or the start)."""
+            out_dir: str, seed: int, stream: str | None = None) -> SegmentResult:
+    """A segment's value: 10 − segment Å at best, from ``start``'s frame (or the start);
+    ``stream`` (``data: stream``) is not written to: nothing reads it."""
     frames = max(1, round(md.segment_ps / md.report_interval_ps))
     return SegmentResult(
         lineage=lineage, segment=segment, dcd=f"{out_dir}/segment.dcd",
@@ -51,7 +52,9 @@ def segment(prepared: Any, md: Any, lineage: int, segment: int, start: Any,
         started_from=_started_from(start))
 
 
-def aggregate(segments: Any, out: str) -> str:
+def aggregate(segments: Any, out: str, *streamed: Any) -> str:
+    """``out``; ``segments`` is the previous round's aggregation with ``data: stream``,
+    whose stream (``streamed``) is not read."""
     return out
 
 

@@ -1,10 +1,12 @@
 """The stage sets and sessions a DeepDriveMD campaign runs with, per ``data`` mode.
 
 Contract: :class:`StageFunctions` names the functions a campaign submits; :data:`REAL` hands
-over files, :data:`MEMORY` values by reference (:mod:`tandem_apps.ddmd.stages`). An
+over files, :data:`MEMORY` values by reference (:mod:`tandem_apps.ddmd.stages`), :data:`STREAM`
+frames through tandem streams while segments run (:mod:`tandem_apps.ddmd.streamed`). An
 :data:`Opener` makes a campaign's session: :func:`open_here` (with tandem's journal) or
 :func:`open_in_memory` (without: the journal would copy every kept result to disk). Imports
-tandem and this package's stages and types; :mod:`tandem_apps.ddmd.campaign` re-exports all.
+tandem and this package's stages, streamed and types; :mod:`tandem_apps.ddmd.campaign`
+re-exports all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import tandem
 from tandem import Platform
-from tandem_apps.ddmd import stages
+from tandem_apps.ddmd import stages, streamed
 from tandem_apps.ddmd.types import (
     AgentResult,
     SegmentFrames,
@@ -71,3 +73,9 @@ MEMORY = StageFunctions(simulate=stages.simulate_memory, aggregate=stages.aggreg
                         train=stages.train_memory, agent=stages.agent_memory,
                         warm_up=stages.warm_up)
 """The same stages handing each other values by reference (``data: memory``)."""
+
+STREAM = StageFunctions(simulate=streamed.simulate_stream, aggregate=streamed.aggregate_stream,
+                        train=stages.train_memory, agent=stages.agent_memory,
+                        warm_up=stages.warm_up)
+"""As :data:`MEMORY`, with segments streaming their frames to their round's aggregation
+while they run (``data: stream``: :mod:`tandem_apps.ddmd.streamed`)."""

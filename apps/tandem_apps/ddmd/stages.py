@@ -81,13 +81,17 @@ def warm_up(prepared: Prepared | None = None, md: MD | None = None,
     return torch.__version__
 
 
-async def warm_workers(session: Any, cores: int, fn: Any = warm_up, *args: Any) -> None:
-    """One warm-up task (``fn(*args)``) per core at once: every worker a campaign will use
-    is warm before the campaign's clock starts (kind ``setup``, left out of its numbers)."""
+async def warm_workers(session: Any, cores: int, fn: Any = warm_up, *args: Any,
+                       light: int = 0) -> None:
+    """One warm-up task (``fn(*args)``) per core at once, and ``light`` more on no cores (the
+    workers of tasks that hold none, such as ``data: stream``'s aggregations): every worker
+    a campaign will use is warm before the campaign's clock starts (kind ``setup``, left out
+    of its numbers)."""
     import tandem
 
-    await tandem.gather(*(session.submit(fn, *args, name="warm-up", kind="setup", cores=1)
-                          for _ in range(cores)))
+    await tandem.gather(*(session.submit(fn, *args, name="warm-up", kind="setup",
+                                         cores=1 if i < cores else 0, gpus=0)
+                          for i in range(cores + light)))
 
 
 def md_params(md: MD, seed: int) -> MDParams:

@@ -153,3 +153,20 @@ class TrainState:
     @property
     def io(self) -> FileIO:
         return self.result.io
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StreamedFrame:
+    """One frame a segment publishes to its round's stream (``data: stream``) as soon as it
+    is written: its per-frame data, its coordinates, and where it comes from."""
+
+    lineage: int
+    segment: int
+    frame: int           # index in its segment's DCD
+    dcd: str
+    topology: str
+    contact_map: npt.NDArray[np.uint8]   # R x R
+    rmsd: float
+    fnc: float
+    time_ps: float
+    positions: npt.NDArray[np.float32]   # atoms x 3, float32 Å (the DCD's values)

@@ -145,6 +145,33 @@ def test_sync_campaign_in_memory_makes_the_same_decisions(prepared: stages.Prepa
     assert len(list(data.glob("ml/*/agent/restarts.json"))) == 2
 
 
+@pytest.mark.slow
+def test_sync_campaign_streaming_makes_the_decisions_of_memory_mode(
+        prepared: stages.Prepared, tmp_path: Path) -> None:
+    """``data: stream``: the same segments, training and restart points as ``data: memory``,
+    no file read or written by aggregation, and every round's aggregation already running
+    (launched: the scheduler's own decision) before the round's first segment was submitted."""
+    from tandem.trace.records import load_trace
+
+    memory = _campaign("memory", tmp_path / "memory", prepared)
+    stream = _campaign("stream", tmp_path / "stream", prepared)
+    for m, s in zip(memory.segments, stream.segments, strict=True):
+        assert (m.result.lineage, m.result.segment, m.restart_round) == (
+            s.result.lineage, s.result.segment, s.restart_round)
+        np.testing.assert_array_equal(m.rmsd, s.rmsd)
+    for m, s in zip(memory.rounds, stream.rounds, strict=True):
+        assert m.train.losses == s.train.losses and m.train.frames == s.train.frames
+        assert [_point(p) for p in m.agent.restarts] == [_point(p) for p in s.agent.restarts]
+    assert stream.io["aggregation"] == FileIO(0, 0) and stream.journal == 0
+    assert stream.io["simulation"].read < SMALL * 4
+    tasks = {t.name: t for t in load_trace(stream.run_dir).tasks}
+    for k in range(2):
+        agg = tasks[f"A{k}"]
+        assert agg.launched is not None and agg.cores == 0
+        assert agg.launched <= min(tasks[f"S{k}.{j}"].submitted for j in range(2))
+    assert not list((stream.run_dir / "data").glob("md/*/*/segment.h5"))
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_on_virtual_time_both_modes_submit_and_restart_alike(mode: str, tmp_path: Path) -> None:
     """The driver's decisions do not depend on the data path: on tandem's virtual time (no
@@ -167,7 +194,7 @@ def test_on_virtual_time_both_modes_submit_and_restart_alike(mode: str, tmp_path
         return {"aggregation": 0.1, "training": 1.2, "agent": 0.2}[spec.kind]
 
     runs = {}
-    for data in ("files", "memory"):
+    for data in ("files", "memory", "stream"):
         cfg = load_config(None, {"simulations": 3, "iterations": 4, "cores": 2, "data": data})
         runs[data] = predict_campaign(cfg, mode, two, fake, seconds,  # type: ignore[arg-type]
                                       tmp_path / data)
@@ -180,6 +207,15 @@ def test_on_virtual_time_both_modes_submit_and_restart_alike(mode: str, tmp_path
             m.result.started_from.replace(str(tmp_path / "memory"), "")
     assert runs["files"].makespan == runs["memory"].makespan
     assert any(s.restart_round is not None for s in runs["memory"].segments)
+    # Streaming warms one more worker (for the aggregations, on no cores) and submits every
+    # aggregation first; the segments and their starts are the same, and the aggregations'
+    # 0.1 s runs under the segments instead of after them.
+    assert sorted(order["stream"]) == sorted([*order["memory"], "warm-up"])
+    for m, s in zip(runs["memory"].segments, runs["stream"].segments, strict=True):
+        assert m.restart_round == s.restart_round
+        assert m.result.started_from.replace(str(tmp_path / "memory"), "") == \
+            s.result.started_from.replace(str(tmp_path / "stream"), "")
+    assert runs["stream"].makespan < runs["memory"].makespan
 
 
 def test_an_in_memory_start_is_the_named_frame_and_its_coordinates() -> None:
