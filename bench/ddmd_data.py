@@ -1,21 +1,23 @@
-"""DeepDriveMD's data hand-offs: file-based against in memory, makespan and filesystem bytes.
+"""DeepDriveMD's data hand-offs: files, in memory, streamed; makespan and filesystem bytes.
 
     python bench/ddmd_data.py [--repeats 3] [--config FILE | --app-default]
                               [--app-default-repeats N]
-                              [--out bench/results/2026-12-03-ddmd-data.json]
+                              [--out bench/results/2026-12-03-ddmd-stream.json]
 
 Runs the real campaign (OpenMM segments, CVAE training, the LOF agent:
-``tandem_apps.ddmd.campaign.run_campaign``) with ``data: files`` and ``data: memory`` on the
-same configuration and machine, interleaved (files, memory, files, memory, ...), each
+``tandem_apps.ddmd.campaign.run_campaign``) with ``data: files``, ``data: memory`` and
+``data: stream`` on the same configuration and machine, interleaved (files, memory, stream,
+files, ...), each
 repetition running every campaign mode of the configuration (sync, async) in both. No
 prediction, calibration or baseline: only the campaigns. Per run it records the makespan
 (first segment's start to the last agent's publication, warm-up excluded), the bytes the
 stages' threads read and wrote through the filesystem (``/proc/thread-self/io`` rchar/wchar
 around each stage function's body: :mod:`tandem_apps.ddmd.fsio`), per stage, and the bytes
 tandem kept for them by reference in shared memory, and the size of tandem's journal at the
-end (``journal.sqlite`` and ``results/``: the in-memory mode runs without one). Prints medians
-per mode and data path, the ratios memory / files (median of the per-repetition ratios),
-then writes every run to the JSON file. Nothing here passes or fails on time.
+end (``journal.sqlite`` and ``results/``: the in-memory modes run without one). Prints medians
+per mode and data path, the ratios memory / files, stream / files and stream / memory (median
+of the per-repetition ratios), then writes every run to the JSON file. Nothing here passes
+or fails on time.
 
 The default configuration is small (2 lineages x 4 segments of 4 ps, 20 frames each; a few
 minutes on 2 cores in all); ``--app-default`` runs the app's default campaign instead (4
@@ -47,7 +49,8 @@ SMALL: dict[str, Any] = {
     "md": {"segment_ps": 4.0, "report_interval_ps": 0.2},
     "training": {"epochs": 2, "initial_epochs": 4, "batch_size": 32},
     "agent": {"n_neighbors": 10}}
-DATA = ("files", "memory")
+DATA = ("files", "memory", "stream")
+RATIOS = (("memory", "files"), ("stream", "files"), ("stream", "memory"))
 
 
 def _platform(cfg: CampaignConfig) -> Platform:
@@ -103,26 +106,30 @@ def measure(name: str, path: str | None, base: dict[str, Any], repeats: int,
         load.append(os.getloadavg()[0])
     cfg = load_config(path, base)
     summary: dict[str, Any] = {}
-    print(f"{name}: medians of {repeats} repetitions (memory / files: median of the "
-          "per-repetition ratios):")
+    print(f"{name}: medians of {repeats} repetitions (ratios: medians of the per-repetition "
+          "ratios):")
     for mode in cfg.modes:
         by = {d: [r for r in runs if r["mode"] == mode and r["data"] == d] for d in DATA}
-        pairs = [(f, m) for f in by["files"] for m in by["memory"] if f["repeat"] == m["repeat"]]
         med = {d: {k: _median(by[d], k) for k in ("makespan_s", "fs_read_bytes",
                                                     "fs_written_bytes", "kept_bytes",
                                                     "journal_bytes")}
                for d in DATA}
-        ratio = {k: _ratio(pairs, k) for k in ("makespan_s", "fs_read_bytes",
-                                               "fs_written_bytes")}
-        summary[mode] = {"median": med, "memory_over_files": ratio}
+        ratios = {}
+        for top, bottom in RATIOS:
+            pairs = [(b, t) for b in by[bottom] for t in by[top] if b["repeat"] == t["repeat"]]
+            ratios[f"{top}_over_{bottom}"] = {
+                k: _ratio(pairs, k) for k in ("makespan_s", "fs_read_bytes", "fs_written_bytes")}
+        summary[mode] = {"median": med, **ratios}
         for d in DATA:
             m = med[d]
             print(f"  {mode:<5} {d:<6} makespan {m['makespan_s']:7.2f} s  fs read "
                   f"{m['fs_read_bytes'] / 1e6:8.3f} MB  written {m['fs_written_bytes'] / 1e6:8.3f}"
                   f" MB  kept in memory {m['kept_bytes'] / 1e6:7.3f} MB  tandem's journal "
                   f"{m['journal_bytes'] / 1e6:6.3f} MB")
-        print(f"  {mode:<5} memory/files: makespan {ratio['makespan_s']}, fs read "
-              f"{ratio['fs_read_bytes']}, fs written {ratio['fs_written_bytes']}")
+        for top, bottom in RATIOS:
+            ratio = ratios[f"{top}_over_{bottom}"]
+            print(f"  {mode:<5} {top}/{bottom}: makespan {ratio['makespan_s']}, fs read "
+                  f"{ratio['fs_read_bytes']}, fs written {ratio['fs_written_bytes']}")
     return {"name": name, "config": cfg.model_dump(mode="json"), "repeats": repeats,
             "wall_s": round(time.monotonic() - t0, 1),
             "load_average_1min": [round(x, 2) for x in load],
@@ -138,7 +145,7 @@ def main() -> None:
                     help="after the small (or --config) one, also N repetitions of the app's "
                     "default campaign, in the same JSON")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                         "2026-12-03-ddmd-data.json"))
+                                         "2026-12-03-ddmd-stream.json"))
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ddmd-data-"))
     if args.app_default:
