@@ -19,7 +19,7 @@ body) and carried in its result's ``io``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,10 +195,12 @@ def start_of(origin: Origin | None) -> tuple[RestartPoint | None, Any]:
 
 
 def simulate_memory(prepared: Prepared, md: MD, lineage: int, segment: int,
-                    start: Origin | None, out_dir: str, seed: int) -> SegmentFrames:
+                    start: Origin | None, out_dir: str, seed: int,
+                    on_frame: Callable[..., None] | None = None) -> SegmentFrames:
     """One OpenMM segment, as :func:`simulate`, started from coordinates handed over by
     reference (``start``: see :data:`Origin`); it writes its DCD and returns its per-frame
-    data instead of writing ``segment.h5``."""
+    data instead of writing ``segment.h5`` (``on_frame``: as for
+    :func:`tandem_apps.ddmd.md.simulate_segment`)."""
     from tandem_apps.ddmd import md as md_module
 
     point, positions = start_of(start)
@@ -207,7 +209,7 @@ def simulate_memory(prepared: Prepared, md: MD, lineage: int, segment: int,
         result, arrays = md_module.simulate_segment(
             md_params(md, seed), lineage=lineage, segment=segment, start=point,
             out_dir=out_dir, initial_pdb=prepared.initial_pdb, target_pdb=prepared.target_pdb,
-            start_positions=positions, write_h5=False)
+            start_positions=positions, write_h5=False, on_frame=on_frame)
     return SegmentFrames(result=replace(result, io=c.io), contact_map=arrays.contact_map,
                          rmsd=arrays.rmsd, fnc=arrays.fnc, time_ps=arrays.time_ps,
                          positions=arrays.positions)

@@ -15,12 +15,11 @@ Imports tandem's stream client, numpy, and this package's stages, md, aggregate 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tandem_apps.ddmd.fsio import counted
-from tandem_apps.ddmd.stages import Origin, Prepared, md_params, start_of
+from tandem_apps.ddmd.stages import Origin, Prepared, simulate_memory, start_of
 from tandem_apps.ddmd.types import FrameSet, SegmentFrames, StreamedFrame
 
 if TYPE_CHECKING:
@@ -36,36 +35,30 @@ def simulate_stream(prepared: Prepared, md: MD, lineage: int, segment: int,
     import os
 
     from tandem.data.stream import writer
-    from tandem_apps.ddmd import md as md_module
 
-    point, positions = start_of(start)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    point, _ = start_of(start)
     dcd = str(Path(out_dir) / "segment.dcd")
     topology = os.path.abspath(point.topology if point is not None else prepared.initial_pdb)
-    with counted() as c, writer(stream) as w:
+    with writer(stream) as w:
         def put(k: int, a: SegmentArrays) -> None:
             w.put(StreamedFrame(
                 lineage=lineage, segment=segment, frame=k, dcd=dcd, topology=topology,
                 contact_map=a.contact_map[0], rmsd=float(a.rmsd[0]), fnc=float(a.fnc[0]),
                 time_ps=float(a.time_ps[0]), positions=a.positions[0]))
 
-        result, arrays = md_module.simulate_segment(
-            md_params(md, seed), lineage=lineage, segment=segment, start=point,
-            out_dir=out_dir, initial_pdb=prepared.initial_pdb, target_pdb=prepared.target_pdb,
-            start_positions=positions, write_h5=False, on_frame=put)
-    return SegmentFrames(result=replace(result, io=c.io), contact_map=arrays.contact_map,
-                         rmsd=arrays.rmsd, fnc=arrays.fnc, time_ps=arrays.time_ps,
-                         positions=arrays.positions)
+        return simulate_memory(prepared, md, lineage, segment, start, out_dir, seed,
+                               on_frame=put)
 
 
 def parts_of(frame_set: FrameSet) -> list[tuple[dict[str, Any], Any]]:
     """``frame_set`` cut back into its segments: (the dict :func:`~tandem_apps.ddmd.aggregate.
     combine` takes, the segment's coordinates), in order."""
+    import numpy as np
+
     f = frame_set.frames
     out = []
     start = 0
-    for j in range(len(f.files)):
-        n = int((f.source[:, 0] == j).sum())
+    for j, n in enumerate(np.bincount(f.source[:, 0], minlength=len(f.files)).tolist()):
         cut = slice(start, start + n)
         out.append(({"contact_map": f.contact_map[cut], "rmsd": f.rmsd[cut],
                      "fnc": f.fnc[cut], "time_ps": f.time_ps[cut], "file": f.files[j],
