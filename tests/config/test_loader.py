@@ -185,9 +185,11 @@ def test_infeasible_request() -> None:
                           "can never fit"), msg
     msg = error(edit("    gpus: 1\n    cores: 1\n", "    gpus: 3\n    cores: 1\n"))
     assert msg.startswith("wf.yaml:20: task_sets[2].gpus: task 'train':"), msg
-    msg = error(edit("    cores: 4\n", "    cores: 0\n"))
-    assert msg == ("wf.yaml:16: task_sets[1].cores: a task must ask for at least one core or "
-                   "one GPU")
+    # A request of nothing is legal for one rank (a light task), not for several.
+    assert load(edit("    cores: 4\n", "    cores: 0\n")).task_sets[1].resources.cores == 0
+    msg = error(edit("    cores: 4\n", "    cores: 0\n    ranks: 2\n"))
+    assert msg.startswith("wf.yaml:16: task_sets[1].cores: a task of 2 ranks must ask "
+                          "for at least one core or one GPU per rank"), msg
 
 
 def test_mode_typo() -> None:
